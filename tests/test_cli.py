@@ -1,0 +1,93 @@
+"""The command-line boundary: exit codes, messages without tracebacks, no partial output."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from uplift.cli import run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def files_in(folder: Path) -> set[str]:
+    return {p.name for p in folder.rglob("*")}
+
+
+def test_help_is_fast(capsys):
+    started = time.perf_counter()
+    assert run(["--help"]) == 0
+    assert "simulate" in capsys.readouterr().out
+    assert time.perf_counter() - started < 1.0
+
+
+def test_validate_accepts_the_simulated_bank(small_bank_dir, capsys):
+    code = run(["validate", "--data", str(small_bank_dir), "--campaign",
+                str(ROOT / "campaigns" / "retention_demo.yaml")])
+    assert code == 0, capsys.readouterr().err
+    assert "all inputs meet their contracts" in capsys.readouterr().out
+
+
+@pytest.fixture()
+def bad_inputs(tmp_path, small_bank_dir):
+    customers = pd.read_parquet(small_bank_dir / "customers.parquet").head(50)
+    events = pd.read_parquet(small_bank_dir / "events.parquet").head(200)
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    customers.drop(columns="customer_id").to_csv(folder / "no_id.csv", index=False)
+    pd.concat([customers, customers.head(2)]).to_csv(folder / "dupes.csv", index=False)
+    bad_ts = events.astype({"ts": str})
+    bad_ts.loc[bad_ts.index[[3, 7]], "ts"] = "not a date"
+    bad_ts.to_csv(folder / "events.csv", index=False)
+    spec = (ROOT / "campaigns" / "retention_demo.yaml").read_text()
+    (folder / "neg.yaml").write_text(spec.replace("fixed: 24.0", "fixed: -24.0"))
+    (folder / "cap.yaml").write_text(spec.replace("{offer: advisor_visit", "{offer: advisor"))
+    return folder
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--customers", "{f}/no_id.csv"], ["no_id.csv", "missing required column 'customer_id'"]),
+    (["--customers", "{f}/dupes.csv"], ["dupes.csv", "duplicate customer_id", "rows 1, 2, 51, 52"]),
+    (["--events", "{f}/events.csv"], ["events.csv", "column 'ts'", "rows 4, 8"]),
+    (["--campaign", "{f}/neg.yaml"], ["neg.yaml", "offers.1.cost.fixed",
+                                      "greater than or equal to 0"]),
+    (["--campaign", "{f}/cap.yaml"], ["cap.yaml", "unknown offer 'advisor'"]),
+])
+def test_bad_input_exits_2_with_a_named_problem(bad_inputs, capsys, args, expected):
+    before = files_in(bad_inputs)
+    code = run(["validate", *[a.format(f=bad_inputs) for a in args]])
+    err = capsys.readouterr().err
+    assert code == 2
+    for fragment in expected:
+        assert fragment in err
+    assert "Traceback" not in err
+    assert files_in(bad_inputs) == before
+
+
+def test_debug_flag_shows_the_traceback(bad_inputs, capsys):
+    assert run(["--debug", "validate", "--customers", f"{bad_inputs}/no_id.csv"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_unknown_option_is_a_usage_error(capsys):
+    assert run(["simulate", "--bogus"]) == 2
+
+
+def test_simulate_refuses_a_folder_with_other_files(tmp_path, capsys):
+    (tmp_path / "precious.csv").write_text("keep me")
+    assert run(["simulate", "--customers", "10", "--out", str(tmp_path)]) == 2
+    assert "other files" in capsys.readouterr().err
+    assert files_in(tmp_path) == {"precious.csv"}
+
+
+def test_simulate_can_refresh_its_own_output(tmp_path):
+    out = tmp_path / "bank"
+    assert run(["--quiet", "simulate", "--customers", "50", "--out", str(out)]) == 0
+    assert run(["--quiet", "simulate", "--customers", "60", "--out", str(out)]) == 0
+    assert len(pd.read_parquet(out / "customers.parquet")) == 60
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+    shutil.rmtree(out)

@@ -1,0 +1,270 @@
+"""File input/output at the edges: read tables, write atomically, record manifests.
+
+Rules every command follows:
+
+* tables are read by extension: ``.csv`` / ``.csv.gz`` / ``.txt`` (CSV) or ``.parquet`` / ``.pq``;
+  CSV text is UTF-8 by default and a byte-order mark is recognised automatically; other
+  encodings (e.g. GBK) are read when the caller names them;
+* every output is written to a temporary file in the same folder and renamed into place, so an
+  interrupted run never leaves a half-written file;
+* an output path that is also an input path is refused (nothing the user gave is overwritten);
+* each output gets a manifest (command, arguments, seed, input hashes, package versions, rows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io as _io
+import json
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from uplift.errors import InputError
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+MANIFEST_PACKAGES = (
+    "uplift", "numpy", "pandas", "pyarrow", "duckdb", "scikit-learn", "lightgbm",
+    "causalml", "scikit-uplift", "statsmodels", "ortools",
+)
+
+
+def table_format(path: Path) -> str:
+    """Return ``"csv"`` or ``"parquet"`` from the file name, or raise :class:`InputError`."""
+    name = path.name.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    raise InputError(
+        f"{path}: unsupported file type; expected one of "
+        f"{', '.join(CSV_SUFFIXES + PARQUET_SUFFIXES)}"
+    )
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a table file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty")
+
+
+def _csv_header(path: Path, encoding: str, sep: str) -> list[str]:
+    opener = _open_text_gz if path.name.lower().endswith(".gz") else open
+    with opener(path, encoding=encoding, newline="") as handle:
+        return next(csv.reader(handle, delimiter=sep), [])
+
+
+def _open_text_gz(path: Path, encoding: str, newline: str) -> _io.TextIOBase:
+    import gzip
+
+    return gzip.open(path, "rt", encoding=encoding, newline=newline)
+
+
+def _report_duplicate_columns(path: Path, names: Iterable[str]) -> None:
+    seen: set[str] = set()
+    duplicates = sorted({n for n in names if n in seen or seen.add(n)})
+    if duplicates:
+        raise InputError(f"{path}: duplicate column name(s) in the header: {', '.join(duplicates)}")
+
+
+def read_table(
+    path: str | Path,
+    *,
+    encoding: str | None = None,
+    sep: str | None = None,
+    columns: list[str] | None = None,
+) -> pd.DataFrame:
+    """Read a CSV or Parquet table into a DataFrame with clear errors.
+
+    ``encoding`` defaults to UTF-8 with automatic byte-order-mark removal. ``sep`` defaults to
+    a comma (a tab for ``.tsv``). ``columns`` restricts Parquet reads to those columns.
+    """
+    path = Path(path)
+    fmt = table_format(path)
+    _check_readable(path)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            schema = pq.read_schema(path)
+            _report_duplicate_columns(path, schema.names)
+            frame = pq.read_table(path, columns=columns).to_pandas()
+        except InputError:
+            raise
+        except Exception as exc:  # pyarrow raises several types for damaged files
+            raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
+    else:
+        enc = encoding or "utf-8-sig"
+        delimiter = sep or ("\t" if path.name.lower().endswith(".tsv") else ",")
+        try:
+            header = _csv_header(path, enc, delimiter)
+            _report_duplicate_columns(path, header)
+            frame = pd.read_csv(path, encoding=enc, sep=delimiter, low_memory=False)
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"{path}: cannot be read as {enc} text at byte {exc.start}; "
+                "name the file's encoding (for example --encoding gbk)"
+            ) from exc
+        except LookupError as exc:
+            raise InputError(f"{path}: unknown text encoding {enc!r}") from exc
+        except pd.errors.EmptyDataError as exc:
+            raise InputError(f"{path}: file has no header row") from exc
+        except pd.errors.ParserError as exc:
+            raise InputError(f"{path}: malformed CSV ({exc})") from exc
+    if frame.shape[1] == 0:
+        raise InputError(f"{path}: file has no columns")
+    if len(frame) == 0:
+        raise InputError(f"{path}: file has a header but no data rows")
+    return frame
+
+
+def ensure_not_input(outputs: Iterable[str | Path], inputs: Iterable[str | Path]) -> None:
+    """Refuse an output path that points at one of the inputs (or inside an input folder)."""
+    resolved_inputs = [Path(p).resolve() for p in inputs if p is not None]
+    for out in outputs:
+        if out is None:
+            continue
+        target = Path(out).resolve()
+        for source in resolved_inputs:
+            if target == source or (source.is_dir() and source in target.parents and
+                                    target.exists()):
+                raise InputError(
+                    f"{out}: output would overwrite the input {source}; choose another --out"
+                )
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a DataFrame as CSV or Parquet (by extension), atomically."""
+    path = Path(path)
+    fmt = table_format(path)
+    with atomic_path(path) as tmp:
+        if fmt == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False, compression="gzip" if path.suffix == ".gz" else None)
+    return path
+
+
+def write_text(text: str, path: str | Path) -> Path:
+    """Write text (UTF-8) atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_json(data: Any, path: str | Path) -> Path:
+    """Write JSON (indented, UTF-8) atomically."""
+    return write_text(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n", path)
+
+
+@contextlib.contextmanager
+def staged_directory(out_dir: str | Path) -> Iterator[Path]:
+    """Yield a staging folder; on success move its files into ``out_dir``, else discard it.
+
+    Each file lands with an atomic rename, so ``out_dir`` never holds a half-written file and a
+    failed run adds nothing to it.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: exists and is not a folder")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".staging",
+                                  dir=out_dir.parent))
+    try:
+        yield stage
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for item in sorted(stage.iterdir()):
+            os.replace(item, out_dir / item.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file (or of every file of a folder, in name order)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(str(file.relative_to(path)).encode())
+        with open(file, "rb") as handle:
+            while block := handle.read(chunk_bytes):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def package_versions(names: Iterable[str] = MANIFEST_PACKAGES) -> dict[str, str]:
+    """Installed versions of the packages that shape results (without importing them)."""
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def build_manifest(
+    command: str,
+    arguments: Mapping[str, Any],
+    *,
+    seed: int | None,
+    inputs: Iterable[str | Path] = (),
+    outputs: Mapping[str, int] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Describe a run: command, arguments, seed, input hashes, versions, output row counts."""
+    return {
+        "command": command,
+        "arguments": {k: (str(v) if isinstance(v, Path) else v) for k, v in arguments.items()},
+        "seed": seed,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "inputs": {str(p): file_sha256(p) for p in inputs if p is not None},
+        "outputs": dict(outputs or {}),
+        "versions": package_versions(),
+        **dict(extra or {}),
+    }
+
+
+def manifest_path_for(output: str | Path) -> Path:
+    """Where the manifest of a single-file output goes: ``<output>.manifest.json``."""
+    output = Path(output)
+    return output.with_name(output.name + ".manifest.json")

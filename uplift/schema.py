@@ -1,0 +1,384 @@
+"""Data contracts: the tables the tool reads, their columns, types and rules.
+
+A contract lists canonical column names. A bank's files may use other names: pass a mapping
+``{canonical: actual}`` and :func:`validate` renames them. Validation collects *every* problem
+(missing columns, unparseable values, duplicates, unknown categories, dates out of order) and
+raises one :class:`~uplift.errors.SchemaError` that names the file, the column and the first
+rows concerned. Rows are numbered from 1 for the first data row (the header is not counted).
+
+The campaign spec (YAML) contract lives in :mod:`uplift.campaign`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from uplift.errors import SchemaError
+
+#: Event vocabulary of the ``events`` table (``account_close`` marks a closed account).
+EVENT_TYPES: tuple[str, ...] = (
+    "deposit", "withdrawal", "transfer_out", "transfer_out_competitor", "card_spend",
+    "product_buy", "product_redeem", "login", "page_view", "branch_visit", "service_contact",
+    "complaint", "campaign_open", "campaign_response", "account_close",
+)
+#: Event types whose ``amount`` is money (currency units); the others carry amount 0.
+MONETARY_EVENTS: tuple[str, ...] = (
+    "deposit", "withdrawal", "transfer_out", "transfer_out_competitor", "card_spend",
+    "product_buy", "product_redeem",
+)
+#: Pages a ``page_view`` may name (others are kept but count as ``other``).
+PAGES: tuple[str, ...] = (
+    "home", "accounts", "cards", "products", "rates", "rate_comparison", "fees",
+    "transfer_limit", "account_closing", "other",
+)
+#: Topics of ``service_contact`` and ``complaint`` events.
+TOPICS: tuple[str, ...] = ("fees", "rates", "card", "service_quality", "closing", "general")
+SEGMENTS: tuple[str, ...] = ("private_banking", "mass_affluent", "young_retail", "silent")
+CONTROL_ARM = "control"
+MAX_SHOWN = 5
+
+
+class DataWarning(UserWarning):
+    """Something in the data is suspicious but usable (shown to the user, never hidden)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a contract.
+
+    ``kind`` is one of ``id``, ``string``, ``category``, ``datetime``, ``float``, ``int``,
+    ``binary`` (0/1) or ``bool``. ``allowed`` restricts a category; with ``strict=False``
+    unknown values only raise a :class:`DataWarning`.
+    """
+
+    name: str
+    kind: str
+    description: str
+    required: bool = True
+    nullable: bool = False
+    allowed: tuple[str, ...] | None = None
+    strict: bool = True
+    min_value: float | None = None
+    max_value: float | None = None
+    min_exclusive: bool = False
+
+
+RowCheck = Callable[[pd.DataFrame], list[str]]
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A table's contract: its columns, its key and table-level rules."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    checks: tuple[RowCheck, ...] = field(default=())
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+
+def _rows(mask: np.ndarray | pd.Series, limit: int = MAX_SHOWN) -> str:
+    """Human row list for a boolean mask: 'rows 3, 9, 12 (and 40 more)', 1-based."""
+    positions = np.flatnonzero(np.asarray(mask)) + 1
+    shown = ", ".join(str(p) for p in positions[:limit])
+    more = f" (and {len(positions) - limit} more)" if len(positions) > limit else ""
+    noun = "row" if len(positions) == 1 else "rows"
+    return f"{noun} {shown}{more}"
+
+
+def _examples(values: pd.Series, limit: int = 3) -> str:
+    uniq = pd.unique(values.astype(str))[:limit]
+    return ", ".join(repr(v) for v in uniq)
+
+
+def _parse_datetime(raw: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        parsed = raw
+    else:
+        parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601", utc=True)
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed.astype("datetime64[us]")
+
+
+def _coerce(raw: pd.Series, col: Column, problems: list[str]) -> pd.Series:
+    """Convert one column to its contract type, appending problems for bad rows."""
+    present = raw.notna()
+    if raw.dtype == object or pd.api.types.is_string_dtype(raw):
+        present &= raw.astype(str).str.strip().ne("")
+    if not col.nullable and (~present).any():
+        problems.append(f"column '{col.name}': missing values in {_rows(~present)}")
+    kind = col.kind
+    if kind in ("float", "int", "binary"):
+        if pd.api.types.is_bool_dtype(raw):
+            raw = raw.astype("int64")
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = present & values.isna()
+        if bad.any():
+            problems.append(
+                f"column '{col.name}': expected numbers, found {_examples(raw[bad])} "
+                f"in {_rows(bad)}"
+            )
+        finite = values.notna()
+        nonfinite = finite & ~np.isfinite(values.astype("float64"))
+        if nonfinite.any():
+            problems.append(
+                f"column '{col.name}': infinite values in {_rows(nonfinite)}"
+            )
+        if kind == "int":
+            frac = finite & ~nonfinite & (values.astype("float64") % 1 != 0)
+            if frac.any():
+                problems.append(f"column '{col.name}': expected whole numbers in {_rows(frac)}")
+        if kind == "binary":
+            notbin = finite & ~values.isin([0, 1])
+            if notbin.any():
+                problems.append(
+                    f"column '{col.name}': expected 0 or 1, found "
+                    f"{_examples(raw[notbin])} in {_rows(notbin)}"
+                )
+        if col.min_value is not None:
+            low = finite & ((values <= col.min_value) if col.min_exclusive
+                            else (values < col.min_value))
+            if low.any():
+                op = ">" if col.min_exclusive else ">="
+                problems.append(
+                    f"column '{col.name}': values must be {op} {col.min_value}, found "
+                    f"{_examples(raw[low])} in {_rows(low)}"
+                )
+        if col.max_value is not None:
+            high = finite & (values > col.max_value)
+            if high.any():
+                problems.append(
+                    f"column '{col.name}': values must be <= {col.max_value}, found "
+                    f"{_examples(raw[high])} in {_rows(high)}"
+                )
+        if kind == "float":
+            return values.astype("float64")
+        if values.isna().any():
+            return values.astype("Int64")
+        return values.astype("int64")
+    if kind == "datetime":
+        parsed = _parse_datetime(raw)
+        bad = present & parsed.isna()
+        if bad.any():
+            problems.append(
+                f"column '{col.name}': unparseable dates {_examples(raw[bad])} in {_rows(bad)} "
+                "(expected ISO 8601, e.g. 2025-03-31 or 2025-03-31T14:05:00)"
+            )
+        return parsed
+    if kind == "bool":
+        text = raw.astype(str).str.strip().str.lower()
+        truthy = text.isin(["1", "true", "yes", "y", "t", "1.0"])
+        falsy = text.isin(["0", "false", "no", "n", "f", "0.0"])
+        bad = present & ~(truthy | falsy)
+        if bad.any():
+            problems.append(
+                f"column '{col.name}': expected true/false, found {_examples(raw[bad])} "
+                f"in {_rows(bad)}"
+            )
+        return truthy
+    # id, string, category
+    if kind == "id" and pd.api.types.is_float_dtype(raw):
+        frac = present & (raw % 1 != 0)
+        if frac.any():
+            problems.append(f"column '{col.name}': ids must be whole numbers or text, "
+                            f"found {_examples(raw[frac])} in {_rows(frac)}")
+        elif present.all():
+            return raw.astype("int64")
+    if kind == "id" and pd.api.types.is_integer_dtype(raw):
+        return raw
+    text = raw.astype("string").str.strip() if kind != "id" else raw.astype("string")
+    if col.allowed is not None:
+        unknown = present & ~text.isin(col.allowed)
+        if unknown.any():
+            counts = text[unknown].value_counts()
+            listing = ", ".join(f"{v!r} x{n}" for v, n in counts.head(MAX_SHOWN).items())
+            message = (f"column '{col.name}': unknown values {listing} in {_rows(unknown)}; "
+                       f"allowed: {', '.join(col.allowed)}")
+            if col.strict:
+                problems.append(message)
+            else:
+                warnings.warn(message, DataWarning, stacklevel=4)
+    return text
+
+
+def validate(
+    frame: pd.DataFrame,
+    contract: Contract,
+    *,
+    source: str,
+    rename: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Check ``frame`` against ``contract`` and return it with canonical names and types.
+
+    ``rename`` maps canonical column names to the names used in the file. Columns not in the
+    contract are kept unchanged. Raises :class:`SchemaError` listing every problem found.
+    """
+    rename = dict(rename or {})
+    problems: list[str] = []
+    if len(frame) == 0:
+        raise SchemaError(source, [f"the {contract.name} table has no rows"])
+    actual_to_canonical = {actual: canon for canon, actual in rename.items()}
+    frame = frame.rename(columns=actual_to_canonical)
+    missing = [c for c in contract.required if c not in frame.columns]
+    for name in missing:
+        alias = f" (mapped from '{rename[name]}')" if name in rename else ""
+        problems.append(
+            f"missing required column '{name}'{alias}; columns present: "
+            f"{', '.join(map(str, frame.columns[:20]))}"
+        )
+    out = frame.copy()
+    for col in contract.columns:
+        if col.name in frame.columns:
+            out[col.name] = _coerce(frame[col.name], col, problems)
+    key = [k for k in contract.key if k in out.columns]
+    if key and len(key) == len(contract.key):
+        dup = out.duplicated(subset=key, keep=False) & out[key].notna().all(axis=1)
+        if dup.any():
+            problems.append(
+                f"duplicate {' + '.join(key)} values {_examples(out.loc[dup, key[0]])} "
+                f"in {_rows(dup)}; each must appear once"
+            )
+    if not missing:
+        for check in contract.checks:
+            problems.extend(check(out))
+    if problems:
+        raise SchemaError(source, problems)
+    return out
+
+
+# --- table-level rules ---------------------------------------------------------------------
+
+def _close_after_open(frame: pd.DataFrame) -> list[str]:
+    if "close_date" not in frame.columns:
+        return []
+    bad = frame["close_date"].notna() & (frame["close_date"] < frame["open_date"])
+    return [f"dates out of order: close_date before open_date in {_rows(bad)}"] if bad.any() else []
+
+
+def _control_present(frame: pd.DataFrame) -> list[str]:
+    problems = []
+    for campaign, arms in frame.groupby("campaign_id", sort=True)["arm"]:
+        if not (arms == CONTROL_ARM).any():
+            problems.append(
+                f"campaign {campaign!r} has no '{CONTROL_ARM}' rows; a holdout is needed to "
+                "learn effects"
+            )
+    return problems
+
+
+def _page_only_on_page_views(frame: pd.DataFrame) -> list[str]:
+    if "page" not in frame.columns:
+        return []
+    views = frame["event_type"] == "page_view"
+    bad = views & frame["page"].isna()
+    return [f"column 'page': page_view events without a page in {_rows(bad)}"] if bad.any() else []
+
+
+CUSTOMERS = Contract(
+    name="customers",
+    key=("customer_id",),
+    columns=(
+        Column("customer_id", "id", "customer identifier (text or whole number), unique"),
+        Column("segment", "category", "customer segment (free labels allowed)"),
+        Column("open_date", "datetime", "date the relationship started"),
+        Column("close_date", "datetime", "date the last account was closed, empty if open",
+               required=False, nullable=True),
+        Column("aum", "float", "assets under management at the start of the history (currency)",
+               required=False, min_value=0.0),
+        Column("products_held", "int", "number of products held", required=False, min_value=0),
+        Column("age_band", "category", "age band label", required=False, nullable=True),
+        Column("marketing_consent", "bool", "customer agreed to marketing contact",
+               required=False),
+    ),
+    checks=(_close_after_open,),
+)
+
+EVENTS = Contract(
+    name="events",
+    columns=(
+        Column("customer_id", "id", "customer identifier"),
+        Column("ts", "datetime", "event time (UTC, no later than the data's end)"),
+        Column("event_type", "category", "one of the event vocabulary", allowed=EVENT_TYPES,
+               strict=False),
+        Column("amount", "float", "money moved (currency, >= 0; 0 for non-monetary events)",
+               min_value=0.0),
+        Column("channel", "category", "channel: app, web, branch, phone, atm, pos, email",
+               nullable=True),
+        Column("page", "category", "page of a page_view", required=False, nullable=True),
+        Column("topic", "category", "topic of a service_contact or complaint", required=False,
+               nullable=True),
+    ),
+    checks=(_page_only_on_page_views,),
+)
+
+CAMPAIGN_LOG = Contract(
+    name="campaign_log",
+    key=("customer_id", "campaign_id"),
+    columns=(
+        Column("customer_id", "id", "customer identifier"),
+        Column("campaign_id", "string", "past campaign identifier"),
+        Column("arm", "string", f"offer name or '{CONTROL_ARM}'"),
+        Column("assigned_at", "datetime", "assignment date"),
+        Column("propensity", "float", "probability of the assigned arm at assignment (0, 1]",
+               min_value=0.0, min_exclusive=True, max_value=1.0),
+        Column("churned", "binary", "churned within the horizon after assignment (0/1)"),
+        Column("value_after", "float", "value in the period after assignment (currency)"),
+    ),
+    checks=(_control_present,),
+)
+
+OUTCOMES = Contract(
+    name="outcomes",
+    key=("customer_id",),
+    columns=(
+        Column("customer_id", "id", "customer identifier"),
+        Column("arm", "string", f"offer received or '{CONTROL_ARM}' (holdout)"),
+        Column("churned", "binary", "churned within the horizon (0/1)", required=False),
+        Column("value_after", "float", "value after the campaign (currency)", required=False),
+        Column("cost", "float", "money spent on this customer (currency)", required=False,
+               min_value=0.0),
+        Column("propensity", "float", "assignment probability of the received arm",
+               required=False, min_value=0.0, min_exclusive=True, max_value=1.0),
+    ),
+)
+
+CONTRACTS: dict[str, Contract] = {
+    c.name: c for c in (CUSTOMERS, EVENTS, CAMPAIGN_LOG, OUTCOMES)
+}
+
+
+def check_known_customers(
+    ids: pd.Series, known: pd.Series, *, source: str, what: str = "customer_id"
+) -> None:
+    """Raise if ``ids`` holds customers absent from ``known`` (e.g. events of unknown people)."""
+    unknown = ~ids.isin(known)
+    if unknown.any():
+        raise SchemaError(
+            source,
+            [f"column '{what}': {int(unknown.sum())} row(s) name customers missing from the "
+             f"customers table, e.g. {_examples(ids[unknown])} in {_rows(unknown)}"],
+        )
+
+
+def check_arms(arms: pd.Series, offers: Sequence[str], *, source: str) -> None:
+    """Raise if a campaign log names an arm that is neither control nor a known offer."""
+    allowed = set(offers) | {CONTROL_ARM}
+    unknown = ~arms.isin(allowed)
+    if unknown.any():
+        raise SchemaError(
+            source,
+            [f"column 'arm': unknown arm(s) {_examples(arms[unknown])} in {_rows(unknown)}; "
+             f"known: {', '.join(sorted(allowed))}"],
+        )
