@@ -118,6 +118,121 @@ def validate(
         typer.echo(line)
 
 
+def _inputs(data: Path, column_map: Path | None, encoding: str | None):  # -> FeatureInputs
+    from uplift.features import FeatureInputs
+    from uplift.validation import load_column_map
+
+    return FeatureInputs.from_folder(data, rename=load_column_map(column_map), encoding=encoding)
+
+
+def _input_files(inputs) -> list[Path]:  # noqa: ANN001 - FeatureInputs
+    files = [inputs.customers, inputs.events, inputs.campaign_log, *inputs.external.values()]
+    return [f for f in files if f is not None]
+
+
+@app.command()
+def features(
+    data: Annotated[Path | None, typer.Option(
+        help="Folder with customers, events (and optional campaign_log, external_accounts, "
+        "external_enquiries) tables.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Feature date YYYY-MM-DD: "
+                                              "only events before it are used.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output table (.parquet or .csv).")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="Print the feature registry.")] = False,
+    column_map: Annotated[Path | None, typer.Option("--column-map")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Text encoding of CSV inputs.")] = None,
+    threads: Annotated[int, typer.Option(help="DuckDB threads.")] = 1,
+    memory_limit: Annotated[str | None, typer.Option(
+        "--memory-limit", help="DuckDB memory limit, e.g. 2GB (spills to disk beyond).")] = None,
+) -> None:
+    """Build one row of ~190 documented features per customer as of a date (DuckDB)."""
+    from uplift import io
+    from uplift.features import registry_frame, write_features
+
+    if list_:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("name", "family", "description", title="uplift features")
+        for row in registry_frame().itertuples():
+            table.add_row(row.name, row.family, row.description)
+        Console(width=160).print(table)
+        typer.echo(f"{len(registry_frame())} features")
+        return
+    if data is None or as_of is None or out is None:
+        raise InputError("features needs --data, --as-of and --out (or --list)")
+    inputs = _inputs(data, column_map, encoding)
+    io.ensure_not_input([out], _input_files(inputs))
+    rows = write_features(inputs, as_of, out, threads=threads, memory_limit=memory_limit)
+    registry = out.with_name(out.name + ".registry.csv")
+    io.write_table(registry_frame(), registry)
+    io.write_json(io.build_manifest(
+        "features", {"data": data, "as_of": as_of, "out": out, "threads": threads},
+        seed=None, inputs=_input_files(inputs), outputs={out.name: rows}),
+        io.manifest_path_for(out))
+    _say(f"wrote {out}: {rows:,} customers x {len(registry_frame())} features as of {as_of}")
+
+
+@app.command()
+def labels(
+    data: Annotated[Path, typer.Option(help="Folder with customers and events tables.")],
+    as_of: Annotated[str, typer.Option("--as-of", help="Snapshot date YYYY-MM-DD.")],
+    out: Annotated[Path, typer.Option(help="Output table (.parquet or .csv).")],
+    horizon: Annotated[int, typer.Option(help="Label window length (days).")] = 30,
+    gap: Annotated[int, typer.Option(help="Days between the as-of date and the window.")] = 0,
+    drain_share: Annotated[float, typer.Option(
+        "--drain-share", help="Also churned when the balance falls below this share of its "
+        "as-of level (0 = closures only).")] = 0.0,
+    min_balance: Annotated[float, typer.Option(
+        "--min-balance", help="Balance (currency) needed for the drain rule.")] = 1000.0,
+    column_map: Annotated[Path | None, typer.Option("--column-map")] = None,
+    encoding: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Churn labels: churned in [as-of + gap, as-of + gap + horizon) (closure or drain)."""
+    from uplift import io
+    from uplift.features.labels import build_labels
+
+    inputs = _inputs(data, column_map, encoding)
+    io.ensure_not_input([out], _input_files(inputs))
+    table = build_labels(inputs, as_of, horizon_days=horizon, gap_days=gap,
+                         drain_share=drain_share, min_balance=min_balance)
+    io.write_table(table, out)
+    io.write_json(io.build_manifest(
+        "labels", {"data": data, "as_of": as_of, "horizon": horizon, "gap": gap,
+                   "drain_share": drain_share, "min_balance": min_balance, "out": out},
+        seed=None, inputs=_input_files(inputs), outputs={out.name: len(table)}),
+        io.manifest_path_for(out))
+    _say(f"wrote {out}: {len(table):,} customers open at {as_of}, churn rate "
+         f"{table['churned'].mean():.3f}")
+
+
+import_app = typer.Typer(help="Import a public bank dataset into the data contract.",
+                         no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("berka")
+def import_berka(
+    src: Annotated[Path, typer.Option(help="Folder with the PKDD'99 Berka .asc files.")],
+    out: Annotated[Path, typer.Option(help="Folder to write customers/events Parquet into.")],
+) -> None:
+    """Map the Berka PKDD'99 bank tables onto customers.parquet and events.parquet."""
+    from uplift import io
+    from uplift.features.berka import load_berka
+
+    io.ensure_not_input([out], [src])
+    customers, events = load_berka(src)
+    with io.staged_directory(out) as stage:
+        customers.to_parquet(stage / "customers.parquet", index=False)
+        events.to_parquet(stage / "events.parquet", index=False)
+        io.write_json(io.build_manifest(
+            "import berka", {"src": src, "out": out}, seed=None,
+            outputs={"customers.parquet": len(customers), "events.parquet": len(events)}),
+            stage / "manifest.json")
+    _say(f"wrote {out}: {len(customers):,} customers, {len(events):,} events "
+         f"({events['ts'].min().date()} .. {events['ts'].max().date()})")
+
+
 def _is_usage_error(exc: Exception) -> bool:
     """Command-line parsing errors (typer's bundled click raises its own classes)."""
     return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__)

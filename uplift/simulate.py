@@ -323,6 +323,31 @@ def _offer_log_multipliers(c: dict[str, np.ndarray], rng: np.random.Generator) -
     return log_m + rng.normal(0.0, EFFECT_NOISE_SD, (n, len(OFFERS)))
 
 
+OUTFLOW_TYPES = ("withdrawal", "transfer_out", "transfer_out_competitor", "card_spend",
+                 "product_buy")
+
+
+def _balanced_deposit_size(c: dict[str, np.ndarray]) -> np.ndarray:
+    """Mean deposit (currency) that balances an engaged customer's expected weekly flows.
+
+    Engaged customers' balances then wander around their starting AUM; disengaging ones drain
+    (deposits fall while withdrawals and competitor transfers rise).
+    """
+    seg, aum = c["seg"], c["aum"]
+    net_out = np.zeros(len(seg))
+    deposit_rate = np.zeros(len(seg))
+    for kind in EVENT_KINDS:
+        rate = np.asarray(kind.base)[seg]
+        size = kind.amount_aum_share * aum + kind.amount_fixed
+        if kind.event_type in OUTFLOW_TYPES:
+            net_out += rate * size
+        elif kind.event_type == "product_redeem":
+            net_out -= rate * size
+        elif kind.event_type == "deposit":
+            deposit_rate += rate
+    return np.maximum(net_out / deposit_rate, 10.0)
+
+
 def _events_chunk(
     c: dict[str, np.ndarray], ids: np.ndarray, churn_day: np.ndarray, history_days: int,
     start: pd.Timestamp, rng: np.random.Generator,
@@ -381,6 +406,9 @@ def _events_chunk(
     fixed = np.array([k.amount_fixed for k in EVENT_KINDS] + [0.0])
     sd = np.array([k.amount_sd for k in EVENT_KINDS] + [0.0])
     scale = share[kind_idx] * c["aum"][row] + fixed[kind_idx]
+    deposit_kind = next(i for i, k in enumerate(EVENT_KINDS) if k.event_type == "deposit")
+    is_deposit = kind_idx == deposit_kind
+    scale[is_deposit] = _balanced_deposit_size(c)[row[is_deposit]]
     amount = np.round(scale * np.exp(rng.normal(-0.5 * sd[kind_idx] ** 2, sd[kind_idx])), 2)
     amount = np.where(scale > 0, amount, 0.0)
 

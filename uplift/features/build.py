@@ -1,0 +1,349 @@
+"""Compute the feature table with DuckDB directly over the Parquet/CSV inputs.
+
+The event log is never loaded into pandas: DuckDB scans it (spilling to disk when it must) and
+only the per-customer result comes back, or is written straight to Parquet by
+:func:`write_features`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from uplift import io
+from uplift.errors import InputError, SchemaError
+from uplift.features.registry import FEATURES, INFLOW, MONETARY, OUTFLOW, Feature
+from uplift.schema import CUSTOMERS, EVENT_TYPES, MAX_SHOWN, DataWarning, validate
+
+EVENT_COLUMNS = ("customer_id", "ts", "event_type", "amount", "channel", "page", "topic")
+OPTIONAL_EVENT_COLUMNS = ("channel", "page", "topic")
+CAMPAIGN_HORIZON_DAYS = 30
+
+
+@dataclass
+class FeatureInputs:
+    """Where the inputs are. ``external`` maps ``accounts`` / ``enquiries`` to optional files
+    with ``customer_id`` and ``opened_at`` (accounts) or ``ts`` (enquiries)."""
+
+    customers: Path
+    events: Path
+    campaign_log: Path | None = None
+    external: dict[str, Path] = field(default_factory=dict)
+    rename: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    encoding: str | None = None
+
+    @classmethod
+    def from_folder(cls, data: Path, **kwargs: object) -> FeatureInputs:
+        from uplift.validation import find_table
+
+        if not data.is_dir():
+            raise InputError(f"{data}: data folder not found")
+        customers = find_table(data, "customers")
+        events = find_table(data, "events")
+        if customers is None or events is None:
+            raise InputError(f"{data}: needs customers and events tables (.parquet or .csv)")
+        external = {name: p for name in ("accounts", "enquiries")
+                    if (p := find_table(data, f"external_{name}")) is not None}
+        return cls(customers=customers, events=events,
+                   campaign_log=find_table(data, "campaign_log"), external=external,
+                   **kwargs)  # type: ignore[arg-type]
+
+
+def _source_sql(path: Path, encoding: str | None = None) -> str:
+    fmt = io.table_format(path)
+    quoted = str(path).replace("'", "''")
+    if fmt == "parquet":
+        return f"read_parquet('{quoted}')"
+    enc = f", encoding = '{encoding}'" if encoding and encoding.lower() not in (
+        "utf-8", "utf8", "utf-8-sig") else ""
+    return f"read_csv('{quoted}', header = true, all_varchar = true{enc})"
+
+
+def _connect(threads: int = 1, memory_limit: str | None = None):  # -> duckdb connection
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET threads = {int(threads)}")
+    con.execute("SET preserve_insertion_order = true")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    return con
+
+
+def _columns_of(con, source: str) -> list[str]:
+    return [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+
+
+def _events_view(con, inputs: FeatureInputs) -> None:
+    """Create view ``events_src`` with canonical names and types, after checking the columns."""
+    path = inputs.events
+    io._check_readable(path)
+    source = _source_sql(path, inputs.encoding)
+    try:
+        present = _columns_of(con, source)
+    except Exception as exc:  # duckdb raises its own error types for damaged files
+        raise InputError(f"{path}: cannot be read ({str(exc).splitlines()[0]})") from exc
+    rename = dict(inputs.rename.get("events", {}))
+    select = []
+    missing = []
+    for name in EVENT_COLUMNS:
+        actual = rename.get(name, name)
+        if actual in present:
+            select.append(f'"{actual}" AS raw_{name}')
+        elif name in OPTIONAL_EVENT_COLUMNS:
+            select.append(f"NULL AS raw_{name}")
+        else:
+            missing.append(name)
+    if missing:
+        raise SchemaError(str(path), [f"missing required column '{m}'; columns present: "
+                                      f"{', '.join(present[:20])}" for m in missing])
+    con.execute(f"CREATE OR REPLACE TEMP VIEW events_raw AS SELECT {', '.join(select)} "
+                f"FROM {source}")
+    con.execute("""
+        CREATE OR REPLACE TEMP VIEW events_src AS SELECT
+            CAST(raw_customer_id AS VARCHAR) AS customer_key,
+            TRY_CAST(raw_ts AS TIMESTAMP) AS ts,
+            CAST(raw_event_type AS VARCHAR) AS event_type,
+            TRY_CAST(raw_amount AS DOUBLE) AS amount,
+            CAST(raw_channel AS VARCHAR) AS channel,
+            CAST(raw_page AS VARCHAR) AS page,
+            CAST(raw_topic AS VARCHAR) AS topic,
+            raw_ts, raw_amount
+        FROM events_raw""")
+
+
+def _rows_where(con, condition: str) -> tuple[int, str]:
+    total, = con.execute(f"SELECT count(*) FROM events_src WHERE {condition}").fetchall()[0]
+    if not total:
+        return 0, ""
+    # slow path, only on error: number the rows in file order (1 = first data row)
+    rows = [r[0] for r in con.execute(
+        f"SELECT row_no FROM (SELECT row_number() OVER () AS row_no, * FROM events_src) "
+        f"WHERE {condition} ORDER BY row_no LIMIT {MAX_SHOWN}").fetchall()]
+    shown = ", ".join(map(str, rows)) + (f" (and {total - len(rows)} more)"
+                                         if total > len(rows) else "")
+    return int(total), f"row{'s' if total > 1 else ''} {shown}"
+
+
+def _check_events(con, path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Reject unusable events (all problems at once); warn about suspicious ones."""
+    problems: list[str] = []
+    checks = {
+        "customer_id": ("customer_key IS NULL", "missing customer ids"),
+        "ts": ("ts IS NULL", "missing or unparseable timestamps (expected ISO 8601)"),
+        "amount": ("amount IS NULL AND raw_amount IS NOT NULL",
+                   "amounts that are not numbers"),
+    }
+    for column, (condition, what) in checks.items():
+        count, rows = _rows_where(con, condition)
+        if count:
+            problems.append(f"column '{column}': {count:,} {what} in {rows}")
+    count, rows = _rows_where(con, "isinf(amount) OR amount < 0")
+    if count:
+        problems.append(f"column 'amount': {count:,} negative or infinite amounts in {rows}")
+    if problems:
+        raise SchemaError(str(path), problems)
+    vocabulary = ", ".join(f"'{t}'" for t in EVENT_TYPES)
+    unknown = con.execute(
+        f"SELECT event_type, count(*) AS n FROM events_src WHERE event_type IS NULL OR "
+        f"event_type NOT IN ({vocabulary}) GROUP BY ALL ORDER BY n DESC").fetchall()
+    if unknown:
+        listing = ", ".join(f"{t!r} x{n:,}" for t, n in unknown[:MAX_SHOWN])
+        warnings.warn(f"{path}: column 'event_type': {sum(n for _, n in unknown):,} events of "
+                      f"unknown types ({listing}) are ignored by the features", DataWarning,
+                      stacklevel=3)
+    lo, hi = con.execute("SELECT min(ts), max(ts) FROM events_src").fetchall()[0]
+    return pd.Timestamp(lo), pd.Timestamp(hi)
+
+
+def _customers_table(con, inputs: FeatureInputs) -> pd.DataFrame:
+    frame = io.read_table(inputs.customers, encoding=inputs.encoding)
+    customers = validate(frame, CUSTOMERS, source=str(inputs.customers),
+                         rename=inputs.rename.get("customers"))
+    keep = ["customer_id", "open_date"] + [c for c in ("close_date", "aum", "products_held")
+                                            if c in customers.columns]
+    table = customers[keep].copy()
+    table["customer_key"] = table["customer_id"].astype(str)
+    for col in ("aum", "products_held"):
+        if col not in table.columns:
+            table[col] = 0.0
+    if "close_date" not in table.columns:
+        table["close_date"] = pd.NaT
+    con.register("customers_df", table)
+    return customers
+
+
+def _check_unknown_customers(con, path: Path) -> None:
+    count, = con.execute("SELECT count(*) FROM events_src e ANTI JOIN customers_df c "
+                         "USING (customer_key)").fetchall()[0]
+    if count:
+        examples = [r[0] for r in con.execute(
+            "SELECT DISTINCT customer_key FROM events_src e ANTI JOIN customers_df c "
+            f"USING (customer_key) ORDER BY 1 LIMIT {MAX_SHOWN}").fetchall()]
+        warnings.warn(f"{path}: column 'customer_id': {count:,} events name customers missing "
+                      f"from the customers table (e.g. {', '.join(examples)}); they are "
+                      "ignored", DataWarning, stacklevel=3)
+
+
+def _campaign_view(con, inputs: FeatureInputs, as_of: str) -> bool:
+    if inputs.campaign_log is None:
+        return False
+    from uplift.schema import CAMPAIGN_LOG
+
+    log = validate(io.read_table(inputs.campaign_log, encoding=inputs.encoding), CAMPAIGN_LOG,
+                   source=str(inputs.campaign_log), rename=inputs.rename.get("campaign_log"))
+    table = log[["customer_id", "arm", "assigned_at", "churned"]].copy()
+    table["customer_key"] = table["customer_id"].astype(str)
+    con.register("campaign_df", table)
+    return True
+
+
+def _external_view(con, inputs: FeatureInputs) -> bool:
+    parts = []
+    for name, time_col, src in (("accounts", "opened_at", "account"),
+                                ("enquiries", "ts", "enquiry")):
+        path = inputs.external.get(name)
+        if path is None:
+            continue
+        io._check_readable(path)
+        source = _source_sql(path, inputs.encoding)
+        present = _columns_of(con, source)
+        missing = [c for c in ("customer_id", time_col) if c not in present]
+        if missing:
+            raise SchemaError(str(path), [f"missing required column '{m}'" for m in missing])
+        parts.append(f"SELECT CAST(customer_id AS VARCHAR) AS customer_key, "
+                     f"TRY_CAST({time_col} AS TIMESTAMP) AS ts, '{src}' AS src FROM {source}")
+    if not parts:
+        return False
+    con.execute("CREATE OR REPLACE TEMP VIEW external_src AS " + " UNION ALL ".join(parts))
+    return True
+
+
+def _group_sql(features: list[Feature], source: str, extra: str = "") -> str:
+    cols = ",\n    ".join(f"{f.sql} AS {f.name}" for f in features)
+    return f"SELECT customer_key,\n    {cols}{extra}\nFROM {source}\nGROUP BY customer_key"
+
+
+def feature_query(as_of: str, *, with_campaign: bool, with_external: bool) -> str:
+    """The whole feature SQL for one as-of date (``YYYY-MM-DD``)."""
+    by_kind: dict[str, list[Feature]] = {}
+    for f in FEATURES:
+        by_kind.setdefault(f.kind, []).append(f)
+    monetary = "event_type IN (" + ", ".join(f"'{t}'" for t in MONETARY) + ")"
+    inflow = "event_type IN (" + ", ".join(f"'{t}'" for t in INFLOW) + ")"
+    outflow = "event_type IN (" + ", ".join(f"'{t}'" for t in OUTFLOW) + ")"
+    helpers = (f",\n    sum(CASE WHEN {monetary} AND age <= 365 THEN 1 ELSE 0 END) "
+               "AS txn_count_365d_all"
+               f",\n    sum(CASE WHEN {monetary} AND age <= 365 THEN amount ELSE 0 END) "
+               "AS txn_amount_365d_all")
+    ctes = [
+        f"""ev AS (
+  SELECT customer_key, event_type, amount, channel, page, topic,
+         date_diff('day', CAST(ts AS DATE), DATE '{as_of}') AS age
+  FROM events_src WHERE ts < TIMESTAMP '{as_of}')""",
+        f"agg AS (\n{_group_sql(by_kind['agg'], 'ev', helpers)})",
+        f"""monthly_raw AS (
+  SELECT customer_key, (age - 1) // 30 AS m,
+    sum(CASE WHEN event_type = 'deposit' THEN amount ELSE 0 END) AS dep,
+    sum(CASE WHEN event_type = 'card_spend' THEN amount ELSE 0 END) AS card,
+    sum(CASE WHEN {monetary} THEN 1 ELSE 0 END) AS n,
+    coalesce(sum(CASE WHEN {inflow} THEN amount WHEN {outflow} THEN -amount ELSE 0 END), 0)
+      AS net
+  FROM ev WHERE age <= 360 GROUP BY customer_key, m)""",
+        f"monthly AS (\n{_group_sql(by_kind['monthly'], 'monthly_raw')})",
+    ]
+    joins = ["LEFT JOIN agg USING (customer_key)", "LEFT JOIN monthly USING (customer_key)"]
+    if with_campaign:
+        ctes.append(f"""camp AS (
+{_group_sql(by_kind['campaign'], f'''(SELECT *, date_diff('day', CAST(assigned_at AS DATE),
+    DATE '{as_of}') AS camp_age FROM campaign_df
+    WHERE assigned_at + INTERVAL {CAMPAIGN_HORIZON_DAYS} DAY <= TIMESTAMP '{as_of}')''')})""")
+        joins.append("LEFT JOIN camp USING (customer_key)")
+    if with_external:
+        ctes.append(f"""ext AS (
+{_group_sql(by_kind['external'], f'''(SELECT *, date_diff('day', CAST(ts AS DATE),
+    DATE '{as_of}') AS age FROM external_src WHERE ts < TIMESTAMP '{as_of}')''')})""")
+        joins.append("LEFT JOIN ext USING (customer_key)")
+
+    def filled(f: Feature, table_present: bool) -> str:
+        return f"coalesce({f.name}, {f.fill}) AS {f.name}" if table_present else \
+            f"CAST({f.fill} AS DOUBLE) AS {f.name}"
+
+    base_cols = [filled(f, True) for f in by_kind["agg"] + by_kind["monthly"]]
+    base_cols += [filled(f, with_campaign) for f in by_kind["campaign"]]
+    base_cols += [filled(f, with_external) for f in by_kind["external"]]
+    ctes.append(f"""base AS (
+  SELECT c.customer_id, c.customer_key,
+    coalesce(CAST(c.aum AS DOUBLE), 0) AS c_aum,
+    coalesce(CAST(c.products_held AS DOUBLE), 0) AS c_products,
+    date_diff('day', CAST(c.open_date AS DATE), DATE '{as_of}') AS c_tenure_days,
+    CAST(c.open_date < TIMESTAMP '{as_of}' AND (c.close_date IS NULL OR
+         c.close_date >= TIMESTAMP '{as_of}') AS INTEGER) AS open_at_as_of,
+    coalesce(txn_count_365d_all, 0) AS txn_count_365d_all,
+    coalesce(txn_amount_365d_all, 0) AS txn_amount_365d_all,
+    {', '.join(base_cols)}
+  FROM customers_df c {' '.join(joins)})""")
+    derived = ",\n    ".join(f"CAST({f.sql} AS DOUBLE) AS {f.name}" for f in by_kind["derived"])
+    ctes.append(f"derived AS (SELECT *,\n    {derived}\n  FROM base)")
+    ranks = ",\n    ".join(
+        f"least(5, greatest(1, ceil(5 * cume_dist() OVER (ORDER BY {f.sql})))) AS {f.name}"
+        for f in by_kind["rank"])
+    ctes.append(f"ranked AS (SELECT *,\n    {ranks}\n  FROM derived)")
+    finals = [f"CAST({f.sql} AS DOUBLE) AS {f.name}" if f.kind == "rank_derived"
+              else f"CAST({f.name} AS DOUBLE) AS {f.name}" for f in FEATURES]
+    return ("WITH " + ",\n".join(ctes) + f"\nSELECT customer_id, DATE '{as_of}' AS as_of, "
+            "open_at_as_of,\n  " + ",\n  ".join(finals) + "\nFROM ranked ORDER BY customer_key")
+
+
+def _prepare(con, inputs: FeatureInputs, as_of: date | str) -> tuple[str, bool, bool]:
+    as_of_ts = pd.Timestamp(as_of)
+    if as_of_ts != as_of_ts.normalize():
+        raise InputError(f"--as-of must be a date (YYYY-MM-DD), got {as_of}")
+    _events_view(con, inputs)
+    lo, hi = _check_events(con, inputs.events)
+    if not (lo < as_of_ts <= hi.normalize() + pd.Timedelta(days=1)):
+        raise InputError(
+            f"--as-of {as_of_ts.date()} is outside the data range of {inputs.events}: events run "
+            f"from {lo} to {hi}; choose a date after {lo.date()} and no later than "
+            f"{(hi.normalize() + pd.Timedelta(days=1)).date()}")
+    _customers_table(con, inputs)
+    _check_unknown_customers(con, inputs.events)
+    with_campaign = _campaign_view(con, inputs, str(as_of_ts.date()))
+    with_external = _external_view(con, inputs)
+    return str(as_of_ts.date()), with_campaign, with_external
+
+
+def build_features(inputs: FeatureInputs, as_of: date | str, *, threads: int = 1,
+                   memory_limit: str | None = None) -> pd.DataFrame:
+    """Features as of ``as_of`` for every customer of the customers table (one row each)."""
+    con = _connect(threads, memory_limit)
+    try:
+        day, with_campaign, with_external = _prepare(con, inputs, as_of)
+        return con.execute(feature_query(day, with_campaign=with_campaign,
+                                         with_external=with_external)).df()
+    finally:
+        con.close()
+
+
+def write_features(inputs: FeatureInputs, as_of: date | str, out: Path, *, threads: int = 1,
+                   memory_limit: str | None = None) -> int:
+    """Compute features and write them to ``out`` (Parquet or CSV) atomically; returns rows."""
+    con = _connect(threads, memory_limit)
+    try:
+        day, with_campaign, with_external = _prepare(con, inputs, as_of)
+        query = feature_query(day, with_campaign=with_campaign, with_external=with_external)
+        fmt = io.table_format(out)
+        with io.atomic_path(out) as tmp:
+            options = "FORMAT PARQUET, COMPRESSION ZSTD" if fmt == "parquet" else \
+                "FORMAT CSV, HEADER"
+            target = str(tmp).replace("'", "''")
+            con.execute(f"COPY ({query}) TO '{target}' ({options})")
+        rows, = con.execute(f"SELECT count(*) FROM {_source_sql(out)}").fetchall()[0]
+        return int(rows)
+    finally:
+        con.close()
