@@ -125,7 +125,7 @@ def _inputs(data: Path, column_map: Path | None, encoding: str | None):  # -> Fe
     return FeatureInputs.from_folder(data, rename=load_column_map(column_map), encoding=encoding)
 
 
-def _input_files(inputs) -> list[Path]:  # noqa: ANN001 - FeatureInputs
+def _input_files(inputs) -> list[Path]:
     files = [inputs.customers, inputs.events, inputs.campaign_log, *inputs.external.values()]
     return [f for f in files if f is not None]
 
@@ -272,3 +272,7 @@ def run(argv: list[str] | None = None) -> int:
 def main() -> None:
     """Console-script entry point."""
     sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

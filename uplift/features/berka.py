@@ -48,7 +48,7 @@ CARD_RANK = {"gold": 3, "classic": 2, "junior": 1}
 def _read(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, sep=";", low_memory=False)
-    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
+    except Exception as exc:
         raise InputError(f"{path}: cannot be read as a Berka table ({exc})") from exc
 
 

@@ -104,12 +104,19 @@ def _events_view(con, inputs: FeatureInputs) -> None:
                                       f"{', '.join(present[:20])}" for m in missing])
     con.execute(f"CREATE OR REPLACE TEMP VIEW events_raw AS SELECT {', '.join(select)} "
                 f"FROM {source}")
-    con.execute("""
+    # text columns are trimmed before parsing (which also keeps DuckDB from pushing a strict
+    # cast into the CSV reader, so bad values are reported by row instead of aborting)
+    text = io.table_format(path) == "csv"
+    ts_expr = "TRY_CAST(nullif(trim(raw_ts), '') AS TIMESTAMP)" if text else \
+        "TRY_CAST(raw_ts AS TIMESTAMP)"
+    amount_expr = "TRY_CAST(nullif(trim(raw_amount), '') AS DOUBLE)" if text else \
+        "TRY_CAST(raw_amount AS DOUBLE)"
+    con.execute(f"""
         CREATE OR REPLACE TEMP VIEW events_src AS SELECT
             CAST(raw_customer_id AS VARCHAR) AS customer_key,
-            TRY_CAST(raw_ts AS TIMESTAMP) AS ts,
+            {ts_expr} AS ts,
             CAST(raw_event_type AS VARCHAR) AS event_type,
-            TRY_CAST(raw_amount AS DOUBLE) AS amount,
+            {amount_expr} AS amount,
             CAST(raw_channel AS VARCHAR) AS channel,
             CAST(raw_page AS VARCHAR) AS page,
             CAST(raw_topic AS VARCHAR) AS topic,

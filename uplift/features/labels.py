@@ -19,7 +19,11 @@ import pandas as pd
 
 from uplift.errors import InputError
 from uplift.features.build import (
-    FeatureInputs, _check_events, _connect, _customers_table, _events_view,
+    FeatureInputs,
+    _check_events,
+    _connect,
+    _customers_table,
+    _events_view,
 )
 from uplift.features.registry import INFLOW, OUTFLOW
 
@@ -51,7 +55,7 @@ def build_labels(
         query = f"""
         WITH closes AS (
             SELECT customer_key, min(ts) AS closed_at FROM events_src
-            WHERE event_type = 'account_close' AND ts >= TIMESTAMP '{t}' GROUP BY customer_key),
+            WHERE event_type = 'account_close' GROUP BY customer_key),
         flows AS (
             SELECT customer_key,
               sum(CASE WHEN ts < TIMESTAMP '{t}' THEN s ELSE 0 END) AS net_t,
@@ -68,8 +72,7 @@ def build_labels(
               coalesce(CAST(c.aum AS DOUBLE), 0) + coalesce(f.net_end, 0) AS balance_end
             FROM customers_df c LEFT JOIN closes x USING (customer_key)
                  LEFT JOIN flows f USING (customer_key)
-            WHERE c.open_date < TIMESTAMP '{t}'
-              AND (c.close_date IS NULL OR c.close_date >= TIMESTAMP '{t}'))
+            WHERE c.open_date < TIMESTAMP '{t}')
         SELECT customer_id,
           CASE WHEN closed_at >= TIMESTAMP '{start}' AND closed_at < TIMESTAMP '{end}'
                THEN 'closed'

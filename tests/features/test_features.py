@@ -1,0 +1,176 @@
+"""Feature table: registry, point-in-time correctness, hand-computed values, bad input."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from uplift.cli import run
+from uplift.errors import InputError, SchemaError
+from uplift.features import FEATURES, FeatureInputs, build_features, registry_frame
+from uplift.features.registry import DAYS_CAP, FAMILIES
+from uplift.schema import EVENT_TYPES, PAGES, TOPICS
+
+AS_OF = "2025-06-01"
+
+
+def write_bank(folder: Path, events: list[tuple], customers: list[tuple] | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    customers = customers or [(1, "silent", "2020-01-01", 1000.0), (2, "young_retail",
+                                                                    "2024-01-01", 0.0)]
+    pd.DataFrame(customers, columns=["customer_id", "segment", "open_date", "aum"]).assign(
+        open_date=lambda d: pd.to_datetime(d["open_date"])).to_parquet(
+        folder / "customers.parquet")
+    frame = pd.DataFrame(events, columns=["customer_id", "ts", "event_type", "amount", "channel",
+                                          "page", "topic"])
+    frame["ts"] = pd.to_datetime(frame["ts"], format="ISO8601")
+    frame.to_parquet(folder / "events.parquet")
+    return folder
+
+
+HAND_LOG = [
+    (1, "2025-05-31 09:00", "deposit", 500.0, "app", None, None),          # age 1
+    (1, "2025-05-20 10:00", "card_spend", 40.0, "pos", None, None),        # age 12
+    (1, "2025-05-20 18:00", "card_spend", 60.0, "pos", None, None),        # age 12
+    (1, "2025-04-15 10:00", "transfer_out_competitor", 300.0, "app", None, None),  # age 47
+    (1, "2025-03-01 10:00", "withdrawal", 100.0, "atm", None, None),       # age 92
+    (1, "2025-05-30 08:00", "login", 0.0, "app", None, None),              # age 2
+    (1, "2025-05-29 08:00", "page_view", 0.0, "web", "account_closing", None),  # age 3
+    (1, "2025-05-10 08:00", "complaint", 0.0, "phone", None, "fees"),      # age 22
+    (1, "2025-06-01 00:00", "deposit", 9999.0, "app", None, None),         # on the as-of date
+    (2, "2024-02-01 10:00", "login", 0.0, "app", None, None),              # age 486
+]
+
+
+@pytest.fixture()
+def hand_features(tmp_path):
+    data = write_bank(tmp_path / "bank", HAND_LOG)
+    frame = build_features(FeatureInputs.from_folder(data), AS_OF)
+    return frame.set_index("customer_id")
+
+
+def test_registry_has_at_least_160_documented_features():
+    reg = registry_frame()
+    assert len(reg) >= 160
+    assert reg["name"].is_unique
+    assert set(reg["family"]) == set(FAMILIES)
+    assert (reg["description"].str.len() > 10).all()
+
+
+def test_hand_computed_values(hand_features):
+    one = hand_features.loc[1]
+    assert one["txn_deposit_count_7d"] == 1 and one["txn_deposit_amount_7d"] == 500
+    assert one["txn_card_spend_count_30d"] == 2 and one["txn_card_spend_amount_30d"] == 100
+    assert one["txn_card_spend_count_7d"] == 0
+    assert one["txn_net_flow_30d"] == 500 - 100
+    assert one["txn_net_flow_90d"] == 500 - 100 - 300
+    assert one["txn_net_flow_365d"] == 500 - 100 - 300 - 100
+    assert one["txn_competitor_share_90d"] == pytest.approx(300 / 400)
+    assert one["txn_days_since_last"] == 1
+    assert one["txn_active_days_30d"] == 2
+    assert one["txn_avg_card_ticket_90d"] == 50
+    assert one["bal_level"] == 1000 + 0
+    assert one["beh_days_since_login"] == 2
+    assert one["beh_page_account_closing_30d"] == 1
+    assert one["beh_exit_page_share_30d"] == 1
+    assert one["int_complaints_30d"] == 1 and one["int_complaints_fees_365d"] == 1
+    assert one["int_days_since_complaint"] == 22
+    assert one["txn_card_spend_amount_trend_mom"] == pytest.approx(np.log(101))
+    assert one["cust_aum"] == 1000 and one["open_at_as_of"] == 1
+
+
+def test_customer_without_recent_events_gets_documented_neutral_values(hand_features):
+    two = hand_features.loc[2]
+    assert two["txn_days_since_last"] == DAYS_CAP
+    assert two["beh_days_since_login"] == 486
+    assert two["beh_logins_365d"] == 0
+    assert two["txn_net_flow_30d"] == 0 and two["txn_competitor_share_30d"] == 0
+    assert two["ext_data_present"] == 0 and two["int_past_offers"] == 0
+    assert not hand_features.isna().any().any()
+    assert hand_features.shape[1] == len(FEATURES) + 2  # + as_of, open_at_as_of
+
+
+event_strategy = st.tuples(
+    st.sampled_from([1, 2]),
+    st.integers(min_value=0, max_value=400 * 24 * 60),   # minutes after the as-of date
+    st.sampled_from(EVENT_TYPES),
+    st.floats(min_value=0, max_value=1e6, allow_nan=False),
+    st.sampled_from(["app", "web", "pos", "branch"]),
+    st.sampled_from([*PAGES, None]),
+    st.sampled_from([*TOPICS, None]),
+)
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(event_strategy, min_size=1, max_size=25))
+def test_events_after_the_as_of_date_change_nothing(tmp_path_factory, hand_features, future):
+    late = [(c, str(pd.Timestamp(AS_OF) + pd.Timedelta(minutes=m)), t, a, ch, p, tp)
+            for c, m, t, a, ch, p, tp in future]
+    data = write_bank(tmp_path_factory.mktemp("leak") / "bank", HAND_LOG + late)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        after = build_features(FeatureInputs.from_folder(data), AS_OF).set_index("customer_id")
+    pd.testing.assert_frame_equal(hand_features, after)
+
+
+def test_unknown_event_types_and_customers_are_reported(tmp_path):
+    data = write_bank(tmp_path / "bank", HAND_LOG + [
+        (1, "2025-05-01", "atm_fee", 2.0, "atm", None, None),
+        (1, "2025-05-02", "atm_fee", 2.0, "atm", None, None),
+        (99, "2025-05-02", "login", 0.0, "app", None, None),
+    ])
+    with pytest.warns(UserWarning) as caught:
+        frame = build_features(FeatureInputs.from_folder(data), AS_OF)
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "'atm_fee' x2" in messages
+    assert "1 events name customers missing" in messages and "99" in messages
+    assert sorted(frame["customer_id"]) == [1, 2]
+
+
+def test_unparseable_timestamps_name_the_rows(tmp_path):
+    data = write_bank(tmp_path / "bank", HAND_LOG)
+    events = pd.read_parquet(data / "events.parquet").astype({"ts": str})
+    events.loc[[2, 5], "ts"] = "31/05/2025 bad"
+    events.to_csv(data / "events.csv", index=False)
+    (data / "events.parquet").unlink()
+    with pytest.raises(SchemaError, match=r"column 'ts'.*rows 3, 6"):
+        build_features(FeatureInputs.from_folder(data), AS_OF)
+
+
+def test_as_of_outside_the_data_is_exit_2_and_writes_nothing(tmp_path, capsys):
+    data = write_bank(tmp_path / "bank", HAND_LOG)
+    out = tmp_path / "f.parquet"
+    assert run(["features", "--data", str(data), "--as-of", "2030-01-01", "--out",
+                str(out)]) == 2
+    assert "outside the data range" in capsys.readouterr().err
+    assert not out.exists() and not any(p.name.startswith(".f") for p in tmp_path.iterdir())
+    with pytest.raises(InputError):
+        build_features(FeatureInputs.from_folder(data), "2020-01-01")
+
+
+def test_cli_writes_features_registry_and_manifest(small_bank_dir, tmp_path):
+    out = tmp_path / "features.parquet"
+    assert run(["--quiet", "features", "--data", str(small_bank_dir), "--as-of", "2025-12-01",
+                "--out", str(out)]) == 0
+    frame = pd.read_parquet(out)
+    customers = pd.read_parquet(small_bank_dir / "customers.parquet")
+    assert len(frame) == len(customers) and frame["customer_id"].is_unique
+    assert not frame.isna().any().any()
+    assert len(pd.read_csv(tmp_path / "features.parquet.registry.csv")) == len(FEATURES)
+    assert (tmp_path / "features.parquet.manifest.json").exists()
+
+
+def test_features_separate_churners_from_stayers(small_bank_dir):
+    frame = build_features(FeatureInputs.from_folder(small_bank_dir), "2026-01-01")
+    log = pd.read_parquet(small_bank_dir / "campaign_log.parquet")
+    joined = log.merge(frame, on="customer_id")
+    churn = joined.groupby("churned")[["beh_page_account_closing_30d", "beh_logins_30d"]].mean()
+    assert churn.loc[1, "beh_page_account_closing_30d"] > 3 * churn.loc[0,
+                                                                        "beh_page_account_closing_30d"]
