@@ -206,6 +206,99 @@ def labels(
          f"{table['churned'].mean():.3f}")
 
 
+churn_app = typer.Typer(help="Churn risk model: fit, score, build training tables.",
+                        no_args_is_help=True)
+app.add_typer(churn_app, name="churn")
+
+
+@churn_app.command("dataset")
+def churn_dataset(
+    data: Annotated[Path, typer.Option(help="Folder with customers and events tables.")],
+    as_of: Annotated[list[str], typer.Option("--as-of", help="Snapshot date; repeat for "
+                                             "several monthly snapshots.")],
+    out: Annotated[Path, typer.Option(help="Output table (.parquet or .csv).")],
+    horizon: Annotated[int, typer.Option(help="Label window (days).")] = 30,
+    gap: Annotated[int, typer.Option(help="Gap before the label window (days).")] = 0,
+    threads: Annotated[int, typer.Option(help="DuckDB threads.")] = 1,
+) -> None:
+    """Features + churn labels for one or more snapshots, stacked into one training table."""
+    from uplift import io
+    from uplift.churn.dataset import snapshot_table
+
+    inputs = _inputs(data, None, None)
+    io.ensure_not_input([out], _input_files(inputs))
+    table = snapshot_table(inputs, as_of, horizon_days=horizon, gap_days=gap, threads=threads,
+                           progress=_say)
+    io.write_table(table, out)
+    io.write_json(io.build_manifest(
+        "churn dataset", {"data": data, "as_of": as_of, "horizon": horizon, "gap": gap},
+        seed=None, inputs=_input_files(inputs), outputs={out.name: len(table)}),
+        io.manifest_path_for(out))
+    _say(f"wrote {out}: {len(table):,} rows, {len(as_of)} snapshot(s), churn rate "
+         f"{table['churned'].mean():.3f}")
+
+
+@churn_app.command("fit")
+def churn_fit(
+    table: Annotated[Path, typer.Option(help="Training table (.csv or .parquet).")],
+    label: Annotated[str, typer.Option(help="Binary label column (1 = churned).")],
+    out: Annotated[Path, typer.Option(help="Model folder to write.")],
+    id_col: Annotated[str | None, typer.Option("--id", help="Customer id column.")] = None,
+    time_col: Annotated[str | None, typer.Option(
+        "--time-col", help="Snapshot date column: validate on the latest snapshot.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Settings YAML (tiers, threads).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    threads: Annotated[int | None, typer.Option(help="LightGBM threads.")] = None,
+    encoding: Annotated[str | None, typer.Option(help="CSV text encoding.")] = None,
+) -> None:
+    """Fit the churn model on any customer table with a label column."""
+    from uplift import io
+    from uplift.churn import ChurnModel
+    from uplift.config import load_settings
+
+    settings = load_settings(config)
+    io.ensure_not_input([out], [table])
+    frame = io.read_table(table, encoding=encoding)
+    model = ChurnModel(tiers=settings.churn.tiers, random_state=seed,
+                       threads=threads or settings.runtime.threads)
+    model.fit(frame, label=label, id_col=id_col, time_col=time_col, source=str(table))
+    model.save(out)
+    io.write_json(io.build_manifest(
+        "churn fit", {"table": table, "label": label, "id": id_col, "time_col": time_col},
+        seed=seed, inputs=[table], outputs={"rows": len(frame)}), out / "manifest.json")
+    e = model.validation_["evaluation"]
+    typer.echo(f"churn model -> {out}: ROC-AUC {e['roc_auc']:.3f}, PR-AUC {e['pr_auc']:.3f}, "
+               f"Brier {e['brier']:.4f}, ECE {e['ece']:.4f}, top-decile precision "
+               f"{e['top_decile_precision']:.3f} ({model.validation_['scheme']}; "
+               f"{model.validation_['calibration_method']} calibration)")
+
+
+@churn_app.command("score")
+def churn_score(
+    model: Annotated[Path, typer.Option(help="Model folder from `uplift churn fit`.")],
+    table: Annotated[Path, typer.Option(help="Customers to score (.csv or .parquet).")],
+    out: Annotated[Path, typer.Option(help="Scores table to write.")],
+    id_col: Annotated[str | None, typer.Option("--id", help="Id column (default: the "
+                                               "model's).")] = None,
+    encoding: Annotated[str | None, typer.Option(help="CSV text encoding.")] = None,
+) -> None:
+    """Score customers: id, churn_risk, tier, reason_1..reason_3."""
+    from uplift import io
+    from uplift.churn import ChurnModel
+
+    io.ensure_not_input([out], [table, model])
+    fitted = ChurnModel.load(model)
+    frame = io.read_table(table, encoding=encoding)
+    scores = fitted.score(frame, source=str(table), id_col=id_col)
+    io.write_table(scores, out)
+    io.write_json(io.build_manifest("churn score", {"model": model, "table": table},
+                                    seed=None, inputs=[table], outputs={out.name: len(scores)}),
+                  io.manifest_path_for(out))
+    counts = scores["tier"].value_counts()
+    _say(f"wrote {out}: {len(scores):,} customers; " + ", ".join(
+        f"{t} {n:,}" for t, n in counts.items()))
+
+
 import_app = typer.Typer(help="Import a public bank dataset into the data contract.",
                          no_args_is_help=True)
 app.add_typer(import_app, name="import")

@@ -1,0 +1,158 @@
+"""Turn any customer table into model inputs: pick feature columns, type them, check them.
+
+Rules (bring-your-own tables):
+
+* the label must be binary (0/1, or two values such as True/False or "yes"/"no" mapped in order)
+  with both classes present;
+* id-like columns are excluded with a warning: whole-number or text columns whose values are all
+  distinct, and the id column itself;
+* free-text columns are excluded with a warning: text columns with more than
+  ``max(50, 5% of rows)`` distinct values (names, addresses, comments);
+* constant columns carry no information and are dropped with a warning;
+* remaining text / boolean columns become categoricals (LightGBM handles them natively);
+  numbers stay numbers; dates become "days before the newest date in the column".
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from uplift.errors import InputError, SchemaError
+from uplift.schema import DataWarning, _rows
+
+TEXT_LEVELS_MIN = 50
+TEXT_LEVELS_SHARE = 0.05
+
+
+@dataclass
+class TableSpec:
+    """What the model learned about its input table (stored with the model)."""
+
+    features: list[str]
+    categorical: dict[str, list[str]] = field(default_factory=dict)
+    dates: dict[str, str] = field(default_factory=dict)
+    excluded: dict[str, str] = field(default_factory=dict)
+    medians: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"features": self.features, "categorical": self.categorical,
+                "dates": self.dates, "excluded": self.excluded, "medians": self.medians}
+
+    @classmethod
+    def from_json(cls, data: dict) -> TableSpec:
+        return cls(**data)
+
+
+def binary_label(values: pd.Series, *, source: str, column: str) -> np.ndarray:
+    """0/1 array from a label column; raises with rows when it is not binary."""
+    present = values.notna()
+    if not present.all():
+        raise SchemaError(source, [f"column '{column}': missing labels in {_rows(~present)}"])
+    uniq = pd.unique(values)
+    if len(uniq) > 2:
+        shown = ", ".join(repr(v) for v in uniq[:5])
+        raise SchemaError(source, [f"column '{column}': label must be binary (0/1), found "
+                                   f"{len(uniq)} values: {shown}"])
+    if len(uniq) < 2:
+        raise SchemaError(source, [f"column '{column}': only one class ({uniq[0]!r}) present; "
+                                   "a churn model needs churners and stayers"])
+    if set(map(str, uniq)) <= {"0", "1", "0.0", "1.0", "True", "False"}:
+        return values.astype(float).astype(np.int8).to_numpy()
+    ordered = sorted(map(str, uniq))
+    positive = next((v for v in ordered if v.lower() in ("yes", "y", "true", "churned",
+                                                          "exited", "1")), ordered[1])
+    return (values.astype(str) == positive).astype(np.int8).to_numpy()
+
+
+def _is_text(series: pd.Series) -> bool:
+    return (series.dtype == object or pd.api.types.is_string_dtype(series)
+            or isinstance(series.dtype, pd.CategoricalDtype))
+
+
+def learn_table(frame: pd.DataFrame, *, label: str, id_col: str | None,
+                time_col: str | None = None, source: str) -> TableSpec:
+    """Decide feature columns and their types from a training table."""
+    spec = TableSpec(features=[])
+    n = len(frame)
+    for col in frame.columns:
+        if col in (label, id_col, time_col):
+            continue
+        series = frame[col]
+        nunique = series.nunique(dropna=True)
+        if nunique <= 1:
+            spec.excluded[col] = "constant"
+            continue
+        if pd.api.types.is_datetime64_any_dtype(series):
+            spec.dates[col] = str(series.max())
+            spec.features.append(col)
+            continue
+        if pd.api.types.is_bool_dtype(series):
+            spec.categorical[col] = ["False", "True"]
+            spec.features.append(col)
+            continue
+        if _is_text(series):
+            if nunique == n and n > 20:
+                spec.excluded[col] = "id-like (every value distinct)"
+            elif nunique > max(TEXT_LEVELS_MIN, TEXT_LEVELS_SHARE * n):
+                spec.excluded[col] = f"free text ({nunique:,} distinct values)"
+            else:
+                spec.categorical[col] = sorted(map(str, series.dropna().unique()))
+                spec.features.append(col)
+            continue
+        if pd.api.types.is_numeric_dtype(series):
+            values = series.dropna()
+            whole = bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+            if whole and nunique == n and n > 20:
+                spec.excluded[col] = "id-like (every value distinct)"
+                continue
+            spec.features.append(col)
+            spec.medians[col] = float(values.median())
+            continue
+        spec.excluded[col] = f"unsupported type {series.dtype}"
+    flagged = {c: why for c, why in spec.excluded.items() if why != "constant"}
+    if flagged:
+        listing = "; ".join(f"{c}: {why}" for c, why in flagged.items())
+        warnings.warn(f"{source}: columns excluded from the model: {listing}", DataWarning,
+                      stacklevel=2)
+    if not spec.features:
+        raise InputError(f"{source}: no usable feature columns left after excluding "
+                         f"{', '.join(spec.excluded) or 'nothing'}")
+    return spec
+
+
+def apply_table(frame: pd.DataFrame, spec: TableSpec, *, source: str,
+                allowed_extra: tuple[str | None, ...] = ()) -> pd.DataFrame:
+    """Model matrix in training order; errors on missing or unexpected columns."""
+    missing = [c for c in spec.features if c not in frame.columns]
+    known = set(spec.features) | set(spec.excluded) | {c for c in allowed_extra if c}
+    extra = [c for c in frame.columns if c not in known]
+    problems = []
+    if missing:
+        problems.append(f"missing feature column(s) the model was trained on: "
+                        f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
+    if extra:
+        problems.append(f"column(s) the model was not trained on: {', '.join(extra[:10])}"
+                        f"{' ...' if len(extra) > 10 else ''}; drop them or retrain")
+    if problems:
+        raise SchemaError(source, problems)
+    columns: dict[str, object] = {}
+    for col in spec.features:
+        series = frame[col]
+        if col in spec.categorical:
+            columns[col] = pd.Categorical(series.astype("string").astype(object),
+                                          categories=spec.categorical[col])
+        elif col in spec.dates:
+            newest = pd.Timestamp(spec.dates[col])
+            columns[col] = (newest - pd.to_datetime(series, errors="coerce")).dt.days.astype(
+                float)
+        else:
+            values = pd.to_numeric(series, errors="coerce")
+            bad = series.notna() & values.isna()
+            if bad.any():
+                raise SchemaError(source, [f"column '{col}': expected numbers in {_rows(bad)}"])
+            columns[col] = values.astype("float64")
+    return pd.DataFrame(columns, index=frame.index)
