@@ -37,7 +37,7 @@ def kpis(items: dict[str, str]) -> str:
                    for k, v in items.items())
 
 
-def svg(fig) -> str:  # noqa: ANN001 - a matplotlib Figure
+def svg(fig) -> str:
     """Inline SVG of a matplotlib figure, byte-stable across runs."""
     import matplotlib.pyplot as plt
 
