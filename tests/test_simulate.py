@@ -92,8 +92,8 @@ def test_realised_outcomes_agree_with_truth(bank_5000):
     se = np.sqrt(expected * (1 - expected) / len(control))
     assert abs(observed - expected) < 4 * se
     oracle = true_churn_probability(truth.reset_index(), "2026-01-01")
-    assert np.allclose(oracle[truth["open_at_assignment"].to_numpy()],
-                       truth.loc[truth["open_at_assignment"], "p_churn_30d"], atol=1e-9)
+    open_ = truth["open_at_assignment"].to_numpy()
+    assert np.allclose(oracle[open_], truth.loc[open_, "p_churn_30d"], atol=1e-9)
 
 
 def _naive_features(events: pd.DataFrame, ids: pd.Series, as_of: pd.Timestamp) -> pd.DataFrame:

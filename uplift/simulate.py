@@ -140,19 +140,19 @@ def _page(page: str, base: tuple[float, float, float, float], **kw: object) -> E
 
 
 EVENT_KINDS: tuple[EventKind, ...] = (
-    EventKind("login", (0.8, 1.4, 1.8, 0.2), decline=(0, 0.3, 0.35, 0.3, 0.9),
+    EventKind("login", (0.8, 1.4, 1.8, 0.2), decline=(0, 0.1, 0.15, 0.1, 0.9),
               digital_channel="app", offline_channel="web", digital=True),
-    _page("home", (0.4, 0.7, 0.9, 0.1), decline=(0, 0.3, 0.35, 0.3, 0.9)),
-    _page("accounts", (0.4, 0.6, 0.7, 0.08), decline=(0, 0.3, 0.3, 0.3, 0.9)),
+    _page("home", (0.4, 0.7, 0.9, 0.1), decline=(0, 0.1, 0.15, 0.1, 0.9)),
+    _page("accounts", (0.4, 0.6, 0.7, 0.08), decline=(0, 0.1, 0.1, 0.1, 0.9)),
     _page("cards", (0.1, 0.2, 0.3, 0.03), decline=(0, 0.2, 0.5, 0.3, 0.9)),
     _page("products", (0.15, 0.2, 0.15, 0.02), decline=(0, 0.5, 0.5, 0.5, 0.9)),
-    _page("rates", (0.1, 0.15, 0.05, 0.02), boost=(0, 1.2, 0.05, 0.05, 0)),
-    _page("rate_comparison", (0.02, 0.03, 0.01, 0.005), boost=(0, 1.0, 0.05, 0.05, 0)),
-    _page("fees", (0.03, 0.05, 0.08, 0.02), boost=(0, 0.05, 1.2, 0.2, 0)),
-    _page("transfer_limit", (0.02, 0.02, 0.02, 0.005), boost=(0, 0.9, 0.6, 0.6, 0.15),
+    _page("rates", (0.1, 0.15, 0.05, 0.02), boost=(0, 2.0, 0.05, 0.05, 0)),
+    _page("rate_comparison", (0.02, 0.03, 0.01, 0.005), boost=(0, 1.8, 0.05, 0.05, 0)),
+    _page("fees", (0.03, 0.05, 0.08, 0.02), boost=(0, 0.05, 2.0, 0.2, 0)),
+    _page("transfer_limit", (0.02, 0.02, 0.02, 0.005), boost=(0, 3.0, 2.4, 2.4, 1.5),
+          power=1.5),
+    _page("account_closing", (0.003, 0.003, 0.004, 0.002), boost=(0, 2.5, 2.5, 2.8, 1.5),
           power=2.0),
-    _page("account_closing", (0.003, 0.003, 0.004, 0.002), boost=(0, 0.7, 0.7, 0.8, 0.25),
-          power=3.0),
     _page("other", (0.15, 0.2, 0.3, 0.03)),
     EventKind("deposit", (0.5, 0.45, 0.35, 0.08), decline=(0, 0.7, 0.4, 0.4, 0.8),
               amount_aum_share=0.03, amount_fixed=300, amount_sd=0.7, digital_channel="app",
@@ -164,7 +164,7 @@ EVENT_KINDS: tuple[EventKind, ...] = (
               amount_aum_share=0.015, amount_fixed=150, amount_sd=0.8, digital_channel="app",
               offline_channel="branch"),
     EventKind("transfer_out_competitor", (0.02, 0.02, 0.02, 0.004),
-              decline=(0, 0, 0, 0, 0.5), boost=(0, 0.8, 0.35, 0.35, 0.05),
+              decline=(0, 0, 0, 0, 0.5), boost=(0, 1.2, 0.35, 0.35, 0.05),
               amount_aum_share=0.12, amount_fixed=200, amount_sd=0.5, digital_channel="app",
               offline_channel="branch"),
     EventKind("card_spend", (1.5, 1.8, 2.2, 0.25), decline=(0, 0.2, 0.7, 0.4, 0.9),
@@ -174,30 +174,30 @@ EVENT_KINDS: tuple[EventKind, ...] = (
               amount_aum_share=0.08, amount_fixed=500, amount_sd=0.6, digital_channel="app",
               offline_channel="branch"),
     EventKind("product_redeem", (0.02, 0.02, 0.01, 0.003), decline=(0, 0, 0, 0, 0),
-              boost=(0, 0.45, 0.1, 0.12, 0.03), amount_aum_share=0.15, amount_fixed=500,
+              boost=(0, 0.6, 0.1, 0.12, 0.03), amount_aum_share=0.15, amount_fixed=500,
               amount_sd=0.5, digital_channel="app", offline_channel="branch"),
     EventKind("branch_visit", (0.15, 0.06, 0.02, 0.02), decline=(0, 0.3, 0.3, -0.5, 0.8),
               boost=(0, 0.05, 0.05, 0.25, 0), digital_channel="branch",
               offline_channel="branch"),
     EventKind("service_contact", (0.015, 0.015, 0.02, 0.005), topic="fees",
-              boost=(0, 0.02, 0.5, 0.1, 0.0), digital_channel="phone", offline_channel="branch"),
+              boost=(0, 0.02, 0.8, 0.1, 0.0), digital_channel="phone", offline_channel="branch"),
     EventKind("service_contact", (0.01, 0.01, 0.005, 0.002), topic="rates",
               boost=(0, 0.35, 0.02, 0.02, 0.0), digital_channel="phone",
               offline_channel="branch"),
     EventKind("service_contact", (0.02, 0.015, 0.02, 0.004), topic="card",
               digital_channel="phone", offline_channel="branch"),
     EventKind("service_contact", (0.01, 0.01, 0.01, 0.003), topic="service_quality",
-              boost=(0, 0.02, 0.05, 0.5, 0.0), digital_channel="phone",
+              boost=(0, 0.02, 0.05, 0.8, 0.0), digital_channel="phone",
               offline_channel="branch"),
     EventKind("service_contact", (0.002, 0.002, 0.002, 0.001), topic="closing",
-              boost=(0, 0.25, 0.25, 0.3, 0.1), power=3.0, digital_channel="phone",
+              boost=(0, 0.6, 0.6, 0.7, 0.4), power=2.0, digital_channel="phone",
               offline_channel="branch"),
     EventKind("service_contact", (0.03, 0.02, 0.02, 0.005), topic="general",
               digital_channel="phone", offline_channel="branch"),
     EventKind("complaint", (0.003, 0.003, 0.003, 0.001), topic="service_quality",
-              boost=(0, 0.01, 0.03, 0.35, 0), digital_channel="web", offline_channel="phone"),
+              boost=(0, 0.01, 0.03, 0.6, 0), digital_channel="web", offline_channel="phone"),
     EventKind("complaint", (0.002, 0.002, 0.003, 0.001), topic="fees",
-              boost=(0, 0.0, 0.18, 0.05, 0), digital_channel="web", offline_channel="phone"),
+              boost=(0, 0.0, 0.3, 0.05, 0), digital_channel="web", offline_channel="phone"),
     EventKind("campaign_open", (0.15, 0.15, 0.1, 0.03), decline=(0, 0.6, 0.6, 0.7, 0.9),
               digital_channel="email", offline_channel="email"),
     EventKind("campaign_response", (0.02, 0.015, 0.01, 0.002), decline=(0, 0.8, 0.8, 0.8, 0.95),
@@ -241,20 +241,44 @@ def cumulative_hazard(t: np.ndarray, params: pd.DataFrame | dict[str, np.ndarray
     return base * t + peak * _cum_disengagement(t, safe_onset, ramp)
 
 
+def _not_started_average(values: np.ndarray, not_started: np.ndarray, groups: np.ndarray,
+                         among: np.ndarray) -> np.ndarray:
+    """Replace ``values`` of customers whose disengagement has not started by the group mean
+    over such customers (``among`` restricts who counts, e.g. customers open at the date)."""
+    out = values.copy()
+    pool = not_started & among
+    for g in np.unique(groups):
+        sel = pool & (groups == g)
+        if sel.any():
+            target = not_started & (groups == g)
+            out[target] = values[sel].mean(axis=0)
+    return out
+
+
 def true_churn_probability(
     truth: pd.DataFrame, as_of: pd.Timestamp | str, horizon_days: int = HORIZON_DAYS,
     gap_days: int = 0,
 ) -> np.ndarray:
-    """True probability (no offer) of churning in (as_of+gap, as_of+gap+horizon], given open then.
+    """True probability (no offer) of churning in [as_of+gap, as_of+gap+horizon), if open.
 
-    Uses the latent hazard parameters stored in ``truth.parquet``; this is the oracle score
-    that churn models are compared with at any snapshot date.
+    This is the oracle score churn models are compared with. It knows every latent state at
+    ``as_of`` (each customer's disengagement level, speed and hazard) but not the future: a
+    customer whose disengagement has not started yet gets the average, over such customers of
+    the same segment, of the chance that a future onset ends in churn inside the window.
     """
     start = pd.Timestamp(truth.attrs.get("start_date", DEFAULT_START))
     day = float((pd.Timestamp(as_of) - start).days)
-    h_from = cumulative_hazard(np.full(len(truth), day + gap_days), truth)
-    h_to = cumulative_hazard(np.full(len(truth), day + gap_days + horizon_days), truth)
-    return 1.0 - np.exp(-(h_to - h_from))
+    lo = np.full(len(truth), day + gap_days)
+    hi = lo + horizon_days
+    base = truth["base_hazard"].to_numpy(float) * horizon_days
+    disengagement = (cumulative_hazard(hi, truth) - cumulative_hazard(lo, truth)) - base
+    survive_dis = np.exp(-disengagement)
+    onset = truth["onset_day"].to_numpy(float)
+    not_started = ~(onset < day)
+    segments = truth["segment"].astype(str).to_numpy()
+    survive_dis = _not_started_average(survive_dis, not_started, segments, np.ones(len(truth),
+                                                                                     bool))
+    return 1.0 - np.exp(-base) * survive_dis
 
 
 def _draw_customers(n: int, rng: np.random.Generator, history_days: int) -> dict[str, np.ndarray]:
@@ -281,13 +305,13 @@ def _draw_customers(n: int, rng: np.random.Generator, history_days: int) -> dict
     # a background of disengagement spread over the history plus a recent wave (e.g. a
     # competitor's rate campaign and a fee rise) that puts many customers at risk at assignment
     wave = rng.random(n) < WAVE_SHARE
-    onset = np.where(wave, rng.uniform(history_days - 110.0, history_days + 20.0, n),
+    onset = np.where(wave, rng.uniform(history_days - 120.0, history_days, n),
                      rng.uniform(-60.0, history_days + 45.0, n))
     onset = np.where(disengaged, onset, np.inf)
     onset = np.where(np.isfinite(onset), np.maximum(onset, open_day + 30), onset)
-    ramp = np.where(reason == 4, rng.uniform(60.0, 150.0, n), rng.uniform(30.0, 100.0, n))
+    ramp = np.where(reason == 4, rng.uniform(80.0, 120.0, n), rng.uniform(45.0, 75.0, n))
     base_hazard = MONTHLY_BASE_CHURN[seg] / 30.0 * np.exp(rng.normal(0, 0.3, n))
-    peak_hazard = np.where(disengaged, rng.uniform(0.01, 0.045, n), 0.0)
+    peak_hazard = np.where(disengaged, rng.uniform(0.02, 0.035, n), 0.0)
     return {
         "seg": seg, "aum": aum, "products": products, "open_day": open_day, "age": age_idx,
         "digital": digital, "activity": activity, "consent": consent, "reason": reason,
@@ -496,8 +520,20 @@ def simulate_bank(
     h_assign = cumulative_hazard(np.full(n_customers, float(history_days)), c)
     h_end = cumulative_hazard(np.full(n_customers, float(history_days + HORIZON_DAYS)), c)
     window_hazard = h_end - h_assign
-    p0 = 1.0 - np.exp(-window_hazard)
-    p_offer = 1.0 - np.exp(-window_hazard[:, None] * np.exp(log_m))
+    multiplier_all = np.exp(log_m)
+    # truth is what was knowable at assignment: for customers whose disengagement has not
+    # started, the disengagement part of the hazard is replaced by its average effect over
+    # such customers of the segment (see true_churn_probability); the base part stays personal
+    base_part = c["base_hazard"] * HORIZON_DAYS
+    dis_part = window_hazard - base_part
+    not_started = ~(c["onset_day"] < history_days)
+    seg_names = np.asarray(SEGMENTS)[c["seg"]]
+    everyone = np.ones(n_customers, dtype=bool)
+    survive_dis0 = _not_started_average(np.exp(-dis_part), not_started, seg_names, everyone)
+    survive_dis = _not_started_average(np.exp(-dis_part[:, None] * multiplier_all), not_started,
+                                       seg_names, everyone)
+    p0 = 1.0 - np.exp(-base_part) * survive_dis0
+    p_offer = 1.0 - np.exp(-base_part[:, None] * multiplier_all) * survive_dis
     delta_churn = p_offer - p0[:, None]
 
     base_new_business = 0.001 * c["aum"] + 5.0

@@ -65,7 +65,7 @@ def test_model_learns_and_is_calibrated(fitted):
 def test_scores_have_tiers_and_reasons(fitted):
     scores = fitted.score(synthetic_table(200, seed=2), source="s.csv")
     assert list(scores.columns) == ["client", "churn_risk", "tier", "reason_1", "reason_2",
-                                    "reason_3"]
+                                    "reason_3", "exit_signal"]
     assert set(scores["tier"]) <= {"red", "amber", "green"}
     risky = scores.sort_values("churn_risk").iloc[-1]
     assert risky["reason_1"] in {"age: high", "active: low", "region = east"}

@@ -29,7 +29,9 @@ import pandas as pd
 
 from uplift import __version__
 from uplift.churn.metrics import churn_report
-from uplift.churn.reasons import group_features, load_reason_rules, top_reasons
+from uplift.churn.reasons import (
+    group_features, load_reason_rules, symptom_signal, symptoms, top_reasons,
+)
 from uplift.churn.table import TableSpec, apply_table, binary_label, learn_table
 from uplift.config import assign_tiers
 from uplift.errors import InputError, ModelError
@@ -187,6 +189,7 @@ class ChurnModel:
         self.tiers_ = dict(self.tiers or {"red": 0.30, "amber": 0.10})
         rules = load_reason_rules(self.reasons_path)
         self.feature_reasons_ = group_features(self.spec_.features, rules)
+        self.symptoms_ = sorted(symptoms(rules))
         risk_eval = held(raw[eval_mask])
         self.validation_ = {
             "scheme": self.validation_scheme_,
@@ -244,13 +247,15 @@ class ChurnModel:
             raise InputError(f"{source}: id column {id_col!r} not found")
         X = apply_table(frame, self.spec_, source=source,
                         allowed_extra=(self.label_, id_col, self.time_col_))
-        risks, reasons = [], []
+        risks, reasons, signals = [], [], []
         for start in range(0, len(X), SCORE_CHUNK):
             part = X.iloc[start:start + SCORE_CHUNK]
             risks.append(self.calibrator_(self.booster_.predict(part)))
-            contrib = self.booster_.predict(part, pred_contrib=True)
-            reasons.append(top_reasons(np.asarray(contrib), part, self.feature_reasons_,
-                                       self.spec_.medians, top_k))
+            contrib = np.asarray(self.booster_.predict(part, pred_contrib=True))
+            reasons.append(top_reasons(contrib, part, self.feature_reasons_,
+                                       self.spec_.medians, top_k, exclude=set(self.symptoms_)))
+            signals.append(symptom_signal(contrib, list(part.columns), self.feature_reasons_,
+                                          set(self.symptoms_)))
         risk = np.concatenate(risks) if risks else np.array([])
         reason = np.vstack(reasons) if reasons else np.empty((0, top_k), dtype=object)
         out = pd.DataFrame({"churn_risk": np.round(risk, 6),
@@ -259,6 +264,7 @@ class ChurnModel:
             out.insert(0, id_col, frame[id_col].to_numpy())
         for k in range(top_k):
             out[f"reason_{k + 1}"] = reason[:, k]
+        out["exit_signal"] = np.concatenate(signals) if signals else np.array([], dtype=object)
         return out.reset_index(drop=True)
 
     # -- persistence -----------------------------------------------------------------------
@@ -274,7 +280,7 @@ class ChurnModel:
             "spec": self.spec_.to_json(), "tiers": self.tiers_,
             "calibrator": {"method": self.calibrator_.method,
                            "params": self.calibrator_.params},
-            "feature_reasons": self.feature_reasons_,
+            "feature_reasons": self.feature_reasons_, "symptoms": self.symptoms_,
             "params": self._params(),
         }
         with io.staged_directory(folder) as stage:
@@ -315,6 +321,7 @@ class ChurnModel:
         model.time_col_ = meta["time_col"]
         model.tiers_ = meta["tiers"]
         model.feature_reasons_ = meta["feature_reasons"]
+        model.symptoms_ = meta.get("symptoms", [])
         validation = folder / "validation.json"
         model.validation_ = json.loads(validation.read_text()) if validation.exists() else {}
         return model

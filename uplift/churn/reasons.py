@@ -29,6 +29,7 @@ class ReasonRule:
     reason: str
     family: str
     patterns: tuple[str, ...]
+    kind: str = "reason"
 
 
 def load_reason_rules(path: Path | None = None) -> list[ReasonRule]:
@@ -37,8 +38,8 @@ def load_reason_rules(path: Path | None = None) -> list[ReasonRule]:
         text = (path.read_text(encoding="utf-8") if path is not None else
                 resources.files("uplift").joinpath("data/reasons.yaml").read_text("utf-8"))
         raw = yaml.safe_load(text)
-        return [ReasonRule(r["reason"], r.get("family", ""), tuple(r["patterns"]))
-                for r in raw["reasons"]]
+        return [ReasonRule(r["reason"], r.get("family", ""), tuple(r["patterns"]),
+                           r.get("kind", "reason")) for r in raw["reasons"]]
     except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
         raise SpecError(f"{path or 'reasons.yaml'}: invalid reason dictionary ({exc})") from exc
 
@@ -57,17 +58,28 @@ def reason_family(rules: list[ReasonRule]) -> dict[str, str]:
     return {r.reason: r.family for r in rules}
 
 
+def symptoms(rules: list[ReasonRule]) -> set[str]:
+    """Reason texts that describe *that* a customer is leaving rather than *why*."""
+    return {r.reason for r in rules if r.kind == "symptom"}
+
+
 def top_reasons(
     contributions: np.ndarray, X: pd.DataFrame, feature_to_reason: dict[str, str],
-    medians: dict[str, float], top_k: int = 3,
+    medians: dict[str, float], top_k: int = 3, exclude: set[str] | None = None,
 ) -> np.ndarray:
-    """Top-k reason texts per row (array rows x top_k, "" when fewer raise the risk)."""
+    """Top-k reason texts per row (array rows x top_k, "" when fewer raise the risk).
+
+    Groups named in ``exclude`` (symptoms) are not ranked.
+    """
     features = list(X.columns)
-    groups = sorted(set(feature_to_reason[f] for f in features))
+    groups = sorted(set(feature_to_reason[f] for f in features) - set(exclude or ()))
+    if not groups:
+        return np.full((len(X), top_k), "", dtype=object)
     index = {g: i for i, g in enumerate(groups)}
     member = np.zeros((len(features), len(groups)))
     for j, f in enumerate(features):
-        member[j, index[feature_to_reason[f]]] = 1.0
+        if feature_to_reason[f] in index:
+            member[j, index[feature_to_reason[f]]] = 1.0
     grouped = contributions[:, : len(features)] @ member
     k = min(top_k, len(groups))
     order = np.argsort(-grouped, axis=1, kind="stable")[:, :k]
@@ -93,3 +105,15 @@ def top_reasons(
     if k < top_k:
         texts = np.hstack([texts, np.full((len(texts), top_k - k), "", dtype=object)])
     return texts
+
+
+def symptom_signal(contributions: np.ndarray, features: list[str],
+                   feature_to_reason: dict[str, str], symptom_names: set[str]) -> np.ndarray:
+    """Per row: the symptom text when its features raise the risk (contribution > 0), else ""."""
+    out = np.full(len(contributions), "", dtype=object)
+    for name in sorted(symptom_names):
+        cols = [j for j, f in enumerate(features) if feature_to_reason.get(f) == name]
+        if cols:
+            raised = contributions[:, cols].sum(axis=1) > 0
+            out[raised & (out == "")] = name
+    return out

@@ -1,0 +1,212 @@
+"""Multi-offer uplift estimator with honest model selection and per-customer uncertainty.
+
+``UpliftEstimator.fit(X, y, treatment=..., propensity=...)``:
+
+1. checks the campaign table: control present, every arm with at least ``min_rows_per_arm``
+   rows, binary outcome when ``outcome="binary"``, propensities in (0, 1];
+2. cross-fits every candidate learner over ``n_folds`` folds (stratified by arm), so each row
+   gets an out-of-fold effect per offer;
+3. compares candidates on those held-out predictions, per offer against control: Qini
+   coefficient, AUUC, uplift@30% (scikit-uplift), and the self-normalised IPW value of the
+   best-offer policy using the logged propensities; the winner has the highest mean Qini
+   coefficient over offers (ties: higher policy value);
+4. refits the winner on all rows for prediction; its fold models give a per-customer,
+   per-offer standard error by the delete-a-group jackknife:
+   ``se^2 = (K - 1) / K * sum_k (effect_k - mean)^2``.
+
+Without logged propensities (observational data) the propensity of the assigned arm is
+estimated by a cross-fitted multinomial logistic regression, and a warning is raised when more
+than 1% of rows fall outside [0.02, 0.98] (poor overlap).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from uplift.effects.learners import BoostSettings, CausalLearner
+from uplift.effects.metrics import arm_metrics, snipw_value
+from uplift.errors import InputError, SchemaError
+from uplift.schema import DataWarning
+
+OVERLAP_LIMITS = (0.02, 0.98)
+
+
+class UpliftEstimator:
+    """Per-offer treatment effects (offer minus control) for a binary or continuous outcome."""
+
+    def __init__(
+        self, *, learners: tuple[str, ...] = ("t", "x"), n_folds: int = 3,
+        outcome: str = "binary", goal: str = "decrease", control: str = "control",
+        min_rows_per_arm: int = 50,
+        boost: BoostSettings | None = None, random_state: int = 0,
+    ):
+        self.learners = learners
+        self.n_folds = n_folds
+        self.outcome = outcome
+        self.goal = goal
+        self.control = control
+        self.min_rows_per_arm = min_rows_per_arm
+        self.boost = boost
+        self.random_state = random_state
+
+    # -- checks ----------------------------------------------------------------------------
+    def _check(self, y: np.ndarray, treatment: np.ndarray, propensity: np.ndarray | None,
+               source: str) -> list[str]:
+        problems = []
+        arms, counts = np.unique(treatment, return_counts=True)
+        if self.control not in arms:
+            raise SchemaError(source, [f"control value {self.control!r} not found in the "
+                                       f"treatment column; values are "
+                                       f"{', '.join(map(str, arms[:10]))}"])
+        small = [f"{a} ({n})" for a, n in zip(arms, counts, strict=True)
+                 if n < self.min_rows_per_arm]
+        if small:
+            problems.append(f"arm(s) with fewer than {self.min_rows_per_arm} rows: "
+                            f"{', '.join(small)}")
+        if len(arms) < 2:
+            problems.append("only the control arm is present; nothing to compare")
+        if self.outcome == "binary" and not np.isin(y, [0, 1]).all():
+            problems.append("outcome must be 0/1 for a binary (churn) outcome; found "
+                            f"{', '.join(map(str, pd.unique(y[~np.isin(y, [0, 1])])[:5]))}")
+        if not np.isfinite(y).all():
+            problems.append("outcome has missing or infinite values")
+        if propensity is not None:
+            bad = ~((propensity > 0) & (propensity <= 1))
+            if bad.any():
+                rows = ", ".join(map(str, np.flatnonzero(bad)[:5] + 1))
+                problems.append(f"propensities must be in (0, 1]; {int(bad.sum())} are not "
+                                f"(rows {rows})")
+        if problems:
+            raise SchemaError(source, problems)
+        return sorted(str(a) for a in arms if a != self.control)
+
+    # -- propensity --------------------------------------------------------------------------
+    def _estimate_propensity(self, X: np.ndarray, treatment: np.ndarray,
+                             folds: np.ndarray) -> np.ndarray:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        p = np.zeros(len(treatment))
+        for k in range(self.n_folds):
+            train, test = folds != k, folds == k
+            model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
+            model.fit(np.nan_to_num(X[train]), treatment[train])
+            proba = model.predict_proba(np.nan_to_num(X[test]))
+            col = {c: i for i, c in enumerate(model.classes_)}
+            p[test] = proba[np.arange(test.sum()), [col[t] for t in treatment[test]]]
+        lo, hi = OVERLAP_LIMITS
+        extreme = float(np.mean((p < lo) | (p > hi)))
+        if extreme > 0.01:
+            warnings.warn(f"poor overlap: {extreme:.1%} of rows have an estimated assignment "
+                          f"probability outside [{lo}, {hi}]; effects there rest on "
+                          "extrapolation", DataWarning, stacklevel=3)
+        return np.clip(p, 1e-3, 1.0)
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, X: np.ndarray, y: np.ndarray, *, treatment: np.ndarray,
+            propensity: np.ndarray | None = None, source: str = "table") -> UpliftEstimator:
+        """Fit on a campaign table. ``X``: features (rows x columns, numeric)."""
+        X = np.asarray(X, dtype=float)
+        y = np.asarray(y, dtype=float)
+        treatment = np.asarray(treatment).astype(str)
+        prop = None if propensity is None else np.asarray(propensity, dtype=float)
+        if self.goal not in ("increase", "decrease"):
+            raise InputError(f"goal must be 'increase' or 'decrease', not {self.goal!r}")
+        self.arms_ = self._check(y, treatment, prop, source)
+        boost = self.boost or BoostSettings()
+        binary = self.outcome == "binary"
+        rng = np.random.default_rng(self.random_state)
+        folds = np.empty(len(y), dtype=int)
+        for arm in np.unique(treatment):     # stratify folds by arm
+            idx = rng.permutation(np.flatnonzero(treatment == arm))
+            folds[idx] = np.arange(len(idx)) % self.n_folds
+        self.propensity_estimated_ = prop is None
+        if prop is None:
+            prop = self._estimate_propensity(X, treatment, folds)
+        shares = {a: float(np.mean(treatment[np.isin(treatment, [a, self.control])] == a))
+                  for a in self.arms_}
+
+        def p_for(rows: np.ndarray) -> dict[str, np.ndarray]:
+            return {a: np.full(int(rows.sum()), s) for a, s in shares.items()}
+
+        oof: dict[str, pd.DataFrame] = {}
+        fold_models: dict[str, list[CausalLearner]] = {}
+        for name in self.learners:
+            pred = pd.DataFrame(np.nan, index=range(len(y)), columns=self.arms_)
+            models = []
+            for k in range(self.n_folds):
+                train, test = folds != k, folds == k
+                learner = CausalLearner(name, binary, self.arms_, self.control, boost,
+                                        self.random_state + k)
+                learner.fit(X[train], treatment[train], y[train], p_for(train))
+                pred.loc[test, :] = learner.predict(X[test]).to_numpy()
+                models.append(learner)
+            oof[name], fold_models[name] = pred, models
+        self.comparison_ = self._compare(oof, y, treatment, prop)
+        summary = self.comparison_.groupby("learner").agg(
+            qini=("qini", "mean"), policy_value=("policy_value", "first"))
+        self.learner_ = str(summary.sort_values(["qini", "policy_value"],
+                                                ascending=False).index[0])
+        final = CausalLearner(self.learner_, binary, self.arms_, self.control, boost,
+                              self.random_state)
+        self.model_ = final.fit(X, treatment, y, p_for(np.ones(len(y), dtype=bool)))
+        self.fold_models_ = fold_models[self.learner_]
+        self.oof_ = oof[self.learner_]
+        self.n_features_ = X.shape[1]
+        good = self._good(y)
+        self.curve_data_ = {"arm": treatment, "good": good,
+                            **{f"effect_{a}": self.oof_[a].to_numpy() for a in self.arms_}}
+        self.ate_ = {a: float(y[treatment == a].mean() - y[treatment == self.control].mean())
+                     for a in self.arms_}
+        return self
+
+    def _benefit(self, effects: np.ndarray) -> np.ndarray:
+        """Benefit of treating (higher is better): effects flipped when the goal is lower."""
+        return -effects if self.goal == "decrease" else effects
+
+    def _good(self, y: np.ndarray) -> np.ndarray:
+        """Outcome on a higher-is-better scale (retained = 1 - churned for churn)."""
+        if self.goal == "increase":
+            return y
+        return 1 - y if self.outcome == "binary" else -y
+
+    def _compare(self, oof: dict[str, pd.DataFrame], y: np.ndarray, treatment: np.ndarray,
+                 prop: np.ndarray) -> pd.DataFrame:
+        good = self._good(y)
+        rows = []
+        for name, pred in oof.items():
+            benefit = self._benefit(pred.to_numpy())
+            best = np.asarray(self.arms_)[benefit.argmax(axis=1)]
+            policy = np.where(benefit.max(axis=1) > 0, best, self.control)
+            value = snipw_value(good, treatment, policy, prop)
+            for j, arm in enumerate(self.arms_):
+                mask = np.isin(treatment, [arm, self.control])
+                metrics = arm_metrics(good[mask], benefit[mask, j],
+                                      (treatment[mask] == arm).astype(int))
+                rows.append({"learner": name, "arm": arm, **metrics, "policy_value": value})
+        return pd.DataFrame(rows)
+
+    # -- prediction --------------------------------------------------------------------------
+    def _check_fitted(self, X: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "model_"):
+            raise InputError("the effects model is not fitted")
+        X = np.asarray(X, dtype=float)
+        if X.shape[1] != self.n_features_:
+            raise InputError(f"expected {self.n_features_} feature columns, got {X.shape[1]}")
+        return X
+
+    def predict(self, X: np.ndarray) -> pd.DataFrame:
+        """Effect per offer (offer minus control): probability change or currency."""
+        return self.model_.predict(self._check_fitted(X))
+
+    def predict_se(self, X: np.ndarray) -> pd.DataFrame:
+        """Jackknife standard error of each effect, from the cross-fitting fold models."""
+        X = self._check_fitted(X)
+        stack = np.stack([m.predict(X).to_numpy() for m in self.fold_models_])
+        k = len(self.fold_models_)
+        se = np.sqrt((k - 1) / k * ((stack - stack.mean(axis=0)) ** 2).sum(axis=0))
+        return pd.DataFrame(se, columns=self.arms_)

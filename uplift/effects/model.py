@@ -1,0 +1,169 @@
+"""A fitted effects model for any campaign table: features, estimator, persistence.
+
+Stored as a folder: ``estimator.pkl`` (the fitted causalml/LightGBM objects, pickled with
+joblib), ``model.json`` (metadata and the pickle's SHA-256, checked before loading),
+``comparison.csv`` (the learner comparison) and ``report.html`` (Qini curves). causalml's
+learners have no text format, so the pickle is unavoidable: load only model folders this tool
+wrote; a changed byte in the pickle is refused before it is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from uplift import __version__
+from uplift.churn.table import apply_table, learn_table
+from uplift.effects.estimator import UpliftEstimator
+from uplift.errors import InputError, ModelError
+
+FORMAT = "uplift-effects-model"
+FORMAT_VERSION = 1
+
+
+def numeric_matrix(X: pd.DataFrame) -> np.ndarray:
+    """Model matrix for causalml: categoricals as integer codes (-1 = missing), floats."""
+    columns = []
+    for col in X.columns:
+        series = X[col]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            columns.append(series.cat.codes.to_numpy(dtype=float))
+        else:
+            columns.append(series.to_numpy(dtype=float))
+    return np.column_stack(columns) if columns else np.empty((len(X), 0))
+
+
+class EffectsModel:
+    """Effects of each arm vs control on one outcome, for a campaign table."""
+
+    def __init__(self, *, treatment: str, control: str, outcome: str,
+                 features: list[str] | None = None, propensity: str | None = None,
+                 id_col: str | None = None, estimator: UpliftEstimator | None = None,
+                 goal: str = "increase"):
+        self.treatment = treatment
+        self.control = control
+        self.outcome = outcome
+        self.features = features
+        self.propensity = propensity
+        self.id_col = id_col
+        self.estimator = estimator
+        self.goal = goal
+
+    def _reserved(self) -> tuple[str | None, ...]:
+        return (self.treatment, self.outcome, self.propensity, self.id_col)
+
+    def fit(self, table: pd.DataFrame, *, source: str = "table") -> EffectsModel:
+        for role, col in (("treatment", self.treatment), ("outcome", self.outcome),
+                          ("propensity", self.propensity), ("id", self.id_col)):
+            if col is not None and col not in table.columns:
+                raise InputError(f"{source}: {role} column {col!r} not found; columns: "
+                                 f"{', '.join(map(str, table.columns[:15]))}")
+        y = pd.to_numeric(table[self.outcome], errors="coerce")
+        if y.isna().any():
+            bad = np.flatnonzero(y.isna().to_numpy())[:5] + 1
+            raise InputError(f"{source}: column {self.outcome!r}: outcome must be numeric; "
+                             f"rows {', '.join(map(str, bad))}")
+        frame = table if self.features is None else table[
+            [c for c in table.columns if c in self.features or c in self._reserved()]]
+        if self.features is not None:
+            missing = [c for c in self.features if c not in table.columns]
+            if missing:
+                raise InputError(f"{source}: feature column(s) not found: {', '.join(missing)}")
+        label_stub = "__outcome__"
+        spec_frame = frame.drop(columns=[c for c in self._reserved() if c], errors="ignore")
+        self.spec_ = learn_table(spec_frame.assign(**{label_stub: 0}), label=label_stub,
+                                 id_col=None, source=source)
+        X = numeric_matrix(apply_table(frame, self.spec_, source=source,
+                                       allowed_extra=self._reserved()))
+        binary = bool(np.isin(y.unique(), [0, 1]).all())
+        est = self.estimator or UpliftEstimator()
+        est.outcome = "binary" if binary else "continuous"
+        est.control = str(self.control)
+        est.goal = self.goal
+        if est.outcome == "continuous" and "forest" in est.learners:
+            est.learners = tuple(x for x in est.learners if x != "forest") or ("t",)
+        prop = None if self.propensity is None else pd.to_numeric(
+            table[self.propensity], errors="coerce").to_numpy()
+        self.estimator_ = est.fit(X, y.to_numpy(), treatment=table[self.treatment].astype(str)
+                                  .to_numpy(), propensity=prop, source=source)
+        return self
+
+    @property
+    def arms(self) -> list[str]:
+        return self.estimator_.arms_
+
+    def matrix(self, table: pd.DataFrame, *, source: str = "table") -> np.ndarray:
+        return numeric_matrix(apply_table(table, self.spec_, source=source,
+                                          allowed_extra=self._reserved()))
+
+    def predict(self, table: pd.DataFrame, *, source: str = "table", with_se: bool = True
+                ) -> pd.DataFrame:
+        """Columns ``effect_<arm>`` (and ``se_<arm>``) per non-control arm, in table order."""
+        X = self.matrix(table, source=source)
+        effects = self.estimator_.predict(X)
+        out = pd.DataFrame(index=range(len(table)))
+        if self.id_col is not None and self.id_col in table.columns:
+            out[self.id_col] = table[self.id_col].to_numpy()
+        for arm in self.arms:
+            out[f"effect_{arm}"] = effects[arm].to_numpy()
+        if with_se:
+            se = self.estimator_.predict_se(X)
+            for arm in self.arms:
+                out[f"se_{arm}"] = se[arm].to_numpy()
+        return out
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        import hashlib
+
+        import joblib
+
+        from uplift import io
+        from uplift.effects.report import effects_html
+
+        with io.staged_directory(folder) as stage:
+            joblib.dump(self, stage / "estimator.pkl")
+            digest = hashlib.sha256((stage / "estimator.pkl").read_bytes()).hexdigest()
+            meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                    "uplift_version": __version__, "estimator_sha256": digest,
+                    "treatment": self.treatment, "control": self.control,
+                    "outcome": self.outcome, "outcome_type": self.estimator_.outcome,
+                    "goal": self.goal,
+                    "arms": self.arms, "learner": self.estimator_.learner_,
+                    "propensity_estimated": self.estimator_.propensity_estimated_,
+                    "features": self.spec_.features, "excluded": self.spec_.excluded,
+                    "ate": self.estimator_.ate_}
+            io.write_json(meta, stage / "model.json")
+            io.write_table(self.estimator_.comparison_, stage / "comparison.csv")
+            io.write_text(effects_html(self), stage / "report.html")
+
+    @classmethod
+    def load(cls, folder: Path) -> EffectsModel:
+        import hashlib
+
+        import joblib
+
+        meta_path, pkl = folder / "model.json", folder / "estimator.pkl"
+        if not meta_path.exists() or not pkl.exists():
+            raise ModelError(f"{folder}: not an effects model folder (model.json and "
+                             "estimator.pkl expected)")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+            raise ModelError(f"{folder}: effects model format {meta.get('format')} v"
+                             f"{meta.get('format_version')} (uplift "
+                             f"{meta.get('uplift_version')}) is not readable by uplift "
+                             f"{__version__}; retrain it")
+        if hashlib.sha256(pkl.read_bytes()).hexdigest() != meta.get("estimator_sha256"):
+            raise ModelError(f"{pkl}: contents do not match model.json (changed or damaged); "
+                             "refusing to load it")
+        from uplift.effects.learners import quiet
+
+        with quiet():
+            model = joblib.load(pkl)
+        if not isinstance(model, cls):
+            raise ModelError(f"{pkl}: not an effects model")
+        return model
+
