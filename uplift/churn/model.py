@@ -30,7 +30,11 @@ import pandas as pd
 from uplift import __version__
 from uplift.churn.metrics import churn_report
 from uplift.churn.reasons import (
-    group_features, load_reason_rules, symptom_signal, symptoms, top_reasons,
+    group_features,
+    load_reason_rules,
+    symptom_signal,
+    symptoms,
+    top_reasons,
 )
 from uplift.churn.table import TableSpec, apply_table, binary_label, learn_table
 from uplift.config import assign_tiers

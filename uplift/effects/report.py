@@ -11,7 +11,7 @@ from uplift.effects.metrics import qini_points
 from uplift.report import figure, page, svg, table
 
 
-def qini_chart(model) -> str:  # noqa: ANN001 - EffectsModel
+def qini_chart(model) -> str:
     """Out-of-fold Qini curve per offer (benefit-ranked) with the random-targeting line."""
     est = model.estimator_
     data = est.curve_data_
@@ -36,7 +36,7 @@ def qini_chart(model) -> str:  # noqa: ANN001 - EffectsModel
     return svg(fig)
 
 
-def effects_section(model) -> str:  # noqa: ANN001 - EffectsModel
+def effects_section(model) -> str:
     est = model.estimator_
     body = (f"<p>Outcome <b>{html.escape(model.outcome)}</b> ({est.outcome}); arms vs "
             f"<b>{html.escape(str(est.control))}</b>: {html.escape(', '.join(est.arms_))}; "
@@ -51,5 +51,5 @@ def effects_section(model) -> str:  # noqa: ANN001 - EffectsModel
     return body
 
 
-def effects_html(model) -> str:  # noqa: ANN001 - EffectsModel
+def effects_html(model) -> str:
     return page(f"Offer effects on {model.outcome}", effects_section(model))
