@@ -206,6 +206,86 @@ def labels(
          f"{table['churned'].mean():.3f}")
 
 
+def _print_allocation(result, as_json: bool) -> None:
+    import json
+
+    s = result.summary
+    if as_json:
+        typer.echo(json.dumps({**s, "excluded": result.excluded}, default=float))
+        return
+    cur = s["currency"]
+    typer.echo(f"campaign {s['campaign']}: budget {s['budget']:,.0f} {cur}, "
+               f"{s['customers_scored']:,} customers scored")
+    typer.echo(f"{'offer':<16}{'treated':>10}{'spend':>16}{'expected gain':>16}")
+    for offer, v in s["per_offer"].items():
+        typer.echo(f"{offer:<16}{v['treated']:>10,}{v['spend']:>16,.0f}"
+                   f"{v['expected_gain']:>16,.0f}")
+    roi = f"{s['roi']:.2f}" if s["roi"] is not None else "n/a"
+    typer.echo(f"treated {s['treated']:,} + held out {s['held_out']:,}; spend "
+               f"{s['spend']:,.0f} {cur}; expected gain {s['expected_gain']:,.0f} {cur}; "
+               f"ROI {roi}")
+    typer.echo(f"plan value {s['plan_value_before_holdout']:,.0f} vs bound {s['bound']:,.0f}: "
+               f"gap {s['gap']:.4%} ({s['solver']}, {s['solver_seconds']:.2f} s)")
+    for c in s["constraints"]:
+        price = "" if c["shadow_price"] is None else f", shadow price {c['shadow_price']:.4g}"
+        typer.echo(f"  {c['constraint']}: used {c['used']:,.0f}"
+                   f"{' (binding)' if c['binding'] else ''}{price}")
+    for reason, count in result.excluded.items():
+        if count:
+            typer.echo(f"  excluded: {reason}: {count:,}")
+
+
+@app.command()
+def allocate(
+    scores: Annotated[Path, typer.Option(help="Table: customer_id, gain_<offer>, "
+                                         "cost_<offer> (+ segment, eligibility columns).")],
+    campaign: Annotated[Path, typer.Option(help="Campaign spec (YAML).")],
+    out: Annotated[Path, typer.Option(help="Plan file to write (.csv or .parquet).")],
+    budget: Annotated[float | None, typer.Option(help="Budget (currency); default: the "
+                                                 "spec's.")] = None,
+    solver: Annotated[str, typer.Option(help="auto, exact (SCIP) or lagrangian.")] = "auto",
+    confident: Annotated[bool, typer.Option(
+        "--confident", help="Only offers whose gain lower bound (gain_lo_) is positive.")
+    ] = False,
+    contacts: Annotated[Path | None, typer.Option(
+        help="Contact history: customer_id, contacted_at (for the contact limit).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Planning date for the "
+                                              "contact limit (YYYY-MM-DD).")] = None,
+    curve: Annotated[Path | None, typer.Option(help="Also write the budget curve here.")
+                     ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the holdout draw.")] = 0,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Solver time limit "
+                                              "(seconds).")] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")
+                       ] = False,
+) -> None:
+    """Assign at most one offer per customer to maximise expected gain under the budget."""
+    import pandas as pd
+
+    from uplift import io
+    from uplift.allocate import allocate as run_allocation
+    from uplift.allocate.plan import read_contacts, read_scores
+    from uplift.campaign import load_campaign_spec
+
+    io.ensure_not_input([out, curve], [scores, campaign, contacts])
+    spec = load_campaign_spec(campaign)
+    result = run_allocation(
+        read_scores(scores, spec.offer_names), spec, budget=budget, solver=solver, confident=confident,
+        contacts=read_contacts(contacts), as_of=pd.Timestamp(as_of) if as_of else None,
+        seed=seed, time_limit=time_limit, curve_points=9 if curve else 0, source=str(scores))
+    io.write_table(result.plan, out)
+    if curve is not None:
+        io.write_table(result.curve, curve)
+    io.write_json(io.build_manifest(
+        "allocate", {"scores": scores, "campaign": campaign, "budget": budget,
+                     "solver": solver, "confident": confident, "as_of": as_of},
+        seed=seed, inputs=[p for p in (scores, campaign, contacts) if p],
+        outputs={out.name: len(result.plan)},
+        extra={"summary": result.summary, "excluded": result.excluded}),
+        io.manifest_path_for(out))
+    _print_allocation(result, as_json)
+
+
 churn_app = typer.Typer(help="Churn risk model: fit, score, build training tables.",
                         no_args_is_help=True)
 app.add_typer(churn_app, name="churn")

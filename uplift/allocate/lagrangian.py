@@ -1,0 +1,324 @@
+"""Scalable solver: Lagrangian dual by stabilised cutting planes (GLOP master) + repair.
+
+For multipliers ``lam >= 0`` on the coupling rows, each customer independently takes the offer
+with the best reduced gain ``gain - lam . a`` if it is positive (vectorised NumPy pricing). The
+dual function ``D(lam) = sum_i max(0, max_k reduced_ik) + lam . b`` is an upper bound on the
+LP relaxation, hence on the integer optimum, for *every* ``lam``. It is minimised by Kelley's
+cutting-plane method with a trust region: the master ``min theta s.t. theta >= D(lam_t) +
+g_t . (lam - lam_t)`` is a tiny LP solved by OR-Tools GLOP. Each pricing plan is repaired into a
+feasible plan (drop the least valuable assignments from violated rows, add the best candidates
+for minimum rules, then fill any slack greedily). The best feasible plan and the best bound give
+the certified gap ``(bound - value) / bound``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from uplift.allocate.problem import Problem, Row
+from uplift.errors import InfeasibleError
+
+
+@dataclass
+class Solution:
+    """A feasible plan with its certificate."""
+
+    choice: np.ndarray              # offer index per customer, -1 = none
+    value: float                    # total expected gain (currency)
+    bound: float                    # upper bound on the optimum (currency)
+    solver: str
+    seconds: float
+    multipliers: dict[str, float] = field(default_factory=dict)
+    iterations: int = 0
+
+    @property
+    def gap(self) -> float:
+        """Certified relative gap (bound - value) / |bound| (0 when the bound is 0)."""
+        if self.bound == 0:
+            return 0.0
+        return max(0.0, (self.bound - self.value) / abs(self.bound))
+
+
+FILL_BATCH = 20_000
+
+
+def _masked_gains(problem: Problem) -> np.ndarray:
+    """Gains with disallowed offers at -inf (the problem stores them that way)."""
+    return problem.gains
+
+
+def _buffer(problem: Problem) -> np.ndarray:
+    buffer = getattr(problem, "_buffer", None)
+    if buffer is None or buffer.shape != problem.shape:
+        buffer = np.empty(problem.shape)
+        problem._buffer = buffer  # type: ignore[attr-defined]
+    return buffer
+
+
+def price(problem: Problem, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Best reduced-gain plan at ``lam``: (choice, reduced gain of the choice, dual value)."""
+    reduced = _masked_gains(problem).copy()
+    for row, weight in zip(problem.rows, lam, strict=True):
+        if weight == 0:
+            continue
+        w = weight * row.sign
+        cols = np.flatnonzero(row.offers)
+        if row.use_cost:
+            if row.customers is None and len(cols) == problem.shape[1]:
+                reduced -= np.multiply(problem.costs, w, out=_buffer(problem))
+            else:
+                mask = 1.0 if row.customers is None else row.customers[:, None]
+                reduced[:, cols] -= w * problem.costs[:, cols] * mask
+        else:
+            if row.customers is None:
+                reduced[:, cols] -= w
+            else:
+                reduced[:, cols] -= w * row.customers[:, None]
+    best = reduced.argmax(axis=1)
+    top = reduced[np.arange(len(best)), best]
+    choice = np.where(top > 0, best, -1)
+    dual = float(np.maximum(top, 0).sum() + lam @ np.array([r.bound for r in problem.rows]))
+    return choice, np.maximum(top, 0.0), dual
+
+
+def usage_all(problem: Problem, choice: np.ndarray) -> np.ndarray:
+    """Left-hand side of every coupling row for a plan (one pass over the customers)."""
+    taken = np.flatnonzero(choice >= 0)
+    picked = choice[taken]
+    spent = problem.costs[taken, picked]
+    k = problem.shape[1]
+    counts = np.bincount(picked, minlength=k).astype(float)
+    spend_by_offer = np.bincount(picked, weights=spent, minlength=k)
+    out = np.empty(len(problem.rows))
+    for r, row in enumerate(problem.rows):
+        if row.customers is None:
+            out[r] = row.sign * (spend_by_offer if row.use_cost else counts)[row.offers].sum()
+        else:
+            inside = row.customers[taken] & row.offers[picked]
+            out[r] = row.sign * (spent[inside].sum() if row.use_cost else inside.sum())
+    return out
+
+
+def _coef(row: Row, problem: Problem, rows: np.ndarray, offers: np.ndarray) -> np.ndarray:
+    """Unsigned coefficient of ``row`` for customers ``rows`` taking ``offers``."""
+    base = problem.costs[rows, offers] if row.use_cost else np.ones(len(rows))
+    inside = row.offers[offers]
+    if row.customers is not None:
+        inside = inside & row.customers[rows]
+    return base * inside
+
+
+def repair(problem: Problem, choice: np.ndarray, merit: np.ndarray) -> np.ndarray:
+    """Make ``choice`` feasible; ``merit`` ranks assignments (higher = keep first)."""
+    choice = choice.copy()
+    protected = np.zeros(len(choice), dtype=bool)
+    for _ in range(6):
+        changed = False
+        for row in problem.rows:
+            excess = row.usage(choice, problem.costs) - row.bound
+            if excess <= 1e-9 * max(1.0, abs(row.bound)):
+                continue
+            changed = True
+            if row.sign > 0:
+                _drop(problem, row, choice, merit, protected, excess)
+            else:
+                _add(problem, row, choice, protected, excess)
+        if not changed:
+            break
+    if problem.violations(choice):
+        raise InfeasibleError("the constraints cannot all be met together: "
+                              + ", ".join(r.label for r in problem.rows
+                                          if r.name in problem.violations(choice)))
+    return _fill(problem, choice)
+
+
+def _drop(problem: Problem, row: Row, choice: np.ndarray, merit: np.ndarray,
+          protected: np.ndarray, excess: float) -> None:
+    rows = np.flatnonzero((choice >= 0) & ~protected)
+    coef = _coef(row, problem, rows, choice[rows])
+    rows, coef = rows[coef > 0], coef[coef > 0]
+    order = np.argsort(merit[rows] / coef, kind="stable")
+    covered = np.cumsum(coef[order])
+    cut = int(np.searchsorted(covered, excess - 1e-9)) + 1
+    choice[rows[order[:cut]]] = -1
+
+
+def _add(problem: Problem, row: Row, choice: np.ndarray, protected: np.ndarray,
+         shortfall: float) -> None:
+    cols = np.flatnonzero(row.offers)
+    members = np.ones(len(choice), dtype=bool) if row.customers is None else row.customers
+    outside = (choice < 0) | ~row.offers[np.maximum(choice, 0)]
+    candidates = np.flatnonzero(members & outside & ~protected)
+    gains = np.where(problem.allowed[np.ix_(candidates, cols)],
+                     problem.gains[np.ix_(candidates, cols)], -np.inf)
+    best = gains.argmax(axis=1)
+    ok = np.isfinite(gains[np.arange(len(best)), best])
+    candidates, best = candidates[ok], cols[best[ok]]
+    coef = _coef(row, problem, candidates, best)
+    current = np.where(choice[candidates] >= 0,
+                       problem.gains[candidates, np.maximum(choice[candidates], 0)], 0.0)
+    value = problem.gains[candidates, best] - current     # switching loses the current gain
+    order = np.argsort(-(value / np.maximum(coef, 1e-12)), kind="stable")
+    covered = np.cumsum(coef[order])
+    cut = int(np.searchsorted(covered, shortfall - 1e-9)) + 1
+    take = order[:cut]
+    choice[candidates[take]] = best[take]
+    protected[candidates[take]] = True
+
+
+def b_all(problem: Problem) -> np.ndarray:
+    return np.array([r.bound for r in problem.rows])
+
+
+def _fill(problem: Problem, choice: np.ndarray) -> np.ndarray:
+    """Add unassigned customers with positive gain while every row keeps its slack."""
+    for _ in range(8):
+        slack = b_all(problem) - usage_all(problem, choice)
+        open_ = np.flatnonzero(choice < 0)
+        if len(open_) == 0:
+            break
+        gains = np.where(problem.allowed[open_], problem.gains[open_], -np.inf)
+        for r, row in enumerate(problem.rows):   # offers a full row can no longer take
+            if row.sign > 0 and slack[r] <= 1e-9:
+                blocked = row.offers[None, :] if row.customers is None else (
+                    row.offers[None, :] & row.customers[open_, None])
+                gains = np.where(blocked, -np.inf, gains)
+        best = gains.argmax(axis=1)
+        value = gains[np.arange(len(best)), best]
+        keep = value > 0
+        open_, best, value = open_[keep], best[keep], value[keep]
+        if len(open_) == 0:
+            break
+        cost = problem.costs[open_, best]
+        ratio = -(value / np.maximum(cost, 1e-9))
+        if len(ratio) > FILL_BATCH:   # only the best candidates can fit into the slack
+            top = np.argpartition(ratio, FILL_BATCH)[:FILL_BATCH]
+            open_, best, ratio = open_[top], best[top], ratio[top]
+        order = np.argsort(ratio, kind="stable")
+        open_, best = open_[order], best[order]
+        limit = len(open_)
+        for r, row in enumerate(problem.rows):
+            if row.sign < 0:
+                continue
+            used = np.cumsum(_coef(row, problem, open_, best))
+            limit = min(limit, int(np.searchsorted(used, slack[r] + 1e-9, side="right")))
+        if limit == 0:
+            # the next-best candidate does not fit: drop those that can never fit and retry
+            fits = np.ones(len(open_), dtype=bool)
+            for r, row in enumerate(problem.rows):
+                if row.sign > 0:
+                    fits &= _coef(row, problem, open_, best) <= slack[r] + 1e-9
+            if not fits.any():
+                break
+            first = int(np.argmax(fits))
+            choice[open_[first]] = best[first]
+            continue
+        choice[open_[:limit]] = best[:limit]
+    return choice
+
+
+def solve_lagrangian(problem: Problem, *, tol: float = 1e-4, max_iter: int = 200,
+                     time_limit: float = 60.0) -> Solution:
+    """Feasible plan, dual bound and gap by the stabilised cutting-plane method."""
+    from ortools.linear_solver.python import model_builder as mb
+
+    started = time.perf_counter()
+    m = len(problem.rows)
+    b = np.array([r.bound for r in problem.rows])
+    scale = max(float(np.abs(problem.gains[problem.allowed]).max(initial=0.0)), 1.0)
+    top_gain = float(problem.gains[problem.allowed].max(initial=0.0))
+    upper = np.array([scale / max(_min_positive(problem, r), 1e-6) for r in problem.rows])
+    lam = np.zeros(m)
+    radius = upper.copy()
+    if problem.shape[0] > WARM_START_ABOVE:
+        lam = _warm_start(problem)
+        radius = np.minimum(np.maximum(0.25 * lam, 1e-3 * upper), upper)
+    cuts: list[tuple[float, np.ndarray, np.ndarray]] = []
+    best_bound, best_lam = np.inf, lam.copy()
+    best_choice, best_value = np.full(problem.shape[0], -1), 0.0
+    iterations, stalled = 0, 0
+    best_plan: tuple[np.ndarray, np.ndarray] | None = None
+    for iterations in range(1, max_iter + 1):
+        choice, reduced, dual = price(problem, lam)
+        subgradient = b - usage_all(problem, choice)
+        cuts.append((dual, lam.copy(), subgradient))
+        improved = not np.isfinite(best_bound) or dual < best_bound - 1e-7 * abs(best_bound)
+        if improved:
+            best_bound, best_lam, best_plan = dual, lam.copy(), (choice, reduced)
+            radius = np.minimum(radius * 2.0, upper)
+            stalled = 0
+        else:
+            radius = radius * 0.5
+            stalled += 1
+        out_of_time = time.perf_counter() - started > time_limit
+        # repairing is the expensive step: do it when the dual has settled (or periodically)
+        if stalled >= 2 or iterations % 10 == 0 or out_of_time or iterations == max_iter:
+            plan, merit = best_plan if best_plan is not None else (choice, reduced)
+            feasible = repair(problem, plan, merit + 1e-9 * top_gain)
+            value = problem.value(feasible)
+            if value > best_value:
+                best_value, best_choice = value, feasible
+            gap = (best_bound - best_value) / max(abs(best_bound), 1e-12)
+            if gap <= tol or out_of_time:
+                break
+            stalled = 0
+        lam = _master(mb, cuts, best_lam, radius, upper)
+    return Solution(best_choice, best_value, float(best_bound), "lagrangian",
+                    time.perf_counter() - started,
+                    {r.name: float(v) for r, v in zip(problem.rows, best_lam, strict=True)},
+                    iterations)
+
+
+WARM_START_ABOVE = 200_000
+WARM_START_SAMPLE = 50_000
+
+
+def _warm_start(problem: Problem) -> np.ndarray:
+    """Multipliers of the same problem on a fixed random sample (bounds scaled down)."""
+    n = problem.shape[0]
+    rows = np.sort(np.random.default_rng(0).choice(n, WARM_START_SAMPLE, replace=False))
+    share = WARM_START_SAMPLE / n
+    sample = Problem.__new__(Problem)
+    sample.gains, sample.costs = problem.gains[rows], problem.costs[rows]
+    sample.allowed, sample.offers = problem.allowed[rows], problem.offers
+    sample.rows = [Row(r.name, r.bound * share, r.use_cost, r.offers,
+                       None if r.customers is None else r.customers[rows], r.sign, r.label)
+                   for r in problem.rows]
+    solution = solve_lagrangian(sample, tol=1e-3, max_iter=60, time_limit=10.0)
+    return np.array([solution.multipliers[r.name] for r in problem.rows])
+
+
+def _min_positive(problem: Problem, row: Row) -> float:
+    if not row.use_cost:
+        return 1.0
+    cols = np.flatnonzero(row.offers)
+    costs = problem.costs[:, cols][problem.allowed[:, cols]]
+    positive = costs[costs > 0]
+    return float(positive.min()) if len(positive) else 1.0
+
+
+def _master(mb, cuts, center: np.ndarray, radius: np.ndarray, upper: np.ndarray
+            ) -> np.ndarray:
+    """Next multipliers: minimise the cutting-plane model inside the trust region."""
+    model = mb.Model()
+    lows = np.maximum(center - radius, 0.0)
+    highs = np.minimum(center + radius, upper)
+    lam = [model.new_num_var(float(lo), float(hi), f"lam{r}")
+           for r, (lo, hi) in enumerate(zip(lows, highs, strict=True))]
+    # cuts are scaled to order 1 and theta bounded below, which keeps GLOP well conditioned
+    scale = max(max(abs(value) for value, _, _ in cuts), 1.0)
+    floor = min(value for value, _, _ in cuts) / scale - 1e3
+    theta = model.new_num_var(float(floor), float("inf"), "theta")
+    for value, point, grad in cuts:
+        constant = (value - float(np.dot(grad, point))) / scale
+        model.add(theta >= constant + sum(float(g / scale) * v for g, v in
+                                          zip(grad, lam, strict=True)))
+    model.minimize(theta)
+    solver = mb.Solver("glop")
+    status = solver.solve(model)
+    if status not in (mb.SolveStatus.OPTIMAL, mb.SolveStatus.FEASIBLE):
+        return center
+    return np.array([solver.value(v) for v in lam])

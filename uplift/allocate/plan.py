@@ -1,0 +1,366 @@
+"""From a scores table and a campaign spec to a plan: rules, solver, holdout, summary, curve.
+
+The scores table has one row per customer: ``customer_id``, ``gain_<offer>`` (expected gain,
+currency, already net of the offer's cost) and ``cost_<offer>`` (currency) for every offer of
+the campaign, and optionally ``gain_lo_<offer>`` (a lower confidence bound), ``segment``,
+``marketing_consent``, ``do_not_contact`` and the columns eligibility expressions use.
+
+Rules applied before any optimisation (a customer excluded here can never be in a plan):
+do-not-contact (spec file and/or column), marketing consent (when the spec requires it),
+contact limit (with a contact history), eligibility expressions, minimum ROI per offer
+(gain / cost), and with ``confident=True`` a positive lower bound ``gain_lo``.
+
+Holdout: after optimisation, a fraction ``holdout_fraction`` of the selected customers of each
+stratum (``holdout_stratify`` columns x offer) is drawn at random (seeded) and not contacted.
+Every plan row records its assignment probability: ``1 - h`` for a treated customer and ``h``
+for a held-out one, where ``h`` is the stratum's realised holdout share. Spend and gain in the
+summary count treated customers only, so the budget is never exceeded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from uplift.allocate.exact import solve_exact
+from uplift.allocate.lagrangian import Solution, solve_lagrangian, usage_all
+from uplift.allocate.problem import Problem, build_rows
+from uplift.campaign import CampaignSpec, eligible
+from uplift.errors import InputError, SchemaError
+from uplift.schema import _rows
+
+EXACT_MAX_VARIABLES = 40_000
+
+
+@dataclass
+class Allocation:
+    """A plan with its certificate and the facts a planner needs."""
+
+    plan: pd.DataFrame
+    solution: Solution
+    summary: dict
+    excluded: dict[str, int] = field(default_factory=dict)
+    curve: pd.DataFrame | None = None
+
+
+def _matrix(scores: pd.DataFrame, prefix: str, offers: list[str], source: str) -> np.ndarray:
+    cols = [f"{prefix}{o}" for o in offers]
+    missing = [c for c in cols if c not in scores.columns]
+    if missing:
+        raise SchemaError(source, [f"missing column(s) {', '.join(missing)}; the campaign's "
+                                   f"offers are {', '.join(offers)}"])
+    values = np.empty((len(scores), len(cols)))          # filled column by column: no copies
+    for j, col in enumerate(cols):
+        series = scores[col]
+        if not pd.api.types.is_numeric_dtype(series):
+            series = pd.to_numeric(series, errors="coerce")
+        values[:, j] = series.to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rows_bad = bad.any(axis=1)
+        col = cols[int(np.argmax(bad.any(axis=0)))]
+        raise SchemaError(source, [f"column '{col}': missing, text or infinite values in "
+                                   f"{_rows(rows_bad)}"])
+    return values
+
+
+@dataclass
+class ScoreTable:
+    """A scores table split into its per-offer matrices and the remaining columns."""
+
+    frame: pd.DataFrame                      # customer_id, segment, consent, ... (no gains)
+    gains: np.ndarray                        # (n, K) currency
+    costs: np.ndarray                        # (n, K) currency
+    lower: np.ndarray | None = None          # (n, K) gain lower bounds, when present
+
+    @classmethod
+    def from_frame(cls, scores: pd.DataFrame, offers: list[str], source: str) -> ScoreTable:
+        has_lower = all(f"gain_lo_{o}" in scores.columns for o in offers)
+        frame = scores[[c for c in scores.columns if not c.startswith(("gain_", "cost_"))]]
+        return cls(frame, _matrix(scores, "gain_", offers, source),
+                   _matrix(scores, "cost_", offers, source),
+                   _matrix(scores, "gain_lo_", offers, source) if has_lower else None)
+
+
+def read_scores(path: Path, offers: list[str]) -> ScoreTable:
+    """Read a scores file; Parquet is read column by column so memory stays near the size of
+    the matrices themselves (8 million customers x 4 offers: 256 MB per matrix)."""
+    from uplift import io
+
+    if io.table_format(path) != "parquet":
+        return ScoreTable.from_frame(io.read_table(path), offers, str(path))
+    import pyarrow.parquet as pq
+
+    io._check_readable(path)
+    try:
+        names = pq.read_schema(path).names
+    except Exception as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
+    matrix_cols = [c for c in names if c.startswith(("gain_", "cost_"))]
+    frame = pq.read_table(path, columns=[c for c in names if c not in matrix_cols]).to_pandas()
+    if len(frame) == 0:
+        raise InputError(f"{path}: file has no data rows")
+
+    def load(prefix: str) -> np.ndarray:
+        cols = [f"{prefix}{o}" for o in offers]
+        missing = [c for c in cols if c not in names]
+        if missing:
+            raise SchemaError(str(path), [f"missing column(s) {', '.join(missing)}; the "
+                                          f"campaign's offers are {', '.join(offers)}"])
+        values = np.empty((len(frame), len(cols)))
+        for j, col in enumerate(cols):
+            column = pq.read_table(path, columns=[col]).column(0)
+            values[:, j] = column.to_numpy(zero_copy_only=False).astype(float, copy=False)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise SchemaError(str(path), [f"column '{cols[int(np.argmax(bad.any(axis=0)))]}': "
+                                          f"missing or infinite values in "
+                                          f"{_rows(bad.any(axis=1))}"])
+        return values
+
+    has_lower = all(f"gain_lo_{o}" in names for o in offers)
+    return ScoreTable(frame, load("gain_"), load("cost_"), load("gain_lo_") if has_lower
+                      else None)
+
+
+def excluded_customers(
+    scores: pd.DataFrame, spec: CampaignSpec, *, contacts: pd.DataFrame | None = None,
+    as_of: pd.Timestamp | None = None, source: str = "scores",
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Customers no offer may reach (absolute rules) and the count per reason."""
+    n = len(scores)
+    blocked = np.zeros(n, dtype=bool)
+    reasons: dict[str, int] = {}
+    if spec.do_not_contact is not None:
+        from uplift import io
+
+        dnc = io.read_table(spec.do_not_contact)
+        if "customer_id" not in dnc.columns:
+            raise SchemaError(str(spec.do_not_contact), ["missing required column "
+                                                         "'customer_id'"])
+        hit = scores["customer_id"].astype(str).isin(dnc["customer_id"].astype(str)).to_numpy()
+        reasons["do-not-contact list"] = int(hit.sum())
+        blocked |= hit
+    if "do_not_contact" in scores.columns:
+        hit = scores["do_not_contact"].fillna(0).astype(str).str.lower().isin(
+            ["1", "true", "yes", "1.0"]).to_numpy()
+        reasons["do-not-contact flag"] = int((hit & ~blocked).sum())
+        blocked |= hit
+    if spec.require_consent:
+        if "marketing_consent" not in scores.columns:
+            raise SchemaError(source, ["missing column 'marketing_consent': the campaign "
+                                       "requires consent (set require_consent: false in the "
+                                       "spec only if consent is handled upstream)"])
+        consent = scores["marketing_consent"].astype(str).str.lower().isin(
+            ["1", "true", "yes", "1.0"]).to_numpy()
+        reasons["no marketing consent"] = int((~consent & ~blocked).sum())
+        blocked |= ~consent
+    if spec.contact_limit is not None and contacts is not None:
+        if as_of is None:
+            raise InputError("a contact history needs --as-of to apply the contact limit")
+        window = contacts[(pd.to_datetime(contacts["contacted_at"]) < as_of) & (
+            pd.to_datetime(contacts["contacted_at"]) >= as_of - pd.Timedelta(
+                days=spec.contact_limit.window_days))]
+        counts = window.groupby(window["customer_id"].astype(str)).size()
+        recent = scores["customer_id"].astype(str).map(counts).fillna(0).to_numpy()
+        hit = recent >= spec.contact_limit.max_contacts
+        reasons["contact limit reached"] = int((hit & ~blocked).sum())
+        blocked |= hit
+    return blocked, reasons
+
+
+def allowed_matrix(
+    scores: pd.DataFrame, spec: CampaignSpec, gains: np.ndarray, costs: np.ndarray,
+    blocked: np.ndarray, *, lower: np.ndarray | None, source: str,
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Which (customer, offer) pairs may be chosen; ``lower`` = gain lower bounds when only
+    confident effects may be acted on."""
+    allowed = np.ones(gains.shape, dtype=bool) & ~blocked[:, None]
+    counts: dict[str, int] = {}
+    for k, offer in enumerate(spec.offers):
+        ok = eligible(scores, offer, source=source)
+        counts[f"not eligible for {offer.name}"] = int((~ok & ~blocked).sum())
+        allowed[:, k] &= ok
+        floor = spec.min_roi.get(offer.name)
+        if floor is not None:
+            roi = np.divide(gains[:, k], costs[:, k], out=np.full(len(gains), np.inf),
+                            where=costs[:, k] > 0)
+            low = roi < floor
+            counts[f"ROI below {floor} for {offer.name}"] = int((low & allowed[:, k]).sum())
+            allowed[:, k] &= ~low
+    if lower is not None:
+        unsure = (lower <= 0) & allowed & (gains > 0)
+        counts["effect not confident (gain lower bound <= 0)"] = int(unsure.any(axis=1).sum())
+        allowed &= lower > 0
+    return allowed, counts
+
+
+def solve(problem: Problem, solver: str = "auto", *, time_limit: float = 60.0,
+          tol: float = 1e-4) -> Solution:
+    """Pick the exact solver for small problems (or when asked), else the Lagrangian one."""
+    if solver not in ("auto", "exact", "lagrangian"):
+        raise InputError(f"--solver must be auto, exact or lagrangian, not {solver!r}")
+    n_vars = int(problem.allowed.sum())
+    if solver == "exact" or (solver == "auto" and n_vars <= EXACT_MAX_VARIABLES):
+        return solve_exact(problem, time_limit=time_limit)
+    return solve_lagrangian(problem, tol=tol, time_limit=time_limit)
+
+
+def draw_holdout(choice: np.ndarray, strata: np.ndarray, fraction: float, seed: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Holdout flags and assignment probabilities for the selected customers."""
+    holdout = np.zeros(len(choice), dtype=bool)
+    prob = np.ones(len(choice))
+    if fraction <= 0:
+        return holdout, prob
+    rng = np.random.default_rng(seed)
+    selected = np.flatnonzero(choice >= 0)
+    keys = pd.Series(strata[selected]).astype(str) + "|" + pd.Series(choice[selected]).astype(str)
+    for _, idx in pd.Series(selected).groupby(keys.to_numpy()):
+        members = idx.to_numpy()
+        k = int(np.floor(fraction * len(members) + rng.random()))   # unbiased rounding
+        held = rng.choice(members, size=min(k, len(members)), replace=False)
+        holdout[held] = True
+        share = len(held) / len(members)
+        prob[members] = 1 - share
+        prob[held] = share
+    return holdout, prob
+
+
+def allocate(
+    scores: pd.DataFrame | ScoreTable, spec: CampaignSpec, *, budget: float | None = None,
+    solver: str = "auto", confident: bool = False, contacts: pd.DataFrame | None = None,
+    as_of: pd.Timestamp | None = None, seed: int = 0, time_limit: float = 60.0,
+    curve_points: int = 0, source: str = "scores",
+) -> Allocation:
+    """Assign at most one offer per customer under the campaign's rules and budget."""
+    budget = budget if budget is not None else spec.budget
+    if budget is None or not budget > 0:
+        raise InputError(f"the budget must be a positive amount (got {budget}); pass --budget")
+    offers = spec.offer_names
+    table = scores if isinstance(scores, ScoreTable) else ScoreTable.from_frame(
+        scores, offers, source)
+    scores, gains, costs = table.frame, table.gains, table.costs
+    if "customer_id" not in scores.columns:
+        raise SchemaError(source, ["missing required column 'customer_id'"])
+    dupes = scores["customer_id"].duplicated()
+    if dupes.any():
+        raise SchemaError(source, [f"duplicate customer_id in {_rows(dupes)}"])
+    negative = (costs < 0).any(axis=1)
+    if negative.any():
+        raise SchemaError(source, [f"negative costs in {_rows(negative)}"])
+    if confident and table.lower is None:
+        raise SchemaError(source, ["--confident needs gain_lo_<offer> columns (gain lower "
+                                   "bounds) for every offer"])
+    lower = table.lower if confident else None
+    started = time.perf_counter()
+    blocked, excluded = excluded_customers(scores, spec, contacts=contacts, as_of=as_of,
+                                           source=source)
+    allowed, more = allowed_matrix(scores, spec, gains, costs, blocked, lower=lower,
+                                   source=source)
+    excluded.update(more)
+    segments = scores["segment"].astype(str).to_numpy() if "segment" in scores else None
+    capacities = {c.offer: (c.min_count, c.max_count) for c in spec.capacities}
+    rows = build_rows(offers, costs, budget=budget, capacities=capacities, segments=segments,
+                      quotas=[q.model_dump() for q in spec.segment_quotas])
+    problem = Problem(gains, costs, allowed, offers, rows)
+    solution = solve(problem, solver, time_limit=time_limit)
+    strata_cols = [c for c in spec.holdout_stratify if c in scores.columns]
+    strata = (scores[strata_cols].astype(str).agg("|".join, axis=1).to_numpy()
+              if strata_cols else np.full(len(scores), "all"))
+    holdout, prob = draw_holdout(solution.choice, strata, spec.holdout_fraction, seed)
+    plan = _plan_frame(scores, spec, solution.choice, holdout, prob, gains, costs,
+                       table.lower)
+    summary = _summary(problem, solution, plan, budget, spec, time.perf_counter() - started)
+    curve = budget_curve(problem, budget, points=curve_points) if curve_points else None
+    return Allocation(plan, solution, summary, excluded, curve)
+
+
+def _plan_frame(scores: pd.DataFrame, spec: CampaignSpec, choice: np.ndarray,
+                holdout: np.ndarray, prob: np.ndarray, gains: np.ndarray, costs: np.ndarray,
+                lower: np.ndarray | None) -> pd.DataFrame:
+    selected = np.flatnonzero(choice >= 0)
+    picked = choice[selected]
+    offers = np.asarray(spec.offer_names, dtype=object)
+    plan = pd.DataFrame({
+        "customer_id": scores["customer_id"].to_numpy()[selected],
+        "offer": offers[picked],
+        "holdout": holdout[selected].astype(int),
+        "assignment_probability": np.round(prob[selected], 6),
+        "expected_gain": np.round(gains[selected, picked], 4),
+        "cost": np.round(np.where(holdout[selected], 0.0, costs[selected, picked]), 4),
+    })
+    if lower is not None:
+        plan.insert(5, "expected_gain_low", np.round(lower[selected, picked], 4))
+    for col in ("segment", "churn_risk", "tier", "reason_1", "reason_2", "reason_3"):
+        if col in scores.columns:
+            plan[col] = scores[col].to_numpy()[selected]
+    return plan
+
+
+def _summary(problem: Problem, solution: Solution, plan: pd.DataFrame, budget: float,
+             spec: CampaignSpec, seconds: float) -> dict:
+    treated = plan[plan["holdout"] == 0]
+    usage = usage_all(problem, solution.choice)
+    constraints = []
+    for row, used in zip(problem.rows, usage, strict=True):
+        binding = used >= row.bound - 1e-6 * max(1.0, abs(row.bound)) - (
+            0.0 if row.use_cost else 0.5)
+        constraints.append({
+            "constraint": row.label or row.name, "used": float(row.sign * used),
+            "limit": float(row.sign * row.bound), "binding": bool(binding),
+            "shadow_price": solution.multipliers.get(row.name)})
+    spend = float(treated["cost"].sum())
+    gain = float(treated["expected_gain"].sum())
+    return {
+        "campaign": spec.name, "currency": spec.currency, "budget": float(budget),
+        "customers_scored": int(problem.shape[0]),
+        "selected": int(len(plan)), "treated": int(len(treated)),
+        "held_out": int(plan["holdout"].sum()),
+        "per_offer": {o: {"treated": int((treated["offer"] == o).sum()),
+                          "spend": float(treated.loc[treated["offer"] == o, "cost"].sum()),
+                          "expected_gain": float(treated.loc[treated["offer"] == o,
+                                                             "expected_gain"].sum())}
+                      for o in problem.offers},
+        "spend": spend, "expected_gain": gain,
+        "roi": gain / spend if spend > 0 else None,
+        "plan_value_before_holdout": solution.value, "bound": solution.bound,
+        "gap": solution.gap, "solver": solution.solver,
+        "solver_seconds": solution.seconds, "seconds": seconds,
+        "constraints": constraints,
+    }
+
+
+def budget_curve(problem: Problem, budget: float, *, points: int = 9,
+                 low: float = 0.1, high: float = 2.0) -> pd.DataFrame:
+    """Optimal gain and spend over budgets from ``low`` to ``high`` times ``budget``."""
+    rows = []
+    for factor in np.linspace(low, high, points):
+        scaled = Problem(problem.gains, problem.costs, problem.allowed, problem.offers,
+                         [r if r.name != "budget" else type(r)(
+                             r.name, float(budget * factor), r.use_cost, r.offers,
+                             r.customers, r.sign, f"budget <= {budget * factor:,.0f}")
+                          for r in problem.rows])
+        sol = solve_lagrangian(scaled, tol=1e-3, time_limit=30.0)
+        rows.append({"budget": budget * factor, "spend": scaled.spend(sol.choice),
+                     "expected_gain": sol.value, "bound": sol.bound,
+                     "treated": int((sol.choice >= 0).sum())})
+    curve = pd.DataFrame(rows)
+    curve["marginal_roi"] = curve["expected_gain"].diff() / curve["spend"].diff()
+    return curve
+
+
+def read_contacts(path: Path | None) -> pd.DataFrame | None:
+    if path is None:
+        return None
+    from uplift import io
+
+    table = io.read_table(path)
+    missing = [c for c in ("customer_id", "contacted_at") if c not in table.columns]
+    if missing:
+        raise SchemaError(str(path), [f"missing required column '{m}'" for m in missing])
+    return table

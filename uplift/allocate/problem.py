@@ -1,0 +1,175 @@
+"""The allocation problem: at most one offer per customer, linear coupling constraints.
+
+maximise   sum_i sum_k gain[i, k] * x[i, k]
+subject to sum_k x[i, k] <= 1                       (one offer per customer)
+           x[i, k] = 0 where not allowed[i, k]      (eligibility, do-not-contact, consent, ...)
+           sum_ik a_r[i, k] x[i, k] <= b_r           (coupling rows: budget, capacities, quotas)
+
+Every coupling row is stored as ``<=``; a ``>=`` rule (minimum count or share) is stored
+negated. A row's coefficients are ``sign * base[i, k] * offers[k] * customers[i]`` with
+``base`` the cost matrix (currency) or 1 (counts), so rows never materialise an n x K matrix
+beyond the cost matrix itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from uplift.errors import InfeasibleError, InputError
+
+
+@dataclass(frozen=True)
+class Row:
+    """One coupling constraint ``sum a_ik x_ik <= bound`` (after sign folding)."""
+
+    name: str
+    bound: float
+    use_cost: bool
+    offers: np.ndarray                      # bool (K,)
+    customers: np.ndarray | None = None     # bool (n,) or None for everyone
+    sign: float = 1.0                       # -1 for a ">=" rule stored negated
+    label: str = ""                         # human form, e.g. "budget <= 500,000"
+
+    def coefficients(self, costs: np.ndarray) -> np.ndarray:
+        """Dense (n, K) coefficients; use sparingly (exact solver, tests)."""
+        base = costs if self.use_cost else np.ones_like(costs)
+        coef = self.sign * base * self.offers[None, :]
+        if self.customers is not None:
+            coef = coef * self.customers[:, None]
+        return coef
+
+    def usage(self, choice: np.ndarray, costs: np.ndarray) -> float:
+        """Left-hand side for a plan ``choice`` (offer index per customer, -1 = none)."""
+        take = choice >= 0
+        if self.customers is not None:
+            take &= self.customers
+        rows = np.flatnonzero(take)
+        picked = choice[rows]
+        keep = self.offers[picked]
+        rows, picked = rows[keep], picked[keep]
+        amount = costs[rows, picked].sum() if self.use_cost else float(len(rows))
+        return float(self.sign * amount)
+
+
+@dataclass
+class Problem:
+    """Gains and costs (n, K) in currency, the allowed mask and the coupling rows."""
+
+    gains: np.ndarray
+    costs: np.ndarray
+    allowed: np.ndarray
+    offers: list[str]
+    rows: list[Row] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n, k = self.gains.shape
+        if self.costs.shape != (n, k) or self.allowed.shape != (n, k):
+            raise InputError("gains, costs and allowed must have the same shape")
+        if not np.isfinite(self.gains[self.allowed]).all():
+            raise InputError("gains must be finite numbers for allowed offers")
+        if (self.costs[self.allowed] < 0).any() or not np.isfinite(self.costs[self.allowed]).all():
+            raise InputError("costs must be finite and >= 0")
+        # disallowed pairs get -inf gain *in place* (saves an n x K copy at 8M customers):
+        # they can then never win an argmax, and their gain is never summed
+        self.gains = np.asarray(self.gains, dtype=float)
+        if not self.gains.flags.writeable:
+            self.gains = self.gains.copy()
+        self.gains[~self.allowed] = -np.inf
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.gains.shape
+
+    def value(self, choice: np.ndarray) -> float:
+        rows = np.flatnonzero(choice >= 0)
+        return float(self.gains[rows, choice[rows]].sum())
+
+    def spend(self, choice: np.ndarray) -> float:
+        rows = np.flatnonzero(choice >= 0)
+        return float(self.costs[rows, choice[rows]].sum())
+
+    def violations(self, choice: np.ndarray, tol: float = 1e-6) -> dict[str, float]:
+        """Rows whose usage exceeds the bound, with the excess."""
+        out = {}
+        for row in self.rows:
+            excess = row.usage(choice, self.costs) - row.bound
+            if excess > tol * max(1.0, abs(row.bound)):
+                out[row.name] = excess
+        if (choice >= 0).any():
+            rows = np.flatnonzero(choice >= 0)
+            if not self.allowed[rows, choice[rows]].all():
+                out["allowed"] = float((~self.allowed[rows, choice[rows]]).sum())
+        return out
+
+
+def build_rows(
+    offers: list[str], costs: np.ndarray, *, budget: float,
+    capacities: dict[str, tuple[int, int | None]] | None = None,
+    segments: np.ndarray | None = None,
+    quotas: list[dict] | None = None,
+) -> list[Row]:
+    """Coupling rows from the campaign's rules.
+
+    ``capacities``: offer -> (min_count, max_count or None). ``quotas``: dicts with
+    ``segment``, ``min_budget_share``, ``max_budget_share``, ``min_count``, ``max_count``
+    (shares of the total budget).
+    """
+    if not budget > 0:
+        raise InputError(f"--budget must be a positive amount, got {budget}")
+    k = len(offers)
+    every = np.ones(k, dtype=bool)
+    rows = [Row("budget", float(budget), True, every, label=f"budget <= {budget:,.0f}")]
+    for offer, (low, high) in (capacities or {}).items():
+        if offer not in offers:
+            raise InputError(f"capacity rule names unknown offer {offer!r}")
+        sel = np.array([o == offer for o in offers])
+        if high is not None:
+            rows.append(Row(f"max_count:{offer}", float(high), False, sel,
+                            label=f"{offer} count <= {high:,}"))
+        if low:
+            rows.append(Row(f"min_count:{offer}", -float(low), False, sel, sign=-1.0,
+                            label=f"{offer} count >= {low:,}"))
+    for quota in quotas or []:
+        if segments is None:
+            raise InputError("segment quotas need a segment column in the scores")
+        seg = quota["segment"]
+        members = segments == seg
+        if not members.any():
+            raise InputError(f"segment quota names segment {seg!r}, which no customer has")
+        if quota.get("max_budget_share", 1.0) < 1.0:
+            cap = quota["max_budget_share"] * budget
+            rows.append(Row(f"max_share:{seg}", cap, True, every, members,
+                            label=f"spend on {seg} <= {cap:,.0f}"))
+        if quota.get("min_budget_share", 0.0) > 0:
+            floor = quota["min_budget_share"] * budget
+            rows.append(Row(f"min_share:{seg}", -floor, True, every, members, sign=-1.0,
+                            label=f"spend on {seg} >= {floor:,.0f}"))
+        if quota.get("max_count") is not None:
+            rows.append(Row(f"max_count_seg:{seg}", float(quota["max_count"]), False, every,
+                            members, label=f"{seg} treated <= {quota['max_count']:,}"))
+        if quota.get("min_count"):
+            rows.append(Row(f"min_count_seg:{seg}", -float(quota["min_count"]), False, every,
+                            members, sign=-1.0,
+                            label=f"{seg} treated >= {quota['min_count']:,}"))
+    _check_minimums(rows, costs)
+    return rows
+
+
+def _check_minimums(rows: list[Row], costs: np.ndarray) -> None:
+    """Refuse minimum rules that exceed what the budget could ever buy."""
+    budget = next(r for r in rows if r.name == "budget").bound
+    for row in rows:
+        if row.sign > 0 or row.use_cost:
+            continue
+        needed = -row.bound
+        col = np.flatnonzero(row.offers)
+        pool = costs[:, col].min(axis=1)
+        if row.customers is not None:
+            pool = pool[row.customers]
+        cheapest = np.sort(pool)[: int(needed)]
+        if len(cheapest) < needed or cheapest.sum() > budget:
+            raise InfeasibleError(f"{row.label}: impossible within the budget of "
+                                  f"{budget:,.0f} (the cheapest {int(needed):,} cost "
+                                  f"{cheapest.sum():,.0f}, {len(pool):,} candidates)")
