@@ -73,6 +73,7 @@ def main() -> None:
                                control=CONTROL, boost=boost, random_state=seed)
         ours.fit(X[train], y[train], treatment=arm[train])
         predictions[f"uplift (selected: {ours.learner_})"] = ours.predict(X[test])
+        predictions["uplift, shrunk effects"] = ours.predict_shrunk(X[test])
         timings["uplift"] = time.perf_counter() - started
         for name, key in (("causalml T", "t"), ("causalml S", "s"), ("causalml X", "x"),
                           ("causalml uplift RF", "forest")):
@@ -93,6 +94,8 @@ def main() -> None:
             predictions[name] = pd.DataFrame(cols)
         for name, pred in predictions.items():
             record = {"seed": seed, "model": name.split(" (")[0], "detail": name}
+            if name.startswith("uplift, shrunk"):
+                record["model"] = name
             for a in ARMS:
                 mask = np.isin(arm[test], [a, CONTROL])
                 record[f"qini {a}"] = qini_auc_score(y[test][mask], pred[a].to_numpy()[mask],

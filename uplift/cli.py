@@ -270,7 +270,8 @@ def allocate(
     io.ensure_not_input([out, curve], [scores, campaign, contacts])
     spec = load_campaign_spec(campaign)
     result = run_allocation(
-        read_scores(scores, spec.offer_names), spec, budget=budget, solver=solver, confident=confident,
+        read_scores(scores, spec.offer_names), spec, budget=budget, solver=solver,
+        confident=confident,
         contacts=read_contacts(contacts), as_of=pd.Timestamp(as_of) if as_of else None,
         seed=seed, time_limit=time_limit, curve_points=9 if curve else 0, source=str(scores))
     io.write_table(result.plan, out)
@@ -284,6 +285,153 @@ def allocate(
         extra={"summary": result.summary, "excluded": result.excluded}),
         io.manifest_path_for(out))
     _print_allocation(result, as_json)
+
+
+def _cache_dir() -> Path:
+    import os
+
+    from platformdirs import user_cache_dir
+
+    return Path(os.environ.get("UPLIFT_CACHE") or user_cache_dir("uplift"))
+
+
+def _default_campaign() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("uplift").joinpath("data/retention_demo.yaml")))
+
+
+def _prepare_run(data: Path | None, as_of: str | None, config: Path | None, seed: int):
+    from uplift.config import load_settings
+    from uplift.pipeline import demo_data, fingerprint, planning_date
+
+    settings = load_settings(config)
+    folder = data if data is not None else demo_data(_cache_dir(), _say)
+    if data is not None and not data.is_dir():
+        raise InputError(f"{data}: data folder not found")
+    inputs = _inputs(folder, None, None)
+    day = planning_date(folder, inputs, as_of)
+    return settings, folder, inputs, day, fingerprint(inputs, day, settings, seed)
+
+
+def _trained(folder: Path) -> str | None:
+    import json
+
+    stamp = folder / "fingerprint.json"
+    return json.loads(stamp.read_text())["fingerprint"] if stamp.exists() else None
+
+
+@app.command()
+def train(
+    data: Annotated[Path | None, typer.Option(help="Data folder (default: the demo bank).")
+                    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Model folder (default: the cache).")
+                   ] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Planning date (default: the "
+                                              "day after the last event).")] = None,
+    config: Annotated[Path | None, typer.Option(help="Settings YAML.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Fit the churn and offer-effect models a plan needs."""
+    from uplift import io
+    from uplift.pipeline import train as fit_models
+
+    settings, folder, inputs, day, key = _prepare_run(data, as_of, config, seed)
+    target = out or _cache_dir() / "models" / key
+    io.ensure_not_input([target], _input_files(inputs))
+    fit_models(inputs, day, target, settings, seed=seed, progress=_say)
+    io.write_json({"fingerprint": key, "data": str(folder), "as_of": day, "seed": seed},
+                  target / "fingerprint.json")
+    _say(f"models -> {target}")
+
+
+@app.command()
+def plan(
+    budget: Annotated[float, typer.Option(help="Campaign budget (currency).")],
+    campaign: Annotated[Path | None, typer.Option(help="Campaign spec (default: the demo "
+                                                  "retention campaign).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Data folder (default: the demo bank).")
+                    ] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Planning date.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Trained model folder (default: "
+                                               "trained on first use and cached).")] = None,
+    out: Annotated[Path, typer.Option(help="Plan file.")] = Path("plan.csv"),
+    report: Annotated[Path, typer.Option(help="HTML report.")] = Path("reports/plan.html"),
+    config: Annotated[Path | None, typer.Option(help="Settings YAML.")] = None,
+    confident: Annotated[bool, typer.Option("--confident", help="Only act on confident "
+                                            "effects.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed (models and holdout).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")
+                       ] = False,
+) -> None:
+    """Plan a retention campaign end to end: features, churn, effects, allocation, report."""
+    import time
+
+    from uplift import io
+    from uplift.allocate import allocate as run_allocation
+    from uplift.allocate.plan import ScoreTable
+    from uplift.campaign import load_campaign_spec
+    from uplift.pipeline import load_models, score_customers, total_interval
+    from uplift.pipeline import train as fit_models
+    from uplift.report.plan import plan_html
+
+    started = time.perf_counter()
+    if not budget > 0:
+        raise InputError(f"--budget must be a positive amount, got {budget:g}")
+    spec_path = campaign or _default_campaign()
+    spec = load_campaign_spec(spec_path)
+    settings, folder, inputs, day, key = _prepare_run(data, as_of, config, seed)
+    io.ensure_not_input([out, report], [*_input_files(inputs), spec_path])
+    model_dir = model or _cache_dir() / "models" / key
+    if model is not None and not model.is_dir():
+        raise InputError(f"{model}: model folder not found (run `uplift train --out {model}`)")
+    if model is None and _trained(model_dir) != key:
+        fit_models(inputs, day, model_dir, settings, seed=seed, progress=_say)
+        io.write_json({"fingerprint": key, "data": str(folder), "as_of": day, "seed": seed},
+                      model_dir / "fingerprint.json")
+    else:
+        _say(f"reusing models in {model_dir}")
+    models = load_models(model_dir)
+    features_cache = _cache_dir() / "features" / f"{key}.parquet"
+    if features_cache.exists():
+        import pandas as pd
+
+        features = pd.read_parquet(features_cache)
+    else:
+        from uplift.features import build_features
+
+        _say(f"computing features as of {day}")
+        features = build_features(inputs, day, threads=settings.runtime.threads)
+        io.write_table(features, features_cache)
+    scores = score_customers(inputs, day, models, spec, settings, features=features,
+                             progress=_say)
+    _say(f"allocating {budget:,.0f} {spec.currency} over {len(scores):,} customers")
+    result = run_allocation(ScoreTable.from_frame(scores, spec.offer_names, "scores"), spec,
+                            budget=budget, confident=confident, seed=seed, curve_points=9,
+                            source="scores")
+    interval = total_interval(result.plan)
+    html_text = plan_html(
+        result.plan, result.summary, result.excluded, result.curve, interval,
+        models.churn.validation_, models.effects_churn.estimator_.comparison_,
+        models.effects_churn.estimator_.learner_,
+        {"as_of": day, "data": "demo bank" if data is None else str(data)})
+    io.write_table(result.plan, out)
+    io.write_text(html_text, report)
+    summary = {**result.summary, "expected_gain_interval": list(interval), "as_of": day,
+               "plan": str(out), "report": str(report), "models": str(model_dir),
+               "seconds_total": time.perf_counter() - started}
+    io.write_json(io.build_manifest(
+        "plan", {"budget": budget, "campaign": spec_path, "data": folder, "as_of": day,
+                 "model": model_dir, "confident": confident},
+        seed=seed, inputs=[*_input_files(inputs), spec_path],
+        outputs={out.name: len(result.plan), report.name: 1},
+        extra={"summary": summary, "excluded": result.excluded}), io.manifest_path_for(out))
+    result.summary = summary
+    _print_allocation(result, as_json)
+    if not as_json:
+        typer.echo(f"expected net gain 95% interval: {interval[0]:,.0f} .. {interval[1]:,.0f} "
+                   f"{spec.currency}")
+        typer.echo(f"plan -> {out}; report -> {report} ({summary['seconds_total']:.0f} s)")
 
 
 churn_app = typer.Typer(help="Churn risk model: fit, score, build training tables.",

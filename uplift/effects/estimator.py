@@ -210,3 +210,23 @@ class UpliftEstimator:
         k = len(self.fold_models_)
         se = np.sqrt((k - 1) / k * ((stack - stack.mean(axis=0)) ** 2).sum(axis=0))
         return pd.DataFrame(se, columns=self.arms_)
+
+    def predict_shrunk(self, X: np.ndarray) -> pd.DataFrame:
+        """Effects shrunk toward each arm's average effect (empirical Bayes).
+
+        ``shrunk = ate + w * (effect - ate)`` with ``w = s2 / (s2 + se^2)``, where ``s2`` is the
+        spread of the effects beyond their noise (variance of the predicted effects minus the
+        mean squared standard error, at least 0). Where heterogeneity is weak relative to the
+        noise, decisions fall back to the best average arm instead of chasing noise.
+        """
+        X = self._check_fitted(X)
+        effects = self.predict(X)
+        se = self.predict_se(X)
+        out = {}
+        for arm in self.arms_:
+            e, s2_noise = effects[arm].to_numpy(), se[arm].to_numpy() ** 2
+            signal = max(float(np.var(e) - np.mean(s2_noise)), 0.0)
+            weight = signal / (signal + s2_noise + 1e-18)
+            out[arm] = self.ate_[arm] + weight * (e - self.ate_[arm])
+        return pd.DataFrame(out)
+

@@ -1,0 +1,217 @@
+"""The planner's chain: data -> features -> churn risk -> offer effects -> gains -> plan.
+
+``train`` fits the models a plan needs and stores them in a model folder:
+
+* ``churn/``: churn model on monthly snapshots before the planning date (out-of-time
+  validation on the latest), features as of each snapshot, labels from closures;
+* ``effects_churn/`` and ``effects_value/``: offer effects on churn (goal: decrease) and on
+  ``value_after`` (goal: increase), learned from the campaign log with features as of each
+  customer's assignment date.
+
+A model folder records a fingerprint of its inputs (data file hashes, seed, settings); ``plan``
+reuses it when the fingerprint matches and retrains otherwise, so a second run with the same
+inputs and seed reuses the models and gives the identical plan.
+
+``plan`` scores every customer open at the planning date, turns effects into gains
+(``uplift.effects.gain``) with the campaign's costs, and allocates under the budget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from uplift import __version__, io
+from uplift.campaign import CampaignSpec
+from uplift.config import Settings
+from uplift.errors import InputError, ModelError
+from uplift.features import FeatureInputs, build_features
+from uplift.schema import CAMPAIGN_LOG, CUSTOMERS, validate
+
+DEMO_CUSTOMERS = 50_000
+DEMO_SEED = 0
+SNAPSHOTS = 3
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def demo_data(cache: Path, progress: Progress = _quiet) -> Path:
+    """The embedded demo bank (simulated, fixed seed), built on first use under ``cache``."""
+    from uplift.simulate import simulate_bank, write_bank
+
+    folder = cache / f"demo-bank-{DEMO_CUSTOMERS}-seed{DEMO_SEED}-v{__version__}"
+    if (folder / "manifest.json").exists():
+        return folder
+    progress(f"building the demo bank ({DEMO_CUSTOMERS:,} customers, seed {DEMO_SEED}) in "
+             f"{folder}")
+    with io.staged_directory(folder) as stage:
+        bank = simulate_bank(DEMO_CUSTOMERS, 12, seed=DEMO_SEED,
+                             events_path=stage / "events.parquet")
+        rows = write_bank(bank, stage)
+        io.write_json(io.build_manifest(
+            "simulate", {"customers": DEMO_CUSTOMERS}, seed=DEMO_SEED, outputs=rows,
+            extra={"start_date": str(bank.start_date.date()),
+                   "assignment_date": str(bank.assignment_date.date())}),
+            stage / "manifest.json")
+    return folder
+
+
+def planning_date(data: Path, inputs: FeatureInputs, as_of: str | None) -> str:
+    """``as_of`` if given; else the day after the last event (the data's 'today')."""
+    if as_of:
+        return str(pd.Timestamp(as_of).date())
+    import duckdb
+
+    from uplift.features.build import _source_sql
+
+    last = duckdb.sql(f"SELECT max(ts) FROM {_source_sql(inputs.events)}").fetchall()[0][0]
+    if last is None:
+        raise InputError(f"{inputs.events}: no events")
+    return str((pd.Timestamp(last).normalize() + pd.Timedelta(days=1)).date())
+
+
+def fingerprint(inputs: FeatureInputs, as_of: str, settings: Settings, seed: int) -> str:
+    """Identity of a training run: input file hashes, planning date, settings, seed, version."""
+    files = [inputs.customers, inputs.events, inputs.campaign_log]
+    payload = {"files": {str(p.name): io.file_sha256(p) for p in files if p is not None},
+               "as_of": as_of, "settings": settings.model_dump(), "seed": seed,
+               "version": __version__}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass
+class Models:
+    churn: object          # ChurnModel
+    effects_churn: object  # EffectsModel
+    effects_value: object | None
+    folder: Path
+
+
+def _campaign_table(inputs: FeatureInputs, threads: int, progress: Progress) -> pd.DataFrame:
+    if inputs.campaign_log is None:
+        raise InputError(f"{inputs.customers.parent}: no campaign_log table; effects need a "
+                         "past randomised campaign")
+    log = validate(io.read_table(inputs.campaign_log), CAMPAIGN_LOG,
+                   source=str(inputs.campaign_log))
+    parts = []
+    for day, rows in log.groupby(log["assigned_at"].dt.normalize()):
+        progress(f"  features as of campaign date {day.date()} ({len(rows):,} customers)")
+        features = build_features(inputs, str(day.date()), threads=threads)
+        parts.append(rows.merge(features.drop(columns=["as_of", "open_at_as_of"]),
+                                on="customer_id"))
+    return pd.concat(parts, ignore_index=True)
+
+
+def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *, seed: int,
+          progress: Progress = _quiet) -> Models:
+    """Fit churn and effects models and save them (atomically) in ``folder``."""
+    from uplift.churn import ChurnModel
+    from uplift.churn.dataset import snapshot_table
+    from uplift.effects import BoostSettings, UpliftEstimator
+    from uplift.effects.model import EffectsModel
+
+    threads = settings.runtime.threads
+    horizon = settings.churn.horizon_days
+    last_label_end = pd.Timestamp(as_of) - pd.Timedelta(days=horizon + settings.churn.gap_days)
+    snapshots = [str((last_label_end.normalize() - pd.DateOffset(months=k)).date())
+                 for k in range(SNAPSHOTS)]
+    progress(f"training churn model on snapshots {', '.join(sorted(snapshots))}")
+    table = snapshot_table(inputs, snapshots, horizon_days=horizon,
+                           gap_days=settings.churn.gap_days, threads=threads, progress=progress)
+    churn = ChurnModel(tiers=settings.churn.tiers, threads=threads, random_state=seed)
+    churn.fit(table, label="churned", id_col="customer_id", time_col="as_of",
+              source="churn training snapshots")
+    e = churn.validation_["evaluation"]
+    progress(f"  churn model: ROC-AUC {e['roc_auc']:.3f}, ECE {e['ece']:.4f}")
+    progress("training offer-effect models on the campaign log")
+    campaign = _campaign_table(inputs, threads, progress)
+    drop = ["campaign_id", "assigned_at"]
+    effect_models = {}
+    for name, outcome, goal, other in (("effects_churn", "churned", "decrease", "value_after"),
+                                       ("effects_value", "value_after", "increase", "churned")):
+        estimator = UpliftEstimator(learners=("t", "x"), random_state=seed,
+                                    boost=BoostSettings(threads=threads))
+        model = EffectsModel(treatment="arm", control="control", outcome=outcome,
+                             propensity="propensity", id_col="customer_id",
+                             estimator=estimator, goal=goal)
+        model.fit(campaign.drop(columns=drop + [other]), source=f"campaign log ({outcome})")
+        effect_models[name] = model
+        progress(f"  effects on {outcome}: learner {model.estimator_.learner_}")
+    with io.staged_directory(folder) as stage:
+        churn.save(stage / "churn")
+        for name, model in effect_models.items():
+            model.save(stage / name)
+    return Models(churn, effect_models["effects_churn"], effect_models["effects_value"],
+                  folder)
+
+
+def load_models(folder: Path) -> Models:
+    from uplift.churn import ChurnModel
+    from uplift.effects.model import EffectsModel
+
+    if not (folder / "churn").is_dir() or not (folder / "effects_churn").is_dir():
+        raise ModelError(f"{folder}: not a trained model folder (run `uplift train`)")
+    value = folder / "effects_value"
+    return Models(ChurnModel.load(folder / "churn"), EffectsModel.load(folder / "effects_churn"),
+                  EffectsModel.load(value) if value.is_dir() else None, folder)
+
+
+def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: CampaignSpec,
+                    settings: Settings, *, features: pd.DataFrame | None = None,
+                    progress: Progress = _quiet) -> pd.DataFrame:
+    """One row per customer open at ``as_of``: risk, tier, reasons, gains and costs per offer."""
+    from uplift.effects.gain import expected_gains
+
+    if features is None:
+        progress(f"computing features as of {as_of}")
+        features = build_features(inputs, as_of, threads=settings.runtime.threads)
+    current = features[features["open_at_as_of"] == 1].drop(columns=["open_at_as_of", "as_of"])
+    current = current.reset_index(drop=True)
+    progress(f"scoring {len(current):,} open customers")
+    churn = models.churn.score(current, source="features", id_col="customer_id")
+    churn_effects = models.effects_churn.predict(current, source="features")
+    known = set(models.effects_churn.arms)
+    unknown = [o for o in spec.offer_names if o not in known]
+    if unknown:
+        raise InputError(f"campaign {spec.name!r}: offer(s) {', '.join(unknown)} were not in "
+                         f"the past campaign, so their effect is unknown; the model knows "
+                         f"{', '.join(sorted(known))}")
+    value_effects = (models.effects_value.predict(current, source="features")
+                     if models.effects_value is not None else None)
+    customers = io.read_table(inputs.customers)
+    customers = validate(customers, CUSTOMERS, source=str(inputs.customers))
+    info = customers.set_index("customer_id").reindex(current["customer_id"]).reset_index()
+    gains = expected_gains(info, churn_effects, spec, settings.customer_value,
+                           value_effects=value_effects)
+    keep = [c for c in info.columns if c not in ("customer_id", "open_date", "close_date")]
+    table = pd.concat([gains, info[keep].reset_index(drop=True),
+                       churn.drop(columns=["customer_id"])], axis=1)
+    for arm in models.effects_churn.arms:
+        table[f"delta_churn_{arm}"] = churn_effects[f"effect_{arm}"].to_numpy()
+    if "marketing_consent" not in table.columns:
+        table["marketing_consent"] = True
+    table["segment"] = table["segment"].astype(str)
+    return table
+
+
+def total_interval(plan: pd.DataFrame, z: float = 1.96) -> tuple[float, float]:
+    """Approximate 95% interval of the plan's total expected gain (treated rows), assuming
+    independent per-customer errors: sum of gains +- z * sqrt(sum of se^2), with se recovered
+    from the one-sided lower bound ``expected_gain_low``."""
+    treated = plan[plan["holdout"] == 0]
+    if "expected_gain_low" not in treated.columns:
+        total = float(treated["expected_gain"].sum())
+        return total, total
+    se = (treated["expected_gain"] - treated["expected_gain_low"]) / 1.645
+    total = float(treated["expected_gain"].sum())
+    half = z * float(np.sqrt((se**2).sum()))
+    return total - half, total + half
