@@ -63,6 +63,9 @@ class BoostSettings:
 @contextlib.contextmanager
 def quiet():
     """Silence causalml's import chatter and per-call progress prints."""
+    import logging
+
+    logging.getLogger("duecredit").setLevel(logging.CRITICAL)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
             contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")

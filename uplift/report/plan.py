@@ -97,8 +97,9 @@ def plan_html(plan: pd.DataFrame, summary: dict, excluded: dict[str, int],
         body += kpis({"churn ROC-AUC": f"{e['roc_auc']:.3f}",
                       "calibration error (ECE)": f"{e['ece']:.4f}",
                       "top-decile precision": f"{e['top_decile_precision']:.3f}"})
-        body += (f"<p class=\"note\">Churn model validated {html.escape(churn_validation['scheme'])}"
-                 "; figures on rows neither training nor calibration saw.</p>")
+        scheme = html.escape(churn_validation["scheme"])
+        body += (f"<p class=\"note\">Churn model validated {scheme}; figures on rows neither "
+                 "training nor calibration saw.</p>")
     chosen = effects_comparison[effects_comparison["learner"] == effects_learner]
     body += (f"<h3>Offer-effect model (learner {html.escape(effects_learner)}): held-out Qini "
              "per offer</h3>") + table(chosen.drop(columns=["learner"]))
