@@ -104,6 +104,7 @@ class ChurnModel:
         reg_lambda: float = 5.0, validation_share: float = 0.3,
         tiers: dict[str, float] | None = None, threads: int = 1, random_state: int = 0,
         reasons_path: Path | None = None, refit: bool = True, calibration_folds: int = 3,
+        reasons_from: float | None = None,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -119,6 +120,7 @@ class ChurnModel:
         self.reasons_path = reasons_path
         self.refit = refit
         self.calibration_folds = calibration_folds
+        self.reasons_from = reasons_from
 
     # -- fitting ---------------------------------------------------------------------------
     def _params(self) -> dict:
@@ -244,31 +246,43 @@ class ChurnModel:
 
     def score(self, frame: pd.DataFrame, *, top_k: int = 3, source: str = "table",
               id_col: str | None = None) -> pd.DataFrame:
-        """Columns: id, churn_risk, tier, reason_1..reason_k (scored in chunks)."""
+        """Columns: id, churn_risk, tier, reason_1..reason_k, exit_signal (in chunks).
+
+        Reasons are given to customers whose risk reaches ``reasons_from`` (default: the
+        lowest tier threshold, i.e. amber and red); lower-risk rows get empty reasons.
+        """
         self._check_fitted()
         id_col = id_col or self.id_col_
         if id_col is not None and id_col not in frame.columns:
             raise InputError(f"{source}: id column {id_col!r} not found")
         X = apply_table(frame, self.spec_, source=source,
                         allowed_extra=(self.label_, id_col, self.time_col_))
-        risks, reasons, signals = [], [], []
-        for start in range(0, len(X), SCORE_CHUNK):
-            part = X.iloc[start:start + SCORE_CHUNK]
-            risks.append(self.calibrator_(self.booster_.predict(part)))
+        risk = np.concatenate([self.calibrator_(self.booster_.predict(X.iloc[s:s + SCORE_CHUNK]))
+                               for s in range(0, len(X), SCORE_CHUNK)]) if len(X) else \
+            np.array([])
+        # reasons are computed for customers at or above the reasons threshold (default: the
+        # lowest non-green tier): exact TreeSHAP is the expensive step and nobody acts on the
+        # reasons of a low-risk customer
+        threshold = self.reasons_from if self.reasons_from is not None else min(
+            self.tiers_.values(), default=0.0)
+        explain = np.flatnonzero(risk >= threshold)
+        reason = np.full((len(X), top_k), "", dtype=object)
+        signal = np.full(len(X), "", dtype=object)
+        for start in range(0, len(explain), SCORE_CHUNK):
+            rows = explain[start:start + SCORE_CHUNK]
+            part = X.iloc[rows]
             contrib = np.asarray(self.booster_.predict(part, pred_contrib=True))
-            reasons.append(top_reasons(contrib, part, self.feature_reasons_,
-                                       self.spec_.medians, top_k, exclude=set(self.symptoms_)))
-            signals.append(symptom_signal(contrib, list(part.columns), self.feature_reasons_,
-                                          set(self.symptoms_)))
-        risk = np.concatenate(risks) if risks else np.array([])
-        reason = np.vstack(reasons) if reasons else np.empty((0, top_k), dtype=object)
+            reason[rows] = top_reasons(contrib, part, self.feature_reasons_,
+                                       self.spec_.medians, top_k, exclude=set(self.symptoms_))
+            signal[rows] = symptom_signal(contrib, list(part.columns), self.feature_reasons_,
+                                          set(self.symptoms_))
         out = pd.DataFrame({"churn_risk": np.round(risk, 6),
                             "tier": assign_tiers(risk, self.tiers_)}, index=frame.index)
         if id_col is not None:
             out.insert(0, id_col, frame[id_col].to_numpy())
         for k in range(top_k):
             out[f"reason_{k + 1}"] = reason[:, k]
-        out["exit_signal"] = np.concatenate(signals) if signals else np.array([], dtype=object)
+        out["exit_signal"] = signal
         return out.reset_index(drop=True)
 
     # -- persistence -----------------------------------------------------------------------

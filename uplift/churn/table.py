@@ -149,10 +149,12 @@ def apply_table(frame: pd.DataFrame, spec: TableSpec, *, source: str,
             newest = pd.Timestamp(spec.dates[col])
             columns[col] = (newest - pd.to_datetime(series, errors="coerce")).dt.days.astype(
                 float)
+        elif pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            columns[col] = series.to_numpy(dtype="float64")     # fast path: already numbers
         else:
             values = pd.to_numeric(series, errors="coerce")
             bad = series.notna() & values.isna()
             if bad.any():
                 raise SchemaError(source, [f"column '{col}': expected numbers in {_rows(bad)}"])
-            columns[col] = values.astype("float64")
-    return pd.DataFrame(columns, index=frame.index)
+            columns[col] = values.to_numpy(dtype="float64")
+    return pd.DataFrame(columns, index=frame.index, copy=False)
