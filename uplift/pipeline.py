@@ -177,6 +177,7 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
     current = features[features["open_at_as_of"] == 1].drop(columns=["open_at_as_of", "as_of"])
     current = current.reset_index(drop=True)
     progress(f"scoring {len(current):,} open customers")
+    models.churn.reasons_from = 0.0      # every planned customer gets reasons, even green
     churn = models.churn.score(current, source="features", id_col="customer_id")
     churn_effects = models.effects_churn.predict(current, source="features")
     known = set(models.effects_churn.arms)
