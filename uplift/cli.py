@@ -434,6 +434,182 @@ def plan(
         typer.echo(f"plan -> {out}; report -> {report} ({summary['seconds_total']:.0f} s)")
 
 
+@app.command()
+def evaluate(
+    outcomes: Annotated[Path, typer.Option(help="Campaign outcomes: one row per customer.")],
+    arm: Annotated[str, typer.Option(help="Column with the arm each customer got.")],
+    control: Annotated[str, typer.Option(help="Value of the control (holdout) arm.")],
+    metric: Annotated[str, typer.Option(help="Metric column (0/1 rate or a number).")],
+    pre_metric: Annotated[str | None, typer.Option(
+        "--pre-metric", help="Pre-period metric for CUPED.")] = None,
+    cost: Annotated[str | None, typer.Option(help="Per-customer cost column (currency).")
+                    ] = None,
+    value: Annotated[str | None, typer.Option(help="Per-customer value column (currency).")
+                     ] = None,
+    retention: Annotated[bool, typer.Option(
+        "--retention", help="The metric is retention (1 = stayed): count retained customers.")
+    ] = False,
+    split: Annotated[str | None, typer.Option(
+        help="Planned split, e.g. 'control=0.1,coupon=0.9', for the sample-ratio check.")
+    ] = None,
+    segment: Annotated[str | None, typer.Option(help="Segment column for money by "
+                                                "segment.")] = None,
+    correction: Annotated[str, typer.Option(help="Multiple-testing method (statsmodels "
+                                            "name).")] = "holm",
+    alpha: Annotated[float, typer.Option(help="1 - confidence level.")] = 0.05,
+    report: Annotated[Path | None, typer.Option(help="HTML report to write.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="JSON results to write.")
+                        ] = None,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    encoding: Annotated[str | None, typer.Option(help="CSV text encoding.")] = None,
+) -> None:
+    """A/B evaluation of a campaign: lifts, intervals, SRM, CUPED, power, ROI."""
+    from uplift import io
+    from uplift.evaluate import evaluate_ab
+    from uplift.evaluate.report import ab_html
+
+    io.ensure_not_input([report, json_out], [outcomes])
+    planned = None
+    if split:
+        try:
+            planned = {k: float(v) for k, v in (p.split("=") for p in split.split(","))}
+        except ValueError as exc:
+            raise InputError(f"--split {split!r}: expected arm=share,arm=share") from exc
+    frame = io.read_table(outcomes, encoding=encoding)
+    result = evaluate_ab(frame, arm=arm, control=control, metric=metric,
+                         pre_metric=pre_metric, cost=cost, value=value, planned_split=planned,
+                         segment=segment, alpha=alpha, correction=correction,
+                         retention_metric=retention, seed=seed, source=str(outcomes))
+    if json_out:
+        io.write_json(result, json_out)
+    if report:
+        io.write_text(ab_html(result, f"Campaign evaluation: {metric}"), report)
+    base = next(iter(result["arms"].values()))["mean_control"]
+    typer.echo(f"{metric}: control {control} mean {base:.4f}; correction {correction}")
+    typer.echo(f"{'arm':<18}{'n':>9}{'mean':>9}{'lift':>9}{'95% CI':>22}{'p':>10}{'p adj':>10}")
+    for a, r in result["arms"].items():
+        ci = f"[{r['lift_low']:+.4f}, {r['lift_high']:+.4f}]"
+        typer.echo(f"{a:<18}{r['n']:>9,}{r['mean']:>9.4f}{r['lift']:>+9.4f}{ci:>22}"
+                   f"{r['p_value']:>10.2g}{r['p_adjusted']:>10.2g}")
+    if "sample_ratio" in result:
+        s = result["sample_ratio"]
+        typer.echo(f"sample ratio: chi-square p = {s['p_value']:.4g} "
+                   f"({'MISMATCH' if s['mismatch'] else 'no mismatch'} at p < 0.001)")
+    for a, m in result.get("money", {}).items():
+        roi = (f"ROI {m['roi']:.2f} [{m['roi_low']:.2f}, {m['roi_high']:.2f}] (bootstrap "
+               f"[{m['roi_boot_low']:.2f}, {m['roi_boot_high']:.2f}])" if "roi" in m else "")
+        typer.echo(f"{a}: incremental value {m['incremental_value']:,.0f} "
+                   f"[{m['incremental_value_low']:,.0f}, {m['incremental_value_high']:,.0f}], "
+                   f"cost {m['cost']:,.0f}, net {m['net_profit']:,.0f} {roi}")
+
+
+@app.command("simulate-policy")
+def simulate_policy(
+    log: Annotated[Path, typer.Option(help="Logged randomised campaign (one row per "
+                                      "customer, with features for model policies).")],
+    arm: Annotated[str, typer.Option(help="Logged arm column.")],
+    control: Annotated[str, typer.Option(help="Control arm value.")],
+    outcome: Annotated[str, typer.Option(help="Outcome column.")],
+    propensity: Annotated[str, typer.Option(help="Logged probability of the logged arm.")],
+    policy: Annotated[list[str], typer.Option(help="Policy spec; repeat (see `uplift.evaluate"
+                                              ".policies`: none, all:ARM, rule:..., topk:..., "
+                                              "random:..., plan:FILE, model:DIR).")],
+    goal: Annotated[str, typer.Option(help="'increase' or 'decrease' (e.g. churn).")
+                    ] = "increase",
+    features: Annotated[str | None, typer.Option(
+        help="Comma-separated feature columns for the outcome model (DM/DR); default: all "
+        "numeric columns.")] = None,
+    truth: Annotated[Path | None, typer.Option(help="Simulator truth.parquet: also print "
+                                               "each policy's true value.")] = None,
+    report: Annotated[Path | None, typer.Option(help="HTML report.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="JSON results.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed (outcome model folds, random policies).")
+                    ] = 0,
+) -> None:
+    """Compare candidate policies on logged data: DM, IPW, SNIPW and DR with intervals."""
+    import numpy as np
+
+    from uplift import io
+    from uplift.evaluate.ope import evaluate_policy, outcome_model, paired_difference
+    from uplift.evaluate.policies import policy_arms
+    from uplift.evaluate.report import policy_html
+
+    io.ensure_not_input([report, json_out], [log, truth])
+    frame = io.read_table(log)
+    for col in (arm, outcome, propensity):
+        if col not in frame.columns:
+            raise InputError(f"{log}: column {col!r} not found")
+    logged = frame[arm].astype(str).to_numpy()
+    if control not in set(logged):
+        raise InputError(f"{log}: control value {control!r} not in column {arm!r}")
+    y = pd_numeric(frame[outcome], log, outcome)
+    p = pd_numeric(frame[propensity], log, propensity)
+    bad = ~((p > 0) & (p <= 1))
+    if bad.any():
+        raise InputError(f"{log}: column {propensity!r}: propensities must be in (0, 1]; rows "
+                         f"{', '.join(map(str, np.flatnonzero(bad)[:5] + 1))}")
+    arms = sorted(a for a in set(logged) if a != control)
+    skip = {arm, outcome, propensity, "customer_id"}
+    cols = features.split(",") if features else [
+        c for c in frame.columns if c not in skip and frame[c].dtype.kind in "biuf"]
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise InputError(f"{log}: feature column(s) not found: {', '.join(missing)}")
+    if not features:
+        _say(f"outcome model uses {len(cols)} numeric columns; pass --features to exclude "
+             "anything measured after assignment (other outcomes leak into DM/DR)")
+    X = frame[cols].to_numpy(dtype=float)
+    q = outcome_model(X, y, logged, seed=seed)
+    results, chosen = {}, {}
+    for spec in policy:
+        chosen[spec] = policy_arms(spec, frame, control=control, arms=arms, seed=seed)
+        results[spec] = evaluate_policy(y, logged, p, chosen[spec], q)
+        results[spec]["treated_share"] = float((chosen[spec] != control).mean())
+    if truth is not None:
+        _true_values(truth, frame, chosen, results, outcome, control)
+    first = policy[0]
+    diffs = {f"{s} - {first}": paired_difference(y, logged, p, chosen[s], chosen[first], q)
+             for s in policy[1:]}
+    result = {"outcome": outcome, "goal": goal, "rows": len(frame), "policies": results,
+              "differences": diffs}
+    if json_out:
+        io.write_json(result, json_out)
+    if report:
+        io.write_text(policy_html(result, f"Policy simulation: {outcome}"), report)
+    typer.echo(f"{'policy':<48}{'treated':>8}{'DR':>9}{'95% CI':>20}{'SNIPW':>9}{'ESS':>9}"
+               f"{'truth':>9}")
+    for spec, r in results.items():
+        ci = f"[{r['dr']['low']:.4f}, {r['dr']['high']:.4f}]"
+        true = f"{r['true_value']:.4f}" if "true_value" in r else ""
+        typer.echo(f"{spec[:47]:<48}{r['treated_share']:>8.1%}{r['dr']['value']:>9.4f}{ci:>20}"
+                   f"{r['snipw']['value']:>9.4f}{r['effective_sample_size']:>9,.0f}{true:>9}")
+
+
+def pd_numeric(series, path: Path, column: str):
+    import pandas as pd
+
+    values = pd.to_numeric(series.replace({True: 1, False: 0}), errors="coerce")
+    if values.isna().any():
+        rows = ", ".join(map(str, (values.isna().to_numpy().nonzero()[0][:5] + 1)))
+        raise InputError(f"{path}: column {column!r}: expected numbers; rows {rows}")
+    return values.to_numpy(dtype=float)
+
+
+def _true_values(truth_path: Path, frame, chosen, results, outcome, control) -> None:
+    from uplift.simulate import read_truth
+
+    truth = read_truth(truth_path).set_index("customer_id")
+    if outcome != "churned" or "customer_id" not in frame.columns:
+        return
+    rows = truth.loc[frame["customer_id"]]
+    for spec, arms in chosen.items():
+        p = rows["p_churn_30d"].to_numpy().copy()
+        for a in set(arms) - {control}:
+            mask = arms == a
+            p[mask] += rows[f"delta_churn_{a}"].to_numpy()[mask]
+        results[spec]["true_value"] = float(p.mean())
+
+
 churn_app = typer.Typer(help="Churn risk model: fit, score, build training tables.",
                         no_args_is_help=True)
 app.add_typer(churn_app, name="churn")

@@ -1,0 +1,133 @@
+"""A/B evaluation: agreement with hand calculations and published figures, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from uplift.cli import run
+from uplift.errors import SchemaError
+from uplift.evaluate import evaluate_ab
+from uplift.evaluate.ab import cuped
+
+from ..conftest import SHARED_DATA
+
+
+def synthetic(n: int = 4000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    arm = rng.choice(["control", "coupon", "visit"], n, p=[0.2, 0.4, 0.4])
+    pre = rng.normal(100, 20, n)
+    retained = (rng.random(n) < 0.80 + 0.05 * (arm == "coupon")).astype(int)
+    value = retained * (pre * 0.5 + rng.normal(0, 5, n))
+    cost = np.where(arm == "control", 0.0, np.where(arm == "coupon", 3.0, 20.0))
+    return pd.DataFrame({"arm": arm, "retained": retained, "value": value, "pre": pre,
+                         "cost": cost, "segment": rng.choice(["a", "b"], n)})
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(20, 400), st.integers(20, 400), st.floats(0.05, 0.95), st.floats(0.05, 0.95))
+def test_lift_and_interval_match_a_hand_calculation(n1, n0, p1, p0):
+    rng = np.random.default_rng(n1 * 1000 + n0)
+    y1, y0 = (rng.random(n1) < p1).astype(int), (rng.random(n0) < p0).astype(int)
+    if y1.min() == y1.max() or y0.min() == y0.max():
+        return
+    frame = pd.DataFrame({"arm": ["t"] * n1 + ["c"] * n0, "y": np.r_[y1, y0]})
+    r = evaluate_ab(frame, arm="arm", control="c", metric="y")["arms"]["t"]
+    m1, m0 = y1.mean(), y0.mean()
+    se = np.sqrt(m1 * (1 - m1) / n1 + m0 * (1 - m0) / n0)
+    assert r["lift"] == pytest.approx(m1 - m0)
+    assert r["lift_low"] == pytest.approx(m1 - m0 - 1.959964 * se, abs=1e-6)
+    assert r["lift_high"] == pytest.approx(m1 - m0 + 1.959964 * se, abs=1e-6)
+
+
+def test_holm_correction_is_named_and_applied():
+    r = evaluate_ab(synthetic(), arm="arm", control="control", metric="retained")
+    assert r["correction"] == "holm"
+    ps = sorted((v["p_value"], v["p_adjusted"]) for v in r["arms"].values())
+    assert ps[0][1] == pytest.approx(min(1.0, 2 * ps[0][0]))
+
+
+def test_cuped_reduces_variance_and_money_intervals_agree():
+    r = evaluate_ab(synthetic(), arm="arm", control="control", metric="value", pre_metric="pre",
+                    cost="cost", value="value", segment="segment", n_boot=300)
+    assert r["arms"]["coupon"]["cuped"]["variance_reduction"] > 0.1
+    money = r["money"]["coupon"]
+    assert money["roi_low"] < money["roi"] < money["roi_high"]
+    assert abs(money["roi_boot_low"] - money["roi_low"]) < 0.35 * abs(money["roi_high"]
+                                                                     - money["roi_low"])
+    assert set(money["by_segment"]) == {"a", "b"}
+
+
+def test_cuped_helper_hand_check():
+    y, x = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0, 5.0])
+    adjusted, theta, _ = cuped(y, x)
+    assert theta == pytest.approx(np.cov(y, x)[0, 1] / np.var(x, ddof=1))
+    assert adjusted.mean() == pytest.approx(y.mean())
+
+
+def test_sample_ratio_mismatch_is_flagged():
+    frame = pd.DataFrame({"arm": ["c"] * 600 + ["t"] * 400, "y": [0, 1] * 500})
+    r = evaluate_ab(frame, arm="arm", control="c", metric="y", planned_split={"c": 0.5, "t": 0.5})
+    assert r["sample_ratio"]["mismatch"]
+
+
+@pytest.mark.parametrize("mutate, args, message", [
+    (lambda f: f, ["--control", "nobody"], "control value 'nobody' not found"),
+    (lambda f: f.assign(retained=f["retained"].astype(str).replace("1", "yes!")), [],
+     "expected numbers or 0/1"),
+    (lambda f: f[f["arm"] != "coupon"].assign(arm=lambda d: d["arm"].where(
+        d.index > 0, "coupon")), [], "arm 'coupon' has 1 row"),
+])
+def test_bad_input_exit_2(tmp_path, capsys, mutate, args, message):
+    mutate(synthetic(300)).to_csv(tmp_path / "o.csv", index=False)
+    argv = ["evaluate", "--outcomes", str(tmp_path / "o.csv"), "--arm", "arm", "--control",
+            "control", "--metric", "retained", "--report", str(tmp_path / "r.html")]
+    if args:
+        argv[argv.index("--control") + 1] = args[1]
+    assert run(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "cookie_cats").exists(), reason="Cookie Cats not available")
+def test_cookie_cats(tmp_path, capsys):
+    path = SHARED_DATA / "cookie_cats" / "cookie_cats.csv"
+    assert run(["evaluate", "--outcomes", str(path), "--arm", "version", "--control", "gate_30",
+                "--metric", "retention_7", "--split", "gate_30=0.5,gate_40=0.5", "--json",
+                str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html")]) == 0
+    r = json.loads((tmp_path / "r.json").read_text())
+    arm = r["arms"]["gate_40"]
+    assert arm["mean_control"] == pytest.approx(0.1902, abs=5e-5)
+    assert arm["mean"] == pytest.approx(0.1820, abs=5e-5)
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    frame = pd.read_csv(path)
+    a, b = frame[frame.version == "gate_40"], frame[frame.version == "gate_30"]
+    low, high = confint_proportions_2indep(a.retention_7.sum(), len(a), b.retention_7.sum(),
+                                           len(b), method="wald", compare="diff")
+    assert (arm["lift_low"], arm["lift_high"]) == pytest.approx((low, high))
+    assert not r["sample_ratio"]["mismatch"]
+    assert "<svg" in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "hillstrom").exists(), reason="Hillstrom not available")
+def test_hillstrom_visit_lifts():
+    frame = pd.read_csv(SHARED_DATA / "hillstrom" / "hillstrom.csv")
+    r = evaluate_ab(frame, arm="segment", control="No E-Mail", metric="visit")
+    mens, womens = r["arms"]["Mens E-Mail"], r["arms"]["Womens E-Mail"]
+    assert (round(mens["lift"], 4), round(mens["lift_low"], 4), round(mens["lift_high"], 4)) \
+        == (0.0766, 0.0700, 0.0832)
+    assert (round(womens["lift"], 4), round(womens["lift_low"], 4),
+            round(womens["lift_high"], 4)) == (0.0452, 0.0389, 0.0516)
+    assert r["correction"] == "holm"
+
+
+def test_text_metric_is_rejected():
+    frame = synthetic(100).assign(retained="high")
+    with pytest.raises(SchemaError, match="expected numbers"):
+        evaluate_ab(frame, arm="arm", control="control", metric="retained")

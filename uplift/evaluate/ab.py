@@ -1,0 +1,236 @@
+"""Post-campaign A/B evaluation: lifts with intervals, corrections, SRM, CUPED, power, money.
+
+For each arm against the control (statsmodels throughout):
+
+* binary metric: rates, absolute lift with a Wald interval (``confint_proportions_2indep``,
+  ``compare="diff"``) and the two-proportion z-test p-value (``test_proportions_2indep``);
+  continuous metric: means, Welch t-test and interval;
+* relative lift ``m_arm / m_control - 1`` with a delta-method interval;
+* p-values corrected across arms with Holm (``multipletests``; the method is named in every
+  output and can be changed);
+* sample-ratio mismatch: chi-square test of the arm counts against the planned split, flagged at
+  p < 0.001;
+* CUPED when a pre-period metric is given: ``y - theta (x - mean x)`` with
+  ``theta = cov(y, x) / var(x)`` pooled over the arms compared; the variance reduction is reported;
+* power: the minimum detectable absolute effect at 80% power for the achieved sample sizes;
+* money (with a per-customer value column and/or a cost column): incremental value, cost,
+  incremental net profit and ROI with delta-method and bootstrap intervals (which should agree),
+  and, for a retention metric, incremental retained customers and the cost per one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from uplift.errors import InputError, SchemaError
+from uplift.schema import _rows
+
+SRM_ALPHA = 0.001
+
+
+def _binary(values: pd.Series) -> np.ndarray | None:
+    text = values.astype(str).str.strip().str.lower()
+    mapping = {"1": 1, "0": 0, "true": 1, "false": 0, "1.0": 1, "0.0": 0, "yes": 1, "no": 0}
+    if text.isin(list(mapping)).all():
+        return text.map(mapping).to_numpy(dtype=float)
+    return None
+
+
+def metric_values(frame: pd.DataFrame, column: str, source: str) -> tuple[np.ndarray, bool]:
+    """The metric as floats and whether it is binary; clear errors for text or missing."""
+    if column not in frame.columns:
+        raise SchemaError(source, [f"metric column '{column}' not found; columns: "
+                                   f"{', '.join(map(str, frame.columns[:15]))}"])
+    binary = _binary(frame[column])
+    if binary is not None:
+        return binary, True
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = values.isna() | ~np.isfinite(values)
+    if bad.any():
+        raise SchemaError(source, [f"column '{column}': expected numbers or 0/1, found "
+                                   f"{frame[column][bad].astype(str).unique()[:3].tolist()} "
+                                   f"in {_rows(bad)}"])
+    return values.to_numpy(dtype=float), False
+
+
+def _compare(y1: np.ndarray, y0: np.ndarray, binary: bool, alpha: float) -> dict:
+    from statsmodels.stats.proportion import (
+        confint_proportions_2indep,
+        test_proportions_2indep,
+    )
+
+    n1, n0 = len(y1), len(y0)
+    m1, m0 = float(y1.mean()), float(y0.mean())
+    v1, v0 = float(y1.var(ddof=1)), float(y0.var(ddof=1))
+    if binary:
+        c1, c0 = int(y1.sum()), int(y0.sum())
+        low, high = confint_proportions_2indep(c1, n1, c0, n0, method="wald", compare="diff",
+                                               alpha=alpha)
+        p_value = float(test_proportions_2indep(c1, n1, c0, n0, method="wald",
+                                                compare="diff").pvalue)
+    else:
+        result = stats.ttest_ind(y1, y0, equal_var=False)
+        se = np.sqrt(v1 / n1 + v0 / n0)
+        dof = (v1 / n1 + v0 / n0) ** 2 / ((v1 / n1) ** 2 / (n1 - 1) + (v0 / n0) ** 2 / (n0 - 1))
+        t = stats.t.ppf(1 - alpha / 2, dof)
+        low, high = (m1 - m0) - t * se, (m1 - m0) + t * se
+        p_value = float(result.pvalue)
+    z = stats.norm.ppf(1 - alpha / 2)
+    rel = m1 / m0 - 1 if m0 != 0 else np.nan
+    rel_se = np.sqrt(v1 / n1 / m0**2 + m1**2 * v0 / n0 / m0**4) if m0 != 0 else np.nan
+    return {"n": n1, "n_control": n0, "mean": m1, "mean_control": m0, "lift": m1 - m0,
+            "lift_low": float(low), "lift_high": float(high), "p_value": p_value,
+            "relative_lift": rel, "relative_low": rel - z * rel_se,
+            "relative_high": rel + z * rel_se}
+
+
+def minimum_detectable_effect(n1: int, n0: int, base_mean: float, base_sd: float,
+                              binary: bool, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest absolute effect detectable with ``power`` at these sample sizes."""
+    from statsmodels.stats.power import NormalIndPower
+
+    size = NormalIndPower().solve_power(effect_size=None, nobs1=n1, alpha=alpha, power=power,
+                                        ratio=n0 / n1, alternative="two-sided")
+    if binary:   # Cohen's h back to a difference in proportions
+        return float(np.sin(np.arcsin(np.sqrt(base_mean)) + size / 2) ** 2 - base_mean)
+    return float(size * base_sd)
+
+
+def cuped(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """CUPED-adjusted outcome, theta and the variance reduction (share, 0..1)."""
+    var_x = float(np.var(x, ddof=1))
+    if var_x == 0:
+        return y, 0.0, 0.0
+    theta = float(np.cov(y, x, ddof=1)[0, 1] / var_x)
+    adjusted = y - theta * (x - x.mean())
+    reduction = 1 - float(np.var(adjusted, ddof=1) / np.var(y, ddof=1))
+    return adjusted, theta, reduction
+
+
+def sample_ratio(counts: dict[str, int], planned: dict[str, float]) -> dict:
+    """Chi-square test of arm counts against the planned split (shares are normalised)."""
+    arms = list(counts)
+    missing = [a for a in arms if a not in planned]
+    if missing:
+        raise InputError(f"planned split lacks arm(s) {', '.join(missing)}")
+    total = sum(counts.values())
+    weights = np.array([planned[a] for a in arms], dtype=float)
+    expected = weights / weights.sum() * total
+    stat, p_value = stats.chisquare([counts[a] for a in arms], expected)
+    return {"observed": counts, "expected": dict(zip(arms, expected.tolist(), strict=True)),
+            "chi2": float(stat), "p_value": float(p_value),
+            "mismatch": bool(p_value < SRM_ALPHA), "threshold": SRM_ALPHA}
+
+
+def _money(value: np.ndarray, cost: np.ndarray | None, treated: np.ndarray, control: np.ndarray,
+           retained: np.ndarray | None, alpha: float, n_boot: int, rng: np.random.Generator
+           ) -> dict:
+    """Incremental value, cost, net profit and ROI for the treated group, with intervals."""
+    z = stats.norm.ppf(1 - alpha / 2)
+    v1, v0 = value[treated], value[control]
+    n1 = len(v1)
+    total_cost = float(cost[treated].sum()) if cost is not None else 0.0
+    increment = n1 * (v1.mean() - v0.mean())
+    se = n1 * np.sqrt(v1.var(ddof=1) / n1 + v0.var(ddof=1) / len(v0))
+    out = {"treated": n1, "incremental_value": float(increment),
+           "incremental_value_low": float(increment - z * se),
+           "incremental_value_high": float(increment + z * se), "cost": total_cost,
+           "net_profit": float(increment - total_cost),
+           "net_profit_low": float(increment - z * se - total_cost),
+           "net_profit_high": float(increment + z * se - total_cost)}
+    if total_cost > 0:
+        out.update(roi=(increment - total_cost) / total_cost,
+                   roi_low=(increment - z * se - total_cost) / total_cost,
+                   roi_high=(increment + z * se - total_cost) / total_cost)
+        draws = []
+        idx1, idx0 = np.flatnonzero(treated), np.flatnonzero(control)
+        for _ in range(n_boot):
+            b1 = rng.choice(idx1, len(idx1))
+            b0 = rng.choice(idx0, len(idx0))
+            inc = len(b1) * (value[b1].mean() - value[b0].mean())
+            draws.append((inc - cost[b1].sum()) / cost[b1].sum())
+        out["roi_boot_low"], out["roi_boot_high"] = (float(q) for q in np.quantile(
+            draws, [alpha / 2, 1 - alpha / 2]))
+    if retained is not None:
+        extra = n1 * (retained[treated].mean() - retained[control].mean())
+        out["incremental_retained"] = float(extra)
+        if total_cost > 0 and extra > 0:
+            out["cost_per_incremental_retained"] = total_cost / extra
+    return out
+
+
+def evaluate_ab(
+    frame: pd.DataFrame, *, arm: str, control: str, metric: str,
+    pre_metric: str | None = None, cost: str | None = None, value: str | None = None,
+    planned_split: dict[str, float] | None = None, segment: str | None = None,
+    alpha: float = 0.05, correction: str = "holm", retention_metric: bool = False,
+    n_boot: int = 500, seed: int = 0, source: str = "outcomes",
+) -> dict:
+    """The whole A/B evaluation as a JSON-ready dict (see the module docstring)."""
+    from statsmodels.stats.multitest import multipletests
+
+    if arm not in frame.columns:
+        raise SchemaError(source, [f"arm column '{arm}' not found"])
+    arms = frame[arm].astype(str).to_numpy()
+    counts = pd.Series(arms).value_counts()
+    if str(control) not in counts.index:
+        raise SchemaError(source, [f"control value {control!r} not found in column '{arm}'; "
+                                   f"values: {', '.join(map(str, counts.index[:10]))}"])
+    others = sorted(a for a in counts.index if a != str(control))
+    if not others:
+        raise SchemaError(source, [f"column '{arm}' has only the control arm"])
+    for a in [str(control), *others]:
+        if counts.get(a, 0) < 2:
+            raise SchemaError(source, [f"arm {a!r} has {counts.get(a, 0)} row(s); at least 2 "
+                                       "are needed"])
+    y, binary = metric_values(frame, metric, source)
+    result: dict = {"metric": metric, "binary": binary, "control": str(control),
+                    "alpha": alpha, "correction": correction, "arms": {}}
+    if planned_split is not None:
+        result["sample_ratio"] = sample_ratio(counts.to_dict(), planned_split)
+    cmask = arms == str(control)
+    rows = []
+    for a in others:
+        tmask = arms == a
+        comparison = _compare(y[tmask], y[cmask], binary, alpha)
+        if pre_metric is not None:
+            x, _ = metric_values(frame, pre_metric, source)
+            both = tmask | cmask
+            adjusted, theta, reduction = cuped(y[both], x[both])
+            y_adj = np.empty_like(y)
+            y_adj[both] = adjusted
+            cup = _compare(y_adj[tmask], y_adj[cmask], False, alpha)
+            comparison["cuped"] = {"theta": theta, "variance_reduction": reduction,
+                                   "lift": cup["lift"], "lift_low": cup["lift_low"],
+                                   "lift_high": cup["lift_high"], "p_value": cup["p_value"]}
+        comparison["mde_80"] = minimum_detectable_effect(
+            int(tmask.sum()), int(cmask.sum()), float(y[cmask].mean()),
+            float(y[cmask].std(ddof=1)), binary, alpha)
+        result["arms"][a] = comparison
+        rows.append(a)
+    pvals = [result["arms"][a]["p_value"] for a in rows]
+    reject, adjusted, _, _ = multipletests(pvals, alpha=alpha, method=correction)
+    for a, p_adj, rej in zip(rows, adjusted, reject, strict=True):
+        result["arms"][a]["p_adjusted"] = float(p_adj)
+        result["arms"][a]["significant"] = bool(rej)
+    if value is not None or cost is not None:
+        rng = np.random.default_rng(seed)
+        values = metric_values(frame, value, source)[0] if value else y
+        costs = metric_values(frame, cost, source)[0] if cost else None
+        retained = y if (binary and retention_metric) else None
+        result["money"] = {}
+        for a in others:
+            tmask = arms == a
+            result["money"][a] = _money(values, costs, tmask, cmask, retained, alpha, n_boot, rng)
+            if segment is not None:
+                if segment not in frame.columns:
+                    raise SchemaError(source, [f"segment column '{segment}' not found"])
+                seg = frame[segment].astype(str).to_numpy()
+                result["money"][a]["by_segment"] = {
+                    s: _money(values, costs, tmask & (seg == s), cmask & (seg == s), retained,
+                              alpha, min(n_boot, 200), rng)
+                    for s in sorted(set(seg)) if (tmask & (seg == s)).sum() > 1
+                    and (cmask & (seg == s)).sum() > 1}
+    return result

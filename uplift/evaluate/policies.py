@@ -1,0 +1,91 @@
+"""Candidate targeting policies for offline simulation, from short text specs.
+
+* ``none``: nobody gets an offer (everyone control);
+* ``all:ARM``: everyone gets ARM;
+* ``rule:COLUMN:value=ARM,value=ARM,*=ARM``: by a column of the log (``*`` = every other value;
+  unmatched rows get control), e.g. ``rule:segment:private_banking=advisor_visit,*=rate_coupon``;
+* ``topk:COLUMN:K:ARM``: the K rows with the highest COLUMN (e.g. churn_risk) get ARM;
+* ``random:SHARE:ARM``: a random SHARE of rows (seeded) gets ARM;
+* ``plan:FILE``: a plan file (customer_id, offer, holdout); held-out or absent customers get
+  control;
+* ``model:DIR``: an effects model's best arm where its benefit is positive, else control.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from uplift.errors import InputError
+
+
+def policy_arms(spec: str, log: pd.DataFrame, *, control: str, arms: list[str],
+                id_col: str = "customer_id", seed: int = 0) -> np.ndarray:
+    """Arm chosen by the policy ``spec`` for each row of ``log``."""
+    kind, _, rest = spec.partition(":")
+    n = len(log)
+    out = np.full(n, control, dtype=object)
+
+    def check_arm(arm: str) -> str:
+        if arm not in arms and arm != control:
+            raise InputError(f"policy {spec!r}: arm {arm!r} is not in the log "
+                             f"({', '.join([control, *arms])})")
+        return arm
+
+    if kind == "none":
+        return out
+    if kind == "all":
+        out[:] = check_arm(rest)
+        return out
+    if kind == "rule":
+        column, _, rules = rest.partition(":")
+        if column not in log.columns:
+            raise InputError(f"policy {spec!r}: column {column!r} not in the log")
+        mapping = dict(part.split("=", 1) for part in rules.split(",") if "=" in part)
+        values = log[column].astype(str).to_numpy()
+        default = mapping.pop("*", None)
+        if default is not None:
+            out[:] = check_arm(default)
+        for value, arm in mapping.items():
+            out[values == value] = check_arm(arm)
+        return out
+    if kind == "topk":
+        column, k, arm = (rest.split(":") + ["", "", ""])[:3]
+        if column not in log.columns:
+            raise InputError(f"policy {spec!r}: column {column!r} not in the log")
+        order = np.argsort(-log[column].to_numpy(dtype=float), kind="stable")
+        out[order[: int(k)]] = check_arm(arm)
+        return out
+    if kind == "random":
+        share, _, arm = rest.partition(":")
+        rng = np.random.default_rng(seed)
+        out[rng.random(n) < float(share)] = check_arm(arm)
+        return out
+    if kind == "plan":
+        from uplift import io
+
+        plan = io.read_table(Path(rest))
+        missing = [c for c in ("customer_id", "offer") if c not in plan.columns]
+        if missing:
+            raise InputError(f"{rest}: plan lacks column(s) {', '.join(missing)}")
+        if "holdout" in plan.columns:
+            plan = plan[plan["holdout"].astype(int) == 0]
+        chosen = plan.set_index(plan["customer_id"].astype(str))["offer"]
+        mapped = log[id_col].astype(str).map(chosen)
+        for arm in mapped.dropna().unique():
+            check_arm(str(arm))
+        return np.where(mapped.notna(), mapped.astype(object), control)
+    if kind == "model":
+        from uplift.effects.model import EffectsModel
+
+        model = EffectsModel.load(Path(rest))
+        usable = [c for c in log.columns if c in model.spec_.features]
+        effects = model.predict(log[usable], source="log", with_se=False)
+        cols = [f"effect_{a}" for a in model.arms]
+        benefit = model.estimator_._benefit(effects[cols].to_numpy())
+        best = np.asarray(model.arms, dtype=object)[benefit.argmax(axis=1)]
+        return np.where(benefit.max(axis=1) > 0, best, control)
+    raise InputError(f"unknown policy {spec!r}; use none, all:, rule:, topk:, random:, plan: "
+                     "or model:")
