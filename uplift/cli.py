@@ -145,7 +145,7 @@ def features(
     memory_limit: Annotated[str | None, typer.Option(
         "--memory-limit", help="DuckDB memory limit, e.g. 2GB (spills to disk beyond).")] = None,
 ) -> None:
-    """Build one row of ~190 documented features per customer as of a date (DuckDB)."""
+    """Build one row of ~197 documented features per customer as of a date (DuckDB)."""
     from uplift import io
     from uplift.features import registry_frame, write_features
 
@@ -583,6 +583,10 @@ def simulate_policy(
         true = f"{r['true_value']:.4f}" if "true_value" in r else ""
         typer.echo(f"{spec[:47]:<48}{r['treated_share']:>8.1%}{r['dr']['value']:>9.4f}{ci:>20}"
                    f"{r['snipw']['value']:>9.4f}{r['effective_sample_size']:>9,.0f}{true:>9}")
+    for name, d in diffs.items():
+        dr = d["dr"]
+        typer.echo(f"paired DR difference {name[:70]}: {dr['value']:+.4f} "
+                   f"[{dr['low']:+.4f}, {dr['high']:+.4f}]")
 
 
 def pd_numeric(series, path: Path, column: str):

@@ -82,9 +82,11 @@ def planning_date(data: Path, inputs: FeatureInputs, as_of: str | None) -> str:
 def fingerprint(inputs: FeatureInputs, as_of: str, settings: Settings, seed: int) -> str:
     """Identity of a training run: input file hashes, planning date, settings, seed, version."""
     files = [inputs.customers, inputs.events, inputs.campaign_log]
+    from uplift.features import FEATURES
+
     payload = {"files": {str(p.name): io.file_sha256(p) for p in files if p is not None},
                "as_of": as_of, "settings": settings.model_dump(), "seed": seed,
-               "version": __version__}
+               "version": __version__, "features": [f.name for f in FEATURES]}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

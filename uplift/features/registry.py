@@ -273,6 +273,15 @@ def _behaviour() -> list[Feature]:
     add(Feature("beh_events_trend_mom", "behaviour",
                 "all events: last 30 days vs the 30 before (log ratio)",
                 _trend(_count("TRUE", 1, 30), _count("TRUE", 31, 60))))
+    baseline = {
+        "logins": login, "card_payments": _type("card_spend"), "deposits": _type("deposit"),
+        "page_views": _type("page_view"), "events": "TRUE",
+    }
+    for label, cond in baseline.items():
+        add(Feature(f"beh_{label}_vs_baseline", "behaviour",
+                    f"{label.replace('_', ' ')}: last 30 days vs the customer's own monthly "
+                    "average over days 91-365 (log ratio)",
+                    _trend(_count(cond, 1, 30), f"{_count(cond, 91, 365)} * 30.0 / 275.0")))
     return out
 
 
