@@ -727,6 +727,9 @@ def effects_fit(
     goal: Annotated[str, typer.Option(help="'increase' (visits, value) or 'decrease' "
                                       "(churn): which direction of the outcome is good.")
                     ] = "increase",
+    outcome_type: Annotated[str, typer.Option(
+        "--outcome-type", help="auto, binary (0/1 required, e.g. churn) or continuous.")
+    ] = "auto",
     learners: Annotated[str, typer.Option(help="Candidate learners: t,s,x,forest.")] = "t,x",
     folds: Annotated[int, typer.Option(help="Cross-fitting folds.")] = 3,
     min_rows: Annotated[int, typer.Option("--min-rows", help="Minimum rows per arm.")] = 50,
@@ -746,7 +749,8 @@ def effects_fit(
                                 boost=BoostSettings(threads=threads))
     model = EffectsModel(treatment=treatment, control=control, outcome=outcome,
                          features=features.split(",") if features else None,
-                         propensity=propensity, id_col=id_col, estimator=estimator, goal=goal)
+                         propensity=propensity, id_col=id_col, estimator=estimator, goal=goal,
+                         outcome_type=outcome_type)
     model.fit(frame, source=str(table))
     model.save(out)
     io.write_json(io.build_manifest(

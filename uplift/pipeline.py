@@ -138,13 +138,14 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
     campaign = _campaign_table(inputs, threads, progress)
     drop = ["campaign_id", "assigned_at"]
     effect_models = {}
-    for name, outcome, goal, other in (("effects_churn", "churned", "decrease", "value_after"),
-                                       ("effects_value", "value_after", "increase", "churned")):
+    for name, outcome, goal, other, kind in (
+            ("effects_churn", "churned", "decrease", "value_after", "binary"),
+            ("effects_value", "value_after", "increase", "churned", "continuous")):
         estimator = UpliftEstimator(learners=("t", "x"), random_state=seed,
                                     boost=BoostSettings(threads=threads))
         model = EffectsModel(treatment="arm", control="control", outcome=outcome,
                              propensity="propensity", id_col="customer_id",
-                             estimator=estimator, goal=goal)
+                             estimator=estimator, goal=goal, outcome_type=kind)
         model.fit(campaign.drop(columns=drop + [other]), source=f"campaign log ({outcome})")
         effect_models[name] = model
         progress(f"  effects on {outcome}: learner {model.estimator_.learner_}")

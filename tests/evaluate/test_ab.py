@@ -131,3 +131,12 @@ def test_text_metric_is_rejected():
     frame = synthetic(100).assign(retained="high")
     with pytest.raises(SchemaError, match="expected numbers"):
         evaluate_ab(frame, arm="arm", control="control", metric="retained")
+
+
+def test_planned_arm_with_zero_rows_is_an_error():
+    from uplift.errors import InputError
+
+    frame = pd.DataFrame({"arm": ["c"] * 50 + ["t"] * 50, "y": [0, 1] * 50})
+    with pytest.raises(InputError, match="zero rows"):
+        evaluate_ab(frame, arm="arm", control="c", metric="y",
+                    planned_split={"c": 0.4, "t": 0.4, "u": 0.2})

@@ -42,7 +42,7 @@ class EffectsModel:
     def __init__(self, *, treatment: str, control: str, outcome: str,
                  features: list[str] | None = None, propensity: str | None = None,
                  id_col: str | None = None, estimator: UpliftEstimator | None = None,
-                 goal: str = "increase"):
+                 goal: str = "increase", outcome_type: str = "auto"):
         self.treatment = treatment
         self.control = control
         self.outcome = outcome
@@ -51,6 +51,7 @@ class EffectsModel:
         self.id_col = id_col
         self.estimator = estimator
         self.goal = goal
+        self.outcome_type = outcome_type
 
     def _reserved(self) -> tuple[str | None, ...]:
         return (self.treatment, self.outcome, self.propensity, self.id_col)
@@ -78,9 +79,15 @@ class EffectsModel:
                                  id_col=None, source=source)
         X = numeric_matrix(apply_table(frame, self.spec_, source=source,
                                        allowed_extra=self._reserved()))
+        if self.outcome_type not in ("auto", "binary", "continuous"):
+            raise InputError(f"outcome type must be auto, binary or continuous, not "
+                             f"{self.outcome_type!r}")
         binary = bool(np.isin(y.unique(), [0, 1]).all())
         est = self.estimator or UpliftEstimator()
-        est.outcome = "binary" if binary else "continuous"
+        if self.outcome_type == "auto":
+            est.outcome = "binary" if binary else "continuous"
+        else:
+            est.outcome = self.outcome_type     # a non-binary churn outcome is then an error
         est.control = str(self.control)
         est.goal = self.goal
         if est.outcome == "continuous" and "forest" in est.learners:

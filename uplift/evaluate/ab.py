@@ -111,6 +111,9 @@ def cuped(y: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 def sample_ratio(counts: dict[str, int], planned: dict[str, float]) -> dict:
     """Chi-square test of arm counts against the planned split (shares are normalised)."""
+    empty = [a for a in planned if counts.get(a, 0) == 0]
+    if empty:
+        raise InputError(f"planned arm(s) {', '.join(empty)} have zero rows in the outcomes")
     arms = list(counts)
     missing = [a for a in arms if a not in planned]
     if missing:

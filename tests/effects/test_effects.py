@@ -1,0 +1,111 @@
+"""Effects estimator: recovers known effects, model selection, uncertainty, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from uplift.cli import run
+from uplift.effects import UpliftEstimator
+from uplift.effects.metrics import arm_metrics
+from uplift.errors import SchemaError
+
+
+def campaign(n: int = 6000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    arm = rng.choice(["control", "a", "b"], n, p=[0.3, 0.35, 0.35])
+    base = 0.3 + 0.1 * np.tanh(x2)
+    effect_a = np.where(x1 > 0, -0.15, 0.0)          # helps half the customers
+    effect_b = np.where(x1 < 0, -0.10, 0.05)         # helps the other half, harms the rest
+    p = base + np.where(arm == "a", effect_a, 0) + np.where(arm == "b", effect_b, 0)
+    churned = (rng.random(n) < p).astype(int)
+    prop = np.select([arm == "control", arm == "a"], [0.3, 0.35], 0.35)
+    return pd.DataFrame({"customer_id": range(n), "x1": x1, "x2": x2, "arm": arm,
+                         "churned": churned, "propensity": prop,
+                         "true_a": effect_a, "true_b": effect_b})
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    table = campaign()
+    est = UpliftEstimator(learners=("t", "x"), goal="decrease", random_state=0)
+    est.fit(table[["x1", "x2"]].to_numpy(), table["churned"].to_numpy(),
+            treatment=table["arm"].to_numpy(), propensity=table["propensity"].to_numpy())
+    return est, table
+
+
+def test_effects_track_the_truth_and_arms_map_by_name(fitted):
+    est, table = fitted
+    effects = est.predict(table[["x1", "x2"]].to_numpy())
+    assert list(effects.columns) == ["a", "b"]
+    assert np.corrcoef(effects["a"], table["true_a"])[0, 1] > 0.4
+    assert np.corrcoef(effects["b"], table["true_b"])[0, 1] > 0.4
+    assert set(est.comparison_["learner"]) == {"t", "x"}
+    assert est.learner_ in {"t", "x"}
+
+
+def test_standard_errors_are_positive_and_shrinkage_pulls_toward_the_average(fitted):
+    est, table = fitted
+    X = table[["x1", "x2"]].to_numpy()
+    se = est.predict_se(X)
+    assert (se.to_numpy() > 0).all()
+    raw, shrunk = est.predict(X), est.predict_shrunk(X)
+    for arm in ("a", "b"):
+        assert (shrunk[arm] - est.ate_[arm]).abs().mean() <= (raw[arm] - est.ate_[arm]).abs().mean()
+
+
+def test_metrics_prefer_a_good_ranking():
+    rng = np.random.default_rng(1)
+    n = 4000
+    treated = rng.integers(0, 2, n)
+    benefit = rng.normal(size=n)
+    y = (rng.random(n) < 0.3 + 0.2 * treated * (benefit > 0)).astype(int)
+    good, bad = arm_metrics(y, benefit, treated), arm_metrics(y, -benefit, treated)
+    assert good["qini"] > 0 > bad["qini"]
+
+
+@pytest.mark.parametrize("mutate, extra, message", [
+    (lambda t: t, ["--control", "nobody"], "control value 'nobody' not found"),
+    (lambda t: t[~((t["arm"] == "b") & (t.index > 100))], [], "fewer than 50 rows"),
+    (lambda t: t.assign(churned=t["churned"] * 2.5), ["--outcome-type", "binary"],
+     "outcome must be 0/1"),
+    (lambda t: t.assign(propensity=1.5), [], "propensities must be in (0, 1]"),
+])
+def test_bad_input_exit_2(tmp_path, capsys, mutate, extra, message):
+    mutate(campaign(1500)).drop(columns=["true_a", "true_b"]).to_csv(tmp_path / "c.csv",
+                                                                     index=False)
+    argv = ["effects", "fit", "--table", str(tmp_path / "c.csv"), "--treatment", "arm",
+            "--control", "control", "--outcome", "churned", "--propensity", "propensity",
+            "--id", "customer_id", "--out", str(tmp_path / "m")]
+    for flag, value in zip(extra[::2], extra[1::2], strict=True):
+        if flag in argv:
+            argv[argv.index(flag) + 1] = value
+        else:
+            argv += [flag, value]
+    assert run(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_cli_fit_predict_evaluate(tmp_path, capsys):
+    table = campaign(3000).drop(columns=["true_a", "true_b"])
+    table.to_csv(tmp_path / "c.csv", index=False)
+    assert run(["effects", "fit", "--table", str(tmp_path / "c.csv"), "--treatment", "arm",
+                "--control", "control", "--outcome", "churned", "--goal", "decrease",
+                "--propensity", "propensity", "--id", "customer_id", "--out",
+                str(tmp_path / "m")]) == 0
+    assert "chosen learner" in capsys.readouterr().out
+    table.drop(columns=["arm", "churned", "propensity"]).to_csv(tmp_path / "x.csv", index=False)
+    assert run(["--quiet", "effects", "predict", "--model", str(tmp_path / "m"), "--table",
+                str(tmp_path / "x.csv"), "--out", str(tmp_path / "p.csv")]) == 0
+    predictions = pd.read_csv(tmp_path / "p.csv")
+    assert {"effect_a", "effect_b", "se_a", "se_b"} <= set(predictions.columns)
+    assert run(["effects", "evaluate", "--model", str(tmp_path / "m"), "--table",
+                str(tmp_path / "c.csv"), "--boot", "30"]) == 0
+    assert "qini" in capsys.readouterr().out
+    (tmp_path / "m" / "estimator.pkl").write_bytes(b"tampered")
+    assert run(["effects", "predict", "--model", str(tmp_path / "m"), "--table",
+                str(tmp_path / "x.csv"), "--out", str(tmp_path / "p2.csv")]) == 2
+    assert "refusing to load" in capsys.readouterr().err
