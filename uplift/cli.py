@@ -454,6 +454,12 @@ def evaluate(
     ] = None,
     segment: Annotated[str | None, typer.Option(help="Segment column for money by "
                                                 "segment.")] = None,
+    strata: Annotated[str | None, typer.Option(
+        help="Column the randomisation was stratified by (e.g. the planned offer): money is "
+        "compared within strata.")] = None,
+    propensity: Annotated[str | None, typer.Option(
+        help="Assignment probability column: checks the design is uniform (else --strata).")
+    ] = None,
     correction: Annotated[str, typer.Option(help="Multiple-testing method (statsmodels "
                                             "name).")] = "holm",
     alpha: Annotated[float, typer.Option(help="1 - confidence level.")] = 0.05,
@@ -479,7 +485,8 @@ def evaluate(
     result = evaluate_ab(frame, arm=arm, control=control, metric=metric,
                          pre_metric=pre_metric, cost=cost, value=value, planned_split=planned,
                          segment=segment, alpha=alpha, correction=correction,
-                         retention_metric=retention, seed=seed, source=str(outcomes))
+                         retention_metric=retention, seed=seed, source=str(outcomes),
+                         strata=strata, propensity=propensity)
     if json_out:
         io.write_json(result, json_out)
     if report:

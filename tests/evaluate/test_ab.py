@@ -140,3 +140,26 @@ def test_planned_arm_with_zero_rows_is_an_error():
     with pytest.raises(InputError, match="zero rows"):
         evaluate_ab(frame, arm="arm", control="c", metric="y",
                     planned_split={"c": 0.4, "t": 0.4, "u": 0.2})
+
+
+def test_non_uniform_design_needs_strata_and_strata_remove_the_bias():
+    from uplift.errors import InputError
+
+    rng = np.random.default_rng(4)
+    n = 20000
+    rich = rng.random(n) < 0.5
+    p_treat = np.where(rich, 0.8, 0.2)                  # stratified randomisation
+    arm = np.where(rng.random(n) < p_treat, "t", "c")
+    value = np.where(rich, 1000.0, 10.0) + np.where(arm == "t", 5.0, 0.0) + rng.normal(0, 1, n)
+    frame = pd.DataFrame({"arm": arm, "value": value, "cost": np.where(arm == "t", 1.0, 0.0),
+                          "stratum": np.where(rich, "rich", "poor"),
+                          "p": np.where(arm == "t", p_treat, 1 - p_treat)})
+    with pytest.raises(InputError, match="non-uniform design"):
+        evaluate_ab(frame, arm="arm", control="c", metric="value", cost="cost", value="value",
+                    propensity="p")
+    r = evaluate_ab(frame, arm="arm", control="c", metric="value", cost="cost", value="value",
+                    strata="stratum", n_boot=100)
+    money = r["money"]["t"]
+    per_treated = money["incremental_value"] / money["treated"]
+    assert per_treated == pytest.approx(5.0, abs=0.2)
+    assert money["roi_low"] <= 4.0 <= money["roi_high"]

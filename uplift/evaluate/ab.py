@@ -127,38 +127,66 @@ def sample_ratio(counts: dict[str, int], planned: dict[str, float]) -> dict:
             "mismatch": bool(p_value < SRM_ALPHA), "threshold": SRM_ALPHA}
 
 
+def _increment(value: np.ndarray, treated: np.ndarray, control: np.ndarray,
+               strata: np.ndarray | None) -> tuple[float, float]:
+    """Incremental total over the treated rows and its standard error.
+
+    Without strata: n_t x (mean_t - mean_c). With strata (stratified randomisation: the
+    assignment probability is constant within a stratum): sum over strata of
+    n_t,s x (mean_t,s - mean_c,s), the effect on the treated; strata lacking treated or
+    control rows are skipped.
+    """
+    groups = [slice(None)] if strata is None else [strata == s for s in np.unique(strata)]
+    total, var = 0.0, 0.0
+    for g in groups:
+        t = np.flatnonzero(treated & (g if strata is not None else True))
+        c = np.flatnonzero(control & (g if strata is not None else True))
+        if len(t) < 2 or len(c) < 2:
+            continue
+        v1, v0 = value[t], value[c]
+        total += len(t) * (v1.mean() - v0.mean())
+        var += len(t) ** 2 * (v1.var(ddof=1) / len(t) + v0.var(ddof=1) / len(c))
+    return float(total), float(np.sqrt(var))
+
+
 def _money(value: np.ndarray, cost: np.ndarray | None, treated: np.ndarray, control: np.ndarray,
-           retained: np.ndarray | None, alpha: float, n_boot: int, rng: np.random.Generator
-           ) -> dict:
+           retained: np.ndarray | None, alpha: float, n_boot: int, rng: np.random.Generator,
+           strata: np.ndarray | None = None) -> dict:
     """Incremental value, cost, net profit and ROI for the treated group, with intervals."""
     z = stats.norm.ppf(1 - alpha / 2)
-    v1, v0 = value[treated], value[control]
-    n1 = len(v1)
+    n1 = int(treated.sum())
     total_cost = float(cost[treated].sum()) if cost is not None else 0.0
-    increment = n1 * (v1.mean() - v0.mean())
-    se = n1 * np.sqrt(v1.var(ddof=1) / n1 + v0.var(ddof=1) / len(v0))
-    out = {"treated": n1, "incremental_value": float(increment),
-           "incremental_value_low": float(increment - z * se),
-           "incremental_value_high": float(increment + z * se), "cost": total_cost,
-           "net_profit": float(increment - total_cost),
-           "net_profit_low": float(increment - z * se - total_cost),
-           "net_profit_high": float(increment + z * se - total_cost)}
+    increment, se = _increment(value, treated, control, strata)
+    out = {"treated": n1, "incremental_value": increment,
+           "incremental_value_low": increment - z * se,
+           "incremental_value_high": increment + z * se, "cost": total_cost,
+           "net_profit": increment - total_cost,
+           "net_profit_low": increment - z * se - total_cost,
+           "net_profit_high": increment + z * se - total_cost,
+           "stratified": strata is not None}
     if total_cost > 0:
         out.update(roi=(increment - total_cost) / total_cost,
                    roi_low=(increment - z * se - total_cost) / total_cost,
                    roi_high=(increment + z * se - total_cost) / total_cost)
         draws = []
-        idx1, idx0 = np.flatnonzero(treated), np.flatnonzero(control)
-        for _ in range(n_boot):
-            b1 = rng.choice(idx1, len(idx1))
-            b0 = rng.choice(idx0, len(idx0))
-            inc = len(b1) * (value[b1].mean() - value[b0].mean())
-            draws.append((inc - cost[b1].sum()) / cost[b1].sum())
+        idx = np.flatnonzero(treated | control)
+        keys = strata[idx] if strata is not None else np.zeros(len(idx))
+        by_key = [idx[keys == k] for k in np.unique(keys)]
+        for _ in range(n_boot):     # resample rows within each stratum
+            inc, spent = 0.0, 0.0
+            for g in by_key:
+                picked = rng.choice(g, len(g))
+                t, c = picked[treated[picked]], picked[control[picked]]
+                if len(t) and len(c):
+                    inc += len(t) * (value[t].mean() - value[c].mean())
+                spent += float(cost[t].sum())
+            if spent > 0:
+                draws.append((inc - spent) / spent)
         out["roi_boot_low"], out["roi_boot_high"] = (float(q) for q in np.quantile(
             draws, [alpha / 2, 1 - alpha / 2]))
     if retained is not None:
-        extra = n1 * (retained[treated].mean() - retained[control].mean())
-        out["incremental_retained"] = float(extra)
+        extra, _ = _increment(retained, treated, control, strata)
+        out["incremental_retained"] = extra
         if total_cost > 0 and extra > 0:
             out["cost_per_incremental_retained"] = total_cost / extra
     return out
@@ -169,7 +197,8 @@ def evaluate_ab(
     pre_metric: str | None = None, cost: str | None = None, value: str | None = None,
     planned_split: dict[str, float] | None = None, segment: str | None = None,
     alpha: float = 0.05, correction: str = "holm", retention_metric: bool = False,
-    n_boot: int = 500, seed: int = 0, source: str = "outcomes",
+    n_boot: int = 500, seed: int = 0, source: str = "outcomes", strata: str | None = None,
+    propensity: str | None = None,
 ) -> dict:
     """The whole A/B evaluation as a JSON-ready dict (see the module docstring)."""
     from statsmodels.stats.multitest import multipletests
@@ -218,6 +247,25 @@ def evaluate_ab(
     for a, p_adj, rej in zip(rows, adjusted, reject, strict=True):
         result["arms"][a]["p_adjusted"] = float(p_adj)
         result["arms"][a]["significant"] = bool(rej)
+    strata_values = None
+    if strata is not None:
+        if strata not in frame.columns:
+            raise SchemaError(source, [f"strata column '{strata}' not found"])
+        strata_values = frame[strata].astype(str).to_numpy()
+    if propensity is not None and strata is None:
+        if propensity not in frame.columns:
+            raise SchemaError(source, [f"propensity column '{propensity}' not found"])
+        p = pd.to_numeric(frame[propensity], errors="coerce")
+        if p.isna().any():
+            raise SchemaError(source, [f"column '{propensity}': missing propensities in "
+                                       f"{_rows(p.isna())}"])
+        varying = frame.assign(_p=p).groupby(arm)["_p"].nunique().max() > 1
+        if varying:
+            raise InputError(f"{source}: assignment probabilities vary within an arm "
+                             "(non-uniform design): give --strata with the column the "
+                             "randomisation was stratified by, so arms are compared within "
+                             "strata")
+    result["strata"] = strata
     if value is not None or cost is not None:
         rng = np.random.default_rng(seed)
         values = metric_values(frame, value, source)[0] if value else y
@@ -226,7 +274,8 @@ def evaluate_ab(
         result["money"] = {}
         for a in others:
             tmask = arms == a
-            result["money"][a] = _money(values, costs, tmask, cmask, retained, alpha, n_boot, rng)
+            result["money"][a] = _money(values, costs, tmask, cmask, retained, alpha, n_boot,
+                                        rng, strata_values)
             if segment is not None:
                 if segment not in frame.columns:
                     raise SchemaError(source, [f"segment column '{segment}' not found"])
