@@ -10,32 +10,21 @@ Targets (issue): 1,000,000 customers with reasons in < 60 s; one customer in < 2
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from uplift.config import Settings
-from uplift.features import FeatureInputs, build_features
-from uplift.pipeline import demo_data, fingerprint, load_models, planning_date, train
+from uplift.features import build_features
+from uplift.pipeline import default_cache, demo_run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=1_000_000)
     args = parser.parse_args()
-    cache = Path(os.environ.get("UPLIFT_CACHE") or __import__("platformdirs").user_cache_dir(
-        "uplift"))
-    data = demo_data(cache, print)
-    inputs = FeatureInputs.from_folder(data)
-    settings = Settings()
-    day = planning_date(data, inputs, None)
-    folder = cache / "models" / fingerprint(inputs, day, settings, 0)
-    if not (folder / "churn").exists():
-        train(inputs, day, folder, settings, seed=0, progress=print)
-    model = load_models(folder).churn
+    demo = demo_run(default_cache(), print)
+    model, inputs, day = demo.models.churn, demo.inputs, demo.as_of
     features = build_features(inputs, day).drop(columns=["as_of", "open_at_as_of"])
     reps = int(np.ceil(args.customers / len(features)))
     big = pd.concat([features] * reps, ignore_index=True).iloc[: args.customers]

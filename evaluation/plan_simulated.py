@@ -15,7 +15,6 @@ Usage: python evaluation/plan_simulated.py [--budgets 500000,100000,30000]
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,17 +23,9 @@ import pandas as pd
 from uplift.allocate import allocate
 from uplift.allocate.plan import ScoreTable
 from uplift.campaign import eligible, load_campaign_spec
-from uplift.config import Settings
 from uplift.effects.gain import expected_gains
-from uplift.features import FeatureInputs, build_features
-from uplift.pipeline import (
-    demo_data,
-    fingerprint,
-    load_models,
-    planning_date,
-    score_customers,
-    train,
-)
+from uplift.features import build_features
+from uplift.pipeline import default_cache, demo_run, score_customers
 from uplift.simulate import OFFERS, read_truth
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,17 +59,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--budgets", default="500000,100000,30000")
     args = parser.parse_args()
-    cache = Path(os.environ.get("UPLIFT_CACHE") or __import__("platformdirs").user_cache_dir(
-        "uplift"))
-    data = demo_data(cache, print)
-    inputs = FeatureInputs.from_folder(data)
-    settings = Settings()
-    day = planning_date(data, inputs, None)
-    key = fingerprint(inputs, day, settings, 0)
-    folder = cache / "models" / key
-    if not (folder / "churn").exists():
-        train(inputs, day, folder, settings, seed=0, progress=print)
-    models = load_models(folder)
+    demo = demo_run(default_cache(), print)
+    data, inputs, day, settings, models = (demo.data, demo.inputs, demo.as_of, demo.settings,
+                                           demo.models)
     spec = load_campaign_spec(ROOT / "campaigns" / "retention_demo.yaml")
     features = build_features(inputs, day)
     scores = score_customers(inputs, day, models, spec, settings, features=features)

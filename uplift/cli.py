@@ -288,11 +288,9 @@ def allocate(
 
 
 def _cache_dir() -> Path:
-    import os
+    from uplift.pipeline import default_cache
 
-    from platformdirs import user_cache_dir
-
-    return Path(os.environ.get("UPLIFT_CACHE") or user_cache_dir("uplift"))
+    return default_cache()
 
 
 def _default_campaign() -> Path:

@@ -219,3 +219,36 @@ def total_interval(plan: pd.DataFrame, z: float = 1.96) -> tuple[float, float]:
     total = float(treated["expected_gain"].sum())
     half = z * float(np.sqrt((se**2).sum()))
     return total - half, total + half
+
+
+@dataclass
+class DemoRun:
+    """The demo bank with its planning date and trained models (as `uplift plan` uses them)."""
+
+    data: Path
+    inputs: FeatureInputs
+    as_of: str
+    settings: Settings
+    models: Models
+
+
+def demo_run(cache: Path, progress: Progress = _quiet, seed: int = 0) -> DemoRun:
+    """Demo bank and models from ``cache`` (built or trained on first use, like `plan`)."""
+    data = demo_data(cache, progress)
+    inputs = FeatureInputs.from_folder(data)
+    settings = Settings()
+    day = planning_date(data, inputs, None)
+    folder = cache / "models" / fingerprint(inputs, day, settings, seed)
+    if not (folder / "churn").exists():
+        train(inputs, day, folder, settings, seed=seed, progress=progress)
+    return DemoRun(data, inputs, day, settings, load_models(folder))
+
+
+def default_cache() -> Path:
+    """The cache folder: ``UPLIFT_CACHE`` or the user's cache directory."""
+    import os
+
+    from platformdirs import user_cache_dir
+
+    return Path(os.environ.get("UPLIFT_CACHE") or user_cache_dir("uplift"))
+
