@@ -158,3 +158,22 @@ def test_cli_allocate_writes_plan_and_refuses_bad_input(tmp_path, capsys):
         assert code == 2
         assert message in capsys.readouterr().err
         assert not (tmp_path / "p2.csv").exists()
+
+
+def test_quotas_contact_limit_and_minimum_roi_are_respected():
+    table = scores_table(600, seed=2)
+    contacts = pd.DataFrame({"customer_id": [0, 0, 1, 2],
+                             "contacted_at": ["2025-12-01", "2025-12-10", "2025-12-05",
+                                              "2024-01-01"]})
+    rules = spec(segment_quotas=[{"segment": "x", "max_budget_share": 0.3}],
+                 contact_limit={"max_contacts": 2, "window_days": 90},
+                 min_roi={"visit": 0.5})
+    result = allocate(table, rules, budget=400, contacts=contacts,
+                      as_of=pd.Timestamp("2026-01-01"), seed=1)
+    plan = result.plan.merge(table, on="customer_id", suffixes=("", "_s"))
+    treated = plan[plan["holdout"] == 0]
+    assert treated.loc[treated["segment"] == "x", "cost"].sum() <= 0.3 * 400 + 1e-6
+    assert 0 not in set(result.plan["customer_id"])                   # two recent contacts
+    assert result.excluded["contact limit reached"] >= 1
+    visits = plan[plan["offer"] == "visit"]
+    assert (visits["gain_visit"] / visits["cost_visit"] >= 0.5).all()
