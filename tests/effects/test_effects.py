@@ -9,7 +9,6 @@ import pytest
 from uplift.cli import run
 from uplift.effects import UpliftEstimator
 from uplift.effects.metrics import arm_metrics
-from uplift.errors import SchemaError
 
 
 def campaign(n: int = 6000, seed: int = 0) -> pd.DataFrame:
