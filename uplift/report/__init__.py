@@ -29,7 +29,8 @@ def page(title: str, body: str) -> str:
 def table(frame: pd.DataFrame, *, digits: int = 4) -> str:
     """A DataFrame as an HTML table (numbers rounded to ``digits``)."""
     return frame.to_html(index=False, float_format=lambda v: f"{v:,.{digits}g}" if abs(v) < 1
-                         else f"{v:,.{max(digits - 2, 1)}f}", border=0, escape=True)
+                         else f"{v:,.{max(digits - 2, 1)}f}", border=0, escape=True,
+                         na_rep="-")
 
 
 def kpis(items: dict[str, str]) -> str:
