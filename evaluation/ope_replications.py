@@ -11,6 +11,7 @@ Usage: python evaluation/ope_replications.py [--replications 50] [--customers 20
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -20,17 +21,15 @@ import pandas as pd
 from uplift.cli import run
 from uplift.evaluate.ope import evaluate_policy, outcome_model
 from uplift.evaluate.policies import policy_arms
-from uplift.features import FeatureInputs, build_features
-from uplift.simulate import read_truth
+from uplift.features import FeatureInputs
+from uplift.pipeline import campaign_table as pipeline_campaign_table
+from uplift.simulate import read_truth, true_policy_churn
 
 
 def campaign_table(data: Path) -> pd.DataFrame:
-    manifest = pd.read_json(data / "manifest.json", typ="series")
-    features = build_features(FeatureInputs.from_folder(data), manifest["assignment_date"],
-                              threads=2).drop(columns=["as_of", "open_at_as_of"])
-    log = pd.read_parquet(data / "campaign_log.parquet").drop(
+    """The bank's campaign log with features as of the assignment date (no other outcome)."""
+    return pipeline_campaign_table(FeatureInputs.from_folder(data), threads=2).drop(
         columns=["campaign_id", "assigned_at", "value_after"])
-    return log.merge(features, on="customer_id")
 
 
 def main() -> None:
@@ -62,13 +61,8 @@ def main() -> None:
                                                             "propensity")]
             q = outcome_model(log[features].to_numpy(float), y, logged, seed=rep)
             result = evaluate_policy(y, logged, log["propensity"].to_numpy(float), chosen, q)
-            truth = read_truth(bank / "truth.parquet").set_index("customer_id").loc[
-                log["customer_id"]]
-            p = truth["p_churn_30d"].to_numpy().copy()
-            for a in arms:
-                mask = chosen == a
-                p[mask] += truth[f"delta_churn_{a}"].to_numpy()[mask]
-            true_value = float(p.mean())
+            true_value = true_policy_churn(read_truth(bank / "truth.parquet"),
+                                           log["customer_id"], chosen)
             record = {"rep": rep, "truth": true_value, "treated": float((chosen != "control")
                                                                        .mean())}
             for est in ("dm", "ipw", "snipw", "dr"):
@@ -79,8 +73,6 @@ def main() -> None:
             print(f"rep {rep}: truth {true_value:.4f}  DR {result['dr']['value']:.4f} "
                   f"[{result['dr']['low']:.4f}, {result['dr']['high']:.4f}]  "
                   f"({time.perf_counter() - started:.0f} s)", flush=True)
-            import shutil
-
             shutil.rmtree(bank)
         table = pd.DataFrame(rows)
         print(f"\n{len(table)} replications, {args.customers:,} customers each; true policy "

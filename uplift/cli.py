@@ -532,51 +532,19 @@ def simulate_policy(
                     ] = 0,
 ) -> None:
     """Compare candidate policies on logged data: DM, IPW, SNIPW and DR with intervals."""
-    import numpy as np
-
     from uplift import io
-    from uplift.evaluate.ope import evaluate_policy, outcome_model, paired_difference
-    from uplift.evaluate.policies import policy_arms
     from uplift.evaluate.report import policy_html
+    from uplift.evaluate.simulation import simulate_policies
 
     io.ensure_not_input([report, json_out], [log, truth])
-    frame = io.read_table(log)
-    for col in (arm, outcome, propensity):
-        if col not in frame.columns:
-            raise InputError(f"{log}: column {col!r} not found")
-    logged = frame[arm].astype(str).to_numpy()
-    if control not in set(logged):
-        raise InputError(f"{log}: control value {control!r} not in column {arm!r}")
-    y = pd_numeric(frame[outcome], log, outcome)
-    p = pd_numeric(frame[propensity], log, propensity)
-    bad = ~((p > 0) & (p <= 1))
-    if bad.any():
-        raise InputError(f"{log}: column {propensity!r}: propensities must be in (0, 1]; rows "
-                         f"{', '.join(map(str, np.flatnonzero(bad)[:5] + 1))}")
-    arms = sorted(a for a in set(logged) if a != control)
-    skip = {arm, outcome, propensity, "customer_id"}
-    cols = features.split(",") if features else [
-        c for c in frame.columns if c not in skip and frame[c].dtype.kind in "biuf"]
-    missing = [c for c in cols if c not in frame.columns]
-    if missing:
-        raise InputError(f"{log}: feature column(s) not found: {', '.join(missing)}")
+    result = simulate_policies(
+        io.read_table(log), arm=arm, control=control, outcome=outcome, propensity=propensity,
+        policies=policy, goal=goal, features=features.split(",") if features else None,
+        truth=truth, seed=seed, source=str(log))
     if not features:
-        _say(f"outcome model uses {len(cols)} numeric columns; pass --features to exclude "
-             "anything measured after assignment (other outcomes leak into DM/DR)")
-    X = frame[cols].to_numpy(dtype=float)
-    q = outcome_model(X, y, logged, seed=seed)
-    results, chosen = {}, {}
-    for spec in policy:
-        chosen[spec] = policy_arms(spec, frame, control=control, arms=arms, seed=seed)
-        results[spec] = evaluate_policy(y, logged, p, chosen[spec], q)
-        results[spec]["treated_share"] = float((chosen[spec] != control).mean())
-    if truth is not None:
-        _true_values(truth, frame, chosen, results, outcome, control)
-    first = policy[0]
-    diffs = {f"{s} - {first}": paired_difference(y, logged, p, chosen[s], chosen[first], q)
-             for s in policy[1:]}
-    result = {"outcome": outcome, "goal": goal, "rows": len(frame), "policies": results,
-              "differences": diffs}
+        _say(f"outcome model uses {result['features']} numeric columns; pass --features to "
+             "exclude anything measured after assignment (other outcomes leak into DM/DR)")
+    results, diffs = result["policies"], result["differences"]
     if json_out:
         io.write_json(result, json_out)
     if report:
@@ -592,31 +560,6 @@ def simulate_policy(
         dr = d["dr"]
         typer.echo(f"paired DR difference {name[:70]}: {dr['value']:+.4f} "
                    f"[{dr['low']:+.4f}, {dr['high']:+.4f}]")
-
-
-def pd_numeric(series, path: Path, column: str):
-    import pandas as pd
-
-    values = pd.to_numeric(series.replace({True: 1, False: 0}), errors="coerce")
-    if values.isna().any():
-        rows = ", ".join(map(str, (values.isna().to_numpy().nonzero()[0][:5] + 1)))
-        raise InputError(f"{path}: column {column!r}: expected numbers; rows {rows}")
-    return values.to_numpy(dtype=float)
-
-
-def _true_values(truth_path: Path, frame, chosen, results, outcome, control) -> None:
-    from uplift.simulate import read_truth
-
-    truth = read_truth(truth_path).set_index("customer_id")
-    if outcome != "churned" or "customer_id" not in frame.columns:
-        return
-    rows = truth.loc[frame["customer_id"]]
-    for spec, arms in chosen.items():
-        p = rows["p_churn_30d"].to_numpy().copy()
-        for a in set(arms) - {control}:
-            mask = arms == a
-            p[mask] += rows[f"delta_churn_{a}"].to_numpy()[mask]
-        results[spec]["true_value"] = float(p.mean())
 
 
 churn_app = typer.Typer(help="Churn risk model: fit, score, build training tables.",

@@ -53,7 +53,7 @@ def table_format(path: Path) -> str:
     )
 
 
-def _check_readable(path: Path) -> None:
+def check_readable(path: Path) -> None:
     if not path.exists():
         raise InputError(f"{path}: file not found")
     if path.is_dir():
@@ -95,7 +95,7 @@ def read_table(
     """
     path = Path(path)
     fmt = table_format(path)
-    _check_readable(path)
+    check_readable(path)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 

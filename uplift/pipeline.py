@@ -98,7 +98,9 @@ class Models:
     folder: Path
 
 
-def _campaign_table(inputs: FeatureInputs, threads: int, progress: Progress) -> pd.DataFrame:
+def campaign_table(inputs: FeatureInputs, threads: int = 1, progress: Progress = _quiet
+                   ) -> pd.DataFrame:
+    """The campaign log joined with each customer's features as of their assignment date."""
     if inputs.campaign_log is None:
         raise InputError(f"{inputs.customers.parent}: no campaign_log table; effects need a "
                          "past randomised campaign")
@@ -135,7 +137,7 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
     e = churn.validation_["evaluation"]
     progress(f"  churn model: ROC-AUC {e['roc_auc']:.3f}, ECE {e['ece']:.4f}")
     progress("training offer-effect models on the campaign log")
-    campaign = _campaign_table(inputs, threads, progress)
+    campaign = campaign_table(inputs, threads, progress)
     drop = ["campaign_id", "assigned_at"]
     effect_models = {}
     for name, outcome, goal, other, kind in (

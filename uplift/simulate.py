@@ -241,17 +241,15 @@ def cumulative_hazard(t: np.ndarray, params: pd.DataFrame | dict[str, np.ndarray
     return base * t + peak * _cum_disengagement(t, safe_onset, ramp)
 
 
-def _not_started_average(values: np.ndarray, not_started: np.ndarray, groups: np.ndarray,
-                         among: np.ndarray) -> np.ndarray:
+def _not_started_average(values: np.ndarray, not_started: np.ndarray, groups: np.ndarray
+                         ) -> np.ndarray:
     """Replace ``values`` of customers whose disengagement has not started by the group mean
-    over such customers (``among`` restricts who counts, e.g. customers open at the date)."""
+    over such customers."""
     out = values.copy()
-    pool = not_started & among
     for g in np.unique(groups):
-        sel = pool & (groups == g)
+        sel = not_started & (groups == g)
         if sel.any():
-            target = not_started & (groups == g)
-            out[target] = values[sel].mean(axis=0)
+            out[sel] = values[sel].mean(axis=0)
     return out
 
 
@@ -276,9 +274,20 @@ def true_churn_probability(
     onset = truth["onset_day"].to_numpy(float)
     not_started = ~(onset < day)
     segments = truth["segment"].astype(str).to_numpy()
-    survive_dis = _not_started_average(survive_dis, not_started, segments, np.ones(len(truth),
-                                                                                     bool))
+    survive_dis = _not_started_average(survive_dis, not_started, segments)
     return 1.0 - np.exp(-base) * survive_dis
+
+
+def true_policy_churn(truth: pd.DataFrame, customer_ids: pd.Series, arms: np.ndarray,
+                      control: str = CONTROL_ARM) -> float:
+    """True 30-day churn rate of the logged customers had each got ``arms`` (the policy's
+    choice per row; ``control`` = no offer), from ``truth.parquet`` of the simulated bank."""
+    rows = truth.set_index("customer_id").loc[customer_ids]
+    p = rows["p_churn_30d"].to_numpy().copy()
+    for arm in set(arms) - {control}:
+        mask = arms == arm
+        p[mask] += rows[f"delta_churn_{arm}"].to_numpy()[mask]
+    return float(p.mean())
 
 
 def _draw_customers(n: int, rng: np.random.Generator, history_days: int) -> dict[str, np.ndarray]:
@@ -528,10 +537,9 @@ def simulate_bank(
     dis_part = window_hazard - base_part
     not_started = ~(c["onset_day"] < history_days)
     seg_names = np.asarray(SEGMENTS)[c["seg"]]
-    everyone = np.ones(n_customers, dtype=bool)
-    survive_dis0 = _not_started_average(np.exp(-dis_part), not_started, seg_names, everyone)
+    survive_dis0 = _not_started_average(np.exp(-dis_part), not_started, seg_names)
     survive_dis = _not_started_average(np.exp(-dis_part[:, None] * multiplier_all), not_started,
-                                       seg_names, everyone)
+                                       seg_names)
     p0 = 1.0 - np.exp(-base_part) * survive_dis0
     p_offer = 1.0 - np.exp(-base_part[:, None] * multiplier_all) * survive_dis
     delta_churn = p_offer - p0[:, None]

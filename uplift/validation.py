@@ -27,8 +27,6 @@ from uplift.schema import (
     validate,
 )
 
-TABLE_FILES = ("customers", "events", "campaign_log")
-
 
 def load_column_map(path: Path | None) -> dict[str, dict[str, str]]:
     """Read ``{table: {canonical: actual}}`` from YAML (empty when no file is given)."""

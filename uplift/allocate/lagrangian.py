@@ -45,11 +45,6 @@ class Solution:
 FILL_BATCH = 20_000
 
 
-def _masked_gains(problem: Problem) -> np.ndarray:
-    """Gains with disallowed offers at -inf (the problem stores them that way)."""
-    return problem.gains
-
-
 def _buffer(problem: Problem) -> np.ndarray:
     buffer = getattr(problem, "_buffer", None)
     if buffer is None or buffer.shape != problem.shape:
@@ -60,7 +55,7 @@ def _buffer(problem: Problem) -> np.ndarray:
 
 def price(problem: Problem, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Best reduced-gain plan at ``lam``: (choice, reduced gain of the choice, dual value)."""
-    reduced = _masked_gains(problem).copy()
+    reduced = problem.gains.copy()        # disallowed pairs already hold -inf
     for row, weight in zip(problem.rows, lam, strict=True):
         if weight == 0:
             continue
@@ -80,26 +75,8 @@ def price(problem: Problem, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, fl
     best = reduced.argmax(axis=1)
     top = reduced[np.arange(len(best)), best]
     choice = np.where(top > 0, best, -1)
-    dual = float(np.maximum(top, 0).sum() + lam @ np.array([r.bound for r in problem.rows]))
+    dual = float(np.maximum(top, 0).sum() + lam @ problem.bounds)
     return choice, np.maximum(top, 0.0), dual
-
-
-def usage_all(problem: Problem, choice: np.ndarray) -> np.ndarray:
-    """Left-hand side of every coupling row for a plan (one pass over the customers)."""
-    taken = np.flatnonzero(choice >= 0)
-    picked = choice[taken]
-    spent = problem.costs[taken, picked]
-    k = problem.shape[1]
-    counts = np.bincount(picked, minlength=k).astype(float)
-    spend_by_offer = np.bincount(picked, weights=spent, minlength=k)
-    out = np.empty(len(problem.rows))
-    for r, row in enumerate(problem.rows):
-        if row.customers is None:
-            out[r] = row.sign * (spend_by_offer if row.use_cost else counts)[row.offers].sum()
-        else:
-            inside = row.customers[taken] & row.offers[picked]
-            out[r] = row.sign * (spent[inside].sum() if row.use_cost else inside.sum())
-    return out
 
 
 def _coef(row: Row, problem: Problem, rows: np.ndarray, offers: np.ndarray) -> np.ndarray:
@@ -116,22 +93,19 @@ def repair(problem: Problem, choice: np.ndarray, merit: np.ndarray) -> np.ndarra
     choice = choice.copy()
     protected = np.zeros(len(choice), dtype=bool)
     for _ in range(6):
-        changed = False
-        for row in problem.rows:
-            excess = row.usage(choice, problem.costs) - row.bound
-            if excess <= 1e-9 * max(1.0, abs(row.bound)):
-                continue
-            changed = True
-            if row.sign > 0:
-                _drop(problem, row, choice, merit, protected, excess)
-            else:
-                _add(problem, row, choice, protected, excess)
-        if not changed:
+        excess = problem.excess(choice)
+        if not excess:
             break
-    if problem.violations(choice):
+        for r, amount in excess.items():
+            row = problem.rows[r]
+            if row.sign > 0:
+                _drop(problem, row, choice, merit, protected, amount)
+            else:
+                _add(problem, row, choice, protected, amount)
+    still = problem.excess(choice)
+    if still:
         raise InfeasibleError("the constraints cannot all be met together: "
-                              + ", ".join(r.label for r in problem.rows
-                                          if r.name in problem.violations(choice)))
+                              + ", ".join(problem.rows[r].label for r in still))
     return _fill(problem, choice)
 
 
@@ -169,14 +143,10 @@ def _add(problem: Problem, row: Row, choice: np.ndarray, protected: np.ndarray,
     protected[candidates[take]] = True
 
 
-def b_all(problem: Problem) -> np.ndarray:
-    return np.array([r.bound for r in problem.rows])
-
-
 def _fill(problem: Problem, choice: np.ndarray) -> np.ndarray:
     """Add unassigned customers with positive gain while every row keeps its slack."""
     for _ in range(8):
-        slack = b_all(problem) - usage_all(problem, choice)
+        slack = problem.bounds - problem.usage(choice)
         open_ = np.flatnonzero(choice < 0)
         if len(open_) == 0:
             break
@@ -227,7 +197,7 @@ def solve_lagrangian(problem: Problem, *, tol: float = 1e-4, max_iter: int = 200
 
     started = time.perf_counter()
     m = len(problem.rows)
-    b = np.array([r.bound for r in problem.rows])
+    b = problem.bounds
     scale = max(float(np.abs(problem.gains[problem.allowed]).max(initial=0.0)), 1.0)
     top_gain = float(problem.gains[problem.allowed].max(initial=0.0))
     upper = np.array([scale / max(_min_positive(problem, r), 1e-6) for r in problem.rows])
@@ -243,7 +213,7 @@ def solve_lagrangian(problem: Problem, *, tol: float = 1e-4, max_iter: int = 200
     best_plan: tuple[np.ndarray, np.ndarray] | None = None
     for iterations in range(1, max_iter + 1):
         choice, reduced, dual = price(problem, lam)
-        subgradient = b - usage_all(problem, choice)
+        subgradient = b - problem.usage(choice)
         cuts.append((dual, lam.copy(), subgradient))
         improved = not np.isfinite(best_bound) or dual < best_bound - 1e-7 * abs(best_bound)
         if improved:

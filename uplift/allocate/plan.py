@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.allocate.exact import solve_exact
-from uplift.allocate.lagrangian import Solution, solve_lagrangian, usage_all
+from uplift.allocate.lagrangian import Solution, solve_lagrangian
 from uplift.allocate.problem import Problem, build_rows
 from uplift.campaign import CampaignSpec, eligible
 from uplift.errors import InputError, SchemaError
@@ -95,7 +95,7 @@ def read_scores(path: Path, offers: list[str]) -> ScoreTable:
         return ScoreTable.from_frame(io.read_table(path), offers, str(path))
     import pyarrow.parquet as pq
 
-    io._check_readable(path)
+    io.check_readable(path)
     try:
         names = pq.read_schema(path).names
     except Exception as exc:
@@ -305,7 +305,7 @@ def _plan_frame(scores: pd.DataFrame, spec: CampaignSpec, choice: np.ndarray,
 def _summary(problem: Problem, solution: Solution, plan: pd.DataFrame, budget: float,
              spec: CampaignSpec, seconds: float) -> dict:
     treated = plan[plan["holdout"] == 0]
-    usage = usage_all(problem, solution.choice)
+    usage = problem.usage(solution.choice)
     constraints = []
     for row, used in zip(problem.rows, usage, strict=True):
         binding = used >= row.bound - 1e-6 * max(1.0, abs(row.bound)) - (

@@ -32,26 +32,6 @@ class Row:
     sign: float = 1.0                       # -1 for a ">=" rule stored negated
     label: str = ""                         # human form, e.g. "budget <= 500,000"
 
-    def coefficients(self, costs: np.ndarray) -> np.ndarray:
-        """Dense (n, K) coefficients; use sparingly (exact solver, tests)."""
-        base = costs if self.use_cost else np.ones_like(costs)
-        coef = self.sign * base * self.offers[None, :]
-        if self.customers is not None:
-            coef = coef * self.customers[:, None]
-        return coef
-
-    def usage(self, choice: np.ndarray, costs: np.ndarray) -> float:
-        """Left-hand side for a plan ``choice`` (offer index per customer, -1 = none)."""
-        take = choice >= 0
-        if self.customers is not None:
-            take &= self.customers
-        rows = np.flatnonzero(take)
-        picked = choice[rows]
-        keep = self.offers[picked]
-        rows, picked = rows[keep], picked[keep]
-        amount = costs[rows, picked].sum() if self.use_cost else float(len(rows))
-        return float(self.sign * amount)
-
 
 @dataclass
 class Problem:
@@ -90,13 +70,38 @@ class Problem:
         rows = np.flatnonzero(choice >= 0)
         return float(self.costs[rows, choice[rows]].sum())
 
+    @property
+    def bounds(self) -> np.ndarray:
+        """Right-hand side of every coupling row."""
+        return np.array([r.bound for r in self.rows])
+
+    def usage(self, choice: np.ndarray) -> np.ndarray:
+        """Left-hand side of every coupling row for a plan ``choice`` (offer index per
+        customer, -1 = none), in one pass over the customers."""
+        taken = np.flatnonzero(choice >= 0)
+        picked = choice[taken]
+        spent = self.costs[taken, picked]
+        k = self.shape[1]
+        counts = np.bincount(picked, minlength=k).astype(float)
+        spend_by_offer = np.bincount(picked, weights=spent, minlength=k)
+        out = np.empty(len(self.rows))
+        for r, row in enumerate(self.rows):
+            if row.customers is None:
+                out[r] = row.sign * (spend_by_offer if row.use_cost else counts)[row.offers].sum()
+            else:
+                inside = row.customers[taken] & row.offers[picked]
+                out[r] = row.sign * (spent[inside].sum() if row.use_cost else inside.sum())
+        return out
+
+    def excess(self, choice: np.ndarray, tol: float = 1e-9) -> dict[int, float]:
+        """Index -> amount of every coupling row the plan exceeds (beyond ``tol`` relative)."""
+        over = self.usage(choice) - self.bounds
+        return {r: float(e) for r, (e, row) in enumerate(zip(over, self.rows, strict=True))
+                if e > tol * max(1.0, abs(row.bound))}
+
     def violations(self, choice: np.ndarray, tol: float = 1e-6) -> dict[str, float]:
         """Rows whose usage exceeds the bound, with the excess."""
-        out = {}
-        for row in self.rows:
-            excess = row.usage(choice, self.costs) - row.bound
-            if excess > tol * max(1.0, abs(row.bound)):
-                out[row.name] = excess
+        out = {self.rows[r].name: e for r, e in self.excess(choice, tol).items()}
         if (choice >= 0).any():
             rows = np.flatnonzero(choice >= 0)
             if not self.allowed[rows, choice[rows]].all():

@@ -21,6 +21,15 @@ def _sklift():
     return metrics
 
 
+def _ranked_cumsums(y: np.ndarray, benefit: np.ndarray, treated: np.ndarray) -> tuple:
+    """Rows by decreasing benefit: outcomes, treated flags, and cumulative counts and outcome
+    sums of treated and control rows (the pieces of Qini and uplift curves)."""
+    order = np.argsort(-np.asarray(benefit, float), kind="stable")
+    y, t = np.asarray(y, float)[order], np.asarray(treated)[order].astype(bool)
+    return (y, t, np.cumsum(t), np.cumsum(~t), np.cumsum(np.where(t, y, 0.0)),
+            np.cumsum(np.where(t, 0.0, y)))
+
+
 def _continuous_metrics(y: np.ndarray, benefit: np.ndarray, treated: np.ndarray, k: float
                         ) -> dict[str, float]:
     """Qini and uplift curve areas above random, per customer, for a continuous outcome.
@@ -29,14 +38,9 @@ def _continuous_metrics(y: np.ndarray, benefit: np.ndarray, treated: np.ndarray,
     Qini curve (incremental outcome of the targeted share) and the random line, divided by the
     number of rows; ``auuc`` the same for the uplift curve; both in outcome units per customer.
     """
-    order = np.argsort(-benefit, kind="stable")
-    y, t = y[order], treated[order].astype(bool)
-    n_t, n_c = np.cumsum(t), np.cumsum(~t)
-    y_t, y_c = np.cumsum(np.where(t, y, 0.0)), np.cumsum(np.where(t, 0.0, y))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        qini = y_t - np.where(n_c > 0, y_c * n_t / np.maximum(n_c, 1), 0.0)
-        uplift = (np.where(n_t > 0, y_t / np.maximum(n_t, 1), 0.0)
-                  - np.where(n_c > 0, y_c / np.maximum(n_c, 1), 0.0)) * (n_t + n_c)
+    y, t, n_t, n_c, y_t, y_c = _ranked_cumsums(y, benefit, treated)
+    qini = y_t - y_c * n_t / np.maximum(n_c, 1)
+    uplift = (y_t / np.maximum(n_t, 1) - y_c / np.maximum(n_c, 1)) * (n_t + n_c)
     share = np.arange(1, len(y) + 1) / len(y)
     top = max(1, int(round(k * len(y))))
     head_t, head_c = t[:top], ~t[:top]
@@ -98,12 +102,9 @@ def qini_points(y: np.ndarray, benefit: np.ndarray, treated: np.ndarray, points:
                 ) -> pd.DataFrame:
     """Qini curve (share targeted, incremental outcomes) for plotting, with the random line."""
     if not np.isin(y, [0, 1]).all():
-        order = np.argsort(-benefit, kind="stable")
-        yy, t = np.asarray(y, float)[order], np.asarray(treated)[order].astype(bool)
-        n_t, n_c = np.cumsum(t), np.cumsum(~t)
-        q = np.cumsum(np.where(t, yy, 0.0)) - np.cumsum(np.where(t, 0.0, yy)) * n_t / \
-            np.maximum(n_c, 1)
-        x = np.arange(1, len(yy) + 1)
+        _, _, n_t, n_c, y_t, y_c = _ranked_cumsums(y, benefit, treated)
+        q = y_t - y_c * n_t / np.maximum(n_c, 1)
+        x = np.arange(1, len(q) + 1)
     else:
         m = _sklift()
         with warnings.catch_warnings():

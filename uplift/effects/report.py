@@ -15,11 +15,8 @@ def qini_chart(model) -> str:
     """Out-of-fold Qini curve per offer (benefit-ranked) with the random-targeting line."""
     est = model.estimator_
     data = est.curve_data_
-    fig, axes = figure(3.2 * len(est.arms_), 3.0)
-    fig.set_size_inches(3.2 * len(est.arms_), 3.0)
-    fig.clf()
-    for j, arm in enumerate(est.arms_):
-        ax = fig.add_subplot(1, len(est.arms_), j + 1)
+    fig, axes = figure(3.2 * len(est.arms_), 3.0, panels=len(est.arms_))
+    for j, (arm, ax) in enumerate(zip(est.arms_, axes[0], strict=True)):
         mask = np.isin(data["arm"], [arm, est.control])
         benefit = est._benefit(np.asarray(data[f"effect_{arm}"]))
         points = qini_points(data["good"][mask], np.asarray(benefit)[mask],

@@ -223,14 +223,14 @@ def evaluate_ab(
     if planned_split is not None:
         result["sample_ratio"] = sample_ratio(counts.to_dict(), planned_split)
     cmask = arms == str(control)
+    pre = metric_values(frame, pre_metric, source)[0] if pre_metric is not None else None
     rows = []
     for a in others:
         tmask = arms == a
         comparison = _compare(y[tmask], y[cmask], binary, alpha)
-        if pre_metric is not None:
-            x, _ = metric_values(frame, pre_metric, source)
+        if pre is not None:
             both = tmask | cmask
-            adjusted, theta, reduction = cuped(y[both], x[both])
+            adjusted, theta, reduction = cuped(y[both], pre[both])
             y_adj = np.empty_like(y)
             y_adj[both] = adjusted
             cup = _compare(y_adj[tmask], y_adj[cmask], False, alpha)

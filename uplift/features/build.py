@@ -82,7 +82,7 @@ def _columns_of(con, source: str) -> list[str]:
 def _events_view(con, inputs: FeatureInputs) -> None:
     """Create view ``events_src`` with canonical names and types, after checking the columns."""
     path = inputs.events
-    io._check_readable(path)
+    io.check_readable(path)
     source = _source_sql(path, inputs.encoding)
     try:
         present = _columns_of(con, source)
@@ -217,7 +217,7 @@ def _external_view(con, inputs: FeatureInputs) -> bool:
         path = inputs.external.get(name)
         if path is None:
             continue
-        io._check_readable(path)
+        io.check_readable(path)
         source = _source_sql(path, inputs.encoding)
         present = _columns_of(con, source)
         missing = [c for c in ("customer_id", time_col) if c not in present]
@@ -349,8 +349,7 @@ def write_features(inputs: FeatureInputs, as_of: date | str, out: Path, *, threa
             options = "FORMAT PARQUET, COMPRESSION ZSTD" if fmt == "parquet" else \
                 "FORMAT CSV, HEADER"
             target = str(tmp).replace("'", "''")
-            con.execute(f"COPY ({query}) TO '{target}' ({options})")
-        rows, = con.execute(f"SELECT count(*) FROM {_source_sql(out)}").fetchall()[0]
+            rows, = con.execute(f"COPY ({query}) TO '{target}' ({options})").fetchall()[0]
         return int(rows)
     finally:
         con.close()

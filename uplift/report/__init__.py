@@ -50,11 +50,11 @@ def svg(fig) -> str:
     return text[text.index("<svg"):]
 
 
-def figure(width: float = 6.0, height: float = 3.6):
-    """A new matplotlib figure and axes on the non-interactive backend."""
+def figure(width: float = 6.0, height: float = 3.6, panels: int = 1):
+    """A new matplotlib figure and its axes (an array when ``panels`` > 1), non-interactive."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=(width, height))
+    return plt.subplots(1, panels, figsize=(width, height), squeeze=panels == 1)
