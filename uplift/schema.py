@@ -41,6 +41,8 @@ TOPICS: tuple[str, ...] = ("fees", "rates", "card", "service_quality", "closing"
 SEGMENTS: tuple[str, ...] = ("private_banking", "mass_affluent", "young_retail", "silent")
 CONTROL_ARM = "control"
 MAX_SHOWN = 5
+TRUE_TEXT = ("1", "true", "yes", "y", "t", "1.0")
+FALSE_TEXT = ("0", "false", "no", "n", "f", "0.0")
 
 
 class DataWarning(UserWarning):
@@ -86,6 +88,11 @@ class Contract:
     @property
     def required(self) -> list[str]:
         return [c.name for c in self.columns if c.required]
+
+
+def is_true(values: pd.Series) -> np.ndarray:
+    """Boolean array: which values spell yes (1, true, yes, y, t; any case); others are no."""
+    return values.astype(str).str.strip().str.lower().isin(TRUE_TEXT).to_numpy()
 
 
 def _rows(mask: np.ndarray | pd.Series, limit: int = MAX_SHOWN) -> str:
@@ -179,8 +186,8 @@ def _coerce(raw: pd.Series, col: Column, problems: list[str]) -> pd.Series:
         return parsed
     if kind == "bool":
         text = raw.astype(str).str.strip().str.lower()
-        truthy = text.isin(["1", "true", "yes", "y", "t", "1.0"])
-        falsy = text.isin(["0", "false", "no", "n", "f", "0.0"])
+        truthy = text.isin(TRUE_TEXT)
+        falsy = text.isin(FALSE_TEXT)
         bad = present & ~(truthy | falsy)
         if bad.any():
             problems.append(

@@ -31,7 +31,7 @@ from uplift.allocate.lagrangian import Solution, solve_lagrangian
 from uplift.allocate.problem import Problem, build_rows
 from uplift.campaign import CampaignSpec, eligible
 from uplift.errors import InputError, SchemaError
-from uplift.schema import _rows
+from uplift.schema import _rows, is_true
 
 EXACT_MAX_VARIABLES = 40_000
 
@@ -146,8 +146,7 @@ def excluded_customers(
         reasons["do-not-contact list"] = int(hit.sum())
         blocked |= hit
     if "do_not_contact" in scores.columns:
-        hit = scores["do_not_contact"].fillna(0).astype(str).str.lower().isin(
-            ["1", "true", "yes", "1.0"]).to_numpy()
+        hit = is_true(scores["do_not_contact"])
         reasons["do-not-contact flag"] = int((hit & ~blocked).sum())
         blocked |= hit
     if spec.require_consent:
@@ -155,8 +154,7 @@ def excluded_customers(
             raise SchemaError(source, ["missing column 'marketing_consent': the campaign "
                                        "requires consent (set require_consent: false in the "
                                        "spec only if consent is handled upstream)"])
-        consent = scores["marketing_consent"].astype(str).str.lower().isin(
-            ["1", "true", "yes", "1.0"]).to_numpy()
+        consent = is_true(scores["marketing_consent"])
         reasons["no marketing consent"] = int((~consent & ~blocked).sum())
         blocked |= ~consent
     if spec.contact_limit is not None and contacts is not None:
