@@ -392,14 +392,13 @@ def plan(
     models = load_models(model_dir)
     features_cache = _cache_dir() / "features" / f"{key}.parquet"
     if features_cache.exists():
-        import pandas as pd
-
-        features = pd.read_parquet(features_cache)
+        features = io.read_table(features_cache)
     else:
         from uplift.features import build_features
+        from uplift.security import protect_ids
 
         _say(f"computing features as of {day}")
-        features = build_features(inputs, day, threads=settings.runtime.threads)
+        features = protect_ids(build_features(inputs, day, threads=settings.runtime.threads))
         io.write_table(features, features_cache)
     scores = score_customers(inputs, day, models, spec, settings, features=features,
                              progress=_say)
@@ -795,15 +794,141 @@ def import_berka(
          f"({events['ts'].min().date()} .. {events['ts'].max().date()})")
 
 
+keys_app = typer.Typer(help="Keys for pseudonyms and encryption at rest.",
+                       no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("new")
+def keys_new(
+    out: Annotated[Path, typer.Option(help="Key file to create (readable by you only).")],
+) -> None:
+    """Create a random 256-bit key file (for UPLIFT_PSEUDONYM_KEY_FILE or
+    UPLIFT_MASTER_KEY_FILE). Keep it outside the repository and the data folders."""
+    from uplift.security.keys import write_key_file
+
+    typer.echo(f"key {write_key_file(out)} -> {out}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    paths: Annotated[list[Path], typer.Argument(help="Encrypted files or folders to re-wrap.")],
+    old_key_file: Annotated[Path, typer.Option("--old-key-file", help="Current master key.")],
+    new_key_file: Annotated[Path, typer.Option("--new-key-file", help="New master key.")],
+) -> None:
+    """Re-wrap every encrypted file's data key under a new master key (data not re-encrypted).
+
+    Safe to rerun after an interruption: files already under the new key are skipped."""
+    from uplift.security.envelope import is_encrypted, rewrap
+    from uplift.security.keys import key_id, read_key_file
+
+    old, new = read_key_file(old_key_file), read_key_file(new_key_file)
+    files: list[Path] = []
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"{path}: not found")
+        candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() \
+            else [path]
+        files.extend(p for p in candidates if is_encrypted(p))
+    changed = sum(rewrap(f, old, new) for f in files)
+    typer.echo(f"re-wrapped {changed} of {len(files)} encrypted file(s) from key "
+               f"{key_id(old)} to {key_id(new)}")
+
+
+audit_app = typer.Typer(help="The hash-chained audit log of every command.",
+                        no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    log: Annotated[Path | None, typer.Option(help="Audit log (default: UPLIFT_AUDIT_LOG or "
+                                             "the user's uplift data folder).")] = None,
+) -> None:
+    """Check the audit chain; report the first edited, removed or reordered entry."""
+    from uplift.security import audit
+
+    verdict = audit.verify(log)
+    where = log or audit.log_path()
+    if not verdict.ok:
+        raise InputError(f"{where}: audit log is broken after {verdict.entries} good "
+                         f"entr{'y' if verdict.entries == 1 else 'ies'}: {verdict.problem}")
+    typer.echo(f"{where}: {verdict.entries} entries, chain intact; head {verdict.head}")
+
+
+@app.command("export")
+def export(
+    plan: Annotated[Path, typer.Option(help="Plan written by `uplift plan` or `allocate`.")],
+    out: Annotated[Path, typer.Option(help="Campaign list to write (.csv or .parquet).")],
+    data: Annotated[Path | None, typer.Option(help="Data folder with the customers table "
+                                              "(default: the demo bank).")] = None,
+    customers: Annotated[Path | None, typer.Option(help="Customers table (instead of "
+                                                   "--data).")] = None,
+    holdout: Annotated[bool, typer.Option("--include-holdout", help="Also list held-out "
+                                          "customers (flagged; they must not be contacted).")
+                       ] = False,
+) -> None:
+    """The one step that turns pseudonyms back into raw customer ids, for the campaign system.
+
+    Writes the customers to contact (not the holdout unless asked) with their raw ids, in plain
+    text, and records the export in the audit log."""
+    from uplift import io
+    from uplift.pipeline import default_cache, demo_data
+    from uplift.schema import CUSTOMERS, validate
+    from uplift.security.keys import pseudonym_key
+    from uplift.security.pseudonym import id_text, is_pseudonym, pseudonymise
+    from uplift.validation import find_table
+
+    key = pseudonym_key()
+    if key is None:
+        raise InputError("export needs the pseudonym key (UPLIFT_PSEUDONYM_KEY_FILE) to turn "
+                         "pseudonyms back into customer ids")
+    if customers is None:
+        folder = data if data is not None else demo_data(default_cache(), _say)
+        customers = find_table(folder, "customers")
+        if customers is None:
+            raise InputError(f"{folder}: no customers table")
+    io.ensure_not_input([out], [plan, customers])
+    table = io.read_table(plan)
+    if "customer_id" not in table.columns or "holdout" not in table.columns:
+        raise InputError(f"{plan}: not a plan (needs customer_id and holdout columns)")
+    pseudo = is_pseudonym(table["customer_id"])
+    if not pseudo.all():
+        row = int((~pseudo).to_numpy().argmax()) + 1
+        raise InputError(f"{plan}: column 'customer_id' holds raw ids (data row {row}); "
+                         "export only re-identifies pseudonymised plans")
+    raw = validate(io.read_table(customers), CUSTOMERS, source=str(customers))["customer_id"]
+    lookup = dict(zip(pseudonymise(raw, key), id_text(raw), strict=True))
+    chosen = table if holdout else table[table["holdout"] == 0]
+    ids = chosen["customer_id"].map(lookup)
+    if ids.isna().any():
+        row = int(ids.isna().to_numpy().argmax()) + 1
+        raise InputError(f"{plan}: {int(ids.isna().sum())} pseudonym(s) match no customer in "
+                         f"{customers} with the configured key (first: data row {row}); wrong "
+                         "key or customers table?")
+    listed = chosen.assign(customer_id=ids.to_numpy()).reset_index(drop=True)
+    io.write_table(listed, out, protect=False)
+    _say(f"wrote {out}: {len(listed):,} customers with raw ids (export recorded in the audit "
+         "log)")
+
+
 def _is_usage_error(exc: Exception) -> bool:
     """Command-line parsing errors (typer's bundled click raises its own classes)."""
     return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__)
 
 
-def run(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code (used by :func:`main` and by tests)."""
-    _state.update(debug=False, quiet=False)
-    argv = list(sys.argv[1:] if argv is None else argv)
+GROUPS = ("churn", "effects", "import", "audit", "keys")
+
+
+def _command_name(argv: list[str]) -> str:
+    words = [a for a in argv if not a.startswith("-")]
+    if not words:
+        return ""
+    return " ".join(words[:2]) if words[0] in GROUPS and len(words) > 1 else words[0]
+
+
+def _dispatch(argv: list[str]) -> tuple[int, str | None]:
+    """Run the app; returns (exit code, error message or None)."""
     debug = "--debug" in argv
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning  # type: ignore[assignment]
@@ -813,26 +938,60 @@ def run(argv: list[str] | None = None) -> int:
             if debug:
                 traceback.print_exc()
             typer.echo(f"error: {exc}", err=True)
-            return exc.exit_code
+            return exc.exit_code, str(exc)
         except typer.Exit as exc:
-            return exc.exit_code
+            return exc.exit_code, None
         except (typer.Abort, KeyboardInterrupt):
             typer.echo("aborted", err=True)
-            return 1
+            return 1, "aborted"
         except Exception as exc:
             if _is_usage_error(exc):
                 exc.show()  # type: ignore[attr-defined]
-                return int(exc.exit_code)  # type: ignore[attr-defined]
+                return int(exc.exit_code), str(exc)  # type: ignore[attr-defined]
             if debug:
                 traceback.print_exc()
             typer.echo(f"internal error: {type(exc).__name__}: {exc} "
                        "(rerun with --debug for details)", err=True)
-            return 1
-    return result if isinstance(result, int) else 0
+            return 1, f"internal error: {type(exc).__name__}: {exc}"
+    return (result if isinstance(result, int) else 0), None
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code (used by :func:`main` and by tests).
+
+    Every command (not ``--help``) appends one entry to the audit log, also when it fails.
+    """
+    import time
+
+    from uplift.security import audit
+
+    _state.update(debug=False, quiet=False)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = _command_name(argv)
+    if not command or "--help" in argv or command in GROUPS:
+        return _dispatch(argv)[0]
+    started = time.perf_counter()
+    with audit.recording() as recorder:
+        code, message = _dispatch(argv)
+    try:
+        audit.append(command, argv, recorder, exit_code=code, message=message,
+                     seconds=time.perf_counter() - started)
+    except OSError as exc:
+        typer.echo(f"error: cannot write the audit log {audit.log_path()}: {exc}", err=True)
+        return code or 1
+    return code
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    """SIGTERM: unwind like Ctrl-C so temporary files are removed and no output is partial."""
+    raise KeyboardInterrupt
 
 
 def main() -> None:
     """Console-script entry point."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     sys.exit(run())
 
 

@@ -8,7 +8,13 @@ Rules every command follows:
 * every output is written to a temporary file in the same folder and renamed into place, so an
   interrupted run never leaves a half-written file;
 * an output path that is also an input path is refused (nothing the user gave is overwritten);
-* each output gets a manifest (command, arguments, seed, input hashes, package versions, rows).
+* each output gets a manifest (command, arguments, seed, input hashes, package versions, rows);
+* with a pseudonym key configured, the ``customer_id`` column (or the id columns a command
+  names) of every table written is replaced by keyed pseudonyms (:mod:`uplift.security`);
+* with a master key configured, tables and model files are written encrypted and every reader
+  here decrypts them transparently; reports, manifests and the audit log stay readable (they
+  hold aggregates, pseudonyms, paths and hashes only);
+* every file read or written is recorded for the command's audit-log entry.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ from typing import Any
 import pandas as pd
 
 from uplift.errors import InputError
+from uplift.security import audit, envelope
+from uplift.security.keys import encryption_key
+from uplift.security.pseudonym import protect_ids
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -62,16 +71,53 @@ def check_readable(path: Path) -> None:
         raise InputError(f"{path}: file is empty")
 
 
-def _csv_header(path: Path, encoding: str, sep: str) -> list[str]:
-    opener = _open_text_gz if path.name.lower().endswith(".gz") else open
-    with opener(path, encoding=encoding, newline="") as handle:
-        return next(csv.reader(handle, delimiter=sep), [])
-
-
-def _open_text_gz(path: Path, encoding: str, newline: str) -> _io.TextIOBase:
+def _csv_header(source: Path | _io.BytesIO, gz: bool, encoding: str, sep: str) -> list[str]:
     import gzip
 
-    return gzip.open(path, "rt", encoding=encoding, newline=newline)
+    if isinstance(source, _io.BytesIO):
+        raw: Any = gzip.GzipFile(fileobj=source) if gz else source
+        handle: Any = _io.TextIOWrapper(raw, encoding=encoding, newline="")
+    else:
+        handle = (gzip.open(source, "rt", encoding=encoding, newline="") if gz else
+                  open(source, encoding=encoding, newline=""))
+    try:
+        return next(csv.reader(handle, delimiter=sep), [])
+    finally:
+        if isinstance(source, _io.BytesIO):
+            handle.detach()
+            source.seek(0)
+        else:
+            handle.close()
+
+
+def plaintext_source(path: Path) -> Path | _io.BytesIO:
+    """``path`` itself, or its decrypted contents when it is an encrypted file."""
+    if envelope.is_encrypted(path):
+        return _io.BytesIO(envelope.decrypt_file(path, encryption_key()))
+    return path
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """A file's bytes, decrypted when it is encrypted."""
+    path = Path(path)
+    check_readable(path)
+    audit.note_input(path)
+    if envelope.is_encrypted(path):
+        return envelope.decrypt_file(path, encryption_key())
+    return path.read_bytes()
+
+
+def write_bytes(data: bytes, path: str | Path, *, encrypt: bool = True) -> Path:
+    """Write bytes atomically; encrypted when a master key is configured and ``encrypt``."""
+    path = Path(path)
+    key = encryption_key() if encrypt else None
+    with atomic_path(path) as tmp:
+        if key is not None:
+            envelope.encrypt_to(tmp, data, key)
+        else:
+            tmp.write_bytes(data)
+    audit.note_output(path)
+    return path
 
 
 def _report_duplicate_columns(path: Path, names: Iterable[str]) -> None:
@@ -96,13 +142,14 @@ def read_table(
     path = Path(path)
     fmt = table_format(path)
     check_readable(path)
+    source = plaintext_source(path)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
         try:
-            schema = pq.read_schema(path)
+            schema = pq.read_schema(source)
             _report_duplicate_columns(path, schema.names)
-            frame = pq.read_table(path, columns=columns).to_pandas()
+            frame = pq.read_table(source, columns=columns).to_pandas()
         except InputError:
             raise
         except Exception as exc:  # pyarrow raises several types for damaged files
@@ -111,9 +158,11 @@ def read_table(
         enc = encoding or "utf-8-sig"
         delimiter = sep or ("\t" if path.name.lower().endswith(".tsv") else ",")
         try:
-            header = _csv_header(path, enc, delimiter)
+            gz = path.name.lower().endswith(".gz")
+            header = _csv_header(source, gz, enc, delimiter)
             _report_duplicate_columns(path, header)
-            frame = pd.read_csv(path, encoding=enc, sep=delimiter, low_memory=False)
+            frame = pd.read_csv(source, encoding=enc, sep=delimiter, low_memory=False,
+                                compression="gzip" if gz else "infer")
         except UnicodeDecodeError as exc:
             raise InputError(
                 f"{path}: cannot be read as {enc} text at byte {exc.start}; "
@@ -129,12 +178,16 @@ def read_table(
         raise InputError(f"{path}: file has no columns")
     if len(frame) == 0:
         raise InputError(f"{path}: file has a header but no data rows")
+    audit.note_input(path, len(frame))
     return frame
 
 
 def ensure_not_input(outputs: Iterable[str | Path], inputs: Iterable[str | Path]) -> None:
     """Refuse an output path that points at one of the inputs (or inside an input folder)."""
     resolved_inputs = [Path(p).resolve() for p in inputs if p is not None]
+    for source in resolved_inputs:
+        if source.exists():
+            audit.note_input(source)
     for out in outputs:
         if out is None:
             continue
@@ -170,15 +223,29 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write a DataFrame as CSV or Parquet (by extension), atomically."""
+def write_table(frame: pd.DataFrame, path: str | Path, *,
+                ids: Iterable[str] = ("customer_id",), protect: bool = True) -> Path:
+    """Write a DataFrame as CSV or Parquet (by extension), atomically.
+
+    With ``protect`` (the default) the ``ids`` columns are pseudonymised and the file is
+    encrypted when the matching keys are configured; ``protect=False`` is for source data
+    and for the audited raw-id export only.
+    """
     path = Path(path)
     fmt = table_format(path)
+    if protect:
+        frame = protect_ids(frame, ids, source=str(path))
+    key = encryption_key() if protect else None
+    gz = path.name.lower().endswith(".gz")
     with atomic_path(path) as tmp:
+        target: Any = _io.BytesIO() if key is not None else tmp
         if fmt == "parquet":
-            frame.to_parquet(tmp, index=False)
+            frame.to_parquet(target, index=False)
         else:
-            frame.to_csv(tmp, index=False, compression="gzip" if path.suffix == ".gz" else None)
+            frame.to_csv(target, index=False, compression="gzip" if gz else None)
+        if key is not None:
+            envelope.encrypt_to(tmp, target.getbuffer(), key)
+    audit.note_output(path, len(frame))
     return path
 
 
@@ -187,6 +254,7 @@ def write_text(text: str, path: str | Path) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+    audit.note_output(path)
     return path
 
 
@@ -213,13 +281,31 @@ def staged_directory(out_dir: str | Path) -> Iterator[Path]:
         out_dir.mkdir(parents=True, exist_ok=True)
         for item in sorted(stage.iterdir()):
             os.replace(item, out_dir / item.name)
+        audit.move_outputs(stage, out_dir)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+_digests: dict[tuple[str, int, int], str] = {}
+
+
 def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file (or of every file of a folder, in name order)."""
+    """SHA-256 hex digest of a file (or of every file of a folder, in name order).
+
+    A file's digest is remembered by (path, size, modification time), so hashing the same
+    unchanged input twice in one process costs nothing.
+    """
     path = Path(path)
+    if path.is_file():
+        stat = path.stat()
+        memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if memo not in _digests:
+            _digests[memo] = _sha256_of(path, chunk_bytes)
+        return _digests[memo]
+    return _sha256_of(path, chunk_bytes)
+
+
+def _sha256_of(path: Path, chunk_bytes: int) -> str:
     digest = hashlib.sha256()
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for file in files:

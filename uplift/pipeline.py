@@ -8,7 +8,8 @@
   ``value_after`` (goal: increase), learned from the campaign log with features as of each
   customer's assignment date.
 
-A model folder records a fingerprint of its inputs (data file hashes, seed, settings); ``plan``
+A model folder records a fingerprint of its inputs (data file hashes, seed, settings, the ids
+of the configured pseudonym and master keys); ``plan``
 reuses it when the fingerprint matches and retrains otherwise, so a second run with the same
 inputs and seed reuses the models and gives the identical plan.
 
@@ -33,6 +34,8 @@ from uplift.config import Settings
 from uplift.errors import InputError, ModelError
 from uplift.features import FeatureInputs, build_features
 from uplift.schema import CAMPAIGN_LOG, CUSTOMERS, validate
+from uplift.security import protect_ids
+from uplift.security.keys import protection_state
 
 DEMO_CUSTOMERS = 50_000
 DEMO_SEED = 0
@@ -86,7 +89,8 @@ def fingerprint(inputs: FeatureInputs, as_of: str, settings: Settings, seed: int
 
     payload = {"files": {str(p.name): io.file_sha256(p) for p in files if p is not None},
                "as_of": as_of, "settings": settings.model_dump(), "seed": seed,
-               "version": __version__, "features": [f.name for f in FEATURES]}
+               "version": __version__, "features": [f.name for f in FEATURES],
+               "protection": protection_state()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -179,6 +183,7 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
     if features is None:
         progress(f"computing features as of {as_of}")
         features = build_features(inputs, as_of, threads=settings.runtime.threads)
+    features = protect_ids(features, source="features")
     current = features[features["open_at_as_of"] == 1].drop(columns=["open_at_as_of", "as_of"])
     current = current.reset_index(drop=True)
     progress(f"scoring {len(current):,} open customers")
@@ -195,6 +200,7 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
                      if models.effects_value is not None else None)
     customers = io.read_table(inputs.customers)
     customers = validate(customers, CUSTOMERS, source=str(inputs.customers))
+    customers = protect_ids(customers, source=str(inputs.customers))
     info = customers.set_index("customer_id").reindex(current["customer_id"]).reset_index()
     gains = expected_gains(info, churn_effects, spec, settings.customer_value,
                            value_effects=value_effects)

@@ -32,6 +32,7 @@ from uplift.allocate.problem import Problem, build_rows
 from uplift.campaign import CampaignSpec, eligible
 from uplift.errors import InputError, SchemaError
 from uplift.schema import _rows, is_true
+from uplift.security.pseudonym import id_text, is_pseudonym, protect_ids
 
 EXACT_MAX_VARIABLES = 40_000
 
@@ -142,7 +143,8 @@ def excluded_customers(
         if "customer_id" not in dnc.columns:
             raise SchemaError(str(spec.do_not_contact), ["missing required column "
                                                          "'customer_id'"])
-        hit = scores["customer_id"].astype(str).isin(dnc["customer_id"].astype(str)).to_numpy()
+        listed = same_ids(dnc, scores, str(spec.do_not_contact), source)
+        hit = id_text(scores["customer_id"]).isin(listed).to_numpy()
         reasons["do-not-contact list"] = int(hit.sum())
         blocked |= hit
     if "do_not_contact" in scores.columns:
@@ -163,8 +165,10 @@ def excluded_customers(
         window = contacts[(pd.to_datetime(contacts["contacted_at"]) < as_of) & (
             pd.to_datetime(contacts["contacted_at"]) >= as_of - pd.Timedelta(
                 days=spec.contact_limit.window_days))]
-        counts = window.groupby(window["customer_id"].astype(str)).size()
-        recent = scores["customer_id"].astype(str).map(counts).fillna(0).to_numpy()
+        window = window.assign(customer_id=same_ids(window, scores, "contact history", source)
+                               .to_numpy())
+        counts = window.groupby("customer_id").size()
+        recent = id_text(scores["customer_id"]).map(counts).fillna(0).to_numpy()
         hit = recent >= spec.contact_limit.max_contacts
         reasons["contact limit reached"] = int((hit & ~blocked).sum())
         blocked |= hit
@@ -350,6 +354,22 @@ def budget_curve(problem: Problem, budget: float, *, points: int = 9,
     curve = pd.DataFrame(rows)
     curve["marginal_roi"] = curve["expected_gain"].diff() / curve["spend"].diff()
     return curve
+
+
+def same_ids(listed: pd.DataFrame, scores: pd.DataFrame, list_source: str,
+             scores_source: str) -> pd.Series:
+    """The ``customer_id`` of a side table (do-not-contact list, contact history) as text in
+    the same id space as ``scores``: pseudonymised with the configured key when the scores
+    carry pseudonyms. A list that cannot be matched is an error, never silently ignored."""
+    if not len(listed):
+        return pd.Series([], dtype=object)
+    scores_pseudo = is_pseudonym(scores["customer_id"]).all()
+    listed = protect_ids(listed, source=list_source) if scores_pseudo else listed
+    if scores_pseudo and not is_pseudonym(listed["customer_id"]).all():
+        raise InputError(f"{list_source}: holds raw customer ids but {scores_source} carries "
+                         "pseudonyms; configure the pseudonym key (UPLIFT_PSEUDONYM_KEY_FILE) "
+                         "so the list can be applied")
+    return id_text(listed["customer_id"])
 
 
 def read_contacts(path: Path | None) -> pd.DataFrame | None:

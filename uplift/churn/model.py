@@ -17,6 +17,7 @@ stopped count scaled by sqrt(rows / training rows), and the calibrator (same met
 The reported figures are therefore slightly conservative for the saved model.
 A model is stored as a folder: ``booster.txt`` (LightGBM's own text format), ``model.json``
 (metadata, no code), ``validation.json`` and ``validation.html``. Nothing is unpickled.
+With a master key configured ``booster.txt`` is stored encrypted (read back transparently).
 """
 
 from __future__ import annotations
@@ -302,7 +303,8 @@ class ChurnModel:
             "params": self._params(),
         }
         with io.staged_directory(folder) as stage:
-            self.booster_.save_model(str(stage / "booster.txt"))
+            io.write_bytes(self.booster_.model_to_string().encode("utf-8"),
+                           stage / "booster.txt")
             io.write_json(meta, stage / "model.json")
             io.write_json(self.validation_, stage / "validation.json")
             io.write_text(validation_html(self.validation_), stage / "validation.html")
@@ -311,6 +313,8 @@ class ChurnModel:
     def load(cls, folder: Path) -> ChurnModel:
         """Read a model folder written by :meth:`save`; refuses unknown formats/versions."""
         import lightgbm as lgb
+
+        from uplift import io
 
         meta_path = folder / "model.json"
         if not meta_path.exists() or not (folder / "booster.txt").exists():
@@ -329,8 +333,9 @@ class ChurnModel:
                 f"{FORMAT_VERSION}. Retrain the model with this version.")
         model = cls(tiers=meta["tiers"])
         try:
-            model.booster_ = lgb.Booster(model_file=str(folder / "booster.txt"))
-        except lgb.basic.LightGBMError as exc:
+            text = io.read_bytes(folder / "booster.txt").decode("utf-8")
+            model.booster_ = lgb.Booster(model_str=text)
+        except (lgb.basic.LightGBMError, UnicodeDecodeError) as exc:
             raise ModelError(f"{folder / 'booster.txt'}: damaged model file ({exc})") from exc
         model.spec_ = TableSpec.from_json(meta["spec"])
         model.calibrator_ = Calibrator(meta["calibrator"]["method"],

@@ -4,7 +4,9 @@ Stored as a folder: ``estimator.pkl`` (the fitted causalml/LightGBM objects, pic
 joblib), ``model.json`` (metadata and the pickle's SHA-256, checked before loading),
 ``comparison.csv`` (the learner comparison) and ``report.html`` (Qini curves). causalml's
 learners have no text format, so the pickle is unavoidable: load only model folders this tool
-wrote; a changed byte in the pickle is refused before it is unpickled.
+wrote; a changed byte in the pickle is refused before it is unpickled (the SHA-256 is over
+the plaintext; with a master key configured the pickle is stored encrypted, see
+:mod:`uplift.security.envelope`).
 """
 
 from __future__ import annotations
@@ -125,15 +127,19 @@ class EffectsModel:
     # -- persistence -------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
         import hashlib
+        from io import BytesIO
 
         import joblib
 
         from uplift import io
         from uplift.effects.report import effects_html
 
+        buffer = BytesIO()
+        joblib.dump(self, buffer)
+        pickled = buffer.getvalue()
+        digest = hashlib.sha256(pickled).hexdigest()
         with io.staged_directory(folder) as stage:
-            joblib.dump(self, stage / "estimator.pkl")
-            digest = hashlib.sha256((stage / "estimator.pkl").read_bytes()).hexdigest()
+            io.write_bytes(pickled, stage / "estimator.pkl")
             meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
                     "uplift_version": __version__, "estimator_sha256": digest,
                     "treatment": self.treatment, "control": self.control,
@@ -163,13 +169,18 @@ class EffectsModel:
                              f"{meta.get('format_version')} (uplift "
                              f"{meta.get('uplift_version')}) is not readable by uplift "
                              f"{__version__}; retrain it")
-        if hashlib.sha256(pkl.read_bytes()).hexdigest() != meta.get("estimator_sha256"):
+        from io import BytesIO
+
+        from uplift import io
+
+        pickled = io.read_bytes(pkl)
+        if hashlib.sha256(pickled).hexdigest() != meta.get("estimator_sha256"):
             raise ModelError(f"{pkl}: contents do not match model.json (changed or damaged); "
                              "refusing to load it")
         from uplift.effects.learners import quiet
 
         with quiet():
-            model = joblib.load(pkl)
+            model = joblib.load(BytesIO(pickled))
         if not isinstance(model, cls):
             raise ModelError(f"{pkl}: not an effects model")
         return model

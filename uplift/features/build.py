@@ -55,7 +55,12 @@ class FeatureInputs:
 
 
 def _source_sql(path: Path, encoding: str | None = None) -> str:
+    from uplift.security.envelope import is_encrypted
+
     fmt = io.table_format(path)
+    if is_encrypted(path):
+        raise InputError(f"{path}: is an encrypted uplift artefact; the feature builder reads "
+                         "the bank's source tables (customers, events), not derived files")
     quoted = str(path).replace("'", "''")
     if fmt == "parquet":
         return f"read_parquet('{quoted}')"

@@ -1,0 +1,230 @@
+"""Append-only, hash-chained audit log: one JSON line per command.
+
+Each entry holds the time (UTC), operator (``UPLIFT_OPERATOR`` or the login name), command and
+arguments, SHA-256 and row counts of the files read and written, outcome and exit code, its
+sequence number, the previous entry's hash and its own hash (SHA-256 over the canonical JSON
+of every other field). Editing an entry breaks its hash; deleting or reordering entries breaks
+the sequence and the chain; removing entries from the end is caught by the head file
+(``<log>.head``: the last sequence number and hash, rewritten atomically after each append).
+Someone able to rewrite the whole log *and* the head can forge it, so sites that need more
+copy the head hash printed by ``uplift audit verify`` to a separate store.
+
+The log lives at ``UPLIFT_AUDIT_LOG`` (default: ``audit.jsonl`` in the user's uplift data
+folder). Entries are appended under an exclusive file lock, so concurrent commands keep the
+chain intact. No customer data is logged: file paths, hashes and counts only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import getpass
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+def log_path() -> Path:
+    """The audit log file (``UPLIFT_AUDIT_LOG`` or the user's data folder)."""
+    if value := os.environ.get("UPLIFT_AUDIT_LOG"):
+        return Path(value)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("uplift")) / "audit.jsonl"
+
+
+def operator() -> str:
+    if value := os.environ.get("UPLIFT_OPERATOR"):
+        return value
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+def entry_hash(entry: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of ``entry`` without its ``hash`` field."""
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Recorder:
+    """Files one command read and wrote (filled by :mod:`uplift.io`)."""
+
+    inputs: dict[str, int | None] = field(default_factory=dict)
+    outputs: dict[str, int | None] = field(default_factory=dict)
+
+
+_current: list[Recorder] = []
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[Recorder]:
+    """Collect the files touched inside the block."""
+    recorder = Recorder()
+    _current.append(recorder)
+    try:
+        yield recorder
+    finally:
+        _current.remove(recorder)
+
+
+def note_input(path: str | Path, rows: int | None = None) -> None:
+    if _current:
+        key = str(Path(path).resolve())
+        previous = _current[-1].inputs.get(key)
+        _current[-1].inputs[key] = rows if rows is not None else previous
+
+
+def note_output(path: str | Path, rows: int | None = None) -> None:
+    if _current:
+        _current[-1].outputs[str(Path(path).resolve())] = rows
+
+
+def move_outputs(stage: Path, target: Path) -> None:
+    """Outputs written in a staging folder are recorded under their final folder."""
+    if not _current:
+        return
+    outputs = _current[-1].outputs
+    stage_text = str(stage.resolve())
+    for key in list(outputs):
+        if key.startswith(stage_text + os.sep):
+            outputs[str(target.resolve()) + key[len(stage_text):]] = outputs.pop(key)
+
+
+def _describe(files: dict[str, int | None]) -> list[dict[str, Any]]:
+    from uplift.io import file_sha256
+
+    described = []
+    for path, rows in sorted(files.items()):
+        item: dict[str, Any] = {"path": path}
+        if Path(path).exists():
+            item["sha256"] = file_sha256(path)
+        else:
+            item["missing"] = True
+        if rows is not None:
+            item["rows"] = rows
+        described.append(item)
+    return described
+
+
+def _last_line(handle) -> str | None:
+    handle.seek(0, os.SEEK_END)
+    end = handle.tell()
+    step = 1 << 16
+    start = max(0, end - step)
+    while True:
+        handle.seek(start)
+        tail = handle.read(end - start)
+        lines = tail.rstrip(b"\n").split(b"\n")
+        if len(lines) > 1 or start == 0:
+            last = lines[-1].decode("utf-8", errors="replace")
+            return last or None
+        start = max(0, start - step)
+
+
+def append(command: str, argv: list[str], recorder: Recorder, *, exit_code: int,
+           message: str | None, seconds: float, path: Path | None = None) -> dict[str, Any]:
+    """Append one entry for a finished command; returns it."""
+    path = path or log_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry: dict[str, Any] = {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "operator": operator(), "host": socket.gethostname(), "command": command,
+        "arguments": argv, "inputs": _describe(recorder.inputs),
+        "outputs": _describe(recorder.outputs),
+        "outcome": "ok" if exit_code == 0 else "failed", "exit_code": exit_code,
+        "message": message, "seconds": round(seconds, 3),
+    }
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            last = _last_line(handle)
+            previous = json.loads(last) if last else None
+            entry["seq"] = previous["seq"] + 1 if previous else 1
+            entry["prev"] = previous["hash"] if previous else GENESIS
+            entry["hash"] = entry_hash(entry)
+            handle.seek(0, os.SEEK_END)
+            handle.write((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+            _write_head(path, entry)
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    return entry
+
+
+def head_path(path: Path) -> Path:
+    return path.with_name(path.name + ".head")
+
+
+def _write_head(path: Path, entry: dict[str, Any]) -> None:
+    from uplift.io import write_json
+
+    write_json({"seq": entry["seq"], "hash": entry["hash"]}, head_path(path))
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    entries: int
+    head: str
+    problem: str | None = None
+    line: int | None = None
+
+
+def verify(path: Path | None = None) -> Verdict:
+    """Check the whole chain; report the first edited, removed or reordered entry."""
+    path = path or log_path()
+    if not path.exists():
+        return Verdict(False, 0, GENESIS, f"{path}: audit log not found", None)
+    expected_seq, expected_prev, count = 1, GENESIS, 0
+    with open(path, encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                seq, prev, stored = entry["seq"], entry["prev"], entry["hash"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                return Verdict(False, count, expected_prev,
+                               f"line {line_no}: not a valid audit entry (edited)", line_no)
+            if entry_hash(entry) != stored:
+                return Verdict(False, count, expected_prev,
+                               f"line {line_no} (entry {seq}): contents do not match its hash "
+                               "(entry was edited)", line_no)
+            if seq != expected_seq or prev != expected_prev:
+                if isinstance(seq, int) and seq > expected_seq:
+                    gap = (f"entry {expected_seq}" if seq == expected_seq + 1 else
+                           f"entries {expected_seq}-{seq - 1}")
+                    problem = f"line {line_no}: {gap} removed before entry {seq}"
+                else:
+                    problem = (f"line {line_no}: entry {seq} is out of order (expected entry "
+                               f"{expected_seq}; entries were reordered)")
+                return Verdict(False, count, expected_prev, problem, line_no)
+            count += 1
+            expected_seq, expected_prev = seq + 1, stored
+    head = head_path(path)
+    if head.exists():
+        try:
+            recorded = json.loads(head.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            recorded = {"seq": None}
+        if recorded.get("seq") != expected_seq - 1 or recorded.get("hash") != expected_prev:
+            return Verdict(False, count, expected_prev,
+                           f"the log ends at entry {expected_seq - 1} but its head file records "
+                           f"entry {recorded.get('seq')}: entries were removed from the end",
+                           None)
+    elif count:
+        return Verdict(False, count, expected_prev, f"{head}: head file missing", None)
+    return Verdict(True, count, expected_prev)
