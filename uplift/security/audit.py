@@ -190,30 +190,35 @@ def verify(path: Path | None = None) -> Verdict:
         return Verdict(False, 0, GENESIS, f"{path}: audit log not found", None)
     expected_seq, expected_prev, count = 1, GENESIS, 0
     with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-                seq, prev, stored = entry["seq"], entry["prev"], entry["hash"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                return Verdict(False, count, expected_prev,
-                               f"line {line_no}: not a valid audit entry (edited)", line_no)
-            if entry_hash(entry) != stored:
-                return Verdict(False, count, expected_prev,
-                               f"line {line_no} (entry {seq}): contents do not match its hash "
-                               "(entry was edited)", line_no)
-            if seq != expected_seq or prev != expected_prev:
-                if isinstance(seq, int) and seq > expected_seq:
-                    gap = (f"entry {expected_seq}" if seq == expected_seq + 1 else
-                           f"entries {expected_seq}-{seq - 1}")
-                    problem = f"line {line_no}: {gap} removed before entry {seq}"
-                else:
-                    problem = (f"line {line_no}: entry {seq} is out of order (expected entry "
-                               f"{expected_seq}; entries were reordered)")
-                return Verdict(False, count, expected_prev, problem, line_no)
-            count += 1
-            expected_seq, expected_prev = seq + 1, stored
+        numbered = [(n, line) for n, line in enumerate(handle, start=1) if line.strip()]
+    seen_later = set()
+    for _, line in numbered:
+        try:
+            seen_later.add(json.loads(line).get("seq"))
+        except (json.JSONDecodeError, AttributeError):
+            continue
+    for line_no, line in numbered:
+        try:
+            entry = json.loads(line)
+            seq, prev, stored = entry["seq"], entry["prev"], entry["hash"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            return Verdict(False, count, expected_prev,
+                           f"line {line_no}: not a valid audit entry (edited)", line_no)
+        if entry_hash(entry) != stored:
+            return Verdict(False, count, expected_prev,
+                           f"line {line_no} (entry {seq}): contents do not match its hash "
+                           "(entry was edited)", line_no)
+        if seq != expected_seq or prev != expected_prev:
+            if expected_seq in seen_later or not isinstance(seq, int) or seq < expected_seq:
+                problem = (f"line {line_no}: holds entry {seq} where entry {expected_seq} "
+                           "belongs (entries were reordered)")
+            else:
+                gap = (f"entry {expected_seq}" if seq == expected_seq + 1 else
+                       f"entries {expected_seq}-{seq - 1}")
+                problem = f"line {line_no}: {gap} removed before entry {seq}"
+            return Verdict(False, count, expected_prev, problem, line_no)
+        count += 1
+        expected_seq, expected_prev = seq + 1, stored
     head = head_path(path)
     if head.exists():
         try:
