@@ -30,3 +30,4 @@ def small_bank_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert run(["--quiet", "simulate", "--customers", "3000", "--seed", "11", "--out",
                 str(out)]) == 0
     return out
+

@@ -133,11 +133,14 @@ def read_table(
     encoding: str | None = None,
     sep: str | None = None,
     columns: list[str] | None = None,
+    allow_empty: bool = False,
 ) -> pd.DataFrame:
     """Read a CSV or Parquet table into a DataFrame with clear errors.
 
     ``encoding`` defaults to UTF-8 with automatic byte-order-mark removal. ``sep`` defaults to
     a comma (a tab for ``.tsv``). ``columns`` restricts Parquet reads to those columns.
+    A header without data rows is refused unless ``allow_empty`` (e.g. an empty
+    do-not-contact list).
     """
     path = Path(path)
     fmt = table_format(path)
@@ -176,7 +179,7 @@ def read_table(
             raise InputError(f"{path}: malformed CSV ({exc})") from exc
     if frame.shape[1] == 0:
         raise InputError(f"{path}: file has no columns")
-    if len(frame) == 0:
+    if len(frame) == 0 and not allow_empty:
         raise InputError(f"{path}: file has a header but no data rows")
     audit.note_input(path, len(frame))
     return frame

@@ -139,7 +139,7 @@ def excluded_customers(
     if spec.do_not_contact is not None:
         from uplift import io
 
-        dnc = io.read_table(spec.do_not_contact)
+        dnc = io.read_table(spec.do_not_contact, allow_empty=True)
         if "customer_id" not in dnc.columns:
             raise SchemaError(str(spec.do_not_contact), ["missing required column "
                                                          "'customer_id'"])
@@ -377,7 +377,7 @@ def read_contacts(path: Path | None) -> pd.DataFrame | None:
         return None
     from uplift import io
 
-    table = io.read_table(path)
+    table = io.read_table(path, allow_empty=True)
     missing = [c for c in ("customer_id", "contacted_at") if c not in table.columns]
     if missing:
         raise SchemaError(str(path), [f"missing required column '{m}'" for m in missing])

@@ -1,0 +1,92 @@
+"""Consent and contact rules are absolute: no plan, under any budget or constraint set, holds
+a customer without consent, flagged do-not-contact, on the do-not-contact list, or over the
+contact limit (neither as treated nor as holdout) — with raw ids or pseudonyms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from uplift.allocate import allocate
+from uplift.campaign import CampaignSpec
+from uplift.errors import InfeasibleError
+from uplift.security.pseudonym import protect_ids
+
+OFFERS = ["coupon", "waiver", "visit"]
+KEY = b"p" * 32
+AS_OF = pd.Timestamp("2026-01-01")
+
+
+@st.composite
+def cases(draw):
+    n = draw(st.integers(5, 120))
+    rng = np.random.default_rng(draw(st.integers(0, 10**6)))
+    ids = rng.choice(np.arange(10_000_000, 10_100_000), n, replace=False)
+    scores = pd.DataFrame({
+        "customer_id": ids, "segment": rng.choice(["a", "b", "c"], n),
+        "marketing_consent": rng.choice(["yes", "no", "1", "0", "true", "", None], n),
+        "do_not_contact": rng.choice([0, 1, 0, 0], n)})
+    scores.loc[0, "segment"] = "a"
+    for k, offer in enumerate(OFFERS):
+        scores[f"gain_{offer}"] = rng.normal(3 * (k + 1), 10, n)
+        scores[f"gain_lo_{offer}"] = scores[f"gain_{offer}"] - rng.uniform(0, 10, n)
+        scores[f"cost_{offer}"] = rng.uniform(0.1, 30, n)
+    listed = ids[rng.random(n) < draw(st.floats(0, 0.4))]
+    contacts = pd.DataFrame({"customer_id": rng.choice(ids, 2 * n),
+                             "contacted_at": AS_OF - pd.to_timedelta(
+                                 rng.integers(1, 120, 2 * n), unit="D")})
+    spec = {
+        "name": "p", "holdout_fraction": draw(st.sampled_from([0.0, 0.1, 0.5])),
+        "require_consent": True,
+        "offers": [{"name": o, "channel": "email", "cost": {"fixed": 1.0}} for o in OFFERS],
+        "contact_limit": {"max_contacts": draw(st.integers(1, 3)),
+                          "window_days": draw(st.integers(10, 90))},
+        "capacities": [{"offer": "visit", "max_count": draw(st.integers(0, n))}],
+        "segment_quotas": [{"segment": "a", "max_budget_share": draw(st.floats(0.1, 1.0))}],
+        "min_roi": {"waiver": draw(st.floats(-1, 2))},
+    }
+    return (scores, listed, contacts, spec, draw(st.floats(1, 3000)),
+            draw(st.booleans()), draw(st.sampled_from(["auto", "exact", "lagrangian"])),
+            draw(st.booleans()))
+
+
+def blocked_ids(scores, listed, contacts, spec) -> set[str]:
+    consent = scores["marketing_consent"].isin(["yes", "1", "true"])
+    window = contacts[contacts["contacted_at"] >= AS_OF - pd.Timedelta(
+        days=spec["contact_limit"]["window_days"])]
+    over = window["customer_id"].value_counts()
+    over = set(over[over >= spec["contact_limit"]["max_contacts"]].index.astype(str))
+    bad = scores.loc[~consent | (scores["do_not_contact"] == 1), "customer_id"].astype(str)
+    return set(bad) | set(listed.astype(str)) | over
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.data_too_large])
+@given(case=cases())
+def test_no_plan_ever_contains_a_blocked_customer(tmp_path_factory, case):
+    scores, listed, contacts, raw_spec, budget, confident, solver, pseudonymised = case
+    folder = tmp_path_factory.mktemp("dnc")
+    pd.DataFrame({"customer_id": listed}).to_csv(folder / "dnc.csv", index=False)
+    spec = CampaignSpec.model_validate({**raw_spec, "do_not_contact": str(folder / "dnc.csv")})
+    blocked = blocked_ids(scores, listed, contacts, raw_spec)
+    given_scores = scores
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("UPLIFT_PSEUDONYM_KEY", raising=False)
+        if pseudonymised:           # scores carry pseudonyms, the list and history raw ids
+            patch.setenv("UPLIFT_PSEUDONYM_KEY", KEY.hex())
+            given_scores = protect_ids(scores, key=KEY)
+            blocked = set(protect_ids(pd.DataFrame({"customer_id": sorted(blocked)}),
+                                      key=KEY)["customer_id"]) if blocked else set()
+        try:
+            result = allocate(given_scores, spec, budget=budget, confident=confident,
+                              solver=solver, contacts=contacts, as_of=AS_OF, seed=1)
+        except InfeasibleError:
+            event("infeasible constraint set")
+            return
+    planned = set(result.plan["customer_id"].astype(str))
+    event(f"plan rows > 0: {len(planned) > 0}")
+    assert not planned & blocked
+    assert result.summary["spend"] <= budget + 1e-6
