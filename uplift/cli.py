@@ -983,15 +983,19 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def _terminate(signum: int, _frame: object) -> None:
-    """SIGTERM: unwind like Ctrl-C so temporary files are removed and no output is partial."""
     raise KeyboardInterrupt
+
+
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM unwind like Ctrl-C, so temporary files are removed on the way out."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
 
 
 def main() -> None:
     """Console-script entry point."""
-    import signal
-
-    signal.signal(signal.SIGTERM, _terminate)
+    interrupt_on_sigterm()
     sys.exit(run())
 
 
