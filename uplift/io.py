@@ -90,6 +90,63 @@ def _csv_header(source: Path | _io.BytesIO, gz: bool, encoding: str, sep: str) -
             handle.close()
 
 
+DUCKDB_ENCODINGS = ("utf-8", "utf8", "utf-8-sig", "latin-1", "latin1", "utf-16")
+_transcoded: dict[tuple[str, int, int, str], Path] = {}
+_transcode_dir: list[tempfile.TemporaryDirectory] = []
+
+
+def csv_columns(path: Path, encoding: str | None = None, sep: str = ",") -> list[str]:
+    """Header of a CSV file (refusing duplicates and undecodable text)."""
+    enc = encoding or "utf-8-sig"
+    try:
+        header = _csv_header(path, path.name.lower().endswith(".gz"), enc, sep)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: cannot be read as {enc} text at byte {exc.start}; name the "
+                         "file's encoding (for example --encoding gbk)") from exc
+    except LookupError as exc:
+        raise InputError(f"{path}: unknown text encoding {enc!r}") from exc
+    _report_duplicate_columns(path, header)
+    return header
+
+
+def utf8_csv(path: Path, encoding: str | None) -> Path:
+    """``path`` itself when DuckDB reads its encoding, else a UTF-8 copy in a temporary folder
+    (removed at exit), transcoded in 1 MB blocks; undecodable bytes are an error."""
+    enc = (encoding or "utf-8").lower()
+    if enc in DUCKDB_ENCODINGS:
+        return path
+    import codecs
+    import gzip
+
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, enc)
+    if key in _transcoded:
+        return _transcoded[key]
+    if not _transcode_dir:
+        _transcode_dir.append(tempfile.TemporaryDirectory(prefix="uplift-utf8-"))
+    target = Path(_transcode_dir[0].name) / f"{len(_transcoded)}-{path.name.removesuffix('.gz')}"
+    try:
+        decoder = codecs.getincrementaldecoder(enc)()
+    except LookupError as exc:
+        raise InputError(f"{path}: unknown text encoding {encoding!r}") from exc
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    done = 0
+    with opener(path, "rb") as source, open(target, "w", encoding="utf-8") as out:
+        while True:
+            block = source.read(1 << 20)
+            try:
+                out.write(decoder.decode(block, final=not block).lstrip("\ufeff")
+                          if done == 0 else decoder.decode(block, final=not block))
+            except UnicodeDecodeError as exc:
+                raise InputError(f"{path}: cannot be read as {encoding} text at byte "
+                                 f"{done + exc.start}") from exc
+            if not block:
+                break
+            done += len(block)
+    _transcoded[key] = target
+    return target
+
+
 def plaintext_source(path: Path) -> Path | _io.BytesIO:
     """``path`` itself, or its decrypted contents when it is an encrypted file."""
     if envelope.is_encrypted(path):

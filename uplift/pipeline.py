@@ -136,8 +136,12 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
     table = snapshot_table(inputs, snapshots, horizon_days=horizon,
                            gap_days=settings.churn.gap_days, threads=threads, progress=progress)
     churn = ChurnModel(tiers=settings.churn.tiers, threads=threads, random_state=seed)
-    churn.fit(table, label="churned", id_col="customer_id", time_col="as_of",
-              source="churn training snapshots")
+    try:
+        churn.fit(table, label="churned", id_col="customer_id", time_col="as_of",
+                  source="churn training snapshots")
+    except InputError as exc:
+        raise InputError(f"cannot train the churn model from {inputs.customers} and "
+                         f"{inputs.events}: {exc}") from exc
     e = churn.validation_["evaluation"]
     progress(f"  churn model: ROC-AUC {e['roc_auc']:.3f}, ECE {e['ece']:.4f}")
     progress("training offer-effect models on the campaign log")
@@ -152,7 +156,11 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
         model = EffectsModel(treatment="arm", control="control", outcome=outcome,
                              propensity="propensity", id_col="customer_id",
                              estimator=estimator, goal=goal, outcome_type=kind)
-        model.fit(campaign.drop(columns=drop + [other]), source=f"campaign log ({outcome})")
+        try:
+            model.fit(campaign.drop(columns=drop + [other]), source=f"campaign log ({outcome})")
+        except InputError as exc:
+            raise InputError(f"cannot learn offer effects from {inputs.campaign_log}: "
+                             f"{exc}") from exc
         effect_models[name] = model
         progress(f"  effects on {outcome}: learner {model.estimator_.learner_}")
     with io.staged_directory(folder) as stage:

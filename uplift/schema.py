@@ -41,6 +41,11 @@ TOPICS: tuple[str, ...] = ("fees", "rates", "card", "service_quality", "closing"
 SEGMENTS: tuple[str, ...] = ("private_banking", "mass_affluent", "young_retail", "silent")
 CONTROL_ARM = "control"
 MAX_SHOWN = 5
+# No amount, balance or count a bank records comes near 10^15; beyond it a value is corrupt
+# (an overflowed export, a misplaced exponent) and would silently dominate sums and models.
+MAX_ABS_VALUE = 1e15
+# Dates later than this many days after today are refused as corrupt (clock or format errors).
+FUTURE_GRACE_DAYS = 1
 TRUE_TEXT = ("1", "true", "yes", "y", "t", "1.0")
 FALSE_TEXT = ("0", "false", "no", "n", "f", "0.0")
 
@@ -109,6 +114,36 @@ def _examples(values: pd.Series, limit: int = 3) -> str:
     return ", ".join(repr(v) for v in uniq)
 
 
+def number_problems(values: np.ndarray | pd.Series, column: str) -> list[str]:
+    """Infinite and implausibly large (beyond +-1e15) values of a number column, with rows."""
+    array = np.asarray(values, dtype="float64")
+    problems = []
+    infinite = np.isinf(array)
+    if infinite.any():
+        problems.append(f"column '{column}': infinite values in {_rows(infinite)}")
+    with np.errstate(invalid="ignore"):
+        huge = np.isfinite(array) & (np.abs(array) > MAX_ABS_VALUE)
+    if huge.any():
+        problems.append(f"column '{column}': implausibly large values (beyond +-{MAX_ABS_VALUE:g})"
+                        f" in {_rows(huge)}")
+    return problems
+
+
+def latest_plausible_date() -> pd.Timestamp:
+    """Dates after this are in the future and refused."""
+    return pd.Timestamp.now().normalize() + pd.Timedelta(days=FUTURE_GRACE_DAYS + 1)
+
+
+def date_problems(parsed: pd.Series, column: str) -> list[str]:
+    """Dates in the future (after tomorrow), with rows."""
+    limit = latest_plausible_date()
+    future = (parsed >= limit).fillna(False).to_numpy(dtype=bool)
+    if future.any():
+        return [f"column '{column}': dates in the future (after "
+                f"{(limit - pd.Timedelta(days=1)).date()}) in {_rows(future)}"]
+    return []
+
+
 def _parse_datetime(raw: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = raw
@@ -117,6 +152,15 @@ def _parse_datetime(raw: pd.Series) -> pd.Series:
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     return parsed.astype("datetime64[us]")
+
+
+def parse_date_column(raw: pd.Series, column: str, source: str) -> pd.Series:
+    """Parse an ISO 8601 date column strictly; unparseable or future dates raise with rows."""
+    problems: list[str] = []
+    parsed = _coerce(raw, Column(column, "datetime", "", nullable=True), problems)
+    if problems:
+        raise SchemaError(source, problems)
+    return parsed
 
 
 def _coerce(raw: pd.Series, col: Column, problems: list[str]) -> pd.Series:
@@ -139,10 +183,7 @@ def _coerce(raw: pd.Series, col: Column, problems: list[str]) -> pd.Series:
             )
         finite = values.notna()
         nonfinite = finite & ~np.isfinite(values.astype("float64"))
-        if nonfinite.any():
-            problems.append(
-                f"column '{col.name}': infinite values in {_rows(nonfinite)}"
-            )
+        problems.extend(number_problems(values, col.name))
         if kind == "int":
             frac = finite & ~nonfinite & (values.astype("float64") % 1 != 0)
             if frac.any():
@@ -183,6 +224,7 @@ def _coerce(raw: pd.Series, col: Column, problems: list[str]) -> pd.Series:
                 f"column '{col.name}': unparseable dates {_examples(raw[bad])} in {_rows(bad)} "
                 "(expected ISO 8601, e.g. 2025-03-31 or 2025-03-31T14:05:00)"
             )
+        problems.extend(date_problems(parsed, col.name))
         return parsed
     if kind == "bool":
         text = raw.astype(str).str.strip().str.lower()

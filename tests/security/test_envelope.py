@@ -24,7 +24,7 @@ def test_round_trip_any_size_and_chunking(tmp_path_factory, data, chunk):
     path = tmp_path_factory.mktemp("enc") / "f.bin"
     encrypt_to(path, data, KEY, chunk_bytes=chunk)
     assert decrypt_file(path, KEY) == data
-    assert data == b"" or data not in path.read_bytes()[envelope.HEADER_BYTES:]
+    assert len(data) < 16 or data not in path.read_bytes()[envelope.HEADER_BYTES:]
 
 
 def test_every_changed_byte_and_every_truncation_is_refused(tmp_path):

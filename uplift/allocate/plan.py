@@ -31,7 +31,7 @@ from uplift.allocate.lagrangian import Solution, solve_lagrangian
 from uplift.allocate.problem import Problem, build_rows
 from uplift.campaign import CampaignSpec, eligible
 from uplift.errors import InputError, SchemaError
-from uplift.schema import _rows, is_true
+from uplift.schema import MAX_ABS_VALUE, _rows, is_true, number_problems
 from uplift.security.pseudonym import id_text, is_pseudonym, protect_ids
 
 EXACT_MAX_VARIABLES = 40_000
@@ -60,13 +60,21 @@ def _matrix(scores: pd.DataFrame, prefix: str, offers: list[str], source: str) -
         if not pd.api.types.is_numeric_dtype(series):
             series = pd.to_numeric(series, errors="coerce")
         values[:, j] = series.to_numpy(dtype=float)
+    _check_matrix(values, cols, source)
+    return values
+
+
+def _check_matrix(values: np.ndarray, cols: list[str], source: str) -> None:
+    """Refuse missing, text, infinite or implausibly large gains and costs (with rows)."""
     bad = ~np.isfinite(values)
     if bad.any():
-        rows_bad = bad.any(axis=1)
         col = cols[int(np.argmax(bad.any(axis=0)))]
         raise SchemaError(source, [f"column '{col}': missing, text or infinite values in "
-                                   f"{_rows(rows_bad)}"])
-    return values
+                                   f"{_rows(bad.any(axis=1))}"])
+    huge = np.abs(values) > MAX_ABS_VALUE
+    if huge.any():
+        j = int(np.argmax(huge.any(axis=0)))
+        raise SchemaError(source, number_problems(values[:, j], cols[j]))
 
 
 @dataclass
@@ -91,18 +99,22 @@ def read_scores(path: Path, offers: list[str]) -> ScoreTable:
     """Read a scores file; Parquet is read column by column so memory stays near the size of
     the matrices themselves (8 million customers x 4 offers: 256 MB per matrix)."""
     from uplift import io
+    from uplift.security import audit
 
     if io.table_format(path) != "parquet":
         return ScoreTable.from_frame(io.read_table(path), offers, str(path))
     import pyarrow.parquet as pq
 
     io.check_readable(path)
+    source = io.plaintext_source(path)         # decrypted in memory when encrypted
     try:
-        names = pq.read_schema(path).names
+        names = pq.read_schema(source).names
+        matrix_cols = [c for c in names if c.startswith(("gain_", "cost_"))]
+        frame = pq.read_table(source, columns=[c for c in names
+                                               if c not in matrix_cols]).to_pandas()
     except Exception as exc:
         raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
-    matrix_cols = [c for c in names if c.startswith(("gain_", "cost_"))]
-    frame = pq.read_table(path, columns=[c for c in names if c not in matrix_cols]).to_pandas()
+    audit.note_input(path, len(frame))
     if len(frame) == 0:
         raise InputError(f"{path}: file has no data rows")
 
@@ -114,13 +126,9 @@ def read_scores(path: Path, offers: list[str]) -> ScoreTable:
                                           f"campaign's offers are {', '.join(offers)}"])
         values = np.empty((len(frame), len(cols)))
         for j, col in enumerate(cols):
-            column = pq.read_table(path, columns=[col]).column(0)
+            column = pq.read_table(source, columns=[col]).column(0)
             values[:, j] = column.to_numpy(zero_copy_only=False).astype(float, copy=False)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            raise SchemaError(str(path), [f"column '{cols[int(np.argmax(bad.any(axis=0)))]}': "
-                                          f"missing or infinite values in "
-                                          f"{_rows(bad.any(axis=1))}"])
+        _check_matrix(values, cols, str(path))
         return values
 
     has_lower = all(f"gain_lo_{o}" in names for o in offers)

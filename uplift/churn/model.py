@@ -40,6 +40,7 @@ from uplift.churn.reasons import (
 from uplift.churn.table import TableSpec, apply_table, binary_label, learn_table
 from uplift.config import assign_tiers
 from uplift.errors import InputError, ModelError
+from uplift.schema import parse_date_column
 
 FORMAT = "uplift-churn-model"
 FORMAT_VERSION = 1
@@ -135,15 +136,16 @@ class ChurnModel:
         }
 
     def _split(self, frame: pd.DataFrame, y: np.ndarray, time_col: str | None,
-               rng: np.random.Generator) -> tuple[np.ndarray, str]:
+               rng: np.random.Generator, source: str) -> tuple[np.ndarray, str]:
         if time_col is not None:
             if time_col not in frame.columns:
                 raise InputError(f"--time-col {time_col!r} is not a column of the table")
-            times = pd.to_datetime(frame[time_col], errors="coerce")
+            times = parse_date_column(frame[time_col], time_col, source)
             if times.nunique() >= 2:
                 latest = times == times.max()
                 if y[latest.to_numpy()].min() == y[latest.to_numpy()].max():
-                    raise InputError("the latest snapshot has only one class; cannot validate")
+                    raise InputError(f"{source}: the latest snapshot ({times.max().date()}) has "
+                                     "only one class in the label; cannot validate out of time")
                 return latest.to_numpy(), f"out-of-time: latest snapshot {times.max().date()}"
         valid = np.zeros(len(y), dtype=bool)
         for cls in (0, 1):
@@ -170,7 +172,7 @@ class ChurnModel:
         X = apply_table(frame, self.spec_, source=source, allowed_extra=(label, id_col,
                                                                           time_col))
         rng = np.random.default_rng(self.random_state)
-        valid, self.validation_scheme_ = self._split(frame, y, time_col, rng)
+        valid, self.validation_scheme_ = self._split(frame, y, time_col, rng, source)
         valid_idx = np.flatnonzero(valid)
         calib_mask = np.zeros(len(y), dtype=bool)
         for cls in (0, 1):

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.errors import InputError, SchemaError
-from uplift.schema import DataWarning, _rows
+from uplift.schema import DataWarning, _rows, number_problems
 
 TEXT_LEVELS_MIN = 50
 TEXT_LEVELS_SHARE = 0.05
@@ -54,9 +54,13 @@ def binary_label(values: pd.Series, *, source: str, column: str) -> np.ndarray:
         raise SchemaError(source, [f"column '{column}': missing labels in {_rows(~present)}"])
     uniq = pd.unique(values)
     if len(uniq) > 2:
-        shown = ", ".join(repr(v) for v in uniq[:5])
+        shown = ", ".join(repr(str(v)) for v in uniq[:5])
+        text = values.astype(str).str.strip().str.lower()
+        usual = text.isin(["0", "1", "0.0", "1.0", "true", "false", "yes", "no"])
+        odd = ~usual if usual.any() else ~values.isin(values.value_counts().index[:2])
         raise SchemaError(source, [f"column '{column}': label must be binary (0/1), found "
-                                   f"{len(uniq)} values: {shown}"])
+                                   f"{len(uniq)} values ({shown}); unexpected values in "
+                                   f"{_rows(odd)}"])
     if len(uniq) < 2:
         raise SchemaError(source, [f"column '{column}': only one class ({uniq[0]!r}) present; "
                                    "a churn model needs churners and stayers"])
@@ -71,6 +75,17 @@ def binary_label(values: pd.Series, *, source: str, column: str) -> np.ndarray:
 def _is_text(series: pd.Series) -> bool:
     return (series.dtype == object or pd.api.types.is_string_dtype(series)
             or isinstance(series.dtype, pd.CategoricalDtype))
+
+
+def _refuse_stray_text(series: pd.Series, column: str, source: str) -> None:
+    """A column of numbers with a few text values is damaged data, not a category."""
+    present = series.notna() & series.astype(str).str.strip().ne("")
+    numbers = pd.to_numeric(series.where(present), errors="coerce")
+    stray = present & numbers.isna()
+    if present.sum() >= 20 and 0 < stray.sum() <= 0.01 * present.sum():
+        raise SchemaError(source, [f"column '{column}': numbers expected, found "
+                                   f"{', '.join(map(repr, series[stray].astype(str).unique()[:3]))}"
+                                   f" in {_rows(stray)}"])
 
 
 def learn_table(frame: pd.DataFrame, *, label: str, id_col: str | None,
@@ -95,6 +110,7 @@ def learn_table(frame: pd.DataFrame, *, label: str, id_col: str | None,
             spec.features.append(col)
             continue
         if _is_text(series):
+            _refuse_stray_text(series, col, source)
             if nunique == n and n > 20:
                 spec.excluded[col] = "id-like (every value distinct)"
             elif nunique > max(TEXT_LEVELS_MIN, TEXT_LEVELS_SHARE * n):
@@ -157,4 +173,8 @@ def apply_table(frame: pd.DataFrame, spec: TableSpec, *, source: str,
             if bad.any():
                 raise SchemaError(source, [f"column '{col}': expected numbers in {_rows(bad)}"])
             columns[col] = values.to_numpy(dtype="float64")
+        if col not in spec.categorical and (found := number_problems(columns[col], col)):
+            problems.extend(found)
+    if problems:
+        raise SchemaError(source, problems)
     return pd.DataFrame(columns, index=frame.index, copy=False)

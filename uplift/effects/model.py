@@ -20,7 +20,8 @@ import pandas as pd
 from uplift import __version__
 from uplift.churn.table import apply_table, learn_table
 from uplift.effects.estimator import UpliftEstimator
-from uplift.errors import InputError, ModelError
+from uplift.errors import InputError, ModelError, SchemaError
+from uplift.schema import _rows, number_problems
 
 FORMAT = "uplift-effects-model"
 FORMAT_VERSION = 1
@@ -66,9 +67,10 @@ class EffectsModel:
                                  f"{', '.join(map(str, table.columns[:15]))}")
         y = pd.to_numeric(table[self.outcome], errors="coerce")
         if y.isna().any():
-            bad = np.flatnonzero(y.isna().to_numpy())[:5] + 1
-            raise InputError(f"{source}: column {self.outcome!r}: outcome must be numeric; "
-                             f"rows {', '.join(map(str, bad))}")
+            raise SchemaError(source, [f"column '{self.outcome}': outcome missing or not a "
+                                       f"number in {_rows(y.isna())}"])
+        if problems := number_problems(y, self.outcome):
+            raise SchemaError(source, problems)
         frame = table if self.features is None else table[
             [c for c in table.columns if c in self.features or c in self._reserved()]]
         if self.features is not None:

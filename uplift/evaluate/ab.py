@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from uplift.errors import InputError, SchemaError
-from uplift.schema import _rows
+from uplift.schema import _rows, number_problems
 
 SRM_ALPHA = 0.001
 
@@ -47,11 +47,13 @@ def metric_values(frame: pd.DataFrame, column: str, source: str) -> tuple[np.nda
     if binary is not None:
         return binary, True
     values = pd.to_numeric(frame[column], errors="coerce")
-    bad = values.isna() | ~np.isfinite(values)
+    bad = values.isna()
     if bad.any():
         raise SchemaError(source, [f"column '{column}': expected numbers or 0/1, found "
                                    f"{frame[column][bad].astype(str).unique()[:3].tolist()} "
                                    f"in {_rows(bad)}"])
+    if problems := number_problems(values, column):
+        raise SchemaError(source, problems)
     return values.to_numpy(dtype=float), False
 
 

@@ -18,7 +18,15 @@ import pandas as pd
 from uplift import io
 from uplift.errors import InputError, SchemaError
 from uplift.features.registry import FEATURES, INFLOW, MONETARY, OUTFLOW, Feature
-from uplift.schema import CUSTOMERS, EVENT_TYPES, MAX_SHOWN, DataWarning, validate
+from uplift.schema import (
+    CUSTOMERS,
+    EVENT_TYPES,
+    MAX_ABS_VALUE,
+    MAX_SHOWN,
+    DataWarning,
+    latest_plausible_date,
+    validate,
+)
 
 EVENT_COLUMNS = ("customer_id", "ts", "event_type", "amount", "channel", "page", "topic")
 OPTIONAL_EVENT_COLUMNS = ("channel", "page", "topic")
@@ -61,12 +69,34 @@ def _source_sql(path: Path, encoding: str | None = None) -> str:
     if is_encrypted(path):
         raise InputError(f"{path}: is an encrypted uplift artefact; the feature builder reads "
                          "the bank's source tables (customers, events), not derived files")
-    quoted = str(path).replace("'", "''")
     if fmt == "parquet":
-        return f"read_parquet('{quoted}')"
-    enc = f", encoding = '{encoding}'" if encoding and encoding.lower() not in (
-        "utf-8", "utf8", "utf-8-sig") else ""
-    return f"read_csv('{quoted}', header = true, all_varchar = true{enc})"
+        import pyarrow.parquet as pq
+
+        try:
+            io._report_duplicate_columns(path, pq.read_schema(path).names)
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
+        return f"read_parquet('{_quote(path)}')"
+    io.csv_columns(path, encoding)                        # duplicates, undecodable header
+    readable = io.utf8_csv(path, encoding)
+    enc = "" if readable != path or not encoding or encoding.lower() in (
+        "utf-8", "utf8", "utf-8-sig") else f", encoding = '{encoding}'"
+    return f"read_csv('{_quote(readable)}', header = true, all_varchar = true{enc})"
+
+
+def _quote(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _duckdb_problem(path: Path, exc: Exception) -> InputError:
+    """A DuckDB reading error as a planner-readable message."""
+    first = str(exc).splitlines()[0]
+    if "unicode" in first.lower() or "utf" in first.lower():
+        return InputError(f"{path}: is not UTF-8 text; name the file's encoding (for example "
+                          f"--encoding gbk) ({first})")
+    return InputError(f"{path}: cannot be read ({first})")
 
 
 def _connect(threads: int = 1, memory_limit: str | None = None):  # -> duckdb connection
@@ -92,7 +122,7 @@ def _events_view(con, inputs: FeatureInputs) -> None:
     try:
         present = _columns_of(con, source)
     except Exception as exc:  # duckdb raises its own error types for damaged files
-        raise InputError(f"{path}: cannot be read ({str(exc).splitlines()[0]})") from exc
+        raise _duckdb_problem(path, exc) from exc
     rename = dict(inputs.rename.get("events", {}))
     select = []
     missing = []
@@ -151,13 +181,29 @@ def _check_events(con, path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
         "amount": ("amount IS NULL AND raw_amount IS NOT NULL",
                    "amounts that are not numbers"),
     }
+    total, = con.execute("SELECT count(*) FROM events_src").fetchall()[0]
+    if not total:
+        raise SchemaError(str(path), ["the events table has no rows"])
     for column, (condition, what) in checks.items():
         count, rows = _rows_where(con, condition)
         if count:
             problems.append(f"column '{column}': {count:,} {what} in {rows}")
+    count, rows = _rows_where(con, "raw_amount IS NULL")
+    if count:
+        problems.append(f"column 'amount': {count:,} missing amounts in {rows} (0 for events "
+                        "that move no money)")
     count, rows = _rows_where(con, "isinf(amount) OR amount < 0")
     if count:
         problems.append(f"column 'amount': {count:,} negative or infinite amounts in {rows}")
+    count, rows = _rows_where(con, f"NOT isinf(amount) AND abs(amount) > {MAX_ABS_VALUE}")
+    if count:
+        problems.append(f"column 'amount': {count:,} implausibly large amounts (beyond "
+                        f"{MAX_ABS_VALUE:g}) in {rows}")
+    limit = latest_plausible_date()
+    count, rows = _rows_where(con, f"ts >= TIMESTAMP '{limit}'")
+    if count:
+        problems.append(f"column 'ts': {count:,} dates in the future (after "
+                        f"{(limit - pd.Timedelta(days=1)).date()}) in {rows}")
     if problems:
         raise SchemaError(str(path), problems)
     vocabulary = ", ".join(f"'{t}'" for t in EVENT_TYPES)
