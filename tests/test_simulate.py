@@ -91,6 +91,14 @@ def test_realised_outcomes_agree_with_truth(bank_5000):
     observed = control["churned"].mean()
     se = np.sqrt(expected * (1 - expected) / len(control))
     assert abs(observed - expected) < 4 * se
+    logged = truth.loc[log["customer_id"]]
+    latent = logged["p_churn_30d_latent"].to_numpy().copy()
+    for arm in set(log["arm"]) - {"control"}:
+        mask = (log["arm"] == arm).to_numpy()
+        latent[mask] += logged[f"delta_churn_latent_{arm}"].to_numpy()[mask]
+    # every customer's realised outcome is a draw with its full-information probability
+    z = (log["churned"].sum() - latent.sum()) / np.sqrt((latent * (1 - latent)).sum())
+    assert abs(z) < 4
     oracle = true_churn_probability(truth.reset_index(), "2026-01-01")
     open_ = truth["open_at_assignment"].to_numpy()
     assert np.allclose(oracle[open_], truth.loc[open_, "p_churn_30d"], atol=1e-9)
