@@ -645,7 +645,7 @@ def churn_score(
     fitted = ChurnModel.load(model)
     frame = io.read_table(table, encoding=encoding)
     scores = fitted.score(frame, source=str(table), id_col=id_col)
-    io.write_table(scores, out)
+    io.write_table(scores, out, ids=[c for c in ("customer_id", id_col or fitted.id_col_) if c])
     io.write_json(io.build_manifest("churn score", {"model": model, "table": table},
                                     seed=None, inputs=[table], outputs={out.name: len(scores)}),
                   io.manifest_path_for(out))
@@ -723,7 +723,7 @@ def effects_predict(
     fitted = EffectsModel.load(model)
     frame = io.read_table(table, encoding=encoding)
     predictions = fitted.predict(frame, source=str(table))
-    io.write_table(predictions, out)
+    io.write_table(predictions, out, ids=[c for c in ("customer_id", fitted.id_col) if c])
     io.write_json(io.build_manifest("effects predict", {"model": model, "table": table},
                                     seed=None, inputs=[table],
                                     outputs={out.name: len(predictions)}),

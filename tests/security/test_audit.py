@@ -53,3 +53,14 @@ def test_verify_finds_the_first_broken_entry(log, capsys, damage, found):
     assert not verdict.ok and found in verdict.problem
     assert run(["audit", "verify", "--log", str(log)]) == 2
     assert found in capsys.readouterr().err
+
+
+def test_error_messages_are_redacted_when_pseudonymising(tmp_path, monkeypatch):
+    log = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("UPLIFT_AUDIT_LOG", str(log))
+    monkeypatch.setenv("UPLIFT_PSEUDONYM_KEY", "ab" * 32)
+    (tmp_path / "c.csv").write_text("customer_id,segment,open_date\n10000123,a,2024-01-01\n"
+                                    "10000123,b,2024-01-02\n")
+    assert run(["validate", "--customers", str(tmp_path / "c.csv")]) == 2
+    entry = json.loads(lines(log)[-1])
+    assert "duplicate" in entry["message"] and "10000123" not in log.read_text()

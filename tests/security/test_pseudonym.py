@@ -36,3 +36,27 @@ def test_protect_is_idempotent_and_off_without_a_key(monkeypatch):
     mixed = pd.concat([once, frame], ignore_index=True)
     with pytest.raises(InputError, match="data row 3"):
         protect_ids(mixed, key=KEY, source="scores.csv")
+
+
+def test_scores_carry_pseudonyms_in_a_custom_id_column(tmp_path, monkeypatch):
+    import numpy as np
+
+    from uplift import io
+    from uplift.cli import run
+
+    rng = np.random.default_rng(0)
+    n = 400
+    logins = rng.poisson(6, n)
+    table = pd.DataFrame({"client_no": np.arange(n) + 90_000_000, "logins": logins,
+                          "balance": rng.lognormal(8, 1, n),
+                          "left": (rng.random(n) < 1 / (1 + np.exp(logins - 5))).astype(int)})
+    table.to_csv(tmp_path / "t.csv", index=False)
+    assert run(["--quiet", "churn", "fit", "--table", str(tmp_path / "t.csv"), "--label", "left",
+                "--id", "client_no", "--out", str(tmp_path / "model")]) == 0
+    monkeypatch.setenv("UPLIFT_PSEUDONYM_KEY", KEY.hex())
+    table.drop(columns=["left"]).to_csv(tmp_path / "new.csv", index=False)
+    assert run(["--quiet", "churn", "score", "--model", str(tmp_path / "model"), "--table",
+                str(tmp_path / "new.csv"), "--out", str(tmp_path / "scores.csv")]) == 0
+    scores = io.read_table(tmp_path / "scores.csv")
+    assert is_pseudonym(scores["client_no"]).all()
+    assert "90000001" not in (tmp_path / "scores.csv").read_text()

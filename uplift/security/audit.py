@@ -11,7 +11,9 @@ copy the head hash printed by ``uplift audit verify`` to a separate store.
 
 The log lives at ``UPLIFT_AUDIT_LOG`` (default: ``audit.jsonl`` in the user's uplift data
 folder). Entries are appended under an exclusive file lock, so concurrent commands keep the
-chain intact. No customer data is logged: file paths, hashes and counts only.
+chain intact. No customer data is logged: file paths, hashes and counts only; with a
+pseudonym key configured, error messages are logged with quoted values and long numbers
+redacted (they may hold customer ids).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import getpass
 import hashlib
 import json
 import os
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -133,6 +136,20 @@ def _last_line(handle) -> str | None:
         start = max(0, start - step)
 
 
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_LONG_NUMBER = re.compile(r"(?<![\w.])\d{5,}(?![\w.])")
+
+
+def redact(message: str | None) -> str | None:
+    """With pseudonymisation on, an error message is logged without quoted values and long
+    numbers (they may be customer ids): ``'10000123'`` becomes ``'…'``."""
+    from uplift.security.keys import pseudonym_key
+
+    if message is None or pseudonym_key() is None:
+        return message
+    return _LONG_NUMBER.sub("…", _QUOTED.sub("'…'", message))
+
+
 def append(command: str, argv: list[str], recorder: Recorder, *, exit_code: int,
            message: str | None, seconds: float, path: Path | None = None) -> dict[str, Any]:
     """Append one entry for a finished command; returns it."""
@@ -144,7 +161,7 @@ def append(command: str, argv: list[str], recorder: Recorder, *, exit_code: int,
         "arguments": argv, "inputs": _describe(recorder.inputs),
         "outputs": _describe(recorder.outputs),
         "outcome": "ok" if exit_code == 0 else "failed", "exit_code": exit_code,
-        "message": message, "seconds": round(seconds, 3),
+        "message": redact(message), "seconds": round(seconds, 3),
     }
     with open(path, "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
