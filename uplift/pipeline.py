@@ -8,8 +8,9 @@
   ``value_after`` (goal: increase), learned from the campaign log with features as of each
   customer's assignment date.
 
-A model folder records a fingerprint of its inputs (data file hashes, seed, settings, the ids
-of the configured pseudonym and master keys); ``plan``
+A model folder records a fingerprint of its inputs (data file hashes, seed, settings, the id
+of the pseudonym key, whether encryption is on — not the master key's id, so a cache re-wrapped
+by ``uplift keys rotate`` stays valid); ``plan``
 reuses it when the fingerprint matches and retrains otherwise, so a second run with the same
 inputs and seed reuses the models and gives the identical plan.
 
@@ -90,7 +91,8 @@ def fingerprint(inputs: FeatureInputs, as_of: str, settings: Settings, seed: int
     payload = {"files": {str(p.name): io.file_sha256(p) for p in files if p is not None},
                "as_of": as_of, "settings": settings.model_dump(), "seed": seed,
                "version": __version__, "features": [f.name for f in FEATURES],
-               "protection": protection_state()}
+               "pseudonym_key": protection_state()["pseudonym_key"],
+               "encrypted": protection_state()["master_key"] is not None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
