@@ -105,6 +105,10 @@ def main() -> None:
                               CONTROL)
             record["policy value"] = snipw_value(y[test], arm[test], policy, p_test)
             rows.append(record)
+        for z in (1.0, 2.0):
+            rows.append({"seed": seed, "model": f"uplift, evidence policy (z={z:g})",
+                         "detail": "", "policy value": snipw_value(
+                             y[test], arm[test], ours.recommend(X[test], z=z), p_test)})
         rows.append({"seed": seed, "model": "Mens e-mail to everyone", "detail": "",
                      "policy value": snipw_value(y[test], arm[test],
                                                  np.full(test.sum(), "Mens E-Mail"), p_test)})

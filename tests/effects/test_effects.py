@@ -55,6 +55,29 @@ def test_standard_errors_are_positive_and_shrinkage_pulls_toward_the_average(fit
         assert (shrunk[arm] - est.ate_[arm]).abs().mean() <= (raw[arm] - est.ate_[arm]).abs().mean()
 
 
+def test_evidence_policy_follows_strong_differences_and_defaults_to_the_best_arm(fitted):
+    est, table = fitted
+    X = table[["x1", "x2"]].to_numpy()
+    plain = est.recommend(X, z=0.0)
+    careful = est.recommend(X, z=2.0)
+    default = "a"                               # best on average: -0.075 vs -0.025 churn
+    assert max(est.ate_, key=lambda k: -est.ate_[k]) == default
+    # where a clearly helps (x1 > 0) both keep it; b is taken where it helps (x1 < 0)
+    positive = table["x1"].to_numpy() > 0.5
+    assert (careful[positive] == "a").mean() > 0.9
+    negative = table["x1"].to_numpy() < -0.5
+    assert (plain[negative] == "b").mean() > 0.6
+    # asking for more evidence never moves more customers away from the default
+    assert (careful != default).sum() <= (est.recommend(X, z=1.0) != default).sum() <= \
+        (plain != default).sum()
+    truth = np.column_stack([np.zeros(len(table)), table["true_a"], table["true_b"]])
+    arms = np.array(["control", "a", "b"])
+    index = {a: i for i, a in enumerate(arms)}
+    true_gain = lambda c: truth[np.arange(len(table)), [index[x] for x in c]].mean()  # noqa: E731
+    # lower churn than sending everyone the best average offer
+    assert true_gain(careful) < true_gain(np.full(len(table), default, dtype=object)) + 1e-9
+
+
 def test_metrics_prefer_a_good_ranking():
     rng = np.random.default_rng(1)
     n = 4000

@@ -230,3 +230,36 @@ class UpliftEstimator:
             out[arm] = self.ate_[arm] + weight * (e - self.ate_[arm])
         return pd.DataFrame(out)
 
+
+    def recommend(self, X: np.ndarray, z: float = 1.0) -> np.ndarray:
+        """Offer per row that departs from the best average offer only on evidence.
+
+        The default is the arm with the best average benefit (``ate_``) when it helps, else
+        control. A row moves to another arm when that arm's predicted benefit beats the
+        default's by more than ``z`` standard errors (``sqrt(se_a^2 + se_default^2)``), and to
+        control when the default's benefit is below zero by more than ``z`` standard errors.
+        With weak heterogeneity this keeps the policy at the best single offer instead of
+        following noise; ``z = 0`` is the plain best-predicted-offer policy.
+        """
+        X = self._check_fitted(X)
+        benefit = self._benefit(self.predict(X)[self.arms_].to_numpy())
+        se = self.predict_se(X)[self.arms_].to_numpy()
+        average = self._benefit(np.array([self.ate_[a] for a in self.arms_]))
+        arms = np.asarray(self.arms_, dtype=object)
+        if average.max() <= 0:
+            choice = np.full(len(X), self.control, dtype=object)
+            better = benefit - z * se
+            best = better.argmax(axis=1)
+            take = better[np.arange(len(X)), best] > 0
+            choice[take] = arms[best[take]]
+            return choice
+        d = int(average.argmax())
+        choice = np.full(len(X), arms[d], dtype=object)
+        margin = (benefit - benefit[:, [d]]) - z * np.sqrt(se**2 + se[:, [d]] ** 2)
+        margin[:, d] = -np.inf
+        best = margin.argmax(axis=1)
+        switch = margin[np.arange(len(X)), best] > 0
+        choice[switch] = arms[best[switch]]
+        harmful = benefit[:, d] + z * se[:, d] < 0
+        choice[harmful & ~switch] = self.control
+        return choice
