@@ -7,7 +7,9 @@ gain (true churn and value effects from truth.parquet, costs subtracted) of:
 * the oracle plan: the allocator on the true gains, same budget and rules;
 * "rate coupon to every red-tier customer (riskiest first) until the budget is spent";
 * the model's gains without the allocator: customers by best predicted gain, greedily, within
-  the budget and the advisor capacity.
+  the budget and the advisor capacity;
+* two variants of the plan: gains from effects shrunk toward each offer's average (empirical
+  Bayes), and ``--confident`` (only offers whose gain lower bound is positive).
 
 Usage: python evaluation/plan_simulated.py [--budgets 500000,100000,30000]
 """
@@ -55,6 +57,28 @@ def greedy(gains: np.ndarray, costs: np.ndarray, allowed: np.ndarray, budget: fl
     return choice
 
 
+def shrunk_scores(scores: pd.DataFrame, features: pd.DataFrame, models, spec,
+                  settings) -> pd.DataFrame:
+    """The same scores with gains from effects shrunk toward each offer's average effect."""
+    current = features[features["open_at_as_of"] == 1].drop(
+        columns=["open_at_as_of", "as_of"]).reset_index(drop=True)
+
+    def frame(model) -> pd.DataFrame:
+        X = model.matrix(current, source="features")
+        effects, se = model.estimator_.predict_shrunk(X), model.estimator_.predict_se(X)
+        return pd.DataFrame({**{f"effect_{a}": effects[a] for a in model.arms},
+                             **{f"se_{a}": se[a] for a in model.arms}})
+
+    value = frame(models.effects_value) if models.effects_value is not None else None
+    gains = expected_gains(scores, frame(models.effects_churn), spec, settings.customer_value,
+                           value_effects=value)
+    out = scores.copy()
+    for column in gains.columns:
+        if column.startswith(("gain_", "gain_lo_")):
+            out[column] = gains[column].to_numpy()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--budgets", default="500000,100000,30000")
@@ -80,9 +104,15 @@ def main() -> None:
     cap = spec.capacities[0].max_count
     cap_col = spec.offer_names.index(spec.capacities[0].offer)
     coupon = spec.offer_names.index("rate_coupon")
+    shrunk = shrunk_scores(scores, features, models, spec, settings)
     for budget in [float(b) for b in args.budgets.split(",")]:
         plan = allocate(ScoreTable.from_frame(scores, spec.offer_names, "scores"), spec,
                         budget=budget)
+        variants = {
+            "shrunk effects": allocate(ScoreTable.from_frame(shrunk, spec.offer_names, "s"),
+                                       spec, budget=budget),
+            "--confident": allocate(ScoreTable.from_frame(scores, spec.offer_names, "c"), spec,
+                                    budget=budget, confident=True)}
         oracle_table = scores.copy()
         for o in spec.offer_names:
             oracle_table[f"gain_{o}"] = oracle_scores[f"gain_{o}"]
@@ -100,6 +130,9 @@ def main() -> None:
         print(f"budget {budget:>9,.0f}: true net gain  plan {v_plan:>11,.0f} "
               f"({v_plan / v_oracle:.1%} of oracle)  oracle {v_oracle:>11,.0f}  "
               f"coupon-to-red {v_rule:>11,.0f}  greedy-by-gain {v_greedy:>11,.0f}")
+        for name, result in variants.items():
+            value = true_value(result.solution.choice, g_true)
+            print(f"{'':>18}plan on {name}: {value:>11,.0f} ({value / v_oracle:.1%} of oracle)")
 
 if __name__ == "__main__":
     main()
