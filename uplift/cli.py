@@ -706,16 +706,27 @@ def effects_fit(
         seed=seed, inputs=[table], outputs={"rows": len(frame)}), out / "manifest.json")
     typer.echo(model.estimator_.comparison_.round(4).to_string(index=False))
     typer.echo(f"chosen learner: {model.estimator_.learner_} -> {out}")
+    policy = model.estimator_.policy_
+    switches = {arm: sum(1 for adv, se in leaves.values() if adv - se > 0)
+                for arm, leaves in policy.leaves_.items()}
+    typer.echo(f"policy tree: default {policy.default_}; groups (leaves) that measurably do "
+               f"better with another arm: " + (", ".join(f"{a} {n}" for a, n in switches.items()
+                                                         if n) or "none"))
 
 
 @effects_app.command("predict")
 def effects_predict(
     model: Annotated[Path, typer.Option(help="Model folder from `uplift effects fit`.")],
     table: Annotated[Path, typer.Option(help="Customers with the model's feature columns.")],
-    out: Annotated[Path, typer.Option(help="Output table: effect_<arm>, se_<arm>.")],
+    out: Annotated[Path, typer.Option(help="Output table: effect_<arm>, se_<arm>, "
+                                      "recommended.")],
+    evidence: Annotated[float, typer.Option(
+        "--evidence", help="Standard errors by which a group must do better with another arm "
+        "before `recommended` departs from the best single arm.")] = 1.0,
     encoding: Annotated[str | None, typer.Option(help="CSV text encoding.")] = None,
 ) -> None:
-    """Predict each offer's effect (and its standard error) per customer."""
+    """Predict each offer's effect (and its standard error) per customer, and the recommended
+    arm from the model's policy tree."""
     from uplift import io
     from uplift.effects.model import EffectsModel
 
@@ -723,6 +734,7 @@ def effects_predict(
     fitted = EffectsModel.load(model)
     frame = io.read_table(table, encoding=encoding)
     predictions = fitted.predict(frame, source=str(table))
+    predictions["recommended"] = fitted.recommend(frame, z=evidence, source=str(table))
     io.write_table(predictions, out, ids=[c for c in ("customer_id", fitted.id_col) if c])
     io.write_json(io.build_manifest("effects predict", {"model": model, "table": table},
                                     seed=None, inputs=[table],

@@ -14,6 +14,10 @@
    per-offer standard error by the delete-a-group jackknife:
    ``se^2 = (K - 1) / K * sum_k (effect_k - mean)^2``.
 
+5. learns an offer policy (:class:`uplift.effects.policy.OfferPolicy`, used by
+   :meth:`UpliftEstimator.recommend`): the best single arm, departed from only for groups of
+   customers whose measured outcomes favour another arm.
+
 Without logged propensities (observational data) the propensity of the assigned arm is
 estimated by a cross-fitted multinomial logistic regression, and a warning is raised when more
 than 1% of rows fall outside [0.02, 0.98] (poor overlap).
@@ -28,6 +32,7 @@ import pandas as pd
 
 from uplift.effects.learners import BoostSettings, CausalLearner
 from uplift.effects.metrics import arm_metrics, snipw_value
+from uplift.effects.policy import OfferPolicy
 from uplift.errors import InputError, SchemaError
 from uplift.schema import DataWarning
 
@@ -162,6 +167,10 @@ class UpliftEstimator:
                             **{f"effect_{a}": self.oof_[a].to_numpy() for a in self.arms_}}
         self.ate_ = {a: float(y[treatment == a].mean() - y[treatment == self.control].mean())
                      for a in self.arms_}
+        benefit = pd.DataFrame(self._benefit(self.oof_[self.arms_].to_numpy(dtype=float)),
+                               columns=self.arms_)
+        self.policy_ = OfferPolicy(random_state=self.random_state).fit(
+            X, good, treatment, prop, benefit, self.control)
         return self
 
     def _benefit(self, effects: np.ndarray) -> np.ndarray:
@@ -232,34 +241,7 @@ class UpliftEstimator:
 
 
     def recommend(self, X: np.ndarray, z: float = 1.0) -> np.ndarray:
-        """Offer per row that departs from the best average offer only on evidence.
-
-        The default is the arm with the best average benefit (``ate_``) when it helps, else
-        control. A row moves to another arm when that arm's predicted benefit beats the
-        default's by more than ``z`` standard errors (``sqrt(se_a^2 + se_default^2)``), and to
-        control when the default's benefit is below zero by more than ``z`` standard errors.
-        With weak heterogeneity this keeps the policy at the best single offer instead of
-        following noise; ``z = 0`` is the plain best-predicted-offer policy.
-        """
-        X = self._check_fitted(X)
-        benefit = self._benefit(self.predict(X)[self.arms_].to_numpy())
-        se = self.predict_se(X)[self.arms_].to_numpy()
-        average = self._benefit(np.array([self.ate_[a] for a in self.arms_]))
-        arms = np.asarray(self.arms_, dtype=object)
-        if average.max() <= 0:
-            choice = np.full(len(X), self.control, dtype=object)
-            better = benefit - z * se
-            best = better.argmax(axis=1)
-            take = better[np.arange(len(X)), best] > 0
-            choice[take] = arms[best[take]]
-            return choice
-        d = int(average.argmax())
-        choice = np.full(len(X), arms[d], dtype=object)
-        margin = (benefit - benefit[:, [d]]) - z * np.sqrt(se**2 + se[:, [d]] ** 2)
-        margin[:, d] = -np.inf
-        best = margin.argmax(axis=1)
-        switch = margin[np.arange(len(X)), best] > 0
-        choice[switch] = arms[best[switch]]
-        harmful = benefit[:, d] + z * se[:, d] < 0
-        choice[harmful & ~switch] = self.control
-        return choice
+        """Arm per row from the policy tree (:mod:`uplift.effects.policy`): the best single arm
+        unless a group of similar customers did measurably better with another one (by more
+        than ``z`` standard errors)."""
+        return self.policy_.predict(self._check_fitted(X), z=z)

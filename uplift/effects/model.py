@@ -126,6 +126,14 @@ class EffectsModel:
                 out[f"se_{arm}"] = se[arm].to_numpy()
         return out
 
+    def recommend(self, table: pd.DataFrame, *, z: float = 1.0, source: str = "table"
+                  ) -> np.ndarray:
+        """Arm per row from the policy tree (see :mod:`uplift.effects.policy`)."""
+        if not hasattr(self.estimator_, "policy_"):
+            raise ModelError("this effects model has no policy tree (fitted by an older "
+                             "uplift); refit it")
+        return self.estimator_.recommend(self.matrix(table, source=source), z=z)
+
     # -- persistence -------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
         import hashlib

@@ -8,7 +8,10 @@
 * ``random:SHARE:ARM``: a random SHARE of rows (seeded) gets ARM;
 * ``plan:FILE``: a plan file (customer_id, offer, holdout); held-out or absent customers get
   control;
-* ``model:DIR``: an effects model's best arm where its benefit is positive, else control.
+* ``model:DIR``: an effects model's best arm where its benefit is positive, else control;
+* ``tree:DIR[:Z]``: the effects model's policy tree (the best single arm unless a group of
+  similar customers measurably did better with another, by more than Z standard errors;
+  default 1).
 """
 
 from __future__ import annotations
@@ -87,5 +90,16 @@ def policy_arms(spec: str, log: pd.DataFrame, *, control: str, arms: list[str],
         benefit = model.estimator_._benefit(effects[cols].to_numpy())
         best = np.asarray(model.arms, dtype=object)[benefit.argmax(axis=1)]
         return np.where(benefit.max(axis=1) > 0, best, control)
-    raise InputError(f"unknown policy {spec!r}; use none, all:, rule:, topk:, random:, plan: "
-                     "or model:")
+    if kind == "tree":
+        from uplift.effects.model import EffectsModel
+
+        folder, _, z_text = rest.partition(":")
+        try:
+            z = float(z_text) if z_text else 1.0
+        except ValueError as exc:
+            raise InputError(f"policy {spec!r}: Z must be a number") from exc
+        model = EffectsModel.load(Path(folder))
+        usable = [c for c in log.columns if c in model.spec_.features]
+        return model.recommend(log[usable], z=z, source="log")
+    raise InputError(f"unknown policy {spec!r}; use none, all:, rule:, topk:, random:, plan:, "
+                     "model: or tree:")
