@@ -92,8 +92,11 @@ class OfferPolicy:
         for arm, tree in self.trees_.items():
             leaf_of = tree.apply(X)
             table = self.leaves_[arm]
-            advantage = np.array([table[int(leaf)][0] for leaf in leaf_of])
-            se = np.array([table[int(leaf)][1] for leaf in leaf_of])
+            advantage = np.full(tree.tree_.node_count, -np.inf)
+            se = np.full(tree.tree_.node_count, np.inf)
+            for leaf, (adv, err) in table.items():
+                advantage[leaf], se[leaf] = adv, err
+            advantage, se = advantage[leaf_of], se[leaf_of]
             with np.errstate(invalid="ignore"):
                 margin = np.where(np.isfinite(advantage), advantage - z * se, -np.inf)
             take = margin > best
