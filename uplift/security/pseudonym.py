@@ -44,14 +44,13 @@ def is_pseudonym(values: pd.Series) -> pd.Series:
 def pseudonymise(values: pd.Series, key: bytes) -> pd.Series:
     """Pseudonyms of ``values`` (computed once per distinct id)."""
     text = id_text(values)
-    distinct = pd.unique(text.to_numpy())
+    codes, distinct = pd.factorize(text.to_numpy(dtype=object))
     digest = hmac.digest
-    mapped = {v: PREFIX + digest(key, v.encode("utf-8"), "sha256").hex()[:HEX_CHARS]
-              for v in distinct}
-    if len(set(mapped.values())) != len(mapped):
+    mapped = np.array([PREFIX + digest(key, v.encode("utf-8"), "sha256").hex()[:HEX_CHARS]
+                       for v in distinct], dtype=object)
+    if len(pd.unique(mapped)) != len(mapped):
         raise InputError("two different customer ids share a pseudonym; use another key")
-    return pd.Series(text.map(mapped).to_numpy(dtype=object), index=values.index,
-                     name=values.name)
+    return pd.Series(mapped[codes], index=values.index, name=values.name)
 
 
 def protect_ids(frame: pd.DataFrame, columns: Iterable[str] = ("customer_id",),
