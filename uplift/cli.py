@@ -831,6 +831,7 @@ def keys_rotate(
     """Re-wrap every encrypted file's data key under a new master key (data not re-encrypted).
 
     Safe to rerun after an interruption: files already under the new key are skipped."""
+    from uplift import io
     from uplift.security.envelope import is_encrypted, rewrap
     from uplift.security.keys import key_id, read_key_file
 
@@ -839,9 +840,7 @@ def keys_rotate(
     for path in paths:
         if not path.exists():
             raise InputError(f"{path}: not found")
-        candidates = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() \
-            else [path]
-        files.extend(p for p in candidates if is_encrypted(p))
+        files.extend(p for p in io.files_of(path) if is_encrypted(p))
     changed = sum(rewrap(f, old, new) for f in files)
     typer.echo(f"re-wrapped {changed} of {len(files)} encrypted file(s) from key "
                f"{key_id(old)} to {key_id(new)}")

@@ -95,18 +95,36 @@ _transcoded: dict[tuple[str, int, int, str], Path] = {}
 _transcode_dir: list[tempfile.TemporaryDirectory] = []
 
 
-def csv_columns(path: Path, encoding: str | None = None, sep: str = ",") -> list[str]:
-    """Header of a CSV file (refusing duplicates and undecodable text)."""
+def _not_text(path: Path, encoding: str, exc: UnicodeDecodeError) -> InputError:
+    return InputError(f"{path}: cannot be read as {encoding} text at byte {exc.start}; name "
+                      "the file's encoding (for example --encoding gbk)")
+
+
+def csv_columns(path: Path, encoding: str | None = None, sep: str = ",",
+                source: Path | _io.BytesIO | None = None) -> list[str]:
+    """Header of a CSV file (refusing duplicates and undecodable text); ``source`` is its
+    decrypted contents when the file is encrypted."""
     enc = encoding or "utf-8-sig"
     try:
-        header = _csv_header(path, path.name.lower().endswith(".gz"), enc, sep)
+        header = _csv_header(source or path, path.name.lower().endswith(".gz"), enc, sep)
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: cannot be read as {enc} text at byte {exc.start}; name the "
-                         "file's encoding (for example --encoding gbk)") from exc
+        raise _not_text(path, enc, exc) from exc
     except LookupError as exc:
         raise InputError(f"{path}: unknown text encoding {enc!r}") from exc
     _report_duplicate_columns(path, header)
     return header
+
+
+def parquet_columns(path: Path, source: Path | _io.BytesIO | None = None) -> list[str]:
+    """Column names of a Parquet file (refusing duplicates and damaged files)."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(source or path).names
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
+    _report_duplicate_columns(path, names)
+    return names
 
 
 def utf8_csv(path: Path, encoding: str | None) -> Path:
@@ -206,30 +224,21 @@ def read_table(
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
+        parquet_columns(path, source)
         try:
-            schema = pq.read_schema(source)
-            _report_duplicate_columns(path, schema.names)
             frame = pq.read_table(source, columns=columns).to_pandas()
-        except InputError:
-            raise
         except Exception as exc:  # pyarrow raises several types for damaged files
             raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
     else:
         enc = encoding or "utf-8-sig"
         delimiter = sep or ("\t" if path.name.lower().endswith(".tsv") else ",")
+        gz = path.name.lower().endswith(".gz")
+        csv_columns(path, enc, delimiter, source)
         try:
-            gz = path.name.lower().endswith(".gz")
-            header = _csv_header(source, gz, enc, delimiter)
-            _report_duplicate_columns(path, header)
             frame = pd.read_csv(source, encoding=enc, sep=delimiter, low_memory=False,
                                 compression="gzip" if gz else "infer")
         except UnicodeDecodeError as exc:
-            raise InputError(
-                f"{path}: cannot be read as {enc} text at byte {exc.start}; "
-                "name the file's encoding (for example --encoding gbk)"
-            ) from exc
-        except LookupError as exc:
-            raise InputError(f"{path}: unknown text encoding {enc!r}") from exc
+            raise _not_text(path, enc, exc) from exc
         except pd.errors.EmptyDataError as exc:
             raise InputError(f"{path}: file has no header row") from exc
         except pd.errors.ParserError as exc:
@@ -348,6 +357,11 @@ def staged_directory(out_dir: str | Path) -> Iterator[Path]:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def files_of(path: Path) -> list[Path]:
+    """``path`` itself, or every file under the folder ``path`` in name order."""
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+
+
 _digests: dict[tuple[str, int, int], str] = {}
 
 
@@ -369,7 +383,7 @@ def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
 
 def _sha256_of(path: Path, chunk_bytes: int) -> str:
     digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    files = files_of(path)
     for file in files:
         if path.is_dir():
             digest.update(str(file.relative_to(path)).encode())

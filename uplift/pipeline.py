@@ -88,11 +88,12 @@ def fingerprint(inputs: FeatureInputs, as_of: str, settings: Settings, seed: int
     files = [inputs.customers, inputs.events, inputs.campaign_log]
     from uplift.features import FEATURES
 
+    keys = protection_state()
     payload = {"files": {str(p.name): io.file_sha256(p) for p in files if p is not None},
                "as_of": as_of, "settings": settings.model_dump(), "seed": seed,
                "version": __version__, "features": [f.name for f in FEATURES],
-               "pseudonym_key": protection_state()["pseudonym_key"],
-               "encrypted": protection_state()["master_key"] is not None}
+               "pseudonym_key": keys["pseudonym_key"],
+               "encrypted": keys["master_key"] is not None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

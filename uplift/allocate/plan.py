@@ -107,8 +107,8 @@ def read_scores(path: Path, offers: list[str]) -> ScoreTable:
 
     io.check_readable(path)
     source = io.plaintext_source(path)         # decrypted in memory when encrypted
+    names = io.parquet_columns(path, source)
     try:
-        names = pq.read_schema(source).names
         matrix_cols = [c for c in names if c.startswith(("gain_", "cost_"))]
         frame = pq.read_table(source, columns=[c for c in names
                                                if c not in matrix_cols]).to_pandas()

@@ -70,14 +70,7 @@ def _source_sql(path: Path, encoding: str | None = None) -> str:
         raise InputError(f"{path}: is an encrypted uplift artefact; the feature builder reads "
                          "the bank's source tables (customers, events), not derived files")
     if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            io._report_duplicate_columns(path, pq.read_schema(path).names)
-        except InputError:
-            raise
-        except Exception as exc:
-            raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
+        io.parquet_columns(path)                          # duplicates, damaged file
         return f"read_parquet('{_quote(path)}')"
     io.csv_columns(path, encoding)                        # duplicates, undecodable header
     readable = io.utf8_csv(path, encoding)

@@ -206,27 +206,27 @@ def verify(path: Path | None = None) -> Verdict:
     if not path.exists():
         return Verdict(False, 0, GENESIS, f"{path}: audit log not found", None)
     expected_seq, expected_prev, count = 1, GENESIS, 0
+    entries: list[tuple[int, dict[str, Any] | None]] = []
     with open(path, encoding="utf-8") as handle:
-        numbered = [(n, line) for n, line in enumerate(handle, start=1) if line.strip()]
-    seen_later = set()
-    for _, line in numbered:
-        try:
-            seen_later.add(json.loads(line).get("seq"))
-        except (json.JSONDecodeError, AttributeError):
-            continue
-    for line_no, line in numbered:
-        try:
-            entry = json.loads(line)
-            seq, prev, stored = entry["seq"], entry["prev"], entry["hash"]
-        except (json.JSONDecodeError, KeyError, TypeError):
+        for line_no, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    parsed = json.loads(line)
+                except json.JSONDecodeError:
+                    parsed = None
+                entries.append((line_no, parsed if isinstance(parsed, dict) else None))
+    present = {e.get("seq") for _, e in entries if e is not None}
+    for line_no, entry in entries:
+        if entry is None or not {"seq", "prev", "hash"} <= entry.keys():
             return Verdict(False, count, expected_prev,
                            f"line {line_no}: not a valid audit entry (edited)", line_no)
+        seq, prev, stored = entry["seq"], entry["prev"], entry["hash"]
         if entry_hash(entry) != stored:
             return Verdict(False, count, expected_prev,
                            f"line {line_no} (entry {seq}): contents do not match its hash "
                            "(entry was edited)", line_no)
         if seq != expected_seq or prev != expected_prev:
-            if expected_seq in seen_later or not isinstance(seq, int) or seq < expected_seq:
+            if expected_seq in present or not isinstance(seq, int) or seq < expected_seq:
                 problem = (f"line {line_no}: holds entry {seq} where entry {expected_seq} "
                            "belongs (entries were reordered)")
             else:

@@ -46,6 +46,11 @@ def is_encrypted(path: str | Path) -> bool:
         return False
 
 
+def _stream_aad(prefix: bytes, chunk_bytes: int) -> bytes:
+    """Associated data of every chunk (and, with the key id, of the wrapped data key)."""
+    return MAGIC + prefix + struct.pack(">I", chunk_bytes)
+
+
 def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
     return prefix + struct.pack(">IB", index, 1 if last else 0)
 
@@ -56,7 +61,7 @@ def encrypt_to(path: str | Path, data: bytes | memoryview, master_key: bytes,
     data_key = AESGCM.generate_key(bit_length=256)
     prefix, wrap_nonce = os.urandom(7), os.urandom(12)
     kid = bytes.fromhex(key_id(master_key))
-    stream_aad = MAGIC + prefix + struct.pack(">I", chunk_bytes)
+    stream_aad = _stream_aad(prefix, chunk_bytes)
     wrapped = AESGCM(master_key).encrypt(wrap_nonce, data_key, kid + stream_aad)
     cipher = AESGCM(data_key)
     view = memoryview(data)
@@ -89,7 +94,7 @@ def _unwrap(path: Path, master_key: bytes | None, kid: bytes, wrap_nonce: bytes,
     if bytes.fromhex(key_id(master_key)) != kid:
         raise ProtectionError(f"{path}: encrypted with master key id {kid.hex()}, but the "
                               f"configured key has id {key_id(master_key)} (wrong key?)")
-    aad = kid + MAGIC + prefix + struct.pack(">I", chunk_bytes)
+    aad = kid + _stream_aad(prefix, chunk_bytes)
     try:
         return AESGCM(master_key).decrypt(wrap_nonce, wrapped, aad)
     except InvalidTag as exc:
@@ -104,7 +109,7 @@ def decrypt_file(path: str | Path, master_key: bytes | None) -> bytes:
         kid, wrap_nonce, wrapped, prefix, chunk_bytes = _read_header(path, handle)
         data_key = _unwrap(path, master_key, kid, wrap_nonce, wrapped, prefix, chunk_bytes)
         cipher = AESGCM(data_key)
-        aad = MAGIC + prefix + struct.pack(">I", chunk_bytes)
+        aad = _stream_aad(prefix, chunk_bytes)
         sealed = chunk_bytes + TAG
         body = size - HEADER_BYTES
         count = max(1, -(-body // sealed))
@@ -134,8 +139,8 @@ def rewrap(path: str | Path, old_key: bytes, new_key: bytes) -> bool:
             return False
         data_key = _unwrap(path, old_key, kid, wrap_nonce, wrapped, prefix, chunk_bytes)
         new_kid, new_nonce = bytes.fromhex(key_id(new_key)), os.urandom(12)
-        aad = MAGIC + prefix + struct.pack(">I", chunk_bytes)
-        new_wrapped = AESGCM(new_key).encrypt(new_nonce, data_key, new_kid + aad)
+        new_wrapped = AESGCM(new_key).encrypt(new_nonce, data_key,
+                                              new_kid + _stream_aad(prefix, chunk_bytes))
         with atomic_path(path) as tmp, open(tmp, "wb") as out:
             out.write(_HEADER.pack(MAGIC, new_kid, new_nonce, new_wrapped, prefix,
                                    chunk_bytes))
