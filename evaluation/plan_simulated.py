@@ -11,6 +11,11 @@ gain (true churn and value effects from truth.parquet, costs subtracted) of:
 * two variants of the plan: gains from effects shrunk toward each offer's average (empirical
   Bayes), and ``--confident`` (only offers whose gain lower bound is positive).
 
+To separate what the allocator can add from what the estimates allow, it also prints the same
+greedy rule on the *true* gains (the allocator's edge over greedy when effects are known
+exactly: oracle / greedy-on-truth), the spend of each plan, and per offer the correlation of
+predicted with true gains over the scored customers.
+
 Usage: python evaluation/plan_simulated.py [--budgets 500000,100000,30000]
 """
 
@@ -36,6 +41,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def true_value(choice: np.ndarray, true_gains: np.ndarray) -> float:
     rows = np.flatnonzero(choice >= 0)
     return float(true_gains[rows, choice[rows]].sum())
+
+
+def spent(choice: np.ndarray, costs: np.ndarray) -> float:
+    rows = np.flatnonzero(choice >= 0)
+    return float(costs[rows, choice[rows]].sum())
 
 
 def greedy(gains: np.ndarray, costs: np.ndarray, allowed: np.ndarray, budget: float,
@@ -105,6 +115,10 @@ def main() -> None:
     cap_col = spec.offer_names.index(spec.capacities[0].offer)
     coupon = spec.offer_names.index("rate_coupon")
     shrunk = shrunk_scores(scores, features, models, spec, settings)
+    for k, offer in enumerate(spec.offer_names):
+        r = np.corrcoef(g_pred[:, k], g_true[:, k])[0, 1]
+        print(f"{offer:<14} predicted vs true gain: correlation {r:+.3f}, sd "
+              f"{g_pred[:, k].std():7.1f} vs {g_true[:, k].std():7.1f}")
     for budget in [float(b) for b in args.budgets.split(",")]:
         plan = allocate(ScoreTable.from_frame(scores, spec.offer_names, "scores"), spec,
                         budget=budget)
@@ -126,10 +140,18 @@ def main() -> None:
         rule = np.full(len(scores), -1)
         rule[red[spend <= budget]] = coupon
         v_rule = true_value(rule, g_true)
-        v_greedy = true_value(greedy(g_pred, costs, allowed, budget, cap_col, cap), g_true)
+        greedy_choice = greedy(g_pred, costs, allowed, budget, cap_col, cap)
+        v_greedy = true_value(greedy_choice, g_true)
+        v_greedy_true = true_value(greedy(g_true, costs, allowed, budget, cap_col, cap), g_true)
         print(f"budget {budget:>9,.0f}: true net gain  plan {v_plan:>11,.0f} "
               f"({v_plan / v_oracle:.1%} of oracle)  oracle {v_oracle:>11,.0f}  "
               f"coupon-to-red {v_rule:>11,.0f}  greedy-by-gain {v_greedy:>11,.0f}")
+        print(f"{'':>18}plan vs greedy-by-gain {v_plan / v_greedy - 1:+.1%}; with true gains: "
+              f"oracle vs greedy {v_oracle / v_greedy_true - 1:+.1%} "
+              f"(greedy on true gains {v_greedy_true:,.0f})")
+        print(f"{'':>18}spend: plan {spent(plan.solution.choice, costs):,.0f}, greedy "
+              f"{spent(greedy_choice, costs):,.0f}, oracle "
+              f"{spent(oracle.solution.choice, costs):,.0f}")
         for name, result in variants.items():
             value = true_value(result.solution.choice, g_true)
             print(f"{'':>18}plan on {name}: {value:>11,.0f} ({value / v_oracle:.1%} of oracle)")
