@@ -13,8 +13,9 @@ gain (true churn and value effects from truth.parquet, costs subtracted) of:
 
 To separate what the allocator can add from what the estimates allow, it also prints the same
 greedy rule on the *true* gains (the allocator's edge over greedy when effects are known
-exactly: oracle / greedy-on-truth), the spend of each plan, and per offer the correlation of
-predicted with true gains over the scored customers.
+exactly: oracle / greedy-on-truth), the spend of each plan, the plan's predicted net gain
+against its true one (the allocator picks the highest estimates, so they run high), and per
+offer the correlation of predicted with true gains over the scored customers.
 
 Usage: python evaluation/plan_simulated.py [--budgets 500000,100000,30000]
 """
@@ -149,6 +150,9 @@ def main() -> None:
         print(f"{'':>18}plan vs greedy-by-gain {v_plan / v_greedy - 1:+.1%}; with true gains: "
               f"oracle vs greedy {v_oracle / v_greedy_true - 1:+.1%} "
               f"(greedy on true gains {v_greedy_true:,.0f})")
+        v_promised = true_value(plan.solution.choice, g_pred)
+        print(f"{'':>18}the plan's predicted net gain {v_promised:,.0f} vs true {v_plan:,.0f} "
+              f"(true / predicted {v_plan / v_promised:.2f})")
         print(f"{'':>18}spend: plan {spent(plan.solution.choice, costs):,.0f}, greedy "
               f"{spent(greedy_choice, costs):,.0f}, oracle "
               f"{spent(oracle.solution.choice, costs):,.0f}")
