@@ -407,14 +407,22 @@ def plan(
                             budget=budget, confident=confident, seed=seed, curve_points=9,
                             source="scores")
     interval = total_interval(result.plan)
+    backtest = None
+    if (model_dir / "backtest.parquet").exists():
+        from uplift.evaluate.backtest import replay
+
+        _say("replaying the plan's rule on the past campaign (backtest)")
+        backtest = replay(io.read_table(model_dir / "backtest.parquet"), spec, budget,
+                          len(scores), settings.customer_value, seed=seed)
     html_text = plan_html(
         result.plan, result.summary, result.excluded, result.curve, interval,
         models.churn.validation_, models.effects_churn.estimator_.comparison_,
         models.effects_churn.estimator_.learner_,
-        {"as_of": day, "data": "demo bank" if data is None else str(data)})
+        {"as_of": day, "data": "demo bank" if data is None else str(data)}, backtest)
     io.write_table(result.plan, out)
     io.write_text(html_text, report)
-    summary = {**result.summary, "expected_gain_interval": list(interval), "as_of": day,
+    summary = {**result.summary, "expected_gain_interval": list(interval),
+               "backtest": backtest.to_dict() if backtest is not None else None, "as_of": day,
                "plan": str(out), "report": str(report), "models": str(model_dir),
                "seconds_total": time.perf_counter() - started}
     io.write_json(io.build_manifest(
@@ -428,6 +436,13 @@ def plan(
     if not as_json:
         typer.echo(f"expected net gain 95% interval: {interval[0]:,.0f} .. {interval[1]:,.0f} "
                    f"{spec.currency}")
+        if backtest is not None and backtest.realisation is not None:
+            low, high = backtest.realisation_interval
+            gain = result.summary["expected_gain"]
+            typer.echo(f"backtest on the past campaign: a plan made this way realised "
+                       f"{backtest.realisation:.2f} ({low:.2f} .. {high:.2f}) of its predicted "
+                       f"net gain; forecast {backtest.realisation * gain:,.0f} "
+                       f"({low * gain:,.0f} .. {high * gain:,.0f}) {spec.currency}")
         typer.echo(f"plan -> {out}; report -> {report} ({summary['seconds_total']:.0f} s)")
 
 

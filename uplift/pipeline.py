@@ -6,7 +6,10 @@
   validation on the latest), features as of each snapshot, labels from closures;
 * ``effects_churn/`` and ``effects_value/``: offer effects on churn (goal: decrease) and on
   ``value_after`` (goal: increase), learned from the campaign log with features as of each
-  customer's assignment date.
+  customer's assignment date;
+* ``backtest.parquet``: the campaign log with each customer's out-of-fold effects, on which
+  ``plan`` replays its rule to measure how much of its predicted gain came true
+  (``uplift.evaluate.backtest``).
 
 A model folder records a fingerprint of its inputs (data file hashes, seed, settings, the id
 of the pseudonym key, whether encryption is on — not the master key's id, so a cache re-wrapped
@@ -92,6 +95,7 @@ def fingerprint(inputs: FeatureInputs, as_of: str, settings: Settings, seed: int
     payload = {"files": {str(p.name): io.file_sha256(p) for p in files if p is not None},
                "as_of": as_of, "settings": settings.model_dump(), "seed": seed,
                "version": __version__, "features": [f.name for f in FEATURES],
+               "parts": ["churn", "effects_churn", "effects_value", "backtest"],
                "pseudonym_key": keys["pseudonym_key"],
                "encrypted": keys["master_key"] is not None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -129,6 +133,7 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
     from uplift.churn.dataset import snapshot_table
     from uplift.effects import BoostSettings, UpliftEstimator
     from uplift.effects.model import EffectsModel
+    from uplift.evaluate.backtest import backtest_table
 
     threads = settings.runtime.threads
     horizon = settings.churn.horizon_days
@@ -166,10 +171,15 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
                              f"{exc}") from exc
         effect_models[name] = model
         progress(f"  effects on {outcome}: learner {model.estimator_.learner_}")
+    customers = protect_ids(validate(io.read_table(inputs.customers), CUSTOMERS,
+                                     source=str(inputs.customers)), source=str(inputs.customers))
+    backtest = backtest_table(protect_ids(campaign, source=str(inputs.campaign_log)), customers,
+                              effect_models["effects_churn"], effect_models["effects_value"])
     with io.staged_directory(folder) as stage:
         churn.save(stage / "churn")
         for name, model in effect_models.items():
             model.save(stage / name)
+        io.write_table(backtest, stage / "backtest.parquet")
     return Models(churn, effect_models["effects_churn"], effect_models["effects_value"],
                   folder)
 

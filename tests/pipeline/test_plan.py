@@ -38,11 +38,16 @@ def test_plan_outputs(planned, small_bank_dir):
     assert customers.loc[plan["customer_id"], "marketing_consent"].all()
     html = (work / "report.html").read_text()
     for section in ("Who gets what", "Budget curve", "How good is this plan",
-                    "Who was left out", "Model checks", "<svg"):
+                    "Who was left out", "Model checks", "<svg",
+                    "Will the expected gain come true?"):
         assert section in html
     assert "<script" not in html and 'src="http' not in html and "url(http" not in html
     manifest = json.loads((work / "plan.csv.manifest.json").read_text())
     assert manifest["summary"]["gap"] <= 1e-3
+    backtest = manifest["summary"]["backtest"]
+    assert backtest["logged_customers"] > 0 and backtest["chosen"] > 0
+    low, high = backtest["realisation_interval"]
+    assert low <= backtest["realisation"] <= high
 
 
 def test_second_run_reuses_models_and_gives_the_identical_plan(planned, capsys):

@@ -25,10 +25,37 @@ def _money(value: float, currency: str) -> str:
     return f"{value:,.0f} {currency}"
 
 
+def _backtest_section(backtest, gain: float, cur: str) -> str:
+    """What a plan made the same way delivered on the past campaign (see
+    :mod:`uplift.evaluate.backtest`)."""
+    if backtest is None:
+        return ("<p class=\"note\">No backtest: the models were trained without one "
+                "(retrain with this version of uplift).</p>")
+    if backtest.realisation is None:
+        return ("<p class=\"note\">Backtest: on the past campaign a plan made this way "
+                "chose nobody with a positive predicted gain.</p>")
+    low, high = backtest.realisation_interval
+    text = ("<h2>Will the expected gain come true?</h2><p>The plan contacts the customers "
+            "with the highest estimated gains, and the highest estimates tend to be too high. "
+            "Replayed on the past randomised campaign (each customer's effects from models "
+            f"that never saw them), a plan made this way chose {backtest.chosen:,} of "
+            f"{backtest.logged_customers:,} customers and realised "
+            f"<b>{backtest.realisation:.2f}</b> (95% interval {low:.2f} .. {high:.2f}) of its "
+            "predicted net gain, measured against the campaign's control group.</p>")
+    text += kpis({"forecast net gain (expected x realisation)":
+                  _money(backtest.realisation * gain, cur),
+                  "95% interval": f"{low * gain:,.0f} .. {high * gain:,.0f}"})
+    if backtest.chosen_with_evidence < backtest.chosen:
+        text += (f"<p class=\"note\">{backtest.chosen - backtest.chosen_with_evidence:,} "
+                 "replayed choices had no treated or no control customers in the past campaign; "
+                 "only their cost is counted.</p>")
+    return text
+
+
 def plan_html(plan: pd.DataFrame, summary: dict, excluded: dict[str, int],
               curve: pd.DataFrame | None, interval: tuple[float, float],
               churn_validation: dict, effects_comparison: pd.DataFrame,
-              effects_learner: str, context: dict) -> str:
+              effects_learner: str, context: dict, backtest=None) -> str:
     cur = summary["currency"]
     treated = plan[plan["holdout"] == 0]
     spend, gain = summary["spend"], summary["expected_gain"]
@@ -50,6 +77,7 @@ def plan_html(plan: pd.DataFrame, summary: dict, excluded: dict[str, int],
     body += ("<p class=\"note\">Expected net gain = retained customer value from lower churn + "
              "change in new business - offer cost, summed over contacted customers. The "
              "interval assumes independent per-customer estimation errors.</p>")
+    body += _backtest_section(backtest, gain, cur)
     per_offer = pd.DataFrame([{"offer": o, "customers": v["treated"],
                                f"spend ({cur})": v["spend"],
                                f"expected net gain ({cur})": v["expected_gain"]}
