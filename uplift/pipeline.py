@@ -95,7 +95,7 @@ def fingerprint(inputs: FeatureInputs, as_of: str, settings: Settings, seed: int
     payload = {"files": {str(p.name): io.file_sha256(p) for p in files if p is not None},
                "as_of": as_of, "settings": settings.model_dump(), "seed": seed,
                "version": __version__, "features": [f.name for f in FEATURES],
-               "parts": ["churn", "effects_churn", "effects_value", "backtest"],
+               "parts": ["churn", "effects_churn", "effects_value", "backtest with baseline"],
                "pseudonym_key": keys["pseudonym_key"],
                "encrypted": keys["master_key"] is not None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -173,8 +173,10 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
         progress(f"  effects on {outcome}: learner {model.estimator_.learner_}")
     customers = protect_ids(validate(io.read_table(inputs.customers), CUSTOMERS,
                                      source=str(inputs.customers)), source=str(inputs.customers))
-    backtest = backtest_table(protect_ids(campaign, source=str(inputs.campaign_log)), customers,
-                              effect_models["effects_churn"], effect_models["effects_value"])
+    logged = protect_ids(campaign, source=str(inputs.campaign_log))
+    risk = churn.predict_proba(logged[list(churn.spec_.features)], source="campaign log")
+    backtest = backtest_table(logged, customers, effect_models["effects_churn"],
+                              effect_models["effects_value"], baseline_risk=risk)
     with io.staged_directory(folder) as stage:
         churn.save(stage / "churn")
         for name, model in effect_models.items():

@@ -81,3 +81,21 @@ def test_weights_follow_the_logged_propensities(rows):
         assert result.realised == pytest.approx(len(rows) * diff - 5.0 * len(rows))
     else:
         assert result.realised == pytest.approx(-5.0 * len(rows))
+
+
+def test_a_baseline_keeps_the_estimate_and_narrows_the_interval():
+    rng = np.random.default_rng(3)
+    n = 4000
+    risk = rng.choice([0.02, 0.9], n)       # customers differ a lot in risk
+    arms = np.where(rng.random(n) < 0.5, "call", "control")
+    churned = (rng.random(n) < np.where(arms == "call", 0.8 * risk, risk)).astype(int)
+    table = log(list(arms), list(churned), [-0.1] * n)
+    plain = replay(table, spec(), 1e9, n, VALUE)
+    constant = replay(table.assign(baseline_churn_risk=0.3), spec(), 1e9, n, VALUE)
+    adjusted = replay(table.assign(baseline_churn_risk=risk), spec(), 1e9, n, VALUE)
+    assert constant.realised == pytest.approx(plain.realised)     # a constant cancels out
+    true_gain = n * 0.2 * risk.mean() * 100 - 5.0 * n
+    for result in (plain, adjusted):
+        assert result.realised_low <= true_gain <= result.realised_high
+    width = lambda r: r.realised_high - r.realised_low  # noqa: E731
+    assert width(adjusted) < 0.9 * width(plain)

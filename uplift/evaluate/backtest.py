@@ -16,7 +16,12 @@ The backtest replays the plan's rule on the randomised campaign the effects were
 3. for each offer, the customers the replayed plan chose for it are compared by arm as the
    campaign randomised them (self-normalised inverse-propensity weighting): mean realised
    value of those who got the offer minus that of those in control, where the realised value
-   of a customer is ``-churned * customer value + value_after`` (currency);
+   of a customer is ``-churned * customer value + value_after`` (currency). When the table
+   carries the churn model's risk at assignment (``baseline_churn_risk``, from a model whose
+   labels end before the campaign), each realised value is first reduced by the baseline
+   ``-risk * customer value``; the baseline does not depend on the arm, so the difference keeps
+   its expectation while its variance falls (regression adjustment, as CUPED; on the demo bank
+   the interval narrows by about a quarter);
 4. realised net gain = sum over offers of (chosen customers x that difference) - their costs;
    realisation = realised / predicted net gain, with a 95% interval (delta method, the
    prediction taken as fixed).
@@ -38,6 +43,7 @@ from uplift.config import CustomerValue
 
 Z_95 = 1.96
 OOF_CHURN, OOF_VALUE = "oof_churn_", "oof_value_"
+BASELINE = "baseline_churn_risk"
 
 
 @dataclass
@@ -71,11 +77,12 @@ class Backtest:
 
 
 def backtest_table(campaign: pd.DataFrame, customers: pd.DataFrame, effects_churn,
-                   effects_value=None, *, treatment: str = "arm",
-                   propensity: str = "propensity") -> pd.DataFrame:
+                   effects_value=None, *, baseline_risk: np.ndarray | None = None,
+                   treatment: str = "arm", propensity: str = "propensity") -> pd.DataFrame:
     """The logged rows the backtest needs: arm, propensity, outcomes, customer columns (no
-    ids, no dates) and the out-of-fold effects of each offer. ``campaign`` must be the table
-    the effects models were fitted on, in the same row order."""
+    ids, no dates), the out-of-fold effects of each offer and, when given, the churn risk at
+    assignment (probability). ``campaign`` must be the table the effects models were fitted
+    on, in the same row order."""
     oof = effects_churn.estimator_.oof_
     if len(oof) != len(campaign):
         raise ValueError("the campaign table is not the one the effects were fitted on")
@@ -87,6 +94,8 @@ def backtest_table(campaign: pd.DataFrame, customers: pd.DataFrame, effects_chur
                         "churned": campaign["churned"].to_numpy(float),
                         "value_after": campaign["value_after"].to_numpy(float)})
     out = pd.concat([out, info], axis=1)
+    if baseline_risk is not None:
+        out[BASELINE] = np.asarray(baseline_risk, dtype=float)
     for arm in effects_churn.arms:
         out[OOF_CHURN + arm] = oof[arm].to_numpy(float)
         if effects_value is not None:
@@ -136,6 +145,8 @@ def replay(table: pd.DataFrame, spec: CampaignSpec, budget: float, planned_custo
     worth = gains["customer_value"].to_numpy(float)
     realised_value = -table["churned"].to_numpy(float) * worth + table["value_after"].to_numpy(
         float)
+    if BASELINE in table.columns:
+        realised_value = realised_value + table[BASELINE].to_numpy(float) * worth
     arm = table["arm"].to_numpy()
     weight = 1.0 / np.clip(table["propensity"].to_numpy(float), 1e-3, 1.0)
     predicted = realised = variance = 0.0
