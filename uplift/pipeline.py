@@ -171,8 +171,7 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
                              f"{exc}") from exc
         effect_models[name] = model
         progress(f"  effects on {outcome}: learner {model.estimator_.learner_}")
-    customers = protect_ids(validate(io.read_table(inputs.customers), CUSTOMERS,
-                                     source=str(inputs.customers)), source=str(inputs.customers))
+    customers = read_customers(inputs)
     logged = protect_ids(campaign, source=str(inputs.campaign_log))
     risk = churn.predict_proba(logged[list(churn.spec_.features)], source="campaign log")
     backtest = backtest_table(logged, customers, effect_models["effects_churn"],
@@ -195,6 +194,13 @@ def load_models(folder: Path) -> Models:
     value = folder / "effects_value"
     return Models(ChurnModel.load(folder / "churn"), EffectsModel.load(folder / "effects_churn"),
                   EffectsModel.load(value) if value.is_dir() else None, folder)
+
+
+def read_customers(inputs: FeatureInputs) -> pd.DataFrame:
+    """The customers table, checked against its contract, ids pseudonymised when keyed."""
+    customers = validate(io.read_table(inputs.customers), CUSTOMERS,
+                         source=str(inputs.customers))
+    return protect_ids(customers, source=str(inputs.customers))
 
 
 def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: CampaignSpec,
@@ -221,9 +227,7 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
                          f"{', '.join(sorted(known))}")
     value_effects = (models.effects_value.predict(current, source="features")
                      if models.effects_value is not None else None)
-    customers = io.read_table(inputs.customers)
-    customers = validate(customers, CUSTOMERS, source=str(inputs.customers))
-    customers = protect_ids(customers, source=str(inputs.customers))
+    customers = read_customers(inputs)
     info = customers.set_index("customer_id").reindex(current["customer_id"]).reset_index()
     gains = expected_gains(info, churn_effects, spec, settings.customer_value,
                            value_effects=value_effects)
