@@ -17,17 +17,16 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+from plan_backtest import true_net_gain
 
 from uplift import io
 from uplift.campaign import load_campaign_spec
 from uplift.cli import run
 from uplift.config import Settings
-from uplift.effects.gain import expected_gains
-from uplift.evaluate.backtest import replay, replayed_plan
+from uplift.evaluate.backtest import measure, replayed_plan
 from uplift.features import FeatureInputs
 from uplift.pipeline import campaign_table, planning_date, train
-from uplift.simulate import OFFERS, read_truth
+from uplift.simulate import read_truth
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,18 +52,12 @@ def main() -> None:
             logged = campaign_table(inputs)
             truth = read_truth(data / "truth.parquet").set_index("customer_id").loc[
                 logged["customer_id"]].reset_index()
-            true_gains = expected_gains(
-                table.assign(customer_id=np.arange(len(table))),
-                pd.DataFrame({f"effect_{o}": truth[f"delta_churn_latent_{o}"] for o in OFFERS}),
-                spec, settings.customer_value,
-                value_effects=pd.DataFrame({f"effect_{o}": truth[f"delta_value_{o}"]
-                                            for o in OFFERS}))
             planned = len(table)       # plan for the logged customers themselves
             budget = args.budget * args.customers / 50_000
-            result = replay(table, spec, budget, planned, settings.customer_value)
-            choice, _ = replayed_plan(table, spec, budget, planned, settings.customer_value)
-            true = sum(true_gains[f"gain_{o}"].to_numpy()[choice == k].sum()
-                       for k, o in enumerate(spec.offer_names))
+            choice, gains = replayed_plan(table, spec, budget, planned,
+                                          settings.customer_value)
+            result = measure(table, choice, gains, spec.offer_names)
+            true = true_net_gain(choice, table, truth, spec, settings.customer_value)
             inside = result.realised_low <= true <= result.realised_high
             covered += inside
             errors.append((result.realised - true) / abs(true))

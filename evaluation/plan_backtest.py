@@ -20,11 +20,24 @@ import pandas as pd
 from uplift import io
 from uplift.campaign import load_campaign_spec
 from uplift.effects.gain import expected_gains
-from uplift.evaluate.backtest import replay, replayed_plan
+from uplift.evaluate.backtest import measure, replayed_plan
 from uplift.pipeline import campaign_table, default_cache, demo_run
 from uplift.simulate import OFFERS, read_truth
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def true_net_gain(choice: np.ndarray, table: pd.DataFrame, truth: pd.DataFrame, spec,
+                  value) -> float:
+    """True net gain (currency) of ``choice`` on the logged rows; ``truth`` aligned with them
+    (full-information effects: what their realised outcomes average to)."""
+    gains = expected_gains(
+        table.assign(customer_id=np.arange(len(table))),
+        pd.DataFrame({f"effect_{o}": truth[f"delta_churn_latent_{o}"] for o in OFFERS}),
+        spec, value,
+        value_effects=pd.DataFrame({f"effect_{o}": truth[f"delta_value_{o}"] for o in OFFERS}))
+    return float(sum(gains[f"gain_{o}"].to_numpy()[choice == k].sum()
+                     for k, o in enumerate(spec.offer_names)))
 
 
 def main() -> None:
@@ -37,18 +50,13 @@ def main() -> None:
     logged = campaign_table(demo.inputs, demo.settings.runtime.threads)  # same row order
     truth = read_truth(demo.data / "truth.parquet").set_index("customer_id").loc[
         logged["customer_id"]].reset_index()
-    true_gains = expected_gains(
-        table.assign(customer_id=np.arange(len(table))),
-        pd.DataFrame({f"effect_{o}": truth[f"delta_churn_latent_{o}"] for o in OFFERS}),
-        spec, demo.settings.customer_value,
-        value_effects=pd.DataFrame({f"effect_{o}": truth[f"delta_value_{o}"] for o in OFFERS}))
     planned = int((pd.read_parquet(demo.data / "customers.parquet")["close_date"].isna()).sum())
     print(f"{len(table):,} logged customers; plan population {planned:,}")
     for budget in [float(b) for b in args.budgets.split(",")]:
-        result = replay(table, spec, budget, planned, demo.settings.customer_value)
-        choice, _ = replayed_plan(table, spec, budget, planned, demo.settings.customer_value)
-        true = sum(true_gains[f"gain_{o}"].to_numpy()[choice == k].sum()
-                   for k, o in enumerate(spec.offer_names))
+        choice, gains = replayed_plan(table, spec, budget, planned,
+                                      demo.settings.customer_value)
+        result = measure(table, choice, gains, spec.offer_names)
+        true = true_net_gain(choice, table, truth, spec, demo.settings.customer_value)
         low, high = result.realisation_interval
         print(f"budget {budget:>9,.0f}: chosen {result.chosen:,}; predicted "
               f"{result.predicted:,.0f}; IPW realised {result.realised:,.0f} "

@@ -39,14 +39,10 @@ from uplift.simulate import OFFERS, read_truth
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def true_value(choice: np.ndarray, true_gains: np.ndarray) -> float:
+def chosen_total(choice: np.ndarray, per_offer: np.ndarray) -> float:
+    """Sum of ``per_offer[i, choice[i]]`` over customers with an offer (gains or costs)."""
     rows = np.flatnonzero(choice >= 0)
-    return float(true_gains[rows, choice[rows]].sum())
-
-
-def spent(choice: np.ndarray, costs: np.ndarray) -> float:
-    rows = np.flatnonzero(choice >= 0)
-    return float(costs[rows, choice[rows]].sum())
+    return float(per_offer[rows, choice[rows]].sum())
 
 
 def greedy(gains: np.ndarray, costs: np.ndarray, allowed: np.ndarray, budget: float,
@@ -133,31 +129,31 @@ def main() -> None:
             oracle_table[f"gain_{o}"] = oracle_scores[f"gain_{o}"]
         oracle = allocate(ScoreTable.from_frame(oracle_table, spec.offer_names, "oracle"), spec,
                           budget=budget)
-        v_plan = true_value(plan.solution.choice, g_true)
-        v_oracle = true_value(oracle.solution.choice, g_true)
+        v_plan = chosen_total(plan.solution.choice, g_true)
+        v_oracle = chosen_total(oracle.solution.choice, g_true)
         red = np.flatnonzero((scores["tier"] == "red").to_numpy() & allowed[:, coupon])
         red = red[np.argsort(-scores["churn_risk"].to_numpy()[red], kind="stable")]
         spend = np.cumsum(costs[red, coupon])
         rule = np.full(len(scores), -1)
         rule[red[spend <= budget]] = coupon
-        v_rule = true_value(rule, g_true)
+        v_rule = chosen_total(rule, g_true)
         greedy_choice = greedy(g_pred, costs, allowed, budget, cap_col, cap)
-        v_greedy = true_value(greedy_choice, g_true)
-        v_greedy_true = true_value(greedy(g_true, costs, allowed, budget, cap_col, cap), g_true)
+        v_greedy = chosen_total(greedy_choice, g_true)
+        v_greedy_true = chosen_total(greedy(g_true, costs, allowed, budget, cap_col, cap), g_true)
         print(f"budget {budget:>9,.0f}: true net gain  plan {v_plan:>11,.0f} "
               f"({v_plan / v_oracle:.1%} of oracle)  oracle {v_oracle:>11,.0f}  "
               f"coupon-to-red {v_rule:>11,.0f}  greedy-by-gain {v_greedy:>11,.0f}")
         print(f"{'':>18}plan vs greedy-by-gain {v_plan / v_greedy - 1:+.1%}; with true gains: "
               f"oracle vs greedy {v_oracle / v_greedy_true - 1:+.1%} "
               f"(greedy on true gains {v_greedy_true:,.0f})")
-        v_promised = true_value(plan.solution.choice, g_pred)
+        v_promised = chosen_total(plan.solution.choice, g_pred)
         print(f"{'':>18}the plan's predicted net gain {v_promised:,.0f} vs true {v_plan:,.0f} "
               f"(true / predicted {v_plan / v_promised:.2f})")
-        print(f"{'':>18}spend: plan {spent(plan.solution.choice, costs):,.0f}, greedy "
-              f"{spent(greedy_choice, costs):,.0f}, oracle "
-              f"{spent(oracle.solution.choice, costs):,.0f}")
+        print(f"{'':>18}spend: plan {chosen_total(plan.solution.choice, costs):,.0f}, greedy "
+              f"{chosen_total(greedy_choice, costs):,.0f}, oracle "
+              f"{chosen_total(oracle.solution.choice, costs):,.0f}")
         for name, result in variants.items():
-            value = true_value(result.solution.choice, g_true)
+            value = chosen_total(result.solution.choice, g_true)
             print(f"{'':>18}plan on {name}: {value:>11,.0f} ({value / v_oracle:.1%} of oracle)")
 
 if __name__ == "__main__":

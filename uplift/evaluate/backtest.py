@@ -141,7 +141,13 @@ def replay(table: pd.DataFrame, spec: CampaignSpec, budget: float, planned_custo
            value: CustomerValue, *, control: str = "control", seed: int = 0) -> Backtest:
     """Replay the plan's rule on ``table`` (from :func:`backtest_table`) and measure it."""
     choice, gains = replayed_plan(table, spec, budget, planned_customers, value, seed=seed)
-    offers = spec.offer_names
+    return measure(table, choice, gains, spec.offer_names, control=control)
+
+
+def measure(table: pd.DataFrame, choice: np.ndarray, gains: pd.DataFrame, offers: list[str],
+            *, control: str = "control") -> Backtest:
+    """Predicted and realised net gain of ``choice`` (offer index per logged row, -1 = none),
+    with ``gains`` from :func:`replayed_plan`."""
     worth = gains["customer_value"].to_numpy(float)
     realised_value = -table["churned"].to_numpy(float) * worth + table["value_after"].to_numpy(
         float)
