@@ -24,7 +24,7 @@ def customers(**overrides):
 def test_valid_table_gets_canonical_types():
     out = validate(customers(), CUSTOMERS, source="c.csv")
     assert str(out["open_date"].dtype).startswith("datetime64")
-    assert out["customer_id"].tolist() == [1, 2, 3]
+    assert out["customer_id"].tolist() == ["1", "2", "3"]   # canonical text (uplift.ids)
 
 
 def test_missing_column_is_named_with_the_columns_present():
@@ -77,11 +77,14 @@ def test_events_reject_text_amounts_infinities_and_negative_money():
 
 def test_unknown_event_types_warn_instead_of_failing():
     frame = pd.DataFrame({
-        "customer_id": [1], "ts": ["2025-01-01"], "event_type": ["atm_fee"], "amount": [1.0],
-        "channel": ["atm"],
+        "customer_id": [1, 1], "ts": ["2025-01-01"] * 2, "event_type": ["atm_fee", "login"],
+        "amount": [1.0, 0.0], "channel": ["atm", "app"],
     })
     with pytest.warns(UserWarning, match="atm_fee"):
         validate(frame, EVENTS, source="e.csv")
+    with pytest.raises(SchemaError, match="100% of events have types outside"), \
+            pytest.warns(UserWarning):
+        validate(frame.iloc[:1], EVENTS, source="e.csv")
 
 
 def test_campaign_log_needs_control_and_valid_propensity():

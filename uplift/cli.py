@@ -899,10 +899,11 @@ def export(
     Writes the customers to contact (not the holdout unless asked) with their raw ids, in plain
     text, and records the export in the audit log."""
     from uplift import io
+    from uplift.ids import canonical_ids
     from uplift.pipeline import default_cache, demo_data
     from uplift.schema import CUSTOMERS, validate
     from uplift.security.keys import pseudonym_key
-    from uplift.security.pseudonym import id_text, is_pseudonym, pseudonymise
+    from uplift.security.pseudonym import is_pseudonym, pseudonymise
     from uplift.validation import find_table
 
     key = pseudonym_key()
@@ -924,7 +925,7 @@ def export(
         raise InputError(f"{plan}: column 'customer_id' holds raw ids (data row {row}); "
                          "export only re-identifies pseudonymised plans")
     raw = validate(io.read_table(customers), CUSTOMERS, source=str(customers))["customer_id"]
-    lookup = dict(zip(pseudonymise(raw, key), id_text(raw), strict=True))
+    lookup = dict(zip(pseudonymise(raw, key), canonical_ids(raw), strict=True))
     chosen = table if holdout else table[table["holdout"] == 0]
     ids = chosen["customer_id"].map(lookup)
     if ids.isna().any():

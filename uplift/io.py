@@ -209,13 +209,15 @@ def read_table(
     sep: str | None = None,
     columns: list[str] | None = None,
     allow_empty: bool = False,
+    ids: Iterable[str] = ("customer_id",),
 ) -> pd.DataFrame:
     """Read a CSV or Parquet table into a DataFrame with clear errors.
 
     ``encoding`` defaults to UTF-8 with automatic byte-order-mark removal. ``sep`` defaults to
     a comma (a tab for ``.tsv``). ``columns`` restricts Parquet reads to those columns.
     A header without data rows is refused unless ``allow_empty`` (e.g. an empty
-    do-not-contact list).
+    do-not-contact list). CSV columns named in ``ids`` are read as text, so zero-padded ids
+    keep their zeros (see :mod:`uplift.ids`).
     """
     path = Path(path)
     fmt = table_format(path)
@@ -236,7 +238,8 @@ def read_table(
         csv_columns(path, enc, delimiter, source)
         try:
             frame = pd.read_csv(source, encoding=enc, sep=delimiter, low_memory=False,
-                                compression="gzip" if gz else "infer")
+                                compression="gzip" if gz else "infer",
+                                dtype={name: str for name in ids if name})
         except UnicodeDecodeError as exc:
             raise _not_text(path, enc, exc) from exc
         except pd.errors.EmptyDataError as exc:

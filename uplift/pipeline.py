@@ -35,9 +35,8 @@ import pandas as pd
 from uplift import __version__, io
 from uplift.campaign import CampaignSpec
 from uplift.config import Settings
-from uplift.errors import InputError, ModelError
+from uplift.errors import InputError, ModelError, SchemaError
 from uplift.features import FeatureInputs, build_features
-from uplift.schema import CAMPAIGN_LOG, CUSTOMERS, validate
 from uplift.security import protect_ids
 from uplift.security.keys import protection_state
 
@@ -115,8 +114,7 @@ def campaign_table(inputs: FeatureInputs, threads: int = 1, progress: Progress =
     if inputs.campaign_log is None:
         raise InputError(f"{inputs.customers.parent}: no campaign_log table; effects need a "
                          "past randomised campaign")
-    log = validate(io.read_table(inputs.campaign_log), CAMPAIGN_LOG,
-                   source=str(inputs.campaign_log))
+    log = inputs.read("campaign_log")
     parts = []
     for day, rows in log.groupby(log["assigned_at"].dt.normalize()):
         progress(f"  features as of campaign date {day.date()} ({len(rows):,} customers)")
@@ -198,8 +196,7 @@ def load_models(folder: Path) -> Models:
 
 def read_customers(inputs: FeatureInputs) -> pd.DataFrame:
     """The customers table, checked against its contract, ids pseudonymised when keyed."""
-    customers = validate(io.read_table(inputs.customers), CUSTOMERS,
-                         source=str(inputs.customers))
+    customers = inputs.read("customers")
     return protect_ids(customers, source=str(inputs.customers))
 
 
@@ -207,8 +204,12 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
                     settings: Settings, *, features: pd.DataFrame | None = None,
                     progress: Progress = _quiet) -> pd.DataFrame:
     """One row per customer open at ``as_of``: risk, tier, reasons, gains and costs per offer."""
+    from uplift.allocate.plan import CONSENT_MISSING
     from uplift.effects.gain import expected_gains
 
+    customers = read_customers(inputs)
+    if spec.require_consent and "marketing_consent" not in customers.columns:
+        raise SchemaError(str(inputs.customers), [CONSENT_MISSING])
     if features is None:
         progress(f"computing features as of {as_of}")
         features = build_features(inputs, as_of, threads=settings.runtime.threads)
@@ -227,7 +228,6 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
                          f"{', '.join(sorted(known))}")
     value_effects = (models.effects_value.predict(current, source="features")
                      if models.effects_value is not None else None)
-    customers = read_customers(inputs)
     info = customers.set_index("customer_id").reindex(current["customer_id"]).reset_index()
     gains = expected_gains(info, churn_effects, spec, settings.customer_value,
                            value_effects=value_effects)
@@ -236,8 +236,6 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
                        churn.drop(columns=["customer_id"])], axis=1)
     for arm in models.effects_churn.arms:
         table[f"delta_churn_{arm}"] = churn_effects[f"effect_{arm}"].to_numpy()
-    if "marketing_consent" not in table.columns:
-        table["marketing_consent"] = True
     table["segment"] = table["segment"].astype(str)
     return table
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.errors import SchemaError
+from uplift.ids import canonical_ids, fractional_ids
 
 #: Event vocabulary of the ``events`` table (``account_close`` marks a closed account).
 EVENT_TYPES: tuple[str, ...] = (
@@ -41,13 +42,22 @@ TOPICS: tuple[str, ...] = ("fees", "rates", "card", "service_quality", "closing"
 SEGMENTS: tuple[str, ...] = ("private_banking", "mass_affluent", "young_retail", "silent")
 CONTROL_ARM = "control"
 MAX_SHOWN = 5
+#: Share of events that must name a customer of the customers table (0..1).
+MIN_EVENT_MATCH = 0.99
+#: Share of events whose type may be outside the vocabulary before the table is refused:
+#: beyond it the events are in another coding (e.g. numeric codes) and features would be empty.
+MAX_UNKNOWN_EVENT_TYPES = 0.5
 # No amount, balance or count a bank records comes near 10^15; beyond it a value is corrupt
 # (an overflowed export, a misplaced exponent) and would silently dominate sums and models.
 MAX_ABS_VALUE = 1e15
 # Dates later than this many days after today are refused as corrupt (clock or format errors).
 FUTURE_GRACE_DAYS = 1
-TRUE_TEXT = ("1", "true", "yes", "y", "t", "1.0")
-FALSE_TEXT = ("0", "false", "no", "n", "f", "0.0")
+#: Spellings of "yes" in flag columns (consent, do-not-contact), compared trimmed and in any
+#: case: 1, true, t, yes, y, the German j/ja, on, and ``X`` (the tick of many core-banking
+#: exports). Anything that is neither here nor in FALSE_TEXT is refused, never read as "no".
+TRUE_TEXT = ("1", "1.0", "true", "t", "yes", "y", "j", "ja", "on", "x")
+#: Spellings of "no": 0, false, f, no, n, nein, off.
+FALSE_TEXT = ("0", "0.0", "false", "f", "no", "n", "nein", "off")
 
 
 class DataWarning(UserWarning):
@@ -95,9 +105,29 @@ class Contract:
         return [c.name for c in self.columns if c.required]
 
 
-def is_true(values: pd.Series) -> np.ndarray:
-    """Boolean array: which values spell yes (1, true, yes, y, t; any case); others are no."""
-    return values.astype(str).str.strip().str.lower().isin(TRUE_TEXT).to_numpy()
+def parse_flags(values: pd.Series, column: str, source: str, *,
+                blank: bool | None = None) -> np.ndarray:
+    """Boolean array of a yes/no column read against TRUE_TEXT / FALSE_TEXT.
+
+    ``blank`` is the meaning of an empty or missing value (None: refused). Any other value
+    raises :class:`SchemaError` naming ``source``, ``column``, the values and rows.
+    """
+    text = values.astype("string").str.strip().str.lower()
+    empty = text.isna() | (text == "")
+    truthy = text.isin(TRUE_TEXT).to_numpy(dtype=bool, na_value=False)
+    falsy = text.isin(FALSE_TEXT).to_numpy(dtype=bool, na_value=False)
+    empty_array = empty.to_numpy(dtype=bool, na_value=True)
+    bad = ~(truthy | falsy | empty_array)
+    problems = []
+    if bad.any():
+        problems.append(f"column '{column}': values {_examples(values[bad])} in {_rows(bad)} "
+                        f"are not a yes/no flag; accepted: {', '.join(TRUE_TEXT)} (yes) and "
+                        f"{', '.join(FALSE_TEXT)} (no), any case")
+    if blank is None and empty_array.any():
+        problems.append(f"column '{column}': empty values in {_rows(empty_array)}")
+    if problems:
+        raise SchemaError(source, problems)
+    return truthy | (empty_array & bool(blank))
 
 
 def _rows(mask: np.ndarray | pd.Series, limit: int = MAX_SHOWN) -> str:
@@ -227,27 +257,24 @@ def _coerce(raw: pd.Series, col: Column, problems: list[str]) -> pd.Series:
         problems.extend(date_problems(parsed, col.name))
         return parsed
     if kind == "bool":
-        text = raw.astype(str).str.strip().str.lower()
-        truthy = text.isin(TRUE_TEXT)
-        falsy = text.isin(FALSE_TEXT)
-        bad = present & ~(truthy | falsy)
-        if bad.any():
-            problems.append(
-                f"column '{col.name}': expected true/false, found {_examples(raw[bad])} "
-                f"in {_rows(bad)}"
-            )
-        return truthy
-    # id, string, category
-    if kind == "id" and pd.api.types.is_float_dtype(raw):
-        frac = present & (raw % 1 != 0)
+        try:
+            return pd.Series(parse_flags(raw, col.name, "", blank=False), index=raw.index)
+        except SchemaError as exc:
+            problems.extend(exc.problems)
+            return pd.Series(np.zeros(len(raw), dtype=bool), index=raw.index)
+    if kind == "id":
+        frac = fractional_ids(raw)
         if frac.any():
             problems.append(f"column '{col.name}': ids must be whole numbers or text, "
                             f"found {_examples(raw[frac])} in {_rows(frac)}")
-        elif present.all():
-            return raw.astype("int64")
-    if kind == "id" and pd.api.types.is_integer_dtype(raw):
-        return raw
-    text = raw.astype("string").str.strip() if kind != "id" else raw.astype("string")
+            return raw.astype("string")
+        if pd.api.types.is_bool_dtype(raw):
+            problems.append(f"column '{col.name}': ids must be whole numbers or text, "
+                            "found true/false values")
+            return raw.astype("string")
+        return canonical_ids(raw)
+    # string, category
+    text = raw.astype("string").str.strip()
     if col.allowed is not None:
         unknown = present & ~text.isin(col.allowed)
         if unknown.any():
@@ -327,6 +354,15 @@ def _control_present(frame: pd.DataFrame) -> list[str]:
     return problems
 
 
+def _event_types_known(frame: pd.DataFrame) -> list[str]:
+    unknown = ~frame["event_type"].isin(EVENT_TYPES).to_numpy(dtype=bool, na_value=True)
+    if unknown.mean() <= MAX_UNKNOWN_EVENT_TYPES:
+        return []
+    return [f"column 'event_type': {unknown.mean():.0%} of events have types outside the "
+            f"vocabulary (e.g. {_examples(frame['event_type'][unknown])}); map the bank's codes "
+            f"to the vocabulary ({', '.join(EVENT_TYPES)})"]
+
+
 def _page_only_on_page_views(frame: pd.DataFrame) -> list[str]:
     if "page" not in frame.columns:
         return []
@@ -369,7 +405,7 @@ EVENTS = Contract(
         Column("topic", "category", "topic of a service_contact or complaint", required=False,
                nullable=True),
     ),
-    checks=(_page_only_on_page_views,),
+    checks=(_page_only_on_page_views, _event_types_known),
 )
 
 CAMPAIGN_LOG = Contract(
@@ -406,19 +442,6 @@ OUTCOMES = Contract(
 CONTRACTS: dict[str, Contract] = {
     c.name: c for c in (CUSTOMERS, EVENTS, CAMPAIGN_LOG, OUTCOMES)
 }
-
-
-def check_known_customers(
-    ids: pd.Series, known: pd.Series, *, source: str, what: str = "customer_id"
-) -> None:
-    """Raise if ``ids`` holds customers absent from ``known`` (e.g. events of unknown people)."""
-    unknown = ~ids.isin(known)
-    if unknown.any():
-        raise SchemaError(
-            source,
-            [f"column '{what}': {int(unknown.sum())} row(s) name customers missing from the "
-             f"customers table, e.g. {_examples(ids[unknown])} in {_rows(unknown)}"],
-        )
 
 
 def check_arms(arms: pd.Series, offers: Sequence[str], *, source: str) -> None:

@@ -646,8 +646,12 @@ def write_bank(bank: SimulatedBank, out_dir: Path) -> dict[str, int]:
 
 
 def read_truth(path: Path) -> pd.DataFrame:
-    """Read ``truth.parquet`` and restore the history start date used by the oracle helpers."""
+    """Read ``truth.parquet`` (ids as canonical text, like every table the product reads) and
+    restore the history start date used by the oracle helpers."""
+    from uplift.ids import canonical_ids
+
     truth = pd.read_parquet(path)
+    truth["customer_id"] = canonical_ids(truth["customer_id"])
     manifest = path.parent / "manifest.json"
     if manifest.exists():
         import json

@@ -15,15 +15,16 @@ import yaml
 from uplift import io
 from uplift.campaign import CampaignSpec, load_campaign_spec
 from uplift.errors import InputError, SpecError
+from uplift.ids import check_join
 from uplift.schema import (
     CAMPAIGN_LOG,
     CONTRACTS,
     CUSTOMERS,
     EVENTS,
+    MIN_EVENT_MATCH,
     OUTCOMES,
     Contract,
     check_arms,
-    check_known_customers,
     validate,
 )
 
@@ -68,7 +69,8 @@ def load_table(
     encoding: str | None = None,
 ) -> pd.DataFrame:
     """Read ``path`` and validate it against ``contract`` (canonical names and types)."""
-    frame = io.read_table(path, encoding=encoding)
+    ids = (dict(rename or {}).get("customer_id", "customer_id"),)
+    frame = io.read_table(path, encoding=encoding, ids=ids)
     return validate(frame, contract, source=str(path), rename=rename)
 
 
@@ -113,7 +115,8 @@ def validate_inputs(
     if events is not None:
         table = load_table(events, EVENTS, rename=mapping.get("events"), encoding=encoding)
         if known_ids is not None:
-            check_known_customers(table["customer_id"], known_ids, source=str(events))
+            check_join(table["customer_id"], known_ids, what="events", source=str(events),
+                       reference=str(customers), min_share=MIN_EVENT_MATCH)
         lines.append(f"{events}: {len(table):,} events from {table['ts'].min()} to "
                      f"{table['ts'].max()}")
     if campaign_log is not None:
@@ -122,7 +125,8 @@ def validate_inputs(
         if spec is not None:
             check_arms(table["arm"], spec.offer_names, source=str(campaign_log))
         if known_ids is not None:
-            check_known_customers(table["customer_id"], known_ids, source=str(campaign_log))
+            check_join(table["customer_id"], known_ids, what="campaign rows",
+                       source=str(campaign_log), reference=str(customers), min_share=1.0)
         arms = table["arm"].value_counts().sort_index()
         lines.append(f"{campaign_log}: {len(table):,} rows, arms "
                      + ", ".join(f"{a} {n:,}" for a, n in arms.items()))

@@ -52,7 +52,12 @@ HAND_LOG = [
 def hand_features(tmp_path):
     data = write_bank(tmp_path / "bank", HAND_LOG)
     frame = build_features(FeatureInputs.from_folder(data), AS_OF)
-    return frame.set_index("customer_id")
+    return by_number(frame)
+
+
+def by_number(frame: pd.DataFrame) -> pd.DataFrame:
+    """Features indexed by the integer id (the product returns ids as canonical text)."""
+    return frame.assign(customer_id=frame["customer_id"].astype(int)).set_index("customer_id")
 
 
 def test_registry_has_at_least_160_documented_features():
@@ -116,7 +121,7 @@ def test_events_after_the_as_of_date_change_nothing(tmp_path_factory, hand_featu
     data = write_bank(tmp_path_factory.mktemp("leak") / "bank", HAND_LOG + late)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        after = build_features(FeatureInputs.from_folder(data), AS_OF).set_index("customer_id")
+        after = by_number(build_features(FeatureInputs.from_folder(data), AS_OF))
     pd.testing.assert_frame_equal(hand_features, after)
 
 
@@ -124,14 +129,20 @@ def test_unknown_event_types_and_customers_are_reported(tmp_path):
     data = write_bank(tmp_path / "bank", HAND_LOG + [
         (1, "2025-05-01", "atm_fee", 2.0, "atm", None, None),
         (1, "2025-05-02", "atm_fee", 2.0, "atm", None, None),
-        (99, "2025-05-02", "login", 0.0, "app", None, None),
-    ])
+    ] + [(2, "2025-05-03", "login", 0.0, "app", None, None)] * 100)
     with pytest.warns(UserWarning) as caught:
         frame = build_features(FeatureInputs.from_folder(data), AS_OF)
     messages = " | ".join(str(w.message) for w in caught)
     assert "'atm_fee' x2" in messages
-    assert "1 events name customers missing" in messages and "99" in messages
-    assert sorted(frame["customer_id"]) == [1, 2]
+    assert "1 of 113 events (0.9%) name customers not in" in messages and "'99'" in messages
+    assert sorted(frame["customer_id"]) == ["1", "2"]
+
+
+def test_events_mostly_of_unknown_customers_are_refused(tmp_path):
+    data = write_bank(tmp_path / "bank", HAND_LOG + [
+        (99, "2025-05-02", "login", 0.0, "app", None, None)])
+    with pytest.raises(SchemaError, match=r"1 of 11 events .* name customers not in"):
+        build_features(FeatureInputs.from_folder(data), AS_OF)
 
 
 def test_unparseable_timestamps_name_the_rows(tmp_path):
@@ -170,7 +181,7 @@ def test_cli_writes_features_registry_and_manifest(small_bank_dir, tmp_path):
 def test_features_separate_churners_from_stayers(small_bank_dir):
     frame = build_features(FeatureInputs.from_folder(small_bank_dir), "2026-01-01")
     log = pd.read_parquet(small_bank_dir / "campaign_log.parquet")
-    joined = log.merge(frame, on="customer_id")
+    joined = log.astype({"customer_id": str}).merge(frame, on="customer_id")
     churn = joined.groupby("churned")[["beh_page_account_closing_30d", "beh_logins_30d"]].mean()
     assert churn.loc[1, "beh_page_account_closing_30d"] > 3 * churn.loc[0,
                                                                         "beh_page_account_closing_30d"]

@@ -38,12 +38,12 @@ def bank(tmp_path):
 
 def test_window_and_population(bank):
     labels = build_labels(bank, "2025-06-01", horizon_days=30, gap_days=7)
-    assert labels.set_index("customer_id")["churned"].to_dict() == {1: 1, 3: 0, 4: 0}
+    assert labels.set_index("customer_id")["churned"].to_dict() == {"1": 1, "3": 0, "4": 0}
 
 
 def test_drain_rule_is_optional(bank):
     labels = build_labels(bank, "2025-06-01", horizon_days=30, gap_days=7, drain_share=0.1)
-    by_id = labels.set_index("customer_id")
+    by_id = labels.set_index(labels["customer_id"].astype(int))
     assert by_id.loc[3, "churned"] == 1 and by_id.loc[3, "churn_reason"] == "drained"
     assert by_id.loc[1, "churn_reason"] == "closed"
 

@@ -31,10 +31,14 @@ from uplift.allocate.lagrangian import Solution, solve_lagrangian
 from uplift.allocate.problem import Problem, build_rows
 from uplift.campaign import CampaignSpec, eligible
 from uplift.errors import InputError, SchemaError
-from uplift.schema import MAX_ABS_VALUE, _rows, is_true, number_problems
-from uplift.security.pseudonym import id_text, is_pseudonym, protect_ids
+from uplift.ids import canonical_ids, check_join, fractional_ids
+from uplift.schema import MAX_ABS_VALUE, _rows, number_problems, parse_flags
+from uplift.security.pseudonym import is_pseudonym, protect_ids
 
 EXACT_MAX_VARIABLES = 40_000
+CONSENT_MISSING = ("missing column 'marketing_consent': the campaign requires consent "
+                   "(set require_consent: false in the spec only if consent is handled "
+                   "upstream)")
 
 
 @dataclass
@@ -144,6 +148,7 @@ def excluded_customers(
     n = len(scores)
     blocked = np.zeros(n, dtype=bool)
     reasons: dict[str, int] = {}
+    customer_ids = canonical_ids(scores["customer_id"])
     if spec.do_not_contact is not None:
         from uplift import io
 
@@ -152,19 +157,24 @@ def excluded_customers(
             raise SchemaError(str(spec.do_not_contact), ["missing required column "
                                                          "'customer_id'"])
         listed = same_ids(dnc, scores, str(spec.do_not_contact), source)
-        hit = id_text(scores["customer_id"]).isin(listed).to_numpy()
+        if len(listed):
+            # every entry must name a customer: unmatched entries are counted in a warning,
+            # a list of which none match (padding, type, pseudonyms) is refused
+            check_join(listed, customer_ids, what="do-not-contact entries",
+                       source=str(spec.do_not_contact), reference=source, min_share=0.0)
+        hit = customer_ids.isin(listed).to_numpy(dtype=bool, na_value=False)
         reasons["do-not-contact list"] = int(hit.sum())
         blocked |= hit
     if "do_not_contact" in scores.columns:
-        hit = is_true(scores["do_not_contact"])
+        # the bank convention: a marker (X, J, 1, yes...) flags, blank means not flagged
+        hit = parse_flags(scores["do_not_contact"], "do_not_contact", source, blank=False)
         reasons["do-not-contact flag"] = int((hit & ~blocked).sum())
         blocked |= hit
     if spec.require_consent:
         if "marketing_consent" not in scores.columns:
-            raise SchemaError(source, ["missing column 'marketing_consent': the campaign "
-                                       "requires consent (set require_consent: false in the "
-                                       "spec only if consent is handled upstream)"])
-        consent = is_true(scores["marketing_consent"])
+            raise SchemaError(source, [CONSENT_MISSING])
+        consent = parse_flags(scores["marketing_consent"], "marketing_consent", source,
+                              blank=False)
         reasons["no marketing consent"] = int((~consent & ~blocked).sum())
         blocked |= ~consent
     if spec.contact_limit is not None and contacts is not None:
@@ -176,7 +186,7 @@ def excluded_customers(
         window = window.assign(customer_id=same_ids(window, scores, "contact history", source)
                                .to_numpy())
         counts = window.groupby("customer_id").size()
-        recent = id_text(scores["customer_id"]).map(counts).fillna(0).to_numpy()
+        recent = customer_ids.map(counts).fillna(0).to_numpy(dtype=float)
         hit = recent >= spec.contact_limit.max_contacts
         reasons["contact limit reached"] = int((hit & ~blocked).sum())
         blocked |= hit
@@ -366,18 +376,24 @@ def budget_curve(problem: Problem, budget: float, *, points: int = 9,
 
 def same_ids(listed: pd.DataFrame, scores: pd.DataFrame, list_source: str,
              scores_source: str) -> pd.Series:
-    """The ``customer_id`` of a side table (do-not-contact list, contact history) as text in
-    the same id space as ``scores``: pseudonymised with the configured key when the scores
-    carry pseudonyms. A list that cannot be matched is an error, never silently ignored."""
+    """The ``customer_id`` of a side table (do-not-contact list, contact history) as canonical
+    text (:mod:`uplift.ids`) in the same id space as ``scores``: pseudonymised with the
+    configured key when the scores carry pseudonyms. A list that cannot be matched is an error,
+    never silently ignored."""
     if not len(listed):
-        return pd.Series([], dtype=object)
+        return pd.Series([], dtype="string")
+    raw = listed["customer_id"]
+    bad = raw.isna().to_numpy() | fractional_ids(raw)
+    if bad.any():
+        raise SchemaError(list_source, [f"column 'customer_id': missing or non-whole ids in "
+                                        f"{_rows(bad)}"])
     scores_pseudo = is_pseudonym(scores["customer_id"]).all()
     listed = protect_ids(listed, source=list_source) if scores_pseudo else listed
     if scores_pseudo and not is_pseudonym(listed["customer_id"]).all():
         raise InputError(f"{list_source}: holds raw customer ids but {scores_source} carries "
                          "pseudonyms; configure the pseudonym key (UPLIFT_PSEUDONYM_KEY_FILE) "
                          "so the list can be applied")
-    return id_text(listed["customer_id"])
+    return canonical_ids(listed["customer_id"]).reset_index(drop=True)
 
 
 def read_contacts(path: Path | None) -> pd.DataFrame | None:

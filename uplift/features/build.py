@@ -18,11 +18,13 @@ import pandas as pd
 from uplift import io
 from uplift.errors import InputError, SchemaError
 from uplift.features.registry import FEATURES, INFLOW, MONETARY, OUTFLOW, Feature
+from uplift.ids import CANONICAL_SQL, JoinMatch, check_join, describe, likely_cause
 from uplift.schema import (
-    CUSTOMERS,
     EVENT_TYPES,
     MAX_ABS_VALUE,
     MAX_SHOWN,
+    MAX_UNKNOWN_EVENT_TYPES,
+    MIN_EVENT_MATCH,
     DataWarning,
     latest_plausible_date,
     validate,
@@ -60,6 +62,25 @@ class FeatureInputs:
         return cls(customers=customers, events=events,
                    campaign_log=find_table(data, "campaign_log"), external=external,
                    **kwargs)  # type: ignore[arg-type]
+
+    def read(self, table: str) -> pd.DataFrame:
+        """The ``customers`` or ``campaign_log`` table, checked against its contract (column
+        map applied, ids read as text and made canonical). A campaign log must name only
+        customers of the customers table (all of its rows must match)."""
+        from uplift.schema import CONTRACTS
+
+        path = self.customers if table == "customers" else self.campaign_log
+        if path is None:
+            raise InputError(f"no {table} table given")
+        rename = dict(self.rename.get(table, {}))
+        frame = io.read_table(path, encoding=self.encoding,
+                              ids=(rename.get("customer_id", "customer_id"),))
+        checked = validate(frame, CONTRACTS[table], source=str(path), rename=rename)
+        if table == "campaign_log":
+            known = self.read("customers")["customer_id"]
+            check_join(checked["customer_id"], known, what="campaign rows",
+                       source=str(path), reference=str(self.customers), min_share=1.0)
+        return checked
 
 
 def _source_sql(path: Path, encoding: str | None = None) -> str:
@@ -141,7 +162,7 @@ def _events_view(con, inputs: FeatureInputs) -> None:
         "TRY_CAST(raw_amount AS DOUBLE)"
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW events_src AS SELECT
-            CAST(raw_customer_id AS VARCHAR) AS customer_key,
+            {CANONICAL_SQL.format(col="raw_customer_id")} AS customer_key,
             {ts_expr} AS ts,
             CAST(raw_event_type AS VARCHAR) AS event_type,
             {amount_expr} AS amount,
@@ -205,6 +226,12 @@ def _check_events(con, path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
         f"event_type NOT IN ({vocabulary}) GROUP BY ALL ORDER BY n DESC").fetchall()
     if unknown:
         listing = ", ".join(f"{t!r} x{n:,}" for t, n in unknown[:MAX_SHOWN])
+        share = sum(n for _, n in unknown) / total
+        if share > MAX_UNKNOWN_EVENT_TYPES:
+            raise SchemaError(str(path), [
+                f"column 'event_type': {share:.0%} of events have types outside the vocabulary "
+                f"({listing}); the features would ignore them. Map the bank's codes to the "
+                f"vocabulary ({', '.join(EVENT_TYPES)}) before building features"])
         warnings.warn(f"{path}: column 'event_type': {sum(n for _, n in unknown):,} events of "
                       f"unknown types ({listing}) are ignored by the features", DataWarning,
                       stacklevel=3)
@@ -213,13 +240,11 @@ def _check_events(con, path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def _customers_table(con, inputs: FeatureInputs) -> pd.DataFrame:
-    frame = io.read_table(inputs.customers, encoding=inputs.encoding)
-    customers = validate(frame, CUSTOMERS, source=str(inputs.customers),
-                         rename=inputs.rename.get("customers"))
+    customers = inputs.read("customers")
     keep = ["customer_id", "open_date"] + [c for c in ("close_date", "aum", "products_held")
                                             if c in customers.columns]
     table = customers[keep].copy()
-    table["customer_key"] = table["customer_id"].astype(str)
+    table["customer_key"] = table["customer_id"]
     for col in ("aum", "products_held"):
         if col not in table.columns:
             table[col] = 0.0
@@ -229,27 +254,46 @@ def _customers_table(con, inputs: FeatureInputs) -> pd.DataFrame:
     return customers
 
 
-def _check_unknown_customers(con, path: Path) -> None:
-    count, = con.execute("SELECT count(*) FROM events_src e ANTI JOIN customers_df c "
-                         "USING (customer_key)").fetchall()[0]
-    if count:
-        examples = [r[0] for r in con.execute(
-            "SELECT DISTINCT customer_key FROM events_src e ANTI JOIN customers_df c "
-            f"USING (customer_key) ORDER BY 1 LIMIT {MAX_SHOWN}").fetchall()]
-        warnings.warn(f"{path}: column 'customer_id': {count:,} events name customers missing "
-                      f"from the customers table (e.g. {', '.join(examples)}); they are "
-                      "ignored", DataWarning, stacklevel=3)
+def _check_unknown_customers(con, inputs: FeatureInputs) -> None:
+    """Events must name customers of the customers table: below MIN_EVENT_MATCH of them the
+    two files do not describe the same bank (or their ids are written differently)."""
+    total, unmatched = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE c.customer_key IS NULL) FROM events_src e "
+        "LEFT JOIN customers_df c USING (customer_key)").fetchall()[0]
+    if not unmatched:
+        return
+    sample = con.execute(
+        "SELECT DISTINCT customer_key FROM events_src e ANTI JOIN customers_df c "
+        "USING (customer_key) LIMIT 2000").df()["customer_key"].astype("string")
+    known = con.execute("SELECT customer_key FROM customers_df LIMIT 20000"
+                        ).df()["customer_key"].astype("string")
+    result = JoinMatch(total=int(total), matched=int(total - unmatched),
+                       unmatched_ids=[str(v) for v in sample.head(MAX_SHOWN)],
+                       unmatched_rows=_unmatched_rows(con), cause=likely_cause(sample, known))
+    from uplift.security.keys import pseudonym_key
+
+    message = describe(result, what="events", reference=str(inputs.customers),
+                       show_ids=pseudonym_key() is None)
+    if result.share < MIN_EVENT_MATCH:
+        raise SchemaError(str(inputs.events), [
+            f"column 'customer_id': {message}; at least {MIN_EVENT_MATCH:.0%} must match"])
+    warnings.warn(f"{inputs.events}: column 'customer_id': {message}; they are ignored",
+                  DataWarning, stacklevel=3)
+
+
+def _unmatched_rows(con) -> list[int]:
+    return [int(r[0]) for r in con.execute(
+        "SELECT row_no FROM (SELECT row_number() OVER () AS row_no, customer_key "
+        "FROM events_src) e ANTI JOIN customers_df c USING (customer_key) "
+        f"ORDER BY row_no LIMIT {MAX_SHOWN}").fetchall()]
 
 
 def _campaign_view(con, inputs: FeatureInputs, as_of: str) -> bool:
     if inputs.campaign_log is None:
         return False
-    from uplift.schema import CAMPAIGN_LOG
-
-    log = validate(io.read_table(inputs.campaign_log, encoding=inputs.encoding), CAMPAIGN_LOG,
-                   source=str(inputs.campaign_log), rename=inputs.rename.get("campaign_log"))
+    log = inputs.read("campaign_log")
     table = log[["customer_id", "arm", "assigned_at", "churned"]].copy()
-    table["customer_key"] = table["customer_id"].astype(str)
+    table["customer_key"] = table["customer_id"]
     con.register("campaign_df", table)
     return True
 
@@ -267,7 +311,7 @@ def _external_view(con, inputs: FeatureInputs) -> bool:
         missing = [c for c in ("customer_id", time_col) if c not in present]
         if missing:
             raise SchemaError(str(path), [f"missing required column '{m}'" for m in missing])
-        parts.append(f"SELECT CAST(customer_id AS VARCHAR) AS customer_key, "
+        parts.append(f"SELECT {CANONICAL_SQL.format(col='customer_id')} AS customer_key, "
                      f"TRY_CAST({time_col} AS TIMESTAMP) AS ts, '{src}' AS src FROM {source}")
     if not parts:
         return False
@@ -363,7 +407,7 @@ def _prepare(con, inputs: FeatureInputs, as_of: date | str) -> tuple[str, bool, 
             f"from {lo} to {hi}; choose a date after {lo.date()} and no later than "
             f"{(hi.normalize() + pd.Timedelta(days=1)).date()}")
     _customers_table(con, inputs)
-    _check_unknown_customers(con, inputs.events)
+    _check_unknown_customers(con, inputs)
     with_campaign = _campaign_view(con, inputs, str(as_of_ts.date()))
     with_external = _external_view(con, inputs)
     return str(as_of_ts.date()), with_campaign, with_external

@@ -2,8 +2,10 @@
 
 The same id and key always give the same pseudonym, so tables pseudonymised separately still
 join; without the key a pseudonym cannot be turned back into the id (``uplift export`` maps
-pseudonyms back by recomputing them from the customers table). Ids are compared as text:
-``10000123`` (an integer column) and ``"10000123"`` (read from CSV) give the same pseudonym.
+pseudonyms back by recomputing them from the customers table). Ids are pseudonymised in their
+canonical text form (:mod:`uplift.ids`): ``10000123`` (an integer column), ``10000123.0`` (a
+float column) and ``"10000123"`` (read from CSV) give the same pseudonym; ``"0010000123"`` does
+not.
 96 bits keep the chance of any collision among 100 million customers below 1e-12; a collision
 is still checked and refused.
 """
@@ -18,22 +20,11 @@ import numpy as np
 import pandas as pd
 
 from uplift.errors import InputError
+from uplift.ids import canonical_ids
 
 PREFIX = "p-"
 HEX_CHARS = 24
 PATTERN = re.compile(rf"{PREFIX}[0-9a-f]{{{HEX_CHARS}}}")
-
-
-def id_text(values: pd.Series) -> pd.Series:
-    """Ids as canonical text: integers (also integral floats) without decimals, text trimmed."""
-    if pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
-        return values.astype("int64").astype(str)
-    if pd.api.types.is_float_dtype(values):
-        whole = values.dropna()
-        if (whole == np.floor(whole)).all():
-            return values.map(lambda v: "" if pd.isna(v) else str(int(v)))
-        return values.astype(str)
-    return values.astype(str).str.strip()
 
 
 def is_pseudonym(values: pd.Series) -> pd.Series:
@@ -43,7 +34,7 @@ def is_pseudonym(values: pd.Series) -> pd.Series:
 
 def pseudonymise(values: pd.Series, key: bytes) -> pd.Series:
     """Pseudonyms of ``values`` (computed once per distinct id)."""
-    text = id_text(values)
+    text = canonical_ids(values).fillna("")
     codes, distinct = pd.factorize(text.to_numpy(dtype=object))
     digest = hmac.digest
     mapped = np.array([PREFIX + digest(key, v.encode("utf-8"), "sha256").hex()[:HEX_CHARS]
