@@ -129,6 +129,7 @@ def test_unknown_event_types_and_customers_are_reported(tmp_path):
     data = write_bank(tmp_path / "bank", HAND_LOG + [
         (1, "2025-05-01", "atm_fee", 2.0, "atm", None, None),
         (1, "2025-05-02", "atm_fee", 2.0, "atm", None, None),
+        (99, "2025-05-02", "login", 0.0, "app", None, None),
     ] + [(2, "2025-05-03", "login", 0.0, "app", None, None)] * 100)
     with pytest.warns(UserWarning) as caught:
         frame = build_features(FeatureInputs.from_folder(data), AS_OF)
