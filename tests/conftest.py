@@ -16,8 +16,10 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 def _audit_log_in_temp(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Commands run by tests append to a temporary audit log, never the user's."""
     os.environ["UPLIFT_AUDIT_LOG"] = str(tmp_path_factory.mktemp("audit") / "audit.jsonl")
+    # the per-user model-signing key is created in a temporary configuration folder
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
     for variable in ("UPLIFT_PSEUDONYM_KEY", "UPLIFT_PSEUDONYM_KEY_FILE", "UPLIFT_MASTER_KEY",
-                     "UPLIFT_MASTER_KEY_FILE"):
+                     "UPLIFT_MASTER_KEY_FILE", "UPLIFT_MODEL_KEY", "UPLIFT_MODEL_KEY_FILE"):
         os.environ.pop(variable, None)
 
 

@@ -312,13 +312,6 @@ def _prepare_run(data: Path | None, as_of: str | None, config: Path | None, seed
     return settings, folder, inputs, day, fingerprint(inputs, day, settings, seed)
 
 
-def _trained(folder: Path) -> str | None:
-    import json
-
-    stamp = folder / "fingerprint.json"
-    return json.loads(stamp.read_text())["fingerprint"] if stamp.exists() else None
-
-
 @app.command()
 def train(
     data: Annotated[Path | None, typer.Option(help="Data folder (default: the demo bank).")
@@ -337,9 +330,9 @@ def train(
     settings, folder, inputs, day, key = _prepare_run(data, as_of, config, seed)
     target = out or _cache_dir() / "models" / key
     io.ensure_not_input([target], _input_files(inputs))
-    fit_models(inputs, day, target, settings, seed=seed, progress=_say)
-    io.write_json({"fingerprint": key, "data": str(folder), "as_of": day, "seed": seed},
-                  target / "fingerprint.json")
+    with io.directory_lock(target):
+        fit_models(inputs, day, target, settings, seed=seed, progress=_say,
+                   stamp={"fingerprint": key, "data": str(folder), "as_of": day, "seed": seed})
     _say(f"models -> {target}")
 
 
@@ -369,8 +362,14 @@ def plan(
     from uplift.allocate import allocate as run_allocation
     from uplift.allocate.plan import ScoreTable
     from uplift.campaign import load_campaign_spec
-    from uplift.pipeline import load_models, score_customers, total_interval
-    from uplift.pipeline import train as fit_models
+    from uplift.pipeline import (
+        check_consent_column,
+        ensure_models,
+        load_models,
+        read_customers,
+        score_customers,
+        total_interval,
+    )
     from uplift.report.plan import plan_html
 
     started = time.perf_counter()
@@ -380,14 +379,12 @@ def plan(
     spec = load_campaign_spec(spec_path)
     settings, folder, inputs, day, key = _prepare_run(data, as_of, config, seed)
     io.ensure_not_input([out, report], [*_input_files(inputs), spec_path])
+    check_consent_column(read_customers(inputs), spec, source=str(inputs.customers))
     model_dir = model or _cache_dir() / "models" / key
     if model is not None and not model.is_dir():
         raise InputError(f"{model}: model folder not found (run `uplift train --out {model}`)")
-    if model is None and _trained(model_dir) != key:
-        fit_models(inputs, day, model_dir, settings, seed=seed, progress=_say)
-        io.write_json({"fingerprint": key, "data": str(folder), "as_of": day, "seed": seed},
-                      model_dir / "fingerprint.json")
-    else:
+    if model is not None or not ensure_models(inputs, day, model_dir, settings, seed=seed,
+                                              data=folder, progress=_say):
         _say(f"reusing models in {model_dir}")
     models = load_models(model_dir)
     features_cache = _cache_dir() / "features" / f"{key}.parquet"

@@ -111,6 +111,8 @@ def csv_columns(path: Path, encoding: str | None = None, sep: str = ",",
         raise _not_text(path, enc, exc) from exc
     except LookupError as exc:
         raise InputError(f"{path}: unknown text encoding {enc!r}") from exc
+    except csv.Error as exc:
+        raise InputError(f"{path}: the header row is not readable CSV ({exc})") from exc
     _report_duplicate_columns(path, header)
     return header
 
@@ -235,7 +237,9 @@ def read_table(
         enc = encoding or "utf-8-sig"
         delimiter = sep or ("\t" if path.name.lower().endswith(".tsv") else ",")
         gz = path.name.lower().endswith(".gz")
-        csv_columns(path, enc, delimiter, source)
+        header = csv_columns(path, enc, delimiter, source)
+        if sep is None and len(header) == 1:
+            delimiter = _other_delimiter(path, header[0], delimiter)
         try:
             frame = pd.read_csv(source, encoding=enc, sep=delimiter, low_memory=False,
                                 compression="gzip" if gz else "infer",
@@ -252,6 +256,21 @@ def read_table(
         raise InputError(f"{path}: file has a header but no data rows")
     audit.note_input(path, len(frame))
     return frame
+
+
+def _other_delimiter(path: Path, header: str, delimiter: str) -> str:
+    """A one-column header holding semicolons or tabs is a file with another delimiter (common
+    in European exports): read it with that one, and say so."""
+    import warnings
+
+    from uplift.schema import DataWarning
+
+    for other, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+        if other != delimiter and other in header:
+            warnings.warn(f"{path}: read as {name}-separated (the header has no commas); "
+                          "numbers must still use '.' for decimals", DataWarning, stacklevel=3)
+            return other
+    return delimiter
 
 
 def ensure_not_input(outputs: Iterable[str | Path], inputs: Iterable[str | Path]) -> None:
@@ -356,6 +375,66 @@ def staged_directory(out_dir: str | Path) -> Iterator[Path]:
         for item in sorted(stage.iterdir()):
             os.replace(item, out_dir / item.name)
         audit.move_outputs(stage, out_dir)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+STAGING_SUFFIX = ".staging"
+
+
+@contextlib.contextmanager
+def directory_lock(folder: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (a ``.<name>.lock`` file beside it) for the block:
+    a second process writing the same folder waits instead of failing or mixing files. While
+    the lock is held, staging folders and ``.part`` files left beside ``folder`` by killed runs
+    are removed (no live writer can own them)."""
+    import fcntl
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            for stale in folder.parent.glob(f".{folder.name}.*{STAGING_SUFFIX}"):
+                shutil.rmtree(stale, ignore_errors=True)
+            for stale in folder.parent.glob(f".{folder.name}.*.part"):
+                stale.unlink(missing_ok=True)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def replaced_directory(out_dir: str | Path, *, marker: str) -> Iterator[Path]:
+    """Yield a staging folder that replaces ``out_dir`` as a whole on success (all-or-nothing:
+    a failed run leaves the old folder exactly as it was).
+
+    An existing ``out_dir`` is replaced only when it holds ``marker`` (a file or folder this
+    tool writes in every such folder) or is empty: a folder of the user's is never replaced.
+    The swap is two renames (old folder aside, new folder in); the old one is then deleted.
+    Callers that may race hold :func:`directory_lock` around the block.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise InputError(f"{out_dir}: exists and is not a folder")
+        if any(out_dir.iterdir()) and not (out_dir / marker).exists():
+            raise InputError(f"{out_dir}: exists and is not a folder this tool wrote (no "
+                             f"{marker}); choose another --out")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=STAGING_SUFFIX,
+                                  dir=out_dir.parent))
+    try:
+        yield stage
+        old = None
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", suffix=STAGING_SUFFIX,
+                                        dir=out_dir.parent))
+            os.replace(out_dir, old)
+        os.replace(stage, out_dir)
+        audit.move_outputs(stage, out_dir)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 

@@ -94,10 +94,14 @@ def fingerprint(inputs: FeatureInputs, as_of: str, settings: Settings, seed: int
     payload = {"files": {str(p.name): io.file_sha256(p) for p in files if p is not None},
                "as_of": as_of, "settings": settings.model_dump(), "seed": seed,
                "version": __version__, "features": [f.name for f in FEATURES],
-               "parts": ["churn", "effects_churn", "effects_value", "backtest with baseline"],
+               "parts": ["churn", "effects_churn", "effects_value", "backtest with baseline",
+                         "signed models v2", "text ids"],
                "pseudonym_key": keys["pseudonym_key"],
                "encrypted": keys["master_key"] is not None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+MODEL_MARKER = "fingerprint.json"
 
 
 @dataclass
@@ -125,8 +129,10 @@ def campaign_table(inputs: FeatureInputs, threads: int = 1, progress: Progress =
 
 
 def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *, seed: int,
-          progress: Progress = _quiet) -> Models:
-    """Fit churn and effects models and save them (atomically) in ``folder``."""
+          progress: Progress = _quiet, stamp: dict | None = None) -> Models:
+    """Fit churn and effects models and save them in ``folder``, replacing it as a whole (a
+    failed run leaves an existing folder untouched); ``stamp`` (the run's fingerprint) is
+    written as ``fingerprint.json`` with them."""
     from uplift.churn import ChurnModel
     from uplift.churn.dataset import snapshot_table
     from uplift.effects import BoostSettings, UpliftEstimator
@@ -174,13 +180,36 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
     risk = churn.predict_proba(logged[list(churn.spec_.features)], source="campaign log")
     backtest = backtest_table(logged, customers, effect_models["effects_churn"],
                               effect_models["effects_value"], baseline_risk=risk)
-    with io.staged_directory(folder) as stage:
+    with io.replaced_directory(folder, marker=MODEL_MARKER) as stage:
         churn.save(stage / "churn")
         for name, model in effect_models.items():
             model.save(stage / name)
         io.write_table(backtest, stage / "backtest.parquet")
+        io.write_json(stamp or {}, stage / MODEL_MARKER)
     return Models(churn, effect_models["effects_churn"], effect_models["effects_value"],
                   folder)
+
+
+def trained_fingerprint(folder: Path) -> str | None:
+    """The fingerprint a model folder was trained for (None: absent or damaged stamp)."""
+    stamp = folder / MODEL_MARKER
+    try:
+        return json.loads(stamp.read_text())["fingerprint"] if stamp.exists() else None
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def ensure_models(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *,
+                  seed: int, data: Path, progress: Progress = _quiet) -> bool:
+    """Train into ``folder`` unless it already holds models for this exact run (fingerprint);
+    concurrent callers wait on a lock and then reuse. Returns whether it trained."""
+    key = fingerprint(inputs, as_of, settings, seed)
+    with io.directory_lock(folder):
+        if trained_fingerprint(folder) == key:
+            return False
+        train(inputs, as_of, folder, settings, seed=seed, progress=progress,
+              stamp={"fingerprint": key, "data": str(data), "as_of": as_of, "seed": seed})
+        return True
 
 
 def load_models(folder: Path) -> Models:
@@ -194,6 +223,14 @@ def load_models(folder: Path) -> Models:
                   EffectsModel.load(value) if value.is_dir() else None, folder)
 
 
+def check_consent_column(customers: pd.DataFrame, spec: CampaignSpec, *, source: str) -> None:
+    """A spec that requires consent needs a consent column: refuse (never assume consent)."""
+    from uplift.allocate.plan import CONSENT_MISSING
+
+    if spec.require_consent and "marketing_consent" not in customers.columns:
+        raise SchemaError(source, [CONSENT_MISSING])
+
+
 def read_customers(inputs: FeatureInputs) -> pd.DataFrame:
     """The customers table, checked against its contract, ids pseudonymised when keyed."""
     customers = inputs.read("customers")
@@ -204,12 +241,10 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
                     settings: Settings, *, features: pd.DataFrame | None = None,
                     progress: Progress = _quiet) -> pd.DataFrame:
     """One row per customer open at ``as_of``: risk, tier, reasons, gains and costs per offer."""
-    from uplift.allocate.plan import CONSENT_MISSING
     from uplift.effects.gain import expected_gains
 
     customers = read_customers(inputs)
-    if spec.require_consent and "marketing_consent" not in customers.columns:
-        raise SchemaError(str(inputs.customers), [CONSENT_MISSING])
+    check_consent_column(customers, spec, source=str(inputs.customers))
     if features is None:
         progress(f"computing features as of {as_of}")
         features = build_features(inputs, as_of, threads=settings.runtime.threads)
@@ -272,8 +307,7 @@ def demo_run(cache: Path, progress: Progress = _quiet, seed: int = 0) -> DemoRun
     settings = Settings()
     day = planning_date(data, inputs, None)
     folder = cache / "models" / fingerprint(inputs, day, settings, seed)
-    if not (folder / "churn").exists():
-        train(inputs, day, folder, settings, seed=seed, progress=progress)
+    ensure_models(inputs, day, folder, settings, seed=seed, data=data, progress=progress)
     return DemoRun(data, inputs, day, settings, load_models(folder))
 
 

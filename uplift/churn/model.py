@@ -41,9 +41,11 @@ from uplift.churn.table import TableSpec, apply_table, binary_label, learn_table
 from uplift.config import assign_tiers
 from uplift.errors import InputError, ModelError
 from uplift.schema import parse_date_column
+from uplift.security.keys import model_signature, signature_matches
 
 FORMAT = "uplift-churn-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+SIGNED_AS = "uplift churn booster"
 SCORE_CHUNK = 100_000
 
 
@@ -304,9 +306,10 @@ class ChurnModel:
             "feature_reasons": self.feature_reasons_, "symptoms": self.symptoms_,
             "params": self._params(),
         }
+        booster = self.booster_.model_to_string().encode("utf-8")
+        meta["booster_hmac"] = model_signature(booster, SIGNED_AS)
         with io.staged_directory(folder) as stage:
-            io.write_bytes(self.booster_.model_to_string().encode("utf-8"),
-                           stage / "booster.txt")
+            io.write_bytes(booster, stage / "booster.txt")
             io.write_json(meta, stage / "model.json")
             io.write_json(self.validation_, stage / "validation.json")
             io.write_text(validation_html(self.validation_), stage / "validation.html")
@@ -324,7 +327,7 @@ class ChurnModel:
                              "expected)")
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelError(f"{meta_path}: damaged model metadata ({exc})") from exc
         if meta.get("format") != FORMAT:
             raise ModelError(f"{folder}: not a churn model (format {meta.get('format')!r})")
@@ -334,8 +337,15 @@ class ChurnModel:
                 f"uplift {meta.get('uplift_version')}; this uplift {__version__} reads version "
                 f"{FORMAT_VERSION}. Retrain the model with this version.")
         model = cls(tiers=meta["tiers"])
+        booster = io.read_bytes(folder / "booster.txt")
+        if not signature_matches(booster, SIGNED_AS, meta.get("booster_hmac")):
+            # checked before LightGBM parses it: a damaged booster can abort the process
+            raise ModelError(f"{folder / 'booster.txt'}: damaged, changed since it was "
+                             "written, or signed with another installation's model key; "
+                             "retrain the model (or set UPLIFT_MODEL_KEY_FILE to the key that "
+                             "signed it)")
         try:
-            text = io.read_bytes(folder / "booster.txt").decode("utf-8")
+            text = booster.decode("utf-8")
             model.booster_ = lgb.Booster(model_str=text)
         except (lgb.basic.LightGBMError, UnicodeDecodeError) as exc:
             raise ModelError(f"{folder / 'booster.txt'}: damaged model file ({exc})") from exc

@@ -1,12 +1,13 @@
 """A fitted effects model for any campaign table: features, estimator, persistence.
 
 Stored as a folder: ``estimator.pkl`` (the fitted causalml/LightGBM objects, pickled with
-joblib), ``model.json`` (metadata and the pickle's SHA-256, checked before loading),
+joblib), ``model.json`` (metadata and the pickle's HMAC-SHA256 under the model-signing key),
 ``comparison.csv`` (the learner comparison) and ``report.html`` (Qini curves). causalml's
-learners have no text format, so the pickle is unavoidable: load only model folders this tool
-wrote; a changed byte in the pickle is refused before it is unpickled (the SHA-256 is over
-the plaintext; with a master key configured the pickle is stored encrypted, see
-:mod:`uplift.security.envelope`).
+learners have no text format, so the pickle is unavoidable; it is never unpickled unless its
+HMAC verifies under the model-signing key (:func:`uplift.security.keys.model_key`), which
+someone able to write the folder does not have: a planted or edited pickle is refused before
+any of its bytes are interpreted. With a master key configured the pickle is also stored
+encrypted (:mod:`uplift.security.envelope`).
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ from uplift.churn.table import apply_table, learn_table
 from uplift.effects.estimator import UpliftEstimator
 from uplift.errors import InputError, ModelError, SchemaError
 from uplift.schema import _rows, number_problems
+from uplift.security.keys import key_id, model_key, model_signature, signature_matches
 
 FORMAT = "uplift-effects-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+SIGNED_AS = "uplift effects pickle"
 
 
 def numeric_matrix(X: pd.DataFrame) -> np.ndarray:
@@ -136,7 +140,6 @@ class EffectsModel:
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
-        import hashlib
         from io import BytesIO
 
         import joblib
@@ -147,11 +150,13 @@ class EffectsModel:
         buffer = BytesIO()
         joblib.dump(self, buffer)
         pickled = buffer.getvalue()
-        digest = hashlib.sha256(pickled).hexdigest()
+        signing = model_key()
+        digest = model_signature(pickled, SIGNED_AS, signing)
         with io.staged_directory(folder) as stage:
             io.write_bytes(pickled, stage / "estimator.pkl")
             meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                    "uplift_version": __version__, "estimator_sha256": digest,
+                    "uplift_version": __version__, "estimator_hmac": digest,
+                    "signing_key_id": key_id(signing),
                     "treatment": self.treatment, "control": self.control,
                     "outcome": self.outcome, "outcome_type": self.estimator_.outcome,
                     "goal": self.goal,
@@ -165,15 +170,19 @@ class EffectsModel:
 
     @classmethod
     def load(cls, folder: Path) -> EffectsModel:
-        import hashlib
-
         import joblib
 
         meta_path, pkl = folder / "model.json", folder / "estimator.pkl"
         if not meta_path.exists() or not pkl.exists():
             raise ModelError(f"{folder}: not an effects model folder (model.json and "
                              "estimator.pkl expected)")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelError(f"{meta_path}: damaged (not JSON: {exc}); retrain the model"
+                             ) from exc
+        if not isinstance(meta, dict):
+            raise ModelError(f"{meta_path}: damaged (not a JSON object); retrain the model")
         if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
             raise ModelError(f"{folder}: effects model format {meta.get('format')} v"
                              f"{meta.get('format_version')} (uplift "
@@ -184,9 +193,12 @@ class EffectsModel:
         from uplift import io
 
         pickled = io.read_bytes(pkl)
-        if hashlib.sha256(pickled).hexdigest() != meta.get("estimator_sha256"):
-            raise ModelError(f"{pkl}: contents do not match model.json (changed or damaged); "
-                             "refusing to load it")
+        if not signature_matches(pickled, SIGNED_AS, meta.get("estimator_hmac")):
+            raise ModelError(
+                f"{pkl}: not signed with this installation's model key (signed with key "
+                f"{meta.get('signing_key_id')}, this one is {key_id(model_key())}), or changed "
+                "since it was written; refusing to load it. Retrain the model here, or set "
+                "UPLIFT_MODEL_KEY_FILE to the key that signed it")
         from uplift.effects.learners import quiet
 
         with quiet():
