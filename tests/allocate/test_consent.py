@@ -90,3 +90,80 @@ def test_no_plan_ever_contains_a_blocked_customer(tmp_path_factory, case):
     event(f"plan rows > 0: {len(planned) > 0}")
     assert not planned & blocked
     assert result.summary["spend"] <= budget + 1e-6
+
+
+YES = ["X", "x", "J", "ja", "1", "TRUE", "y", "on", "Yes"]
+NO = ["", "0", "n", "nein", "false", "off", None]
+UNKNOWN = ["DNC", "2", "?", "maybe"]
+
+
+def id_column(ids: np.ndarray, fmt: str) -> pd.Series:
+    """The same customers written the way one export or another writes them."""
+    if fmt == "int":
+        return pd.Series(ids)
+    if fmt == "float":
+        return pd.Series(ids.astype(float))
+    if fmt == "padded":
+        return pd.Series([f"{i:012d}" for i in ids])
+    return pd.Series([f"C-{i}" for i in ids])                    # alphanumeric
+
+
+@st.composite
+def shaped_cases(draw):
+    n = draw(st.integers(1, 50))
+    rng = np.random.default_rng(draw(st.integers(0, 10**6)))
+    ids = rng.choice(np.arange(10_000, 99_999), n, replace=False)
+    scores_fmt = draw(st.sampled_from(["int", "float", "padded", "alnum"]))
+    list_fmt = draw(st.sampled_from([scores_fmt, scores_fmt, "int", "float", "padded"]))
+    flag_unknown = draw(st.booleans()) and draw(st.booleans())
+    dnc = rng.choice(YES + NO, n).astype(object)
+    consent = rng.choice(YES + NO, n).astype(object)
+    if flag_unknown:
+        column = draw(st.sampled_from(["dnc", "consent"]))
+        (dnc if column == "dnc" else consent)[rng.integers(n)] = draw(st.sampled_from(UNKNOWN))
+    scores = pd.DataFrame({"customer_id": id_column(ids, scores_fmt), "segment": "a",
+                           "marketing_consent": consent, "do_not_contact": dnc})
+    for offer in OFFERS:
+        scores[f"gain_{offer}"] = rng.uniform(1, 20, n)           # everyone worth contacting
+        scores[f"cost_{offer}"] = 1.0
+    listed = ids[rng.random(n) < draw(st.floats(0, 0.5))]
+    return scores, ids, listed, list_fmt, draw(st.sampled_from(["csv", "parquet"]))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(case=shaped_cases())
+def test_no_id_or_flag_format_lets_a_blocked_customer_through(tmp_path_factory, case):
+    """Whatever the id format of the scores and of the list, and whatever flag spelling: either
+    the run is refused with a data error, or nobody blocked (by canonical id) is planned."""
+    from uplift.errors import SchemaError
+    from uplift.ids import canonical_ids
+
+    scores, ids, listed, list_fmt, file_fmt = case
+    folder = tmp_path_factory.mktemp("shaped")
+    path = folder / f"dnc.{file_fmt}"
+    entries = pd.DataFrame({"customer_id": id_column(listed, list_fmt)})
+    entries.to_csv(path, index=False) if file_fmt == "csv" else entries.to_parquet(path)
+    spec = CampaignSpec.model_validate({
+        "name": "s", "holdout_fraction": 0.0, "require_consent": True,
+        "do_not_contact": str(path),
+        "offers": [{"name": o, "channel": "email", "cost": {"fixed": 1.0}} for o in OFFERS]})
+    text = scores["do_not_contact"].astype("string").str.strip().str.lower()
+    flagged = text.isin([v.lower() for v in YES]).to_numpy()
+    consent_text = scores["marketing_consent"].astype("string").str.strip().str.lower()
+    consented = consent_text.isin([v.lower() for v in YES]).to_numpy(dtype=bool,
+                                                                      na_value=False)
+    canonical = canonical_ids(scores["customer_id"])
+    on_list = canonical.isin(set(canonical_ids(entries["customer_id"]))).to_numpy()
+    blocked = set(canonical[flagged | ~consented | on_list])
+    try:
+        result = allocate(scores, spec, budget=10_000.0, seed=1)
+    except SchemaError:
+        event("refused")
+        return
+    event("planned")
+    planned = set(canonical_ids(result.plan["customer_id"]))
+    assert not planned & blocked
+    # a list written in another format than the scores never silently matches nothing
+    if len(listed) and not on_list.any():
+        pytest.fail("a do-not-contact list that matches no customer was accepted")
