@@ -129,7 +129,8 @@ def targets(bank: Path, churn_model: Path, effects_model: Path) -> list[Target]:
                lambda f, w: ["features", "--data", str(_folder_with(f, w, bank, "customers")),
                              "--as-of", "2025-05-01", "--out", str(w / out)],
                lambda w: [w / out], numeric="aum", text="segment", date="open_date",
-               one_row_ok=True, folder_table="customers"),
+               # one customer against the whole bank's events: the join refuses it
+               one_row_ok=False, folder_table="customers"),
         Target("features (events)", lambda w: _bank_frame(bank, "events"),
                lambda f, w: ["features", "--data", str(_folder_with(f, w, bank, "events")),
                              "--as-of", "2025-05-01", "--out", str(w / out)],

@@ -899,6 +899,7 @@ def export(
     from uplift.ids import canonical_ids
     from uplift.pipeline import default_cache, demo_data
     from uplift.schema import CUSTOMERS, validate
+    from uplift.security import audit
     from uplift.security.keys import pseudonym_key
     from uplift.security.pseudonym import is_pseudonym, pseudonymise
     from uplift.validation import find_table
@@ -931,7 +932,15 @@ def export(
                          f"{customers} with the configured key (first: data row {row}); wrong "
                          "key or customers table?")
     listed = chosen.assign(customer_id=ids.to_numpy()).reset_index(drop=True)
-    io.write_table(listed, out, protect=False)
+    # the release is logged (and synced) before any raw id is written; no log, no release
+    try:
+        audit.append("export (release)", [f"--plan={plan}", f"--out={out}"], audit.Recorder(
+            inputs={str(plan.resolve()): len(table)}, outputs={str(out.resolve()): len(listed)}),
+            exit_code=0, message=f"releasing {len(listed):,} raw customer ids", seconds=0.0)
+    except (OSError, audit.AuditError) as exc:
+        raise InputError(f"cannot record the export in the audit log ({exc}); nothing was "
+                         "released") from exc
+    io.write_table(listed, out, protect=False, mode=0o600)
     _say(f"wrote {out}: {len(listed):,} customers with raw ids (export recorded in the audit "
          "log)")
 
@@ -995,14 +1004,20 @@ def run(argv: list[str] | None = None) -> int:
     if not command or "--help" in argv or command in GROUPS:
         return _dispatch(argv)[0]
     started = time.perf_counter()
+    if command != "audit verify":
+        try:
+            audit.check_ready()           # a command that could not be logged never runs
+        except audit.AuditError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            return 2
     with audit.recording() as recorder:
         code, message = _dispatch(argv)
     try:
         audit.append(command, argv, recorder, exit_code=code, message=message,
                      seconds=time.perf_counter() - started)
-    except OSError as exc:
+    except (OSError, audit.AuditError) as exc:
         typer.echo(f"error: cannot write the audit log {audit.log_path()}: {exc}", err=True)
-        return code or 1
+        return code or 2
     return code
 
 

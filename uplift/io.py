@@ -298,8 +298,9 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
+def atomic_path(path: str | Path, mode: int | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+    ``mode`` sets the file's permissions (default: 0666 less the umask)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp: Path | None = None
@@ -309,7 +310,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         tmp = Path(tmp_name)
         os.close(fd)
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp is not None and tmp.exists():
@@ -317,7 +318,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_table(frame: pd.DataFrame, path: str | Path, *,
-                ids: Iterable[str] = ("customer_id",), protect: bool = True) -> Path:
+                ids: Iterable[str] = ("customer_id",), protect: bool = True,
+                mode: int | None = None) -> Path:
     """Write a DataFrame as CSV or Parquet (by extension), atomically.
 
     With ``protect`` (the default) the ``ids`` columns are pseudonymised and the file is
@@ -330,7 +332,7 @@ def write_table(frame: pd.DataFrame, path: str | Path, *,
         frame = protect_ids(frame, ids, source=str(path))
     key = encryption_key() if protect else None
     gz = path.name.lower().endswith(".gz")
-    with atomic_path(path) as tmp:
+    with atomic_path(path, mode) as tmp:
         target: Any = _io.BytesIO() if key is not None else tmp
         if fmt == "parquet":
             frame.to_parquet(target, index=False)

@@ -6,8 +6,17 @@ sequence number, the previous entry's hash and its own hash (SHA-256 over the ca
 of every other field). Editing an entry breaks its hash; deleting or reordering entries breaks
 the sequence and the chain; removing entries from the end is caught by the head file
 (``<log>.head``: the last sequence number and hash, rewritten atomically after each append).
-Someone able to rewrite the whole log *and* the head can forge it, so sites that need more
-copy the head hash printed by ``uplift audit verify`` to a separate store.
+Without a key, someone able to rewrite the whole log *and* the head can forge it. With a master
+or pseudonym key configured, each entry and the head also carry an HMAC-SHA256 under a key
+derived from it (:func:`audit_key`): truncating the log and rewriting the head from the log's
+own values is then detected, since the head's MAC cannot be made without the key. After a key
+is first configured, the next command's entry keys the head.
+
+A damaged log (a half-written last line, a head that is not JSON) or a log that cannot be written
+stops every command *before* it runs (:func:`check_ready`): exit 2, "run ``uplift audit
+verify``". Commands that release raw data (``uplift export``) write and fsync their entry
+before the release (:func:`append` called ahead of the write) and release nothing if they
+cannot.
 
 The log lives at ``UPLIFT_AUDIT_LOG`` (default: ``audit.jsonl`` in the user's uplift data
 folder). Entries are appended under an exclusive file lock, so concurrent commands keep the
@@ -35,6 +44,59 @@ from typing import Any
 GENESIS = "0" * 64
 
 
+class AuditError(Exception):
+    """The audit log cannot take entries (damaged or not writable)."""
+
+
+def audit_key() -> bytes | None:
+    """Key of the entry and head MACs: derived from the master key, else from the pseudonym
+    key; None when neither is configured (the chain is then unkeyed)."""
+    from uplift.errors import InputError
+    from uplift.security.keys import encryption_key, pseudonym_key
+
+    try:
+        base = encryption_key() or pseudonym_key()
+    except InputError:
+        return None                   # a malformed key: the command itself reports it
+    return hashlib.sha256(b"uplift audit log\x00" + base).digest() if base else None
+
+
+def _mac(key: bytes, *parts: object) -> str:
+    import hmac
+
+    text = "\x00".join(str(p) for p in parts)
+    return hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def check_ready(path: Path | None = None) -> None:
+    """Refuse to start a command when its entry could not be appended: the log's last line
+    is damaged, or the log (or its folder) is not writable. Raises :class:`AuditError`."""
+    path = path or log_path()
+    hint = "run `uplift audit verify` and repair or move the log"
+    if path.exists():
+        if not path.is_file() or not os.access(path, os.W_OK):
+            raise AuditError(f"{path}: audit log is not writable; every command must be "
+                             "logged, so nothing was run")
+        with open(path, "rb") as handle:
+            last = _last_line(handle)
+        if last is not None:
+            try:
+                entry = json.loads(last)
+            except json.JSONDecodeError:
+                entry = None
+            if not isinstance(entry, dict) or not {"seq", "hash"} <= entry.keys():
+                raise AuditError(f"{path}: the last line of the audit log is damaged (a "
+                                 f"half-written entry?); {hint}")
+    else:
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise AuditError(f"{path}: the audit log cannot be created ({folder} is not a "
+                             "writable folder); every command must be logged, so nothing was "
+                             "run")
+
+
 def log_path() -> Path:
     """The audit log file (``UPLIFT_AUDIT_LOG`` or the user's data folder)."""
     if value := os.environ.get("UPLIFT_AUDIT_LOG"):
@@ -54,8 +116,8 @@ def operator() -> str:
 
 
 def entry_hash(entry: dict[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of ``entry`` without its ``hash`` field."""
-    body = {k: v for k, v in entry.items() if k != "hash"}
+    """SHA-256 of the canonical JSON of ``entry`` without its ``hash`` and ``mac`` fields."""
+    body = {k: v for k, v in entry.items() if k not in ("hash", "mac")}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -167,10 +229,20 @@ def append(command: str, argv: list[str], recorder: Recorder, *, exit_code: int,
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             last = _last_line(handle)
-            previous = json.loads(last) if last else None
-            entry["seq"] = previous["seq"] + 1 if previous else 1
-            entry["prev"] = previous["hash"] if previous else GENESIS
+            try:
+                previous = json.loads(last) if last else None
+                seq = previous["seq"] + 1 if previous else 1
+                prev = previous["hash"] if previous else GENESIS
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise AuditError(f"{path}: the last line of the audit log is damaged; run "
+                                 "`uplift audit verify`") from exc
+            entry["seq"], entry["prev"] = seq, prev
+            key = audit_key()
+            if key is not None:
+                entry["keyed"] = True
             entry["hash"] = entry_hash(entry)
+            if key is not None:
+                entry["mac"] = _mac(key, "entry", entry["hash"])
             handle.seek(0, os.SEEK_END)
             handle.write((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
             handle.flush()
@@ -188,7 +260,10 @@ def head_path(path: Path) -> Path:
 def _write_head(path: Path, entry: dict[str, Any]) -> None:
     from uplift.io import write_json
 
-    write_json({"seq": entry["seq"], "hash": entry["hash"]}, head_path(path))
+    head: dict[str, Any] = {"seq": entry["seq"], "hash": entry["hash"]}
+    if (key := audit_key()) is not None:
+        head["mac"] = _mac(key, "head", entry["seq"], entry["hash"])
+    write_json(head, head_path(path))
 
 
 @dataclass
@@ -202,9 +277,12 @@ class Verdict:
 
 def verify(path: Path | None = None) -> Verdict:
     """Check the whole chain; report the first edited, removed or reordered entry."""
+    import hmac
+
     path = path or log_path()
     if not path.exists():
         return Verdict(False, 0, GENESIS, f"{path}: audit log not found", None)
+    key = audit_key()
     expected_seq, expected_prev, count = 1, GENESIS, 0
     entries: list[tuple[int, dict[str, Any] | None]] = []
     with open(path, encoding="utf-8") as handle:
@@ -234,6 +312,11 @@ def verify(path: Path | None = None) -> Verdict:
                        f"entries {expected_seq}-{seq - 1}")
                 problem = f"line {line_no}: {gap} removed before entry {seq}"
             return Verdict(False, count, expected_prev, problem, line_no)
+        if key is not None and entry.get("keyed") and not hmac.compare_digest(
+                str(entry.get("mac", "")), _mac(key, "entry", stored)):
+            return Verdict(False, count, expected_prev,
+                           f"line {line_no} (entry {seq}): its MAC does not verify under the "
+                           "configured key (entry forged or rewritten)", line_no)
         count += 1
         expected_seq, expected_prev = seq + 1, stored
     head = head_path(path)
@@ -242,6 +325,15 @@ def verify(path: Path | None = None) -> Verdict:
             recorded = json.loads(head.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             recorded = {"seq": None}
+        if not isinstance(recorded, dict):
+            recorded = {"seq": None}
+        if key is not None and count and not hmac.compare_digest(
+                str(recorded.get("mac", "")), _mac(key, "head", recorded.get("seq"),
+                                                   recorded.get("hash"))):
+            return Verdict(False, count, expected_prev,
+                           f"{head}: the head's MAC does not verify under the configured key "
+                           "(head rewritten, e.g. after entries were removed from the end)",
+                           None)
         if recorded.get("seq") != expected_seq - 1 or recorded.get("hash") != expected_prev:
             return Verdict(False, count, expected_prev,
                            f"the log ends at entry {expected_seq - 1} but its head file records "
