@@ -45,19 +45,58 @@ _ALLOWED_NODES = (
 )
 
 
-def expression_columns(expression: str) -> set[str]:
-    """Column names used by an eligibility expression; raises :class:`SpecError` if unsafe."""
+#: Limits of an eligibility expression: characters, syntax-tree nodes and nesting depth.
+MAX_EXPRESSION_CHARS = 500
+MAX_EXPRESSION_NODES = 200
+MAX_EXPRESSION_DEPTH = 12
+
+
+def _depth(node: ast.AST) -> int:
+    children = list(ast.iter_child_nodes(node))
+    return 1 + max((_depth(c) for c in children), default=0)
+
+
+def _parse_expression(expression: str) -> ast.Expression:
+    """Parse and check an eligibility expression (size, allowed syntax, no text arithmetic)."""
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        raise SpecError(f"eligibility expression of {len(expression):,} characters: at most "
+                        f"{MAX_EXPRESSION_CHARS} are allowed")
+    shown = repr(expression)
     try:
         tree = ast.parse(expression, mode="eval")
     except SyntaxError as exc:
-        raise SpecError(f"eligibility {expression!r}: not a valid expression ({exc.msg})") from exc
-    for node in ast.walk(tree):
+        raise SpecError(f"eligibility {shown}: not a valid expression ({exc.msg})") from exc
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise SpecError(f"eligibility {shown}: too deeply nested") from exc
+    nodes = list(ast.walk(tree))
+    if len(nodes) > MAX_EXPRESSION_NODES or _depth(tree) > MAX_EXPRESSION_DEPTH:
+        raise SpecError(f"eligibility {shown}: too complex (at most {MAX_EXPRESSION_NODES} "
+                        f"terms and {MAX_EXPRESSION_DEPTH} levels of nesting)")
+    for node in nodes:
         if not isinstance(node, _ALLOWED_NODES):
             raise SpecError(
-                f"eligibility {expression!r}: '{type(node).__name__}' is not allowed; use column "
+                f"eligibility {shown}: '{type(node).__name__}' is not allowed; use column "
                 "names, numbers, strings, comparisons, and/or/not, + - * / and 'in [...]'"
             )
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        if isinstance(node, ast.BinOp) and any(
+                isinstance(side, ast.Constant) and not isinstance(side.value, int | float)
+                for side in (node.left, node.right)):
+            raise SpecError(f"eligibility {shown}: arithmetic (+ - * /) is for numbers only")
+    return tree
+
+
+def expression_columns(expression: str) -> set[str]:
+    """Column names used by an eligibility expression; raises :class:`SpecError` if unsafe."""
+    return {n.id for n in ast.walk(_parse_expression(expression)) if isinstance(n, ast.Name)}
+
+
+def _arithmetic_columns(expression: str) -> set[str]:
+    """Columns an expression does arithmetic on (they must hold numbers)."""
+    found = set()
+    for node in ast.walk(_parse_expression(expression)):
+        if isinstance(node, ast.BinOp):
+            found |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    return found
 
 
 def _strict() -> ConfigDict:
@@ -241,5 +280,22 @@ def eligible(customers: pd.DataFrame, offer: Offer, *, source: str = "customers"
             f"{source}: offer {offer.name!r} eligibility {offer.eligibility!r} needs column(s) "
             f"{', '.join(missing)}, which the table lacks"
         )
-    result = customers.eval(offer.eligibility, engine="python")
-    return np.asarray(pd.Series(result, index=customers.index).fillna(False), dtype=bool)
+    where = f"{source}: offer {offer.name!r} eligibility {offer.eligibility!r}"
+    text = sorted(c for c in _arithmetic_columns(offer.eligibility)
+                  if not pd.api.types.is_numeric_dtype(customers[c]))
+    if text:
+        raise InputError(f"{where}: does arithmetic on column(s) {', '.join(text)}, which hold "
+                         "text; arithmetic (+ - * /) is for number columns")
+    try:
+        with np.errstate(all="ignore"):
+            result = customers.eval(offer.eligibility, engine="python")
+    except (ArithmeticError, TypeError, ValueError, KeyError) as exc:
+        raise InputError(f"{where}: cannot be evaluated ({type(exc).__name__}: {exc})") from exc
+    series = pd.Series(result, index=customers.index)
+    if not (pd.api.types.is_bool_dtype(series) or series.isna().all()):
+        values = series.dropna()
+        if not values.map(lambda v: isinstance(v, bool | np.bool_)).all():
+            raise InputError(f"{where}: gives {series.dtype} values, not true/false; write a "
+                             "condition such as 'aum >= 1000'")
+    # a missing value (e.g. a comparison with an empty cell) means not eligible
+    return np.asarray(series.fillna(False), dtype=bool)

@@ -37,9 +37,15 @@ def _say(message: str) -> None:
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
+    allow_plaintext: Annotated[bool, typer.Option(
+        "--allow-plaintext", help="With a master key set, still read the bank's plaintext "
+        "source tables (plans, caches and models must always be sealed).")] = False,
 ) -> None:
+    from uplift import io
+
     _state["debug"] = debug
     _state["quiet"] = quiet
+    io.allow_plaintext_sources(allow_plaintext)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_: object,
@@ -373,8 +379,9 @@ def plan(
     from uplift.report.plan import plan_html
 
     started = time.perf_counter()
-    if not budget > 0:
-        raise InputError(f"--budget must be a positive amount, got {budget:g}")
+    from uplift.allocate.plan import check_budget
+
+    check_budget(budget)
     spec_path = campaign or _default_campaign()
     spec = load_campaign_spec(spec_path)
     settings, folder, inputs, day, key = _prepare_run(data, as_of, config, seed)
@@ -389,7 +396,7 @@ def plan(
     models = load_models(model_dir)
     features_cache = _cache_dir() / "features" / f"{key}.parquet"
     if features_cache.exists():
-        features = io.read_table(features_cache)
+        features = io.read_table(features_cache, derived=True)
     else:
         from uplift.features import build_features
         from uplift.security import protect_ids
@@ -409,7 +416,7 @@ def plan(
         from uplift.evaluate.backtest import replay
 
         _say("replaying the plan's rule on the past campaign (backtest)")
-        backtest = replay(io.read_table(model_dir / "backtest.parquet"), spec, budget,
+        backtest = replay(io.read_table(model_dir / "backtest.parquet", derived=True), spec, budget,
                           len(scores), settings.customer_value, seed=seed)
     html_text = plan_html(
         result.plan, result.summary, result.excluded, result.curve, interval,
@@ -834,6 +841,29 @@ def keys_new(
     typer.echo(f"key {write_key_file(out)} -> {out}")
 
 
+@keys_app.command("seal")
+def keys_seal(
+    source: Annotated[Path, typer.Argument(help="Plaintext table (CSV or Parquet) to seal.")],
+    out: Annotated[Path, typer.Option(help="Sealed copy to write (same format).")],
+) -> None:
+    """Encrypt a source table under the master key, byte for byte (ids are not changed), so it
+    can be read while a master key is set without --allow-plaintext."""
+    from uplift import io
+    from uplift.security.envelope import is_encrypted
+    from uplift.security.keys import encryption_key
+
+    if encryption_key() is None:
+        raise InputError("sealing needs the master key (UPLIFT_MASTER_KEY_FILE)")
+    io.check_readable(source)
+    if is_encrypted(source):
+        raise InputError(f"{source}: already sealed")
+    io.ensure_not_input([out], [source])
+    if io.table_format(out) != io.table_format(source):
+        raise InputError(f"{out}: keep the format of {source} ({io.table_format(source)})")
+    io.write_bytes(source.read_bytes(), out)
+    _say(f"sealed {source} -> {out}")
+
+
 @keys_app.command("rotate")
 def keys_rotate(
     paths: Annotated[list[Path], typer.Argument(help="Encrypted files or folders to re-wrap.")],
@@ -914,7 +944,7 @@ def export(
         if customers is None:
             raise InputError(f"{folder}: no customers table")
     io.ensure_not_input([out], [plan, customers])
-    table = io.read_table(plan)
+    table = io.read_table(plan, derived=True)
     if "customer_id" not in table.columns or "holdout" not in table.columns:
         raise InputError(f"{plan}: not a plan (needs customer_id and holdout columns)")
     pseudo = is_pseudonym(table["customer_id"])

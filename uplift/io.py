@@ -13,7 +13,10 @@ Rules every command follows:
   names) of every table written is replaced by keyed pseudonyms (:mod:`uplift.security`);
 * with a master key configured, tables and model files are written encrypted and every reader
   here decrypts them transparently; reports, manifests and the audit log stay readable (they
-  hold aggregates, pseudonyms, paths and hashes only);
+  hold aggregates, pseudonyms, paths and hashes only). Every file read must then be sealed
+  (encrypted under the key): a plaintext plan, score table, feature cache or model file is
+  refused, and the bank's plaintext source tables are read only when the run allows it
+  (``uplift --allow-plaintext``; ``uplift keys seal`` seals them);
 * every file read or written is recorded for the command's audit-log entry.
 """
 
@@ -40,6 +43,29 @@ from uplift.errors import InputError
 from uplift.security import audit, envelope
 from uplift.security.keys import encryption_key
 from uplift.security.pseudonym import protect_ids
+
+_plaintext_sources: list[bool] = [False]
+
+
+def allow_plaintext_sources(allowed: bool) -> None:
+    """Whether, with a master key set, plaintext *source* tables may be read (never derived
+    files such as plans or models)."""
+    _plaintext_sources[0] = allowed
+
+
+def require_sealed(path: Path, *, source: bool) -> None:
+    """With a master key configured, refuse a plaintext file (``source``: a bank table that
+    ``--allow-plaintext`` lets through)."""
+    if encryption_key() is None or envelope.is_encrypted(path):
+        return
+    if source and _plaintext_sources[0]:
+        return
+    what = "source table" if source else "file written by this tool"
+    hint = ("seal it with `uplift keys seal`, or pass `uplift --allow-plaintext` to import the "
+            "bank's source tables" if source else "it should have been written encrypted; it "
+            "may have been replaced")
+    raise InputError(f"{path}: plaintext {what} while a master key is configured; {hint}")
+
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt", ".tsv")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -167,17 +193,38 @@ def utf8_csv(path: Path, encoding: str | None) -> Path:
     return target
 
 
-def plaintext_source(path: Path) -> Path | _io.BytesIO:
+def plaintext_source(path: Path, *, source: bool = True) -> Path | _io.BytesIO:
     """``path`` itself, or its decrypted contents when it is an encrypted file."""
+    require_sealed(path, source=source)
     if envelope.is_encrypted(path):
         return _io.BytesIO(envelope.decrypt_file(path, encryption_key()))
     return path
 
 
+def readable_copy(path: Path) -> Path:
+    """A path DuckDB can scan: ``path`` itself, or its decrypted contents in a private
+    temporary folder (removed at exit) when it is sealed."""
+    require_sealed(path, source=True)
+    if not envelope.is_encrypted(path):
+        return path
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, "sealed")
+    if key not in _transcoded:
+        if not _transcode_dir:
+            _transcode_dir.append(tempfile.TemporaryDirectory(prefix="uplift-utf8-"))
+        target = Path(_transcode_dir[0].name) / f"{len(_transcoded)}-{path.name}"
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(envelope.decrypt_file(path, encryption_key()))
+        _transcoded[key] = target
+    return _transcoded[key]
+
+
 def read_bytes(path: str | Path) -> bytes:
-    """A file's bytes, decrypted when it is encrypted."""
+    """A file's bytes (a model file this tool wrote), decrypted when it is encrypted."""
     path = Path(path)
     check_readable(path)
+    require_sealed(path, source=False)
     audit.note_input(path)
     if envelope.is_encrypted(path):
         return envelope.decrypt_file(path, encryption_key())
@@ -212,6 +259,7 @@ def read_table(
     columns: list[str] | None = None,
     allow_empty: bool = False,
     ids: Iterable[str] = ("customer_id",),
+    derived: bool = False,
 ) -> pd.DataFrame:
     """Read a CSV or Parquet table into a DataFrame with clear errors.
 
@@ -219,12 +267,13 @@ def read_table(
     a comma (a tab for ``.tsv``). ``columns`` restricts Parquet reads to those columns.
     A header without data rows is refused unless ``allow_empty`` (e.g. an empty
     do-not-contact list). CSV columns named in ``ids`` are read as text, so zero-padded ids
-    keep their zeros (see :mod:`uplift.ids`).
+    keep their zeros (see :mod:`uplift.ids`). ``derived`` marks a file this tool wrote (a plan,
+    a cache): with a master key set it must be sealed, whatever ``--allow-plaintext`` says.
     """
     path = Path(path)
     fmt = table_format(path)
     check_readable(path)
-    source = plaintext_source(path)
+    source = plaintext_source(path, source=not derived)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -273,8 +322,20 @@ def _other_delimiter(path: Path, header: str, delimiter: str) -> str:
     return delimiter
 
 
+def check_writable(out: Path) -> None:
+    """Refuse, before any work, an output whose folder cannot be created or written."""
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise InputError(f"{out}: cannot be written ({folder} is a file, not a folder)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{out}: cannot be written (no permission to write in {folder})")
+
+
 def ensure_not_input(outputs: Iterable[str | Path], inputs: Iterable[str | Path]) -> None:
-    """Refuse an output path that points at one of the inputs (or inside an input folder)."""
+    """Refuse an output path that points at one of the inputs (or inside an input folder), or
+    one that cannot be written (checked before the run starts, not after it)."""
     resolved_inputs = [Path(p).resolve() for p in inputs if p is not None]
     for source in resolved_inputs:
         if source.exists():
@@ -282,6 +343,7 @@ def ensure_not_input(outputs: Iterable[str | Path], inputs: Iterable[str | Path]
     for out in outputs:
         if out is None:
             continue
+        check_writable(Path(out))
         target = Path(out).resolve()
         for source in resolved_inputs:
             if target == source or (source.is_dir() and source in target.parents and

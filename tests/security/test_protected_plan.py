@@ -18,8 +18,9 @@ TABLE_SUFFIXES = (".parquet", ".csv", ".txt", ".pkl", ".gz")
 
 
 def plan_args(bank: Path, out: Path) -> list[str]:
-    return ["--quiet", "plan", "--budget", "20000", "--data", str(bank), "--out",
-            str(out / "plan.parquet"), "--report", str(out / "plan.html")]
+    # the bank's source tables are plaintext: with a master key they need --allow-plaintext
+    return ["--quiet", "--allow-plaintext", "plan", "--budget", "20000", "--data", str(bank),
+            "--out", str(out / "plan.parquet"), "--report", str(out / "plan.html")]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def test_no_raw_customer_id_in_any_artefact(runs, small_bank_dir):
     digits = re.compile(rf"(?<!\d)\d{{{width.pop()}}}(?!\d)")
     files = artefacts(work)
     for path in files:
-        plain = io.read_bytes(path)                       # decrypted: the grep sees contents
+        plain = io.read_bytes(path) if is_encrypted(path) else path.read_bytes()   # decrypted
         assert not set(digits.findall(plain.decode("latin-1"))) & raw, path
         if path.name.endswith((".parquet", ".csv")):
             table = io.read_table(path)
@@ -83,7 +84,8 @@ def test_nothing_tabular_is_readable_without_the_key(runs):
 def test_plan_round_trips_exactly_through_the_audited_export(runs, small_bank_dir, capsys):
     work, _ = runs
     listed = work / "export" / "campaign_list.parquet"
-    assert run(["export", "--plan", str(work / "protected" / "plan.parquet"), "--data",
+    assert run(["--allow-plaintext", "export", "--plan", str(work / "protected" /
+                                                             "plan.parquet"), "--data",
                 str(small_bank_dir), "--out", str(listed), "--include-holdout"]) == 0
     plain = pd.read_parquet(work / "plain" / "plan.parquet")
     exported = pd.read_parquet(listed)
@@ -95,3 +97,50 @@ def test_plan_round_trips_exactly_through_the_audited_export(runs, small_bank_di
     assert run(["audit", "verify", "--log", str(work / "audit.jsonl")]) == 0
     entries = (work / "audit.jsonl").read_text().splitlines()
     assert '"command": "export"' in entries[-2]
+
+
+def test_a_plaintext_plan_or_model_is_refused_while_a_master_key_is_set(runs, small_bank_dir,
+                                                                        capsys):
+    """A forged plaintext plan (holdout flags cleared) must not release anything; a plaintext
+    booster planted in the model folder must not be read."""
+    work, _ = runs
+    forged = io.read_table(work / "protected" / "plan.parquet").assign(holdout=0)
+    forged.to_parquet(work / "forged.parquet")                        # written without the key
+    out = work / "export" / "forged_list.csv"
+    assert run(["--allow-plaintext", "export", "--plan", str(work / "forged.parquet"),
+                "--data", str(small_bank_dir), "--out", str(out)]) == 2
+    assert "plaintext file written by this tool" in capsys.readouterr().err
+    assert not out.exists()
+    manifest = json.loads((work / "protected" / "plan.parquet.manifest.json").read_text())
+    models = Path(manifest["summary"]["models"])
+    from uplift.churn import ChurnModel
+    from uplift.errors import InputError
+
+    copy = work / "planted_churn"
+    copy.mkdir()
+    for item in (models / "churn").iterdir():
+        (copy / item.name).write_bytes(item.read_bytes())
+    (copy / "booster.txt").write_bytes(io.read_bytes(models / "churn" / "booster.txt"))
+    with pytest.raises(InputError, match="plaintext file written by this tool"):
+        ChurnModel.load(copy)
+
+
+def test_sealed_source_tables_are_read_without_allow_plaintext(runs, small_bank_dir, tmp_path,
+                                                               capsys):
+    work, _ = runs
+    sealed = tmp_path / "sealed"
+    sealed.mkdir()
+    for table in ("customers", "events", "campaign_log"):
+        assert run(["keys", "seal", str(small_bank_dir / f"{table}.parquet"), "--out",
+                    str(sealed / f"{table}.parquet")]) == 0
+        assert is_encrypted(sealed / f"{table}.parquet")
+    out = tmp_path / "f.parquet"
+    assert run(["features", "--data", str(small_bank_dir), "--as-of", "2026-01-01",
+                "--out", str(out)]) == 2
+    assert "--allow-plaintext" in capsys.readouterr().err and not out.exists()
+    assert run(["--quiet", "features", "--data", str(sealed), "--as-of", "2026-01-01",
+                "--out", str(out)]) == 0
+    reference = tmp_path / "ref.parquet"
+    assert run(["--quiet", "--allow-plaintext", "features", "--data", str(small_bank_dir),
+                "--as-of", "2026-01-01", "--out", str(reference)]) == 0
+    pd.testing.assert_frame_equal(io.read_table(out), io.read_table(reference))

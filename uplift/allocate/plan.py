@@ -140,6 +140,15 @@ def read_scores(path: Path, offers: list[str]) -> ScoreTable:
                       else None)
 
 
+def check_budget(budget: float | None) -> None:
+    """A budget is a positive, finite amount below 10^15 (currency); anything else is refused."""
+    if budget is None or not budget > 0:
+        raise InputError(f"the budget must be a positive amount (got {budget}); pass --budget")
+    if not np.isfinite(budget) or budget > MAX_ABS_VALUE:
+        raise InputError(f"the budget {budget:g} is not a plausible amount (at most "
+                         f"{MAX_ABS_VALUE:g}); give the campaign's real budget")
+
+
 def excluded_customers(
     scores: pd.DataFrame, spec: CampaignSpec, *, contacts: pd.DataFrame | None = None,
     as_of: pd.Timestamp | None = None, source: str = "scores",
@@ -259,8 +268,7 @@ def allocate(
 ) -> Allocation:
     """Assign at most one offer per customer under the campaign's rules and budget."""
     budget = budget if budget is not None else spec.budget
-    if budget is None or not budget > 0:
-        raise InputError(f"the budget must be a positive amount (got {budget}); pass --budget")
+    check_budget(budget)
     offers = spec.offer_names
     table = scores if isinstance(scores, ScoreTable) else ScoreTable.from_frame(
         scores, offers, source)

@@ -69,7 +69,7 @@ def policy_arms(spec: str, log: pd.DataFrame, *, control: str, arms: list[str],
     if kind == "plan":
         from uplift import io
 
-        plan = io.read_table(Path(rest))
+        plan = io.read_table(Path(rest), derived=True)
         missing = [c for c in ("customer_id", "offer") if c not in plan.columns]
         if missing:
             raise InputError(f"{rest}: plan lacks column(s) {', '.join(missing)}")

@@ -84,12 +84,8 @@ class FeatureInputs:
 
 
 def _source_sql(path: Path, encoding: str | None = None) -> str:
-    from uplift.security.envelope import is_encrypted
-
     fmt = io.table_format(path)
-    if is_encrypted(path):
-        raise InputError(f"{path}: is an encrypted uplift artefact; the feature builder reads "
-                         "the bank's source tables (customers, events), not derived files")
+    path = io.readable_copy(path)          # sealed tables are decrypted to a private copy
     if fmt == "parquet":
         io.parquet_columns(path)                          # duplicates, damaged file
         return f"read_parquet('{_quote(path)}')"
