@@ -24,7 +24,8 @@ def scores(n: int = 200, ids: object = None, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({
         "customer_id": np.arange(1000, 1000 + n) if ids is None else ids,
-        "segment": rng.choice(["a", "b"], n), "marketing_consent": "yes"})
+        "segment": rng.choice(["a", "b"], n), "marketing_consent": "yes",
+        "balance": rng.uniform(0, 5000, n)})
     for offer in OFFERS:
         frame[f"gain_{offer}"] = rng.uniform(5, 50, n)      # everyone is worth contacting
         frame[f"cost_{offer}"] = 1.0
@@ -334,3 +335,57 @@ def test_stale_staging_from_a_killed_run_is_cleaned_under_the_lock(tmp_path):
     with io.directory_lock(tmp_path / "models"):
         assert not list(tmp_path.glob(".models.*.staging"))
         assert not list(tmp_path.glob(".models.*.part"))
+
+
+# --- what used to end in "internal error" ---------------------------------------------------
+
+@pytest.mark.parametrize("rule, message", [
+    ("1/0 > 1", "ZeroDivisionError"),
+    ("segment * 3 == 'aaa'", "arithmetic on column(s) segment"),
+    ("'a' * 1000000000 == segment", "for numbers only"),
+    ("balance", "not true/false"),
+    (" or ".join(["balance > 1"] * 60), "at most 500"),
+    ("not " * 30 + "balance > 1", "too complex"),
+])
+def test_bad_eligibility_rules_are_input_errors(tmp_path, capsys, rule, message):
+    spec = {"name": "t", "holdout_fraction": 0.0, "require_consent": True,
+            "offers": [{"name": o, "channel": "email", "cost": {"fixed": 1.0},
+                        "eligibility": rule} for o in OFFERS]}
+    (tmp_path / "campaign.yaml").write_text(yaml.safe_dump(spec))
+    scores().to_csv(tmp_path / "s.csv", index=False)
+    code = run(["allocate", "--scores", str(tmp_path / "s.csv"), "--campaign",
+                str(tmp_path / "campaign.yaml"), "--budget", "100", "--out",
+                str(tmp_path / "p.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "internal error" not in err
+    assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.parametrize("budget", ["inf", "1e300", "nan", "-5"])
+def test_absurd_budgets_are_refused(tmp_path, capsys, budget):
+    scores().to_csv(tmp_path / "s.csv", index=False)
+    code = run(["allocate", "--scores", str(tmp_path / "s.csv"), "--campaign",
+                str(write_spec(tmp_path)), "--budget", budget, "--out", str(tmp_path / "p.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and "budget" in err and "internal error" not in err
+
+
+def test_a_folder_given_as_a_table_and_an_unwritable_output_are_refused_up_front(tmp_path,
+                                                                                 capsys):
+    (tmp_path / "folder.csv").mkdir()
+    code = run(["allocate", "--scores", str(tmp_path / "folder.csv"), "--campaign",
+                str(write_spec(tmp_path)), "--budget", "100", "--out", str(tmp_path / "p.csv")])
+    assert code == 2 and "is a folder" in capsys.readouterr().err
+    scores().to_csv(tmp_path / "s.csv", index=False)
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    code = run(["allocate", "--scores", str(tmp_path / "s.csv"), "--campaign",
+                str(write_spec(tmp_path)), "--budget", "100", "--out",
+                str(tmp_path / "blocker" / "p.csv")])
+    assert code == 2 and "cannot be written" in capsys.readouterr().err
+
+
+def test_a_header_beyond_the_csv_field_limit_is_an_input_error(tmp_path, capsys):
+    (tmp_path / "c.csv").write_text("customer_id," + "x" * 200_000 + "\n1,2\n")
+    code = run(["validate", "--customers", str(tmp_path / "c.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and "c.csv" in err and "internal error" not in err
