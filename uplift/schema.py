@@ -139,6 +139,15 @@ def _rows(mask: np.ndarray | pd.Series, limit: int = MAX_SHOWN) -> str:
     return f"{noun} {shown}{more}"
 
 
+def _id_examples(values: pd.Series, limit: int = 3) -> str:
+    """Example ids for a message, or nothing when ids are being pseudonymised (then the rows
+    alone locate them; no raw id reaches a terminal or a log)."""
+    from uplift.security.keys import pseudonym_key
+
+    return "(ids not shown: pseudonymisation is on)" if pseudonym_key() else \
+        _examples(values, limit)
+
+
 def _examples(values: pd.Series, limit: int = 3) -> str:
     uniq = pd.unique(values.astype(str))[:limit]
     return ", ".join(repr(v) for v in uniq)
@@ -266,7 +275,7 @@ def _coerce(raw: pd.Series, col: Column, problems: list[str]) -> pd.Series:
         frac = fractional_ids(raw)
         if frac.any():
             problems.append(f"column '{col.name}': ids must be whole numbers or text, "
-                            f"found {_examples(raw[frac])} in {_rows(frac)}")
+                            f"found {_id_examples(raw[frac])} in {_rows(frac)}")
             return raw.astype("string")
         if pd.api.types.is_bool_dtype(raw):
             problems.append(f"column '{col.name}': ids must be whole numbers or text, "
@@ -323,7 +332,7 @@ def validate(
         dup = out.duplicated(subset=key, keep=False) & out[key].notna().all(axis=1)
         if dup.any():
             problems.append(
-                f"duplicate {' + '.join(key)} values {_examples(out.loc[dup, key[0]])} "
+                f"duplicate {' + '.join(key)} values {_id_examples(out.loc[dup, key[0]])} "
                 f"in {_rows(dup)}; each must appear once"
             )
     if not missing:

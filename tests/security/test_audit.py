@@ -56,7 +56,7 @@ def test_verify_finds_the_first_broken_entry(log, capsys, damage, found):
     assert found in capsys.readouterr().err
 
 
-def test_error_messages_are_redacted_when_pseudonymising(tmp_path, monkeypatch):
+def test_error_messages_are_redacted_when_pseudonymising(tmp_path, monkeypatch, capsys):
     log = tmp_path / "audit.jsonl"
     monkeypatch.setenv("UPLIFT_AUDIT_LOG", str(log))
     monkeypatch.setenv("UPLIFT_PSEUDONYM_KEY", "ab" * 32)
@@ -65,6 +65,8 @@ def test_error_messages_are_redacted_when_pseudonymising(tmp_path, monkeypatch):
     assert run(["validate", "--customers", str(tmp_path / "c.csv")]) == 2
     entry = json.loads(lines(log)[-1])
     assert "duplicate" in entry["message"] and "10000123" not in log.read_text()
+    err = capsys.readouterr().err
+    assert "duplicate" in err and "rows 1, 2" in err and "10000123" not in err
 
 
 def test_a_half_written_last_line_stops_every_command_cleanly(log, tmp_path, capsys):
