@@ -448,6 +448,11 @@ OUTCOMES = Contract(
     ),
 )
 
+DO_NOT_CONTACT = Contract(
+    name="do_not_contact",
+    columns=(Column("customer_id", "id", "customer who must not be contacted"),),
+)
+
 CONTRACTS: dict[str, Contract] = {
     c.name: c for c in (CUSTOMERS, EVENTS, CAMPAIGN_LOG, OUTCOMES)
 }

@@ -20,6 +20,7 @@ from uplift.schema import (
     CAMPAIGN_LOG,
     CONTRACTS,
     CUSTOMERS,
+    DO_NOT_CONTACT,
     EVENTS,
     MIN_EVENT_MATCH,
     OUTCOMES,
@@ -130,6 +131,16 @@ def validate_inputs(
         arms = table["arm"].value_counts().sort_index()
         lines.append(f"{campaign_log}: {len(table):,} rows, arms "
                      + ", ".join(f"{a} {n:,}" for a, n in arms.items()))
+    if spec is not None and spec.do_not_contact is not None and known_ids is not None:
+        listed = io.read_table(spec.do_not_contact, allow_empty=True)
+        matched = 0
+        if len(listed):
+            entries = validate(listed, DO_NOT_CONTACT, source=str(spec.do_not_contact))
+            matched = check_join(entries["customer_id"], known_ids,
+                                 what="do-not-contact entries", source=str(spec.do_not_contact),
+                                 reference=str(customers), min_share=0.0).matched
+        lines.append(f"{spec.do_not_contact}: {len(listed):,} do-not-contact entries, "
+                     f"{matched:,} matching a customer")
     if outcomes is not None:
         table = load_table(outcomes, OUTCOMES, rename=mapping.get("outcomes"),
                            encoding=encoding)
