@@ -23,7 +23,7 @@ from uplift.campaign import eligible, load_campaign_spec
 from uplift.cli import run
 from uplift.config import CustomerValue
 from uplift.effects.gain import expected_gains
-from uplift.simulate import OFFERS, read_truth
+from uplift.simulate import OFFERS, read_bank_table, read_truth
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,7 +58,7 @@ def main() -> None:
                     str(tmp / "features.parquet"), "--threads", "2"]) == 0
         features = pd.read_parquet(tmp / "features.parquet").drop(
             columns=["as_of", "open_at_as_of"])
-        log = pd.read_parquet(data / "campaign_log.parquet")
+        log = read_bank_table(data / "campaign_log.parquet")
         table = log.merge(features, on="customer_id").drop(
             columns=["campaign_id", "assigned_at"])
         table.to_parquet(tmp / "train.parquet")
@@ -86,7 +86,7 @@ def main() -> None:
 
         truth = read_truth(data / "truth.parquet").set_index("customer_id").loc[
             table["customer_id"]].reset_index()
-        customers = pd.read_parquet(data / "customers.parquet").set_index("customer_id").loc[
+        customers = read_bank_table(data / "customers.parquet").set_index("customer_id").loc[
             table["customer_id"]].reset_index()
         spec = load_campaign_spec(ROOT / "campaigns" / "retention_demo.yaml")
         value = CustomerValue()

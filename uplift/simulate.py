@@ -645,13 +645,20 @@ def write_bank(bank: SimulatedBank, out_dir: Path) -> dict[str, int]:
     }
 
 
+def read_bank_table(path: Path) -> pd.DataFrame:
+    """A simulated bank's table with ids as canonical text, so it joins with the product's
+    outputs (which carry ids as text, :mod:`uplift.ids`)."""
+    from uplift.ids import canonical_ids
+
+    table = pd.read_parquet(path)
+    table["customer_id"] = canonical_ids(table["customer_id"])
+    return table
+
+
 def read_truth(path: Path) -> pd.DataFrame:
     """Read ``truth.parquet`` (ids as canonical text, like every table the product reads) and
     restore the history start date used by the oracle helpers."""
-    from uplift.ids import canonical_ids
-
-    truth = pd.read_parquet(path)
-    truth["customer_id"] = canonical_ids(truth["customer_id"])
+    truth = read_bank_table(path)
     manifest = path.parent / "manifest.json"
     if manifest.exists():
         import json
