@@ -55,10 +55,18 @@ def test_campaign_has_all_arms_and_plausible_control_churn(bank_5000):
     assert set(log["arm"]) == set(ARMS)
     control_churn = log.loc[log["arm"] == "control", "churned"].mean()
     assert 0.05 <= control_churn <= 0.25
-    # logged propensities are the assignment probabilities: arm shares match them
+    # logged propensities are the assignment probabilities: per arm, the inverse-propensity
+    # weights of its rows add up to the whole campaign (Horvitz-Thompson), and within each
+    # segment the arm's share matches its mean logged propensity (fails if they were, say, 0.5)
+    segment = log["customer_id"].map(pd.read_parquet(bank_5000 / "customers.parquet")
+                                     .set_index("customer_id")["segment"])
     for arm in ARMS:
-        expected = log.loc[log["arm"] == arm, "propensity"].count() / len(log)
-        assert abs(expected - log["propensity"].where(log["arm"] == arm).count() / len(log)) < 1e-9
+        rows = log["arm"] == arm
+        weights = (1 / log.loc[rows, "propensity"]).sum()
+        assert abs(weights / len(log) - 1) < 0.1, (arm, weights, len(log))
+        for name, group in log[rows].groupby(segment[rows]):
+            share = rows[segment == name].mean()
+            assert abs(share - group["propensity"].mean()) < 0.05, (arm, name)
     share_by_segment = pd.crosstab(log["customer_id"].map(
         pd.read_parquet(bank_5000 / "customers.parquet").set_index("customer_id")["segment"]),
         log["arm"], normalize="index")
