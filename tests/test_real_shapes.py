@@ -389,3 +389,25 @@ def test_a_header_beyond_the_csv_field_limit_is_an_input_error(tmp_path, capsys)
     code = run(["validate", "--customers", str(tmp_path / "c.csv")])
     err = capsys.readouterr().err
     assert code == 2 and "c.csv" in err and "internal error" not in err
+
+
+def test_a_second_writer_waits_for_the_first(tmp_path):
+    import threading
+
+    order: list[str] = []
+    holding = threading.Event()
+
+    def first() -> None:
+        with io.directory_lock(tmp_path / "models"):
+            order.append("first in")
+            holding.set()
+            threading.Event().wait(0.3)
+            order.append("first out")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    holding.wait(5)
+    with io.directory_lock(tmp_path / "models"):
+        order.append("second in")
+    thread.join()
+    assert order == ["first in", "first out", "second in"]
