@@ -411,3 +411,121 @@ def test_a_second_writer_waits_for_the_first(tmp_path):
         order.append("second in")
     thread.join()
     assert order == ["first in", "first out", "second in"]
+
+
+# --- found by trying the product on re-shaped exports --------------------------------------------
+
+def test_float_ids_beyond_two_to_the_53_are_refused(tmp_path, capsys):
+    big = [12345678901234500 + i for i in range(100)]
+    table = scores(100, ids=[str(i) for i in big])
+    pd.DataFrame({"customer_id": np.array(big, dtype=float)}).to_parquet(tmp_path / "dnc.parquet")
+    code, out = allocate_cli(tmp_path, table, do_not_contact=str(tmp_path / "dnc.parquet"))
+    assert code == 2 and not out.exists()
+    assert "not exact whole numbers" in capsys.readouterr().err
+
+
+def test_float_event_ids_beyond_two_to_the_53_are_refused(reshaped_bank, tmp_path, capsys,
+                                                        small_bank_dir):
+    bank = tmp_path / "bank"
+    bank.mkdir()
+    for table in ("customers", "campaign_log"):
+        frame = pd.read_parquet(small_bank_dir / f"{table}.parquet")
+        frame.assign(customer_id=frame["customer_id"] + 12345678900000000).to_parquet(
+            bank / f"{table}.parquet")
+    events = pd.read_parquet(small_bank_dir / "events.parquet")
+    events.assign(customer_id=(events["customer_id"] + 12345678900000000).astype(float)
+                  ).to_parquet(bank / "events.parquet")
+    out = tmp_path / "f.parquet"
+    assert run(["features", "--data", str(bank), "--as-of", "2026-01-01", "--out",
+                str(out)]) == 2
+    assert "beyond 2^53" in capsys.readouterr().err and not out.exists()
+    assert run(["validate", "--data", str(bank)]) == 2
+    assert "not exact whole numbers" in capsys.readouterr().err
+
+
+def contact_limit_cli(folder: Path, contacts: pd.DataFrame) -> tuple[int, Path]:
+    contacts.to_csv(folder / "contacts.csv", index=False)
+    table = scores()
+    table.to_csv(folder / "scores.csv", index=False)
+    out = folder / "plan.csv"
+    code = run(["--quiet", "allocate", "--scores", str(folder / "scores.csv"), "--campaign",
+                str(write_spec(folder, contact_limit={"max_contacts": 2, "window_days": 90})),
+                "--budget", "100000", "--contacts", str(folder / "contacts.csv"), "--as-of",
+                "2026-01-01", "--out", str(out)])
+    return code, out
+
+
+def test_contact_history_written_another_way_is_refused(tmp_path, capsys):
+    padded = pd.DataFrame({"customer_id": [f"{i:012d}" for i in range(1000, 1050)] * 2,
+                           "contacted_at": "2025-12-05"})
+    code, out = contact_limit_cli(tmp_path, padded)
+    assert code == 2 and not out.exists() and "leading zeros" in capsys.readouterr().err
+    german = pd.DataFrame({"customer_id": list(range(1000, 1050)) * 2,
+                           "contacted_at": "05.12.2025"})
+    code, out = contact_limit_cli(tmp_path, german)
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists() and "contacted_at" in err and "ISO 8601" in err
+    iso = german.assign(contacted_at="2025-12-05")
+    code, out = contact_limit_cli(tmp_path, iso)
+    assert code == 0 and not contacted(out) & {str(i) for i in range(1000, 1050)}
+
+
+def test_a_partly_padded_do_not_contact_list_is_refused(tmp_path, capsys):
+    ids = [str(i) for i in range(1000, 1050)] + [f"{i:07d}" for i in range(1050, 1100)]
+    pd.DataFrame({"customer_id": ids}).to_csv(tmp_path / "dnc.csv", index=False)
+    code, out = allocate_cli(tmp_path, scores(), do_not_contact=str(tmp_path / "dnc.csv"))
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists() and "50 of 100" in err and "leading zeros" in err
+
+
+def test_one_customer_written_two_ways_is_a_duplicate(tmp_path, capsys):
+    table = scores(3, ids=["10000004", "10000004.0", " 10000005 "])
+    code, out = allocate_cli(tmp_path, table)
+    assert code == 2 and "duplicate customer_id" in capsys.readouterr().err
+    floats = scores(3, ids=[10000004.0, 10000005.0, 10000006.0])
+    code, out = allocate_cli(tmp_path, floats, name="scores.parquet")
+    assert code == 0
+    assert pd.read_csv(out, dtype={"customer_id": str})["customer_id"].tolist() == [
+        "10000004", "10000005", "10000006"]
+
+
+def test_features_are_protected_like_every_derived_table(small_bank_dir, tmp_path,
+                                                         monkeypatch):
+    from uplift.security.envelope import is_encrypted
+
+    monkeypatch.setenv("UPLIFT_PSEUDONYM_KEY", "ab" * 32)
+    out = tmp_path / "f.parquet"
+    assert run(["--quiet", "features", "--data", str(small_bank_dir), "--as-of", "2026-01-01",
+                "--out", str(out)]) == 0
+    assert pd.read_parquet(out)["customer_id"].str.startswith("p-").all()
+    monkeypatch.setenv("UPLIFT_MASTER_KEY", "cd" * 32)
+    out = tmp_path / "g.csv"
+    assert run(["--quiet", "--allow-plaintext", "features", "--data", str(small_bank_dir),
+                "--as-of", "2026-01-01", "--out", str(out)]) == 0
+    assert is_encrypted(out)
+
+
+def test_validate_reads_flags_like_plan_does(small_bank_dir, tmp_path, capsys):
+    customers = pd.read_parquet(small_bank_dir / "customers.parquet")
+    customers["marketing_consent"] = np.where(customers.index % 3 == 0, "X", "")
+    customers["do_not_contact"] = np.where(customers.index % 5 == 0, "X", "")
+    customers.to_csv(tmp_path / "c.csv", index=False)
+    assert run(["--quiet", "validate", "--customers", str(tmp_path / "c.csv")]) == 0
+    customers.loc[[4, 8], "do_not_contact"] = "DNC"
+    customers.to_csv(tmp_path / "c.csv", index=False)
+    assert run(["validate", "--customers", str(tmp_path / "c.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "column 'do_not_contact'" in err and "rows 5, 9" in err
+
+
+def test_an_eligibility_rule_matching_no_one_is_reported(tmp_path, capsys):
+    spec = {"name": "t", "holdout_fraction": 0.0, "require_consent": True,
+            "offers": [{"name": "coupon", "channel": "email", "cost": {"fixed": 1.0},
+                        "eligibility": "segment == 'Private Banking'"}]}
+    (tmp_path / "campaign.yaml").write_text(yaml.safe_dump(spec))
+    table = scores().drop(columns=["gain_waiver", "cost_waiver"])
+    table.to_csv(tmp_path / "s.csv", index=False)
+    assert run(["allocate", "--scores", str(tmp_path / "s.csv"), "--campaign",
+                str(tmp_path / "campaign.yaml"), "--budget", "100", "--out",
+                str(tmp_path / "p.csv")]) == 0
+    assert "matches no customer" in capsys.readouterr().err

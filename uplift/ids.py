@@ -30,13 +30,20 @@ _WHOLE_TEXT = re.compile(r"^([+-]?\d+)\.0*$")
 CANONICAL_SQL = ("nullif(regexp_replace(trim(CAST({col} AS VARCHAR)), "
                  "'^([+-]?[0-9]+)\\.0*$', '\\1'), '')")
 SAMPLE = 5
+PSEUDONYM_MISMATCH = ("one table holds pseudonyms and the other raw ids (configure the same "
+                      "pseudonym key for both, or export raw ids)")
+PADDING_MISMATCH = ("the ids differ only in leading zeros (one file pads ids with zeros, the "
+                    "other does not); ids are compared as text with zeros kept, so pad or "
+                    "strip them the same way in both files")
+#: Causes under which an unmatched id is most likely a known customer written another way.
+SAME_CUSTOMER_CAUSES = (PSEUDONYM_MISMATCH, PADDING_MISMATCH)
 
 
 def canonical_ids(values: pd.Series) -> pd.Series:
     """Ids as canonical text (pandas string dtype; missing ids stay missing).
 
-    Raises ``ValueError`` for floats with a fractional part (no id is ``123.5``); callers
-    check :func:`fractional_ids` first to report the rows.
+    Raises ``ValueError`` for floats that cannot be exact ids (a fractional part, or beyond
+    2^53 where digits are lost); callers check :func:`fractional_ids` first to report rows.
     """
     if pd.api.types.is_bool_dtype(values):
         raise ValueError("ids cannot be true/false values")
@@ -44,7 +51,7 @@ def canonical_ids(values: pd.Series) -> pd.Series:
         text = values.astype("string")
     elif pd.api.types.is_float_dtype(values):
         if fractional_ids(values).any():
-            raise ValueError("ids with a fractional part")
+            raise ValueError("float ids that are not exact whole numbers")
         whole = values.astype("Int64")
         text = whole.astype("string")
     else:
@@ -54,13 +61,19 @@ def canonical_ids(values: pd.Series) -> pd.Series:
     return text.rename(values.name)
 
 
+#: Beyond 2^53 a float cannot hold every whole number: such ids have lost digits.
+MAX_EXACT_FLOAT = 2**53
+
+
 def fractional_ids(values: pd.Series) -> np.ndarray:
-    """Rows of a float id column whose value is not a whole number (or is infinite)."""
+    """Rows of a float id column that cannot be an exact id: not a whole number, infinite, or
+    beyond 2^53 (where floats round neighbouring ids onto each other)."""
     if not pd.api.types.is_float_dtype(values):
         return np.zeros(len(values), dtype=bool)
     array = values.to_numpy(dtype="float64", na_value=np.nan)
     with np.errstate(invalid="ignore"):
-        return (np.isfinite(array) & (array % 1 != 0)) | np.isinf(array)
+        return ((np.isfinite(array) & ((array % 1 != 0) | (np.abs(array) >= MAX_EXACT_FLOAT)))
+                | np.isinf(array))
 
 
 @dataclass(frozen=True)
@@ -91,14 +104,11 @@ def likely_cause(unmatched: pd.Series, known: pd.Series) -> str | None:
 
     some_known = known.iloc[: min(len(known), 10_000)]
     if is_pseudonym(some_known).all() != is_pseudonym(unmatched.iloc[:1]).all():
-        return ("one table holds pseudonyms and the other raw ids (configure the same "
-                "pseudonym key for both, or export raw ids)")
+        return PSEUDONYM_MISMATCH
     core_known = set(_numeric_core(known.dropna()).unique())
-    core_hits = _numeric_core(unmatched.dropna()).isin(core_known).mean()
-    if core_hits >= 0.5:
-        return ("the ids differ only in leading zeros (one file pads ids with zeros, the "
-                "other does not); ids are compared as text with zeros kept, so pad or strip "
-                "them the same way in both files")
+    core_hits = _numeric_core(unmatched.dropna()).isin(core_known)
+    if core_hits.mean() >= 0.5 or (core_hits.any() and len(unmatched) <= SAMPLE):
+        return PADDING_MISMATCH
     known_numeric = known.str.fullmatch(r"[+-]?\d+").mean()
     unmatched_numeric = unmatched.str.fullmatch(r"[+-]?\d+").mean()
     if abs(known_numeric - unmatched_numeric) > 0.5:
@@ -133,9 +143,13 @@ def describe(result: JoinMatch, *, what: str, reference: str, show_ids: bool) ->
 
 
 def check_join(ids: pd.Series, known: pd.Series, *, what: str, source: str, reference: str,
-               min_share: float, column: str = "customer_id") -> JoinMatch:
+               min_share: float, column: str = "customer_id",
+               refuse_diagnosed: bool = False) -> JoinMatch:
     """Refuse (:class:`SchemaError` naming ``source``) a join whose match share is below
-    ``min_share`` (0..1); warn when some ids are unmatched but the share is enough.
+    ``min_share`` (0..1) or that matches nothing; warn when some ids are unmatched but the
+    share is enough. With ``refuse_diagnosed`` (contact rules), unmatched ids that are most
+    likely known customers written another way (zero padding, pseudonyms against raw ids) are
+    refused too: a contact rule must not silently miss them.
 
     ``ids`` and ``known`` must be canonical (:func:`canonical_ids`). Ids are shown in the
     message unless a pseudonym key is configured (then data rows are shown instead).
@@ -148,9 +162,14 @@ def check_join(ids: pd.Series, known: pd.Series, *, what: str, source: str, refe
         return result
     message = describe(result, what=what, reference=reference,
                        show_ids=pseudonym_key() is None)
-    if result.share < min_share or result.matched == 0:
+    if result.matched == 0:
+        raise SchemaError(source, [f"column '{column}': {message}; none match"])
+    if result.share < min_share:
         raise SchemaError(source, [f"column '{column}': {message}; at least "
                                    f"{min_share:.0%} must match"])
+    if refuse_diagnosed and result.cause in SAME_CUSTOMER_CAUSES:
+        raise SchemaError(source, [f"column '{column}': {message}; a contact rule is never "
+                                   "applied to a list whose ids are written another way"])
     warnings.warn(f"{source}: column '{column}': {message}; they are ignored", DataWarning,
                   stacklevel=2)
     return result

@@ -274,8 +274,10 @@ def _coerce(raw: pd.Series, col: Column, problems: list[str]) -> pd.Series:
     if kind == "id":
         frac = fractional_ids(raw)
         if frac.any():
-            problems.append(f"column '{col.name}': ids must be whole numbers or text, "
-                            f"found {_id_examples(raw[frac])} in {_rows(frac)}")
+            problems.append(f"column '{col.name}': ids stored as floats that are not exact "
+                            f"whole numbers (fractional, or beyond 2^53 where digits are lost), "
+                            f"found {_id_examples(raw[frac])} in {_rows(frac)}; store ids as "
+                            "text or integers")
             return raw.astype("string")
         if pd.api.types.is_bool_dtype(raw):
             problems.append(f"column '{col.name}': ids must be whole numbers or text, "
@@ -393,8 +395,10 @@ CUSTOMERS = Contract(
                required=False, min_value=0.0),
         Column("products_held", "int", "number of products held", required=False, min_value=0),
         Column("age_band", "category", "age band label", required=False, nullable=True),
-        Column("marketing_consent", "bool", "customer agreed to marketing contact",
-               required=False),
+        Column("marketing_consent", "bool", "customer agreed to marketing contact (blank: no)",
+               required=False, nullable=True),
+        Column("do_not_contact", "bool", "customer must not be contacted (X/yes/1; blank: "
+               "not flagged)", required=False, nullable=True),
     ),
     checks=(_close_after_open,),
 )

@@ -14,7 +14,7 @@ import yaml
 
 from uplift import io
 from uplift.campaign import CampaignSpec, load_campaign_spec
-from uplift.errors import InputError, SpecError
+from uplift.errors import InputError, SchemaError, SpecError
 from uplift.ids import check_join
 from uplift.schema import (
     CAMPAIGN_LOG,
@@ -111,6 +111,9 @@ def validate_inputs(
         table = load_table(customers, CUSTOMERS, rename=mapping.get("customers"),
                            encoding=encoding)
         known_ids = table["customer_id"]
+        if spec is not None and spec.require_consent and "marketing_consent" not in table:
+            raise SchemaError(str(customers), ["missing column 'marketing_consent': the "
+                                               "campaign requires consent"])
         lines.append(f"{customers}: {len(table):,} customers, segments "
                      f"{', '.join(map(str, sorted(table['segment'].dropna().unique())))}")
     if events is not None:

@@ -127,7 +127,8 @@ def test_rules_are_absolute_and_plan_is_deterministic():
     first = allocate(table, spec(), confident=True, seed=5)
     again = allocate(table, spec(), confident=True, seed=5)
     pd.testing.assert_frame_equal(first.plan, again.plan)
-    planned = table.set_index("customer_id").loc[first.plan["customer_id"]]
+    # plans carry ids as canonical text (uplift.ids)
+    planned = table.set_index(table["customer_id"].astype(str)).loc[first.plan["customer_id"]]
     assert planned["marketing_consent"].all()
     assert (planned["do_not_contact"] == 0).all()
     lower = np.array([planned.loc[c, f"gain_lo_{o}"] for c, o in
@@ -170,10 +171,11 @@ def test_quotas_contact_limit_and_minimum_roi_are_respected():
                  min_roi={"visit": 0.5})
     result = allocate(table, rules, budget=400, contacts=contacts,
                       as_of=pd.Timestamp("2026-01-01"), seed=1)
-    plan = result.plan.merge(table, on="customer_id", suffixes=("", "_s"))
+    plan = result.plan.merge(table.astype({"customer_id": str}), on="customer_id",
+                             suffixes=("", "_s"))
     treated = plan[plan["holdout"] == 0]
     assert treated.loc[treated["segment"] == "x", "cost"].sum() <= 0.3 * 400 + 1e-6
-    assert 0 not in set(result.plan["customer_id"])                   # two recent contacts
+    assert "0" not in set(result.plan["customer_id"])                 # two recent contacts
     assert result.excluded["contact limit reached"] >= 1
     visits = plan[plan["offer"] == "visit"]
     assert (visits["gain_visit"] / visits["cost_visit"] >= 0.5).all()

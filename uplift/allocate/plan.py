@@ -20,6 +20,7 @@ summary count treated customers only, so the budget is never exceeded.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,14 @@ from uplift.allocate.problem import Problem, build_rows
 from uplift.campaign import CampaignSpec, eligible
 from uplift.errors import InputError, SchemaError
 from uplift.ids import canonical_ids, check_join, fractional_ids
-from uplift.schema import MAX_ABS_VALUE, _rows, number_problems, parse_flags
+from uplift.schema import (
+    MAX_ABS_VALUE,
+    DataWarning,
+    _rows,
+    number_problems,
+    parse_date_column,
+    parse_flags,
+)
 from uplift.security.pseudonym import is_pseudonym, protect_ids
 
 EXACT_MAX_VARIABLES = 40_000
@@ -170,7 +178,8 @@ def excluded_customers(
             # every entry must name a customer: unmatched entries are counted in a warning,
             # a list of which none match (padding, type, pseudonyms) is refused
             check_join(listed, customer_ids, what="do-not-contact entries",
-                       source=str(spec.do_not_contact), reference=source, min_share=0.0)
+                       source=str(spec.do_not_contact), reference=source, min_share=0.0,
+                       refuse_diagnosed=True)
         hit = customer_ids.isin(listed).to_numpy(dtype=bool, na_value=False)
         reasons["do-not-contact list"] = int(hit.sum())
         blocked |= hit
@@ -189,11 +198,17 @@ def excluded_customers(
     if spec.contact_limit is not None and contacts is not None:
         if as_of is None:
             raise InputError("a contact history needs --as-of to apply the contact limit")
-        window = contacts[(pd.to_datetime(contacts["contacted_at"]) < as_of) & (
-            pd.to_datetime(contacts["contacted_at"]) >= as_of - pd.Timedelta(
-                days=spec.contact_limit.window_days))]
-        window = window.assign(customer_id=same_ids(window, scores, "contact history", source)
-                               .to_numpy())
+        history = getattr(contacts, "attrs", {}).get("source", "contact history")
+        when = parse_date_column(contacts["contacted_at"], "contacted_at", history)
+        contacted_ids = same_ids(contacts, scores, history, source)
+        if len(contacted_ids):
+            check_join(contacted_ids, customer_ids, what="contact-history rows",
+                       source=history, reference=source, min_share=0.0,
+                       refuse_diagnosed=True)
+        # a contact of unknown date counts as recent: an unknown never allows a contact
+        in_window = (when.isna() | ((when < as_of) & (when >= as_of - pd.Timedelta(
+            days=spec.contact_limit.window_days)))).to_numpy(dtype=bool, na_value=True)
+        window = pd.DataFrame({"customer_id": contacted_ids.to_numpy()[in_window]})
         counts = window.groupby("customer_id").size()
         recent = customer_ids.map(counts).fillna(0).to_numpy(dtype=float)
         hit = recent >= spec.contact_limit.max_contacts
@@ -212,6 +227,10 @@ def allowed_matrix(
     counts: dict[str, int] = {}
     for k, offer in enumerate(spec.offers):
         ok = eligible(scores, offer, source=source)
+        if offer.eligibility is not None and len(ok) and not ok.any():
+            warnings.warn(f"{source}: offer {offer.name!r}: eligibility {offer.eligibility!r} "
+                          "matches no customer (a typo in a value?); the offer is not used",
+                          DataWarning, stacklevel=2)
         counts[f"not eligible for {offer.name}"] = int((~ok & ~blocked).sum())
         allowed[:, k] &= ok
         floor = spec.min_roi.get(offer.name)
@@ -275,9 +294,16 @@ def allocate(
     scores, gains, costs = table.frame, table.gains, table.costs
     if "customer_id" not in scores.columns:
         raise SchemaError(source, ["missing required column 'customer_id'"])
-    dupes = scores["customer_id"].duplicated()
+    inexact = scores["customer_id"].isna().to_numpy() | fractional_ids(scores["customer_id"])
+    if inexact.any():
+        raise SchemaError(source, [f"column 'customer_id': missing ids or floats that are not "
+                                   f"exact whole numbers in {_rows(inexact)}"])
+    # one customer, one row, however the id was written (123, 123.0, " 123 ")
+    scores = scores.assign(customer_id=canonical_ids(scores["customer_id"]).to_numpy())
+    dupes = scores["customer_id"].duplicated(keep=False)
     if dupes.any():
-        raise SchemaError(source, [f"duplicate customer_id in {_rows(dupes)}"])
+        raise SchemaError(source, [f"duplicate customer_id (after writing ids the same way) in "
+                                   f"{_rows(dupes)}"])
     negative = (costs < 0).any(axis=1)
     if negative.any():
         raise SchemaError(source, [f"negative costs in {_rows(negative)}"])
@@ -393,8 +419,9 @@ def same_ids(listed: pd.DataFrame, scores: pd.DataFrame, list_source: str,
     raw = listed["customer_id"]
     bad = raw.isna().to_numpy() | fractional_ids(raw)
     if bad.any():
-        raise SchemaError(list_source, [f"column 'customer_id': missing or non-whole ids in "
-                                        f"{_rows(bad)}"])
+        raise SchemaError(list_source, [f"column 'customer_id': missing ids, or floats that "
+                                        f"are not exact whole numbers (fractional, or beyond "
+                                        f"2^53 where digits are lost), in {_rows(bad)}"])
     scores_pseudo = is_pseudonym(scores["customer_id"]).all()
     listed = protect_ids(listed, source=list_source) if scores_pseudo else listed
     if scores_pseudo and not is_pseudonym(listed["customer_id"]).all():
@@ -413,4 +440,5 @@ def read_contacts(path: Path | None) -> pd.DataFrame | None:
     missing = [c for c in ("customer_id", "contacted_at") if c not in table.columns]
     if missing:
         raise SchemaError(str(path), [f"missing required column '{m}'" for m in missing])
+    table.attrs["source"] = str(path)
     return table

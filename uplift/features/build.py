@@ -18,7 +18,7 @@ import pandas as pd
 from uplift import io
 from uplift.errors import InputError, SchemaError
 from uplift.features.registry import FEATURES, INFLOW, MONETARY, OUTFLOW, Feature
-from uplift.ids import CANONICAL_SQL, JoinMatch, check_join, describe, likely_cause
+from uplift.ids import CANONICAL_SQL, MAX_EXACT_FLOAT, JoinMatch, check_join, describe, likely_cause
 from uplift.schema import (
     EVENT_TYPES,
     MAX_ABS_VALUE,
@@ -149,6 +149,19 @@ def _events_view(con, inputs: FeatureInputs) -> None:
                                       f"{', '.join(present[:20])}" for m in missing])
     con.execute(f"CREATE OR REPLACE TEMP VIEW events_raw AS SELECT {', '.join(select)} "
                 f"FROM {source}")
+    id_type = con.execute("SELECT typeof(raw_customer_id) FROM events_raw LIMIT 1").fetchone()
+    id_expr = CANONICAL_SQL.format(col="raw_customer_id")
+    if id_type and id_type[0] in ("DOUBLE", "FLOAT"):
+        inexact, = con.execute(
+            "SELECT count(*) FROM events_raw WHERE raw_customer_id IS NOT NULL AND ("
+            "raw_customer_id <> floor(raw_customer_id) OR "
+            f"abs(raw_customer_id) >= {MAX_EXACT_FLOAT})").fetchone()
+        if inexact:
+            raise SchemaError(str(path), [
+                f"column 'customer_id': {inexact:,} ids stored as floating point are not exact "
+                "whole numbers (fractional, or beyond 2^53 where digits are lost); store ids "
+                "as text or integers"])
+        id_expr = "CAST(CAST(raw_customer_id AS BIGINT) AS VARCHAR)"
     # text columns are trimmed before parsing (which also keeps DuckDB from pushing a strict
     # cast into the CSV reader, so bad values are reported by row instead of aborting)
     text = io.table_format(path) == "csv"
@@ -158,7 +171,7 @@ def _events_view(con, inputs: FeatureInputs) -> None:
         "TRY_CAST(raw_amount AS DOUBLE)"
     con.execute(f"""
         CREATE OR REPLACE TEMP VIEW events_src AS SELECT
-            {CANONICAL_SQL.format(col="raw_customer_id")} AS customer_key,
+            {id_expr} AS customer_key,
             {ts_expr} AS ts,
             CAST(raw_event_type AS VARCHAR) AS event_type,
             {amount_expr} AS amount,
@@ -423,7 +436,15 @@ def build_features(inputs: FeatureInputs, as_of: date | str, *, threads: int = 1
 
 def write_features(inputs: FeatureInputs, as_of: date | str, out: Path, *, threads: int = 1,
                    memory_limit: str | None = None) -> int:
-    """Compute features and write them to ``out`` (Parquet or CSV) atomically; returns rows."""
+    """Compute features and write them to ``out`` (Parquet or CSV) atomically; returns rows.
+    With a pseudonym or master key configured the table goes through :func:`io.write_table`
+    (ids pseudonymised, file encrypted) like every derived table."""
+    from uplift.security.keys import encryption_key, pseudonym_key
+
+    if pseudonym_key() is not None or encryption_key() is not None:
+        frame = build_features(inputs, as_of, threads=threads, memory_limit=memory_limit)
+        io.write_table(frame, out)
+        return len(frame)
     con = _connect(threads, memory_limit)
     try:
         day, with_campaign, with_external = _prepare(con, inputs, as_of)
