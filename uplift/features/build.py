@@ -162,6 +162,8 @@ def _events_view(con, inputs: FeatureInputs) -> None:
                 "whole numbers (fractional, or beyond 2^53 where digits are lost); store ids "
                 "as text or integers"])
         id_expr = "CAST(CAST(raw_customer_id AS BIGINT) AS VARCHAR)"
+    elif id_type and id_type[0] in INTEGER_TYPES:
+        id_expr = "CAST(raw_customer_id AS VARCHAR)"      # already canonical: no text rules
     # text columns are trimmed before parsing (which also keeps DuckDB from pushing a strict
     # cast into the CSV reader, so bad values are reported by row instead of aborting)
     text = io.table_format(path) == "csv"
@@ -180,6 +182,10 @@ def _events_view(con, inputs: FeatureInputs) -> None:
             CAST(raw_topic AS VARCHAR) AS topic,
             raw_ts, raw_amount
         FROM events_raw""")
+
+
+INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                 "UINTEGER", "UBIGINT")
 
 
 def _rows_where(con, condition: str) -> tuple[int, str]:
