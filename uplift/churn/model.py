@@ -308,7 +308,7 @@ class ChurnModel:
         }
         booster = self.booster_.model_to_string().encode("utf-8")
         meta["booster_hmac"] = model_signature(booster, SIGNED_AS)
-        with io.staged_directory(folder) as stage:
+        with io.replaced_directory(folder, marker="model.json") as stage:
             io.write_bytes(booster, stage / "booster.txt")
             io.write_json(meta, stage / "model.json")
             io.write_json(self.validation_, stage / "validation.json")

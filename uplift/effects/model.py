@@ -152,7 +152,7 @@ class EffectsModel:
         pickled = buffer.getvalue()
         signing = model_key()
         digest = model_signature(pickled, SIGNED_AS, signing)
-        with io.staged_directory(folder) as stage:
+        with io.replaced_directory(folder, marker="model.json") as stage:
             io.write_bytes(pickled, stage / "estimator.pkl")
             meta = {"format": FORMAT, "format_version": FORMAT_VERSION,
                     "uplift_version": __version__, "estimator_hmac": digest,
