@@ -131,7 +131,7 @@ def test_rules_are_absolute_and_plan_is_deterministic():
     assert planned["marketing_consent"].all()
     assert (planned["do_not_contact"] == 0).all()
     lower = np.array([planned.loc[c, f"gain_lo_{o}"] for c, o in
-                      zip(first.plan["customer_id"], first.plan["offer"], strict=True)])
+                      zip(first.plan["customer_id"], first.plan["planned_offer"], strict=True)])
     assert (lower > 0).all()
     assert first.summary["spend"] <= 500 + 1e-9
     assert first.summary["held_out"] > 0
@@ -175,5 +175,5 @@ def test_quotas_contact_limit_and_minimum_roi_are_respected():
     assert treated.loc[treated["segment"] == "x", "cost"].sum() <= 0.3 * 400 + 1e-6
     assert 0 not in set(result.plan["customer_id"])                   # two recent contacts
     assert result.excluded["contact limit reached"] >= 1
-    visits = plan[plan["offer"] == "visit"]
+    visits = plan[plan["planned_offer"] == "visit"]
     assert (visits["gain_visit"] / visits["cost_visit"] >= 0.5).all()
