@@ -236,6 +236,8 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
                        churn.drop(columns=["customer_id"])], axis=1)
     for arm in models.effects_churn.arms:
         table[f"delta_churn_{arm}"] = churn_effects[f"effect_{arm}"].to_numpy()
+        if f"se_{arm}" in churn_effects.columns:
+            table[f"se_churn_{arm}"] = churn_effects[f"se_{arm}"].to_numpy()
     if "marketing_consent" not in table.columns:
         table["marketing_consent"] = True
     table["segment"] = table["segment"].astype(str)

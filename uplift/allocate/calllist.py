@@ -52,6 +52,7 @@ def add_details(plan: pd.DataFrame, scores: pd.DataFrame, spec: CampaignSpec,
         delta = np.column_stack([scores[f"delta_churn_{o}"].to_numpy(float) for o in offers])
         d = delta[selected, picked]
         worth = scores["customer_value"].to_numpy(float)[selected]
+        plan["customer_value"] = np.round(worth, 2)
         plan["churn_change"] = np.round(d, 6)
         se_cols = [f"se_churn_{o}" for o in offers]
         if all(c in scores.columns for c in se_cols):

@@ -357,13 +357,16 @@ def _summary(problem: Problem, solution: Solution, plan: pd.DataFrame, budget: f
 
     A rule is *binding* when it limits the plan: a positive shadow price (the Lagrangian's
     multiplier: gain per extra unit of the rule's limit) or, without prices (exact solver),
-    usage at the limit."""
+    usage at the limit (less left than the cheapest offer, or than one customer)."""
     treated = plan[plan["holdout"] == 0]
     usage = problem.usage(solution.choice)
+    costs = problem.costs[problem.allowed]
+    cheapest = float(costs[costs > 0].min()) if (costs > 0).any() else 0.0
     constraints = []
     for row, used in zip(problem.rows, usage, strict=True):
+        # at the limit: less is left than the cheapest offer (money) or one customer (counts)
         at_limit = used >= row.bound - 1e-6 * max(1.0, abs(row.bound)) - (
-            0.0 if row.use_cost else 0.5)
+            cheapest if row.use_cost else 0.5)
         price = solution.multipliers.get(row.name)
         binding = (price > 1e-9) if price is not None else at_limit
         constraints.append({

@@ -268,6 +268,8 @@ def evaluate_ab(
                              "randomisation was stratified by, so arms are compared within "
                              "strata")
     result["strata"] = strata
+    if strata_values is not None:
+        result["campaign"] = campaign_total(y, ~cmask, cmask, strata_values, metric, alpha)
     if value is not None or cost is not None:
         rng = np.random.default_rng(seed)
         values = metric_values(frame, value, source)[0] if value else y
@@ -287,4 +289,22 @@ def evaluate_ab(
                               alpha, min(n_boot, 200), rng)
                     for s in sorted(set(seg)) if (tmask & (seg == s)).sum() > 1
                     and (cmask & (seg == s)).sum() > 1}
+    if strata_values is not None and "money" in result:
+        rng = np.random.default_rng(seed)
+        values = metric_values(frame, value, source)[0] if value else y
+        costs = metric_values(frame, cost, source)[0] if cost else None
+        result["campaign"]["money"] = _money(values, costs, ~cmask, cmask, None, alpha, n_boot,
+                                             rng, strata_values)
     return result
+
+
+def campaign_total(y: np.ndarray, treated: np.ndarray, control: np.ndarray,
+                   strata: np.ndarray, metric: str, alpha: float = 0.05) -> dict:
+    """Every treated arm together against the control, within strata: the total change in
+    ``metric`` over the treated customers (e.g. customers kept for a retention 0/1 metric)
+    with a normal interval."""
+    increment, se = _increment(y, treated, control, strata)
+    z = stats.norm.ppf(1 - alpha / 2)
+    return {"metric": metric, "treated": int(treated.sum()), "control": int(control.sum()),
+            "incremental": increment, "incremental_low": increment - z * se,
+            "incremental_high": increment + z * se}
