@@ -17,6 +17,9 @@ import typer
 
 from uplift.errors import InputError, UpliftError
 
+PLAN_STAGES = 4       # models, scoring, allocation with the budget curve, backtest
+TRAIN_STAGES = 9      # churn snapshots and model, campaign features, two effects models
+
 app = typer.Typer(
     name="uplift",
     help="Retention-campaign optimiser: churn risk, offer effects, budgeted allocation, "
@@ -40,6 +43,58 @@ def _main(
 ) -> None:
     _state["debug"] = debug
     _state["quiet"] = quiet
+
+
+class _Stages:
+    """Progress of a long command on a terminal: the current stage, stage k of about n, time
+    elapsed and an estimate of the time left (rich, on stderr). Off with --quiet; plain lines
+    when the output is not a terminal (logs, pipes)."""
+
+    def __init__(self, expected: int):
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.expected = expected
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("left"), TimeRemainingColumn(),
+                                 console=Console(stderr=True), transient=True)
+        self.task = self.progress.add_task("starting", total=expected)
+        self.done = 0
+
+    def __call__(self, message: str) -> None:
+        if self.done:
+            self.progress.advance(self.task)
+        self.done += 1
+        if self.done > self.expected:               # more stages than expected
+            self.expected = self.done
+            self.progress.update(self.task, total=self.expected)
+        self.progress.console.print(f"[dim]{message.strip()}[/dim]", highlight=False)
+        self.progress.update(self.task, description=message.strip()[:36])
+
+    def __enter__(self) -> _Stages:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.progress.update(self.task, completed=self.expected)
+        self.progress.stop()
+
+
+def _stages(expected: int):
+    """A progress reporter for a long command: rich stages on a terminal, else plain lines."""
+    import contextlib
+
+    if _state["quiet"] or not (sys.stdout.isatty() and sys.stderr.isatty()):
+        return contextlib.nullcontext(_say)
+    return _Stages(expected)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_: object,
@@ -325,7 +380,8 @@ def train(
     settings, folder, inputs, day, key = _prepare_run(data, as_of, config, seed)
     target = out or _cache_dir() / "models" / key
     io.ensure_not_input([target], _input_files(inputs))
-    fit_models(inputs, day, target, settings, seed=seed, progress=_say)
+    with _stages(TRAIN_STAGES) as progress:
+        fit_models(inputs, day, target, settings, seed=seed, progress=progress)
     io.write_json({"fingerprint": key, "data": str(folder), "as_of": day, "seed": seed},
                   target / "fingerprint.json")
     _say(f"models -> {target}")
@@ -367,19 +423,16 @@ def plan(
     report."""
     import time
 
-    import pandas as pd
-
     from uplift import io
-    from uplift.allocate import allocate as run_allocation
     from uplift.allocate.calllist import call_list as make_call_list
     from uplift.allocate.calllist import holdout_list as make_holdout_list
     from uplift.allocate.calllist import outlook as make_outlook
-    from uplift.allocate.plan import ScoreTable, read_contacts
+    from uplift.allocate.plan import read_contacts
     from uplift.campaign import load_campaign_spec
-    from uplift.pipeline import load_models, score_customers, total_interval
-    from uplift.pipeline import train as fit_models
+    from uplift.pipeline import read_customers, run_plan, total_interval
     from uplift.report.plan import plan_html
     from uplift.security.pseudonym import is_pseudonym
+    from uplift.validation import check_spec_columns
 
     started = time.perf_counter()
     if not budget > 0:
@@ -395,40 +448,17 @@ def plan(
     model_dir = model or _cache_dir() / "models" / key
     if model is not None and not model.is_dir():
         raise InputError(f"{model}: model folder not found (run `uplift train --out {model}`)")
-    if model is None and _trained(model_dir) != key:
-        fit_models(inputs, day, model_dir, settings, seed=seed, progress=_say)
-        io.write_json({"fingerprint": key, "data": str(folder), "as_of": day, "seed": seed},
-                      model_dir / "fingerprint.json")
-    else:
-        _say(f"reusing models in {model_dir}")
-    models = load_models(model_dir)
-    features_cache = _cache_dir() / "features" / f"{key}.parquet"
-    if features_cache.exists():
-        features = io.read_table(features_cache)
-    else:
-        from uplift.features import build_features
-        from uplift.security import protect_ids
-
-        _say(f"computing features as of {day}")
-        features = protect_ids(build_features(inputs, day, threads=settings.runtime.threads))
-        io.write_table(features, features_cache)
-    scores = score_customers(inputs, day, models, spec, settings, features=features,
-                             progress=_say)
-    _say(f"allocating {budget:,.0f} {spec.currency} over {len(scores):,} customers")
+    check_spec_columns(spec, read_customers(inputs), source=str(inputs.customers))
     if spec.contact_limit is not None and history is None:
         _say("note: the spec's contact_limit is not applied: no contact history given "
              "(--contacts FILE)")
-    result = run_allocation(ScoreTable.from_frame(scores, spec.offer_names, "scores"), spec,
-                            budget=budget, confident=confident, seed=seed, curve_points=9,
-                            contacts=history, as_of=pd.Timestamp(day), source="scores")
+    training = model is None and _trained(model_dir) != key
+    with _stages(PLAN_STAGES + (TRAIN_STAGES if training else 0)) as progress:
+        result, scores, models, backtest = run_plan(
+            spec, budget, inputs, day, settings, key=key, model_dir=model_dir,
+            data_folder=folder, train_first=training, cache=_cache_dir(), confident=confident,
+            seed=seed, contacts=history, progress=progress)
     interval = total_interval(result.plan)
-    backtest = None
-    if (model_dir / "backtest.parquet").exists():
-        from uplift.evaluate.backtest import replay
-
-        _say("replaying the plan's rule on the past campaign (backtest)")
-        backtest = replay(io.read_table(model_dir / "backtest.parquet"), spec, budget,
-                          len(scores), settings.customer_value, seed=seed)
     realisation = None
     if backtest is not None and backtest.realisation is not None:
         realisation = (backtest.realisation, *backtest.realisation_interval)
@@ -1111,6 +1141,28 @@ def _dispatch(argv: list[str]) -> tuple[int, str | None]:
     return (result if isinstance(result, int) else 0), None
 
 
+GLOBAL_FLAGS = {"--quiet": "--quiet", "-q": "--quiet", "--debug": "--debug"}
+TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes"}, {"false", "0", "no"}
+
+
+def global_options_first(argv: list[str]) -> list[str]:
+    """Accept the global options anywhere (``uplift plan --quiet`` as ``uplift --quiet plan``)
+    and in the ``--debug=true`` / ``--quiet=false`` form; other arguments keep their order.
+    Arguments after ``--`` are left alone."""
+    front, rest = [], []
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            rest += argv[i:]
+            break
+        name, eq, value = arg.partition("=")
+        if name in GLOBAL_FLAGS and (not eq or value.lower() in TRUE_WORDS | FALSE_WORDS):
+            if not eq or value.lower() in TRUE_WORDS:
+                front.append(GLOBAL_FLAGS[name])
+            continue
+        rest.append(arg)
+    return list(dict.fromkeys(front)) + rest
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (used by :func:`main` and by tests).
 
@@ -1121,7 +1173,7 @@ def run(argv: list[str] | None = None) -> int:
     from uplift.security import audit
 
     _state.update(debug=False, quiet=False)
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = global_options_first(list(sys.argv[1:] if argv is None else argv))
     command = _command_name(argv)
     if not command or "--help" in argv or command in GROUPS:
         return _dispatch(argv)[0]

@@ -289,3 +289,44 @@ def default_cache() -> Path:
 
     return Path(os.environ.get("UPLIFT_CACHE") or user_cache_dir("uplift"))
 
+
+
+def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: str,
+             settings: Settings, *, key: str, model_dir: Path, data_folder: Path, train_first: bool,
+             cache: Path, confident: bool = False, seed: int = 0,
+             contacts: pd.DataFrame | None = None, progress: Progress = _quiet):
+    """The plan's long stages: train (when asked), features (cached), scores, allocation with
+    the budget curve, and the backtest replay. Returns (allocation, scores, models, backtest or
+    None); ``budget`` and money in the spec's currency."""
+    from uplift.allocate import allocate
+    from uplift.allocate.plan import ScoreTable
+
+    if train_first:
+        train(inputs, as_of, model_dir, settings, seed=seed, progress=progress)
+        io.write_json({"fingerprint": key, "data": str(data_folder), "as_of": as_of,
+                       "seed": seed}, model_dir / "fingerprint.json")
+    else:
+        progress(f"reusing models in {model_dir}")
+    models = load_models(model_dir)
+    features_cache = cache / "features" / f"{key}.parquet"
+    if features_cache.exists():
+        features = io.read_table(features_cache)
+    else:
+        progress(f"computing features as of {as_of}")
+        features = protect_ids(build_features(inputs, as_of, threads=settings.runtime.threads))
+        io.write_table(features, features_cache)
+    scores = score_customers(inputs, as_of, models, spec, settings, features=features,
+                             progress=progress)
+    progress(f"allocating {budget:,.0f} {spec.currency} over {len(scores):,} customers, with "
+             "the budget curve")
+    result = allocate(ScoreTable.from_frame(scores, spec.offer_names, "scores"), spec,
+                      budget=budget, confident=confident, seed=seed, curve_points=9,
+                      contacts=contacts, as_of=pd.Timestamp(as_of), source="scores")
+    backtest = None
+    if (model_dir / "backtest.parquet").exists():
+        from uplift.evaluate.backtest import replay
+
+        progress("replaying the plan's rule on the past campaign (backtest)")
+        backtest = replay(io.read_table(model_dir / "backtest.parquet"), spec, budget,
+                          len(scores), settings.customer_value, seed=seed)
+    return result, scores, models, backtest

@@ -61,7 +61,7 @@ def _expectation(outlook: dict, summary: dict, cur: str) -> str:
     items = {}
     if "forecast" in outlook:
         items["forecast net gain"] = _money(outlook["forecast"], cur)
-        items["95% interval"] = (f"{_count(outlook['forecast_low'])} .. "
+        items["forecast, 95% interval"] = (f"{_count(outlook['forecast_low'])} .. "
                                  f"{_count(outlook['forecast_high'])}")
     else:
         items["expected net gain (model)"] = _money(outlook["expected_gain"], cur)
@@ -98,6 +98,11 @@ def _expectation(outlook: dict, summary: dict, cur: str) -> str:
              outlook["expected_gain"]}])
         text += "<h3>Where the expected net gain comes from</h3>"
         text += table(_human(split, {}, money=(f"amount ({cur})",)))
+        gross = outlook["retained_value"] + outlook["new_business_margin"]
+        if gross > 0 and outlook["new_business_margin"] > 0.5 * gross:
+            text += (f"<p class=\"note\">{outlook['new_business_margin'] / gross:.0%} of the "
+                     "gross gain is predicted margin on new business, not customers kept: "
+                     "judge the campaign on both.</p>")
     if outlook.get("low_confidence"):
         text += (f"<p class=\"note\">{outlook['low_confidence']:,} of the contacted customers "
                  "have a 95% lower bound of their gain below 0 (flagged <i>low</i> in the call "
