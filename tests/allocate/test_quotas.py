@@ -99,7 +99,7 @@ def test_quotas_hold_at_several_budgets_and_in_the_curve(budget):
     assert here["spend"] == pytest.approx(result.summary["budget_used"])
     # 300 'mass' customers cost at least 150 (the 0.5 report): dropped below that only
     for _, point in curve.iterrows():
-        dropped = "dropped mass treated >= 300" in point["rules"]
+        dropped = "dropped mass selected >= 300" in point["rules"]
         assert dropped == (point["budget"] < 150)
     assert (curve["spend"] <= curve["budget"] + 1e-6).all()
     assert result.summary["curve_rules"] == sorted({r for r in curve["rules"] if r})
@@ -109,7 +109,7 @@ def test_curve_drops_an_unreachable_minimum_instead_of_failing():
     rules = spec(segment_quotas=[{"segment": "young", "min_count": 1000}])
     result = allocate(bank(), rules, budget=3_000, seed=0, curve_points=4, solver="lagrangian")
     small = result.curve[result.curve["budget"] < 500]           # 1,000 x 0.5 = 500 needed
-    assert len(small) and small["rules"].str.contains("dropped young treated >= 1,000").all()
+    assert len(small) and small["rules"].str.contains("dropped young selected >= 1,000").all()
     assert small["expected_gain"].notna().all()
     assert (result.plan["segment"] == "young").sum() >= 1000
 

@@ -95,3 +95,26 @@ def test_plan_round_trips_exactly_through_the_audited_export(runs, small_bank_di
     assert run(["audit", "verify", "--log", str(work / "audit.jsonl")]) == 0
     entries = (work / "audit.jsonl").read_text().splitlines()
     assert '"command": "export"' in entries[-2]
+
+
+def test_call_list_of_a_pseudonymised_plan_comes_from_the_export(runs, small_bank_dir):
+    work, _ = runs
+    assert not (work / "protected" / "contacts.csv").exists()   # no raw ids written by plan
+    listed = work / "export" / "contacts.csv"
+    assert run(["export", "--plan", str(work / "protected" / "plan.parquet"), "--data",
+                str(small_bank_dir), "--out", str(listed)]) == 0
+    calls = pd.read_csv(listed)
+    plain = pd.read_csv(work / "plain" / "contacts.csv")
+    pd.testing.assert_frame_equal(calls, plain)                  # same list, raw ids
+    held = set(pd.read_parquet(work / "plain" / "plan.parquet").query("holdout == 1")
+               ["customer_id"])
+    assert held and not held & set(calls["customer_id"])
+
+
+def test_export_lists_a_plan_with_raw_ids_without_a_key(runs, tmp_path, monkeypatch):
+    work, _ = runs
+    monkeypatch.delenv("UPLIFT_PSEUDONYM_KEY_FILE", raising=False)
+    assert run(["export", "--plan", str(work / "plain" / "plan.parquet"), "--out",
+                str(tmp_path / "calls.csv")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "calls.csv"),
+                                  pd.read_csv(work / "plain" / "contacts.csv"))

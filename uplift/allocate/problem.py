@@ -161,11 +161,11 @@ def build_rows(
                             share=quota["min_budget_share"]))
         if quota.get("max_count") is not None:
             rows.append(Row(f"max_count_seg:{seg}", float(quota["max_count"]), False, every,
-                            members, label=f"{seg} treated <= {quota['max_count']:,}"))
+                            members, label=f"{seg} selected <= {quota['max_count']:,}"))
         if quota.get("min_count"):
             rows.append(Row(f"min_count_seg:{seg}", -float(quota["min_count"]), False, every,
                             members, sign=-1.0,
-                            label=f"{seg} treated >= {quota['min_count']:,}"))
+                            label=f"{seg} selected >= {quota['min_count']:,}"))
     _check_minimums(rows, costs)
     return rows
 

@@ -70,7 +70,7 @@ def plan_lines(summary: dict, excluded: dict[str, int], outlook: dict | None = N
         lines.append(f"  {summary['solver_note']}")
     for c in summary["constraints"]:
         price = ("" if c["shadow_price"] is None
-                 else f"; one more unit is worth {c['shadow_price']:,.4g} {cur}")
+                 else f"; loosening it by one unit is worth {c['shadow_price']:,.4g} {cur}")
         state = "binding" if c["binding"] else "not binding"
         lines.append(f"  rule {c['constraint']}: used {_n(c['used'])} ({state}{price})")
     for rule in summary.get("curve_rules", []):

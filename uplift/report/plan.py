@@ -242,7 +242,8 @@ def plan_html(plan: pd.DataFrame, summary: dict, excluded: dict[str, int],
                             for v in cons["shadow_price"]]
     body += table(_human(cons.drop(columns=["at_limit"], errors="ignore"), {
         "constraint": "rule", "used": "used by the selection", "limit": "limit",
-        "binding": "limits the plan", "shadow_price": f"value of one more unit ({cur})"},
+        "binding": "limits the plan",
+        "shadow_price": f"value of loosening it by one unit ({cur})"},
         money=("used", "limit")))
     body += ("<p class=\"note\">A rule limits the plan when loosening it by one unit would "
              "raise the expected net gain (its value is then above 0).</p>")
