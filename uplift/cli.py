@@ -38,8 +38,11 @@ def _say(message: str) -> None:
 
 @app.callback()
 def _main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors (a flag; "
+                                        "also accepted after the command).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors and warnings: "
+                                        "no progress, no summary (a flag; also accepted "
+                                        "after the command).")] = False,
 ) -> None:
     _state["debug"] = debug
     _state["quiet"] = quiet
@@ -439,6 +442,9 @@ def plan(
         raise InputError(f"--budget must be a positive amount, got {budget:g}")
     spec_path = campaign or _default_campaign()
     spec = load_campaign_spec(spec_path)
+    if campaign is None:
+        _say(f"campaign spec: the packaged demo spec {spec_path.name} (edit a copy of "
+             "campaigns/retention_demo.yaml and pass it with --campaign)")
     history = read_contacts(contacts)
     settings, folder, inputs, day, key = _prepare_run(data, as_of, config, seed)
     call_list = call_list or out.with_name("contacts.csv")
