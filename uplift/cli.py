@@ -18,7 +18,9 @@ import typer
 from uplift.errors import InputError, UpliftError
 
 PLAN_STAGES = 4       # models, scoring, allocation with the budget curve, backtest
-TRAIN_STAGES = 9      # churn snapshots and model, campaign features, two effects models
+# training: churn snapshots and model, campaign features, and for each of the two effects
+# models its start, 2 learners x 3 folds and the final refit
+TRAIN_STAGES = 25
 
 app = typer.Typer(
     name="uplift",

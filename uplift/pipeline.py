@@ -165,7 +165,10 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
                              propensity="propensity", id_col="customer_id",
                              estimator=estimator, goal=goal, outcome_type=kind)
         try:
-            model.fit(campaign.drop(columns=drop + [other]), source=f"campaign log ({outcome})")
+            progress(f"  effects on {outcome}: cross-fitting learners "
+                     f"{', '.join(estimator.learners)}")
+            model.fit(campaign.drop(columns=drop + [other]), source=f"campaign log ({outcome})",
+                      progress=progress)
         except InputError as exc:
             raise InputError(f"cannot learn offer effects from {inputs.campaign_log}: "
                              f"{exc}") from exc

@@ -12,6 +12,7 @@ the plaintext; with a master key configured the pickle is stored encrypted, see
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -86,7 +87,8 @@ class EffectsModel:
     def _reserved(self) -> tuple[str | None, ...]:
         return (self.treatment, self.outcome, self.propensity, self.id_col)
 
-    def fit(self, table: pd.DataFrame, *, source: str = "table") -> EffectsModel:
+    def fit(self, table: pd.DataFrame, *, source: str = "table",
+            progress: Callable[[str], None] | None = None) -> EffectsModel:
         for role, col in (("treatment", self.treatment), ("outcome", self.outcome),
                           ("propensity", self.propensity), ("id", self.id_col)):
             if col is not None and col not in table.columns:
@@ -126,7 +128,8 @@ class EffectsModel:
         prop = None if self.propensity is None else pd.to_numeric(
             table[self.propensity], errors="coerce").to_numpy()
         self.estimator_ = est.fit(X, y.to_numpy(), treatment=table[self.treatment].astype(str)
-                                  .to_numpy(), propensity=prop, source=source)
+                                  .to_numpy(), propensity=prop, source=source,
+                                  progress=progress)
         if self.id_col is not None and self.id_col in table.columns:
             self.training_rows_ = id_bitmap(row_keys(table[self.id_col], table[self.treatment],
                                                      y))
