@@ -457,9 +457,6 @@ def plan(
     if model is not None and not model.is_dir():
         raise InputError(f"{model}: model folder not found (run `uplift train --out {model}`)")
     check_spec_columns(spec, read_customers(inputs), source=str(inputs.customers))
-    if spec.contact_limit is not None and history is None:
-        _say("note: the spec's contact_limit is not applied: no contact history given "
-             "(--contacts FILE)")
     training = model is None and _trained(model_dir) != key
     with _stages(PLAN_STAGES + (TRAIN_STAGES if training else 0)) as progress:
         result, scores, models, backtest = run_plan(

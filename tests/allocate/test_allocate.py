@@ -177,3 +177,14 @@ def test_quotas_contact_limit_and_minimum_roi_are_respected():
     assert result.excluded["contact limit reached"] >= 1
     visits = plan[plan["planned_offer"] == "visit"]
     assert (visits["gain_visit"] / visits["cost_visit"] >= 0.5).all()
+
+
+def test_a_contact_limit_without_history_is_reported_not_silently_skipped():
+    rules = spec(contact_limit={"max_contacts": 2, "window_days": 90})
+    result = allocate(scores_table(200), rules, budget=100, seed=0)
+    assert any("contact_limit was not applied" in n for n in result.summary["notes"])
+    assert "contact limit reached" not in result.excluded
+    history = pd.DataFrame({"customer_id": [1], "contacted_at": ["2025-12-01"]})
+    limited = allocate(scores_table(200), rules, budget=100, seed=0, contacts=history,
+                       as_of=pd.Timestamp("2026-01-01"))
+    assert limited.summary["notes"] == []

@@ -322,6 +322,10 @@ def allocate(
     summary = _summary(problem, solution, plan, budget, spec, time.perf_counter() - started)
     summary["left_out"] = {k: int(v) for k, v in pd.Series(reasons[reasons != ""])
                            .value_counts().items()}
+    summary["notes"] = []
+    if spec.contact_limit is not None and contacts is None:
+        summary["notes"].append("the spec's contact_limit was not applied: no contact history "
+                                "was given (--contacts FILE)")
     curve = (budget_curve(problem, budget, points=curve_points, solution=solution)
              if curve_points else None)
     if curve is not None:

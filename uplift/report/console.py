@@ -75,6 +75,8 @@ def plan_lines(summary: dict, excluded: dict[str, int], outlook: dict | None = N
         lines.append(f"  rule {c['constraint']}: used {_n(c['used'])} ({state}{price})")
     for rule in summary.get("curve_rules", []):
         lines.append(f"  budget curve: {rule} at smaller budgets")
+    for note in summary.get("notes", []):
+        lines.append(f"note: {note}")
     left = summary.get("left_out")
     if left:
         lines.append("left out (final reason per customer):")

@@ -248,6 +248,8 @@ def plan_html(plan: pd.DataFrame, summary: dict, excluded: dict[str, int],
     body += ("<p class=\"note\">A rule limits the plan when loosening it by one unit would "
              "raise the expected net gain (its value is then above 0).</p>")
     body += "<h2>Who was left out, and why</h2>"
+    for note in summary.get("notes", []):
+        body += f"<p><b>Note:</b> {html.escape(note)}.</p>"
     left = summary.get("left_out")
     if left:
         body += ("<p>Each scored customer who was not selected, counted once, under the rule "
