@@ -61,3 +61,28 @@ def test_eligibility_is_evaluated_on_customer_columns(tmp_path):
 def test_bad_specs_are_rejected_with_the_field_named(tmp_path, text, message):
     with pytest.raises(SpecError, match=message.replace("(", r"\(").replace("[", r"\[")):
         load_campaign_spec(write(tmp_path, text))
+
+
+def test_readme_documents_every_spec_key_as_generated_from_the_model():
+    from pathlib import Path
+
+    from uplift.campaign import SPEC_SECTIONS, spec_reference
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- spec-reference:start -->\n") + len("<!-- spec-reference:start -->\n")
+    end = readme.index("<!-- spec-reference:end -->")
+    assert readme[start:end] == spec_reference()
+    for _, model in SPEC_SECTIONS:
+        for key, info in model.model_fields.items():
+            assert f"| `{key}` |" in readme[start:end]
+            assert info.description and info.examples, key
+
+
+def test_spec_reference_examples_are_valid_specs():
+    from uplift.campaign import CampaignSpec
+
+    example = {key: info.examples[0] for key, info in CampaignSpec.model_fields.items()}
+    example["do_not_contact"] = None
+    spec = CampaignSpec.model_validate({**example, "offers": [
+        {"name": "advisor_visit", "channel": "advisor", "cost": {"fixed": 180.0}}]})
+    assert spec.segment_quotas[0].min_count == 2000

@@ -91,3 +91,32 @@ def test_simulate_can_refresh_its_own_output(tmp_path):
     assert len(pd.read_parquet(out / "customers.parquet")) == 60
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
     shutil.rmtree(out)
+
+
+def test_global_options_are_accepted_after_the_command(small_bank_dir, tmp_path, capsys):
+    from uplift.cli import global_options_first
+
+    assert global_options_first(["plan", "--quiet", "--budget", "5"]) == [
+        "--quiet", "plan", "--budget", "5"]
+    assert global_options_first(["plan", "-q", "--debug=true"]) == ["--quiet", "--debug",
+                                                                    "plan"]
+    assert global_options_first(["--debug=false", "plan"]) == ["plan"]
+    assert run(["validate", "--data", str(small_bank_dir), "--quiet"]) == 0
+    assert run(["validate", "--data", str(small_bank_dir), "--debug=true"]) == 0
+    capsys.readouterr()
+    assert run(["simulate", "--out", str(tmp_path / "b"), "--customers", "0", "-q"]) == 2
+    assert "error:" in capsys.readouterr().err        # errors still shown when quiet
+
+
+def test_validate_checks_eligibility_columns_against_the_data(small_bank_dir, tmp_path, capsys):
+    spec = (ROOT / "campaigns" / "retention_demo.yaml").read_text()
+    (tmp_path / "typo.yaml").write_text(spec.replace('eligibility: "aum >= 100000"',
+                                                     'eligibility: "balance >= 100000"'))
+    code = run(["validate", "--data", str(small_bank_dir), "--campaign",
+                str(tmp_path / "typo.yaml")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "advisor_visit" in err and "balance" in err and "customers" in err
+    assert run(["validate", "--data", str(small_bank_dir), "--campaign",
+                str(ROOT / "campaigns" / "retention_demo.yaml")]) == 0
+    assert "offer advisor_visit:" in capsys.readouterr().out

@@ -110,9 +110,12 @@ class CostModel(BaseModel):
     """Offer cost per contacted customer: ``fixed + per_aum * aum`` (currency)."""
 
     model_config = _strict()
-    fixed: NonNegative = 0.0
-    per_aum: NonNegative = 0.0
-    aum_column: str = "aum"
+    fixed: NonNegative = Field(0.0, description="Cost per contacted customer (currency).",
+                               examples=[24.0])
+    per_aum: NonNegative = Field(0.0, description="Extra cost per unit of the customer's AUM "
+                                 "(currency per currency).", examples=[0.000625])
+    aum_column: str = Field("aum", description="Customer column holding the AUM.",
+                            examples=["aum"])
 
     def cost(self, aum: np.ndarray | pd.Series | float | None = None) -> np.ndarray | float:
         """Cost in currency for each customer's AUM (AUM is ignored when ``per_aum`` is 0)."""
@@ -125,11 +128,19 @@ class Offer(BaseModel):
     """One retention offer."""
 
     model_config = _strict()
-    name: str
-    channel: Literal["email", "sms", "app", "letter", "phone", "branch", "advisor"]
-    cost: CostModel
-    eligibility: str | None = None
-    description: str = ""
+    name: str = Field(description="Offer name: lower-case letters, digits and _; must match "
+                      "an arm of the past campaign.", examples=["fee_waiver"])
+    channel: Literal["email", "sms", "app", "letter", "phone", "branch", "advisor"] = Field(
+        description="How the offer reaches the customer (shown in the call list).",
+        examples=["app"])
+    cost: CostModel = Field(description="Cost per contacted customer: fixed + per_aum x AUM "
+                            "(see `cost` keys).", examples=[{"fixed": 24.0}])
+    eligibility: str | None = Field(None, description="Who may get it: an expression over "
+                                    "customer columns (names, numbers, strings, comparisons, "
+                                    "and/or/not, + - * /, in [...]); none = everyone.",
+                                    examples=["aum >= 100000 and segment != 'silent'"])
+    description: str = Field("", description="Plain-language offer text for the call list.",
+                             examples=["account and card fees waived for 6 months"])
 
     @field_validator("name")
     @classmethod
@@ -156,9 +167,12 @@ class CapacityRule(BaseModel):
     """How many customers may (max) or must (min) receive an offer."""
 
     model_config = _strict()
-    offer: str
-    max_count: Annotated[int, Field(ge=0)] | None = None
-    min_count: Annotated[int, Field(ge=0)] = 0
+    offer: str = Field(description="Offer the rule limits.", examples=["advisor_visit"])
+    max_count: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="At most this many selected customers get the offer.",
+        examples=[400])
+    min_count: Annotated[int, Field(ge=0)] = Field(
+        0, description="At least this many selected customers get the offer.", examples=[50])
 
     @model_validator(mode="after")
     def _order(self) -> CapacityRule:
@@ -171,38 +185,73 @@ class SegmentQuota(BaseModel):
     """Bounds on the share of budget spent on, or customers treated in, one segment."""
 
     model_config = _strict()
-    segment: str
-    column: str = "segment"
-    min_budget_share: Annotated[float, Field(ge=0, le=1)] = 0.0
-    max_budget_share: Annotated[float, Field(ge=0, le=1)] = 1.0
-    min_count: Annotated[int, Field(ge=0)] = 0
-    max_count: Annotated[int, Field(ge=0)] | None = None
+    segment: str = Field(description="Segment the quota applies to.",
+                         examples=["young_retail"])
+    column: str = Field("segment", description="Customer column holding the segment.",
+                        examples=["segment"])
+    min_budget_share: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.0, description="At least this share of the budget is spent on the segment "
+        "(scales with the budget, also in the budget curve).", examples=[0.1])
+    max_budget_share: Annotated[float, Field(ge=0, le=1)] = Field(
+        1.0, description="At most this share of the budget is spent on the segment.",
+        examples=[0.5])
+    min_count: Annotated[int, Field(ge=0)] = Field(
+        0, description="At least this many selected customers from the segment (the budget "
+        "curve drops it at budgets too small to meet it, and says so).", examples=[2000])
+    max_count: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="At most this many selected customers from the segment.",
+        examples=[5000])
 
 
 class ContactLimit(BaseModel):
     """At most ``max_contacts`` campaign contacts per customer within ``window_days`` days."""
 
     model_config = _strict()
-    max_contacts: Annotated[int, Field(ge=0)]
-    window_days: Annotated[int, Field(gt=0)]
+    max_contacts: Annotated[int, Field(ge=0)] = Field(
+        description="Customers with this many contacts in the window are not contacted.",
+        examples=[2])
+    window_days: Annotated[int, Field(gt=0)] = Field(
+        description="Window before the planning date (days).", examples=[90])
 
 
 class CampaignSpec(BaseModel):
     """A campaign's offers and rules. Money is in ``currency`` units."""
 
     model_config = _strict()
-    name: str
-    currency: str = "EUR"
-    budget: Annotated[float, Field(gt=0)] | None = None
-    holdout_fraction: Annotated[float, Field(ge=0, lt=1)] = 0.1
-    holdout_stratify: list[str] = ["segment"]
-    do_not_contact: Path | None = None
-    require_consent: bool = True
-    contact_limit: ContactLimit | None = None
-    min_roi: dict[str, float] = {}
-    offers: Annotated[list[Offer], Field(min_length=1)]
-    capacities: list[CapacityRule] = []
-    segment_quotas: list[SegmentQuota] = []
+    name: str = Field(description="Campaign name (reports, manifests).",
+                      examples=["retention_demo"])
+    currency: str = Field("EUR", description="Currency of every amount.", examples=["EUR"])
+    budget: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Budget (currency) for the selection (contacted + held out); "
+        "`--budget` overrides it.", examples=[500000])
+    holdout_fraction: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.1, description="Share of the selected customers held out (not contacted) to measure "
+        "the campaign.", examples=[0.1])
+    holdout_stratify: list[str] = Field(
+        ["segment"], description="Columns the holdout is drawn within (with the offer).",
+        examples=[["segment"]])
+    do_not_contact: Path | None = Field(
+        None, description="Table with a customer_id column never to contact (path relative "
+        "to the spec).", examples=["dnc.csv"])
+    require_consent: bool = Field(
+        True, description="Contact only customers whose marketing_consent is true.",
+        examples=[True])
+    contact_limit: ContactLimit | None = Field(
+        None, description="Skip customers contacted too often recently; needs a contact "
+        "history (`plan --contacts FILE`, `allocate --contacts FILE --as-of DATE`).",
+        examples=[{"max_contacts": 2, "window_days": 90}])
+    min_roi: dict[str, float] = Field(
+        {}, description="Per offer, the least expected net gain / cost to use it.",
+        examples=[{"advisor_visit": 1.0}])
+    offers: Annotated[list[Offer], Field(min_length=1)] = Field(
+        description="The offers (see `offers[]` keys).",
+        examples=[[{"name": "fee_waiver", "channel": "app", "cost": {"fixed": 24.0}}]])
+    capacities: list[CapacityRule] = Field(
+        [], description="Per-offer count limits (see `capacities[]` keys).",
+        examples=[[{"offer": "advisor_visit", "max_count": 400}]])
+    segment_quotas: list[SegmentQuota] = Field(
+        [], description="Per-segment spending shares and counts (see `segment_quotas[]` "
+        "keys).", examples=[[{"segment": "young_retail", "min_count": 2000}]])
 
     @model_validator(mode="after")
     def _references(self) -> CampaignSpec:
@@ -299,3 +348,33 @@ def eligible(customers: pd.DataFrame, offer: Offer, *, source: str = "customers"
                              "condition such as 'aum >= 1000'")
     # a missing value (e.g. a comparison with an empty cell) means not eligible
     return np.asarray(series.fillna(False), dtype=bool)
+
+
+SPEC_SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
+    ("top level", CampaignSpec), ("offers[]", Offer), ("cost", CostModel),
+    ("capacities[]", CapacityRule), ("segment_quotas[]", SegmentQuota),
+    ("contact_limit", ContactLimit))
+
+
+def _example(value: object) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1000).strip()
+    return text.removesuffix("...").strip().replace("|", "\\|")
+
+
+def spec_reference() -> str:
+    """Markdown reference of every campaign spec key (type, default, meaning, example),
+    generated from the pydantic models so the documentation cannot drift from the code."""
+    out = []
+    for title, model in SPEC_SECTIONS:
+        out.append(f"**{title}**\n")
+        out.append("| key | required | default | meaning | example |")
+        out.append("|---|---|---|---|---|")
+        for key, info in model.model_fields.items():
+            required = "yes" if info.is_required() else "no"
+            default = "" if info.is_required() else _example(
+                info.get_default(call_default_factory=True))
+            example = _example(info.examples[0]) if info.examples else ""
+            out.append(f"| `{key}` | {required} | {default and f'`{default}`'} | "
+                       f"{info.description or ''} | `{key}: {example}` |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"

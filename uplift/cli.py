@@ -17,6 +17,11 @@ import typer
 
 from uplift.errors import InputError, UpliftError
 
+PLAN_STAGES = 4       # models, scoring, allocation with the budget curve, backtest
+# training: churn snapshots and model, campaign features, and for each of the two effects
+# models its start, 2 learners x 3 folds and the final refit
+TRAIN_STAGES = 25
+
 app = typer.Typer(
     name="uplift",
     help="Retention-campaign optimiser: churn risk, offer effects, budgeted allocation, "
@@ -35,8 +40,11 @@ def _say(message: str) -> None:
 
 @app.callback()
 def _main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors (a flag; "
+                                        "also accepted after the command).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only print errors and warnings: "
+                                        "no progress, no summary (a flag; also accepted "
+                                        "after the command).")] = False,
     allow_plaintext: Annotated[bool, typer.Option(
         "--allow-plaintext", help="With a master key set, still read the bank's plaintext "
         "source tables (plans, caches and models must always be sealed).")] = False,
@@ -46,6 +54,58 @@ def _main(
     _state["debug"] = debug
     _state["quiet"] = quiet
     io.allow_plaintext_sources(allow_plaintext)
+
+
+class _Stages:
+    """Progress of a long command on a terminal: the current stage, stage k of about n, time
+    elapsed and an estimate of the time left (rich, on stderr). Off with --quiet; plain lines
+    when the output is not a terminal (logs, pipes)."""
+
+    def __init__(self, expected: int):
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.expected = expected
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TextColumn("left"), TimeRemainingColumn(),
+                                 console=Console(stderr=True), transient=True)
+        self.task = self.progress.add_task("starting", total=expected)
+        self.done = 0
+
+    def __call__(self, message: str) -> None:
+        if self.done:
+            self.progress.advance(self.task)
+        self.done += 1
+        if self.done > self.expected:               # more stages than expected
+            self.expected = self.done
+            self.progress.update(self.task, total=self.expected)
+        self.progress.console.print(f"[dim]{message.strip()}[/dim]", highlight=False)
+        self.progress.update(self.task, description=message.strip()[:36])
+
+    def __enter__(self) -> _Stages:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.progress.update(self.task, completed=self.expected)
+        self.progress.stop()
+
+
+def _stages(expected: int):
+    """A progress reporter for a long command: rich stages on a terminal, else plain lines."""
+    import contextlib
+
+    if _state["quiet"] or not (sys.stdout.isatty() and sys.stderr.isatty()):
+        return contextlib.nullcontext(_say)
+    return _Stages(expected)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *_: object,
@@ -212,33 +272,21 @@ def labels(
          f"{table['churned'].mean():.3f}")
 
 
-def _print_allocation(result, as_json: bool) -> None:
+def _print_allocation(result, as_json: bool, outlook: dict | None = None,
+                      files: dict[str, str] | None = None) -> None:
     import json
+
+    from uplift.report.console import plan_lines
 
     s = result.summary
     if as_json:
-        typer.echo(json.dumps({**s, "excluded": result.excluded}, default=float))
+        typer.echo(json.dumps({**s, "excluded": result.excluded, "outlook": outlook},
+                              default=float))
         return
-    cur = s["currency"]
-    typer.echo(f"campaign {s['campaign']}: budget {s['budget']:,.0f} {cur}, "
-               f"{s['customers_scored']:,} customers scored")
-    typer.echo(f"{'offer':<16}{'treated':>10}{'spend':>16}{'expected gain':>16}")
-    for offer, v in s["per_offer"].items():
-        typer.echo(f"{offer:<16}{v['treated']:>10,}{v['spend']:>16,.0f}"
-                   f"{v['expected_gain']:>16,.0f}")
-    roi = f"{s['roi']:.2f}" if s["roi"] is not None else "n/a"
-    typer.echo(f"treated {s['treated']:,} + held out {s['held_out']:,}; spend "
-               f"{s['spend']:,.0f} {cur}; expected gain {s['expected_gain']:,.0f} {cur}; "
-               f"ROI {roi}")
-    typer.echo(f"plan value {s['plan_value_before_holdout']:,.0f} vs bound {s['bound']:,.0f}: "
-               f"gap {s['gap']:.4%} ({s['solver']}, {s['solver_seconds']:.2f} s)")
-    for c in s["constraints"]:
-        price = "" if c["shadow_price"] is None else f", shadow price {c['shadow_price']:.4g}"
-        typer.echo(f"  {c['constraint']}: used {c['used']:,.0f}"
-                   f"{' (binding)' if c['binding'] else ''}{price}")
-    for reason, count in result.excluded.items():
-        if count:
-            typer.echo(f"  excluded: {reason}: {count:,}")
+    if _state["quiet"]:
+        return
+    for line in plan_lines(s, result.excluded, outlook, files):
+        typer.echo(line)
 
 
 @app.command()
@@ -336,8 +384,8 @@ def train(
     settings, folder, inputs, day, key = _prepare_run(data, as_of, config, seed)
     target = out or _cache_dir() / "models" / key
     io.ensure_not_input([target], _input_files(inputs))
-    with io.directory_lock(target):
-        fit_models(inputs, day, target, settings, seed=seed, progress=_say,
+    with io.directory_lock(target), _stages(TRAIN_STAGES) as progress:
+        fit_models(inputs, day, target, settings, seed=seed, progress=progress,
                    stamp={"fingerprint": key, "data": str(folder), "as_of": day, "seed": seed})
     _say(f"models -> {target}")
 
@@ -358,25 +406,36 @@ def plan(
     confident: Annotated[bool, typer.Option("--confident", help="Only act on confident "
                                             "effects.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed (models and holdout).")] = 0,
+    contacts: Annotated[Path | None, typer.Option(
+        help="Contact history (customer_id, contacted_at) for the spec's contact_limit.")
+    ] = None,
+    call_list: Annotated[Path | None, typer.Option(
+        "--call-list", help="Call list to write: contacted customers only, ranked "
+        "(default: contacts.csv beside the plan; with pseudonyms use `uplift export`).")
+    ] = None,
+    holdout_list: Annotated[Path | None, typer.Option(
+        "--holdout-list", help="Held-out customers, for measuring the campaign (default: "
+        "holdout.csv beside the plan).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")
                        ] = False,
 ) -> None:
-    """Plan a retention campaign end to end: features, churn, effects, allocation, report."""
+    """Plan a retention campaign end to end: features, churn, effects, allocation, report.
+
+    Writes the plan (every selected customer, contacted or held out), the call list
+    (contacted customers only, ranked by expected net gain), the holdout list and the
+    report."""
     import time
 
     from uplift import io
-    from uplift.allocate import allocate as run_allocation
-    from uplift.allocate.plan import ScoreTable
+    from uplift.allocate.calllist import call_list as make_call_list
+    from uplift.allocate.calllist import holdout_list as make_holdout_list
+    from uplift.allocate.calllist import outlook as make_outlook
+    from uplift.allocate.plan import read_contacts
     from uplift.campaign import load_campaign_spec
-    from uplift.pipeline import (
-        check_consent_column,
-        ensure_models,
-        load_models,
-        read_customers,
-        score_customers,
-        total_interval,
-    )
+    from uplift.pipeline import read_customers, run_plan, total_interval, trained_fingerprint
     from uplift.report.plan import plan_html
+    from uplift.security.pseudonym import is_pseudonym
+    from uplift.validation import check_spec_columns
 
     started = time.perf_counter()
     from uplift.allocate.plan import check_budget
@@ -384,78 +443,86 @@ def plan(
     check_budget(budget)
     spec_path = campaign or _default_campaign()
     spec = load_campaign_spec(spec_path)
+    if campaign is None:
+        _say(f"campaign spec: the packaged demo spec {spec_path.name} (edit a copy of "
+             "campaigns/retention_demo.yaml and pass it with --campaign)")
+    history = read_contacts(contacts)
     settings, folder, inputs, day, key = _prepare_run(data, as_of, config, seed)
-    io.ensure_not_input([out, report], [*_input_files(inputs), spec_path])
-    check_consent_column(read_customers(inputs), spec, source=str(inputs.customers))
+    call_list = call_list or out.with_name("contacts.csv")
+    holdout_list = holdout_list or out.with_name("holdout.csv")
+    io.ensure_not_input([out, report, call_list, holdout_list],
+                        [*_input_files(inputs), spec_path, *([contacts] if contacts else [])])
     model_dir = model or _cache_dir() / "models" / key
     if model is not None and not model.is_dir():
         raise InputError(f"{model}: model folder not found (run `uplift train --out {model}`)")
-    if model is not None or not ensure_models(inputs, day, model_dir, settings, seed=seed,
-                                              data=folder, progress=_say):
-        _say(f"reusing models in {model_dir}")
-    models = load_models(model_dir)
-    features_cache = _cache_dir() / "features" / f"{key}.parquet"
-    if features_cache.exists():
-        features = io.read_table(features_cache, derived=True)
-    else:
-        from uplift.features import build_features
-        from uplift.security import protect_ids
-
-        _say(f"computing features as of {day}")
-        features = protect_ids(build_features(inputs, day, threads=settings.runtime.threads))
-        io.write_table(features, features_cache)
-    scores = score_customers(inputs, day, models, spec, settings, features=features,
-                             progress=_say)
-    _say(f"allocating {budget:,.0f} {spec.currency} over {len(scores):,} customers")
-    result = run_allocation(ScoreTable.from_frame(scores, spec.offer_names, "scores"), spec,
-                            budget=budget, confident=confident, seed=seed, curve_points=9,
-                            source="scores")
+    check_spec_columns(spec, read_customers(inputs), source=str(inputs.customers))
+    training = model is None and trained_fingerprint(model_dir) != key
+    with _stages(PLAN_STAGES + (TRAIN_STAGES if training else 0)) as progress:
+        result, scores, models, backtest = run_plan(
+            spec, budget, inputs, day, settings, key=key, model_dir=model_dir,
+            data_folder=folder, train_first=training, cache=_cache_dir(), confident=confident,
+            seed=seed, contacts=history, progress=progress)
     interval = total_interval(result.plan)
-    backtest = None
-    if (model_dir / "backtest.parquet").exists():
-        from uplift.evaluate.backtest import replay
-
-        _say("replaying the plan's rule on the past campaign (backtest)")
-        backtest = replay(io.read_table(model_dir / "backtest.parquet", derived=True), spec, budget,
-                          len(scores), settings.customer_value, seed=seed)
+    realisation = None
+    if backtest is not None and backtest.realisation is not None:
+        realisation = (backtest.realisation, *backtest.realisation_interval)
+    outlook = make_outlook(result.plan, realisation)
+    pseudonymised = bool(len(result.plan)) and bool(is_pseudonym(result.plan["customer_id"])
+                                                    .all())
     html_text = plan_html(
         result.plan, result.summary, result.excluded, result.curve, interval,
         models.churn.validation_, models.effects_churn.estimator_.comparison_,
         models.effects_churn.estimator_.learner_,
-        {"as_of": day, "data": "demo bank" if data is None else str(data)}, backtest)
+        {"as_of": day, "data": "demo bank" if data is None else str(data)}, backtest,
+        outlook=outlook)
+    outputs = {out.name: len(result.plan), report.name: 1}
     io.write_table(result.plan, out)
+    files = {"holdout": str(holdout_list)}
+    if pseudonymised:
+        files["contacts"] = f"via `uplift export --plan {out} --out {call_list.name}`"
+    else:
+        calls = make_call_list(result.plan)
+        io.write_table(calls, call_list)
+        outputs[call_list.name] = len(calls)
+        files["contacts"] = str(call_list)
+    held = make_holdout_list(result.plan)
+    io.write_table(held, holdout_list)
+    outputs[holdout_list.name] = len(held)
     io.write_text(html_text, report)
     summary = {**result.summary, "expected_gain_interval": list(interval),
+               "outlook": outlook,
                "backtest": backtest.to_dict() if backtest is not None else None, "as_of": day,
                "plan": str(out), "report": str(report), "models": str(model_dir),
+               "call_list": None if pseudonymised else str(call_list),
+               "holdout_list": str(holdout_list),
                "seconds_total": time.perf_counter() - started}
     io.write_json(io.build_manifest(
         "plan", {"budget": budget, "campaign": spec_path, "data": folder, "as_of": day,
-                 "model": model_dir, "confident": confident},
-        seed=seed, inputs=[*_input_files(inputs), spec_path],
-        outputs={out.name: len(result.plan), report.name: 1},
-        extra={"summary": summary, "excluded": result.excluded}), io.manifest_path_for(out))
+                 "model": model_dir, "confident": confident, "contacts": contacts},
+        seed=seed, inputs=[*_input_files(inputs), spec_path, *([contacts] if contacts else [])],
+        outputs=outputs,
+        extra={"summary": summary, "excluded": result.excluded,
+               "measurement": {"arm": "arm", "control": "control", "strata": "stratum",
+                               "propensity": "assignment_probability",
+                               "horizon_days": settings.churn.horizon_days,
+                               "holdout_stratify": spec.holdout_stratify}}),
+        io.manifest_path_for(out))
     result.summary = summary
-    _print_allocation(result, as_json)
-    if not as_json:
-        typer.echo(f"expected net gain 95% interval: {interval[0]:,.0f} .. {interval[1]:,.0f} "
-                   f"{spec.currency}")
-        if backtest is not None and backtest.realisation is not None:
-            low, high = backtest.realisation_interval
-            gain = result.summary["expected_gain"]
-            typer.echo(f"backtest on the past campaign: a plan made this way realised "
-                       f"{backtest.realisation:.2f} ({low:.2f} .. {high:.2f}) of its predicted "
-                       f"net gain; forecast {backtest.realisation * gain:,.0f} "
-                       f"({low * gain:,.0f} .. {high * gain:,.0f}) {spec.currency}")
+    _print_allocation(result, as_json, outlook, files)
+    if not as_json and not _state["quiet"]:
         typer.echo(f"plan -> {out}; report -> {report} ({summary['seconds_total']:.0f} s)")
 
 
 @app.command()
 def evaluate(
-    outcomes: Annotated[Path, typer.Option(help="Campaign outcomes: one row per customer.")],
-    arm: Annotated[str, typer.Option(help="Column with the arm each customer got.")],
-    control: Annotated[str, typer.Option(help="Value of the control (holdout) arm.")],
-    metric: Annotated[str, typer.Option(help="Metric column (0/1 rate or a number).")],
+    outcomes: Annotated[Path, typer.Option(help="Campaign outcomes: one row per customer "
+                                           "(e.g. written by `uplift outcomes`).")],
+    arm: Annotated[str | None, typer.Option(help="Column with the arm each customer got "
+                                            "(default: from the outcomes' manifest).")] = None,
+    control: Annotated[str | None, typer.Option(help="Value of the control (holdout) arm "
+                                                "(default: from the manifest).")] = None,
+    metric: Annotated[str | None, typer.Option(help="Metric column, 0/1 rate or a number "
+                                               "(default: from the manifest).")] = None,
     pre_metric: Annotated[str | None, typer.Option(
         "--pre-metric", help="Pre-period metric for CUPED.")] = None,
     cost: Annotated[str | None, typer.Option(help="Per-customer cost column (currency).")
@@ -485,12 +552,31 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     encoding: Annotated[str | None, typer.Option(help="CSV text encoding.")] = None,
 ) -> None:
-    """A/B evaluation of a campaign: lifts, intervals, SRM, CUPED, power, ROI."""
+    """A/B evaluation of a campaign: lifts, intervals, SRM, CUPED, power, ROI.
+
+    On a table written by `uplift outcomes`, the arm, control, metric, strata, propensity, cost
+    and value columns come from its manifest (options given here win)."""
     from uplift import io
     from uplift.evaluate import evaluate_ab
+    from uplift.evaluate.outcomes import recorded_settings
     from uplift.evaluate.report import ab_html
 
     io.ensure_not_input([report, json_out], [outcomes])
+    recorded = recorded_settings(outcomes)
+    arm = arm or recorded.get("arm")
+    control = control or recorded.get("control")
+    metric = metric or recorded.get("metric")
+    if arm is None or control is None or metric is None:
+        raise InputError(f"{outcomes}: give --arm, --control and --metric (no manifest from "
+                         "`uplift outcomes` beside the table)")
+    strata = strata or recorded.get("strata")
+    propensity = propensity or recorded.get("propensity")
+    cost = cost or recorded.get("cost")
+    value = value or recorded.get("value")
+    retention = retention or bool(recorded.get("retention", False))
+    if recorded:
+        _say(f"from {outcomes.name}'s manifest: arm {arm}, control {control}, metric {metric}, "
+             f"strata {strata}, propensity {propensity}, cost {cost}, value {value}")
     planned = None
     if split:
         try:
@@ -518,12 +604,73 @@ def evaluate(
         s = result["sample_ratio"]
         typer.echo(f"sample ratio: chi-square p = {s['p_value']:.4g} "
                    f"({'MISMATCH' if s['mismatch'] else 'no mismatch'} at p < 0.001)")
+    total = result.get("campaign")
+    if total is not None:
+        money = total.get("money")
+        net = (f"; net {money['net_profit']:,.0f} [{money['net_profit_low']:,.0f}, "
+               f"{money['net_profit_high']:,.0f}]" if money else "")
+        typer.echo(f"whole campaign ({total['treated']:,} contacted vs {total['control']:,} "
+                   f"held out, within strata): change in {total['metric']} summed over the "
+                   f"contacted {total['incremental']:+,.1f} [{total['incremental_low']:+,.1f}, "
+                   f"{total['incremental_high']:+,.1f}]{net}")
     for a, m in result.get("money", {}).items():
         roi = (f"ROI {m['roi']:.2f} [{m['roi_low']:.2f}, {m['roi_high']:.2f}] (bootstrap "
                f"[{m['roi_boot_low']:.2f}, {m['roi_boot_high']:.2f}])" if "roi" in m else "")
         typer.echo(f"{a}: incremental value {m['incremental_value']:,.0f} "
                    f"[{m['incremental_value_low']:,.0f}, {m['incremental_value_high']:,.0f}], "
                    f"cost {m['cost']:,.0f}, net {m['net_profit']:,.0f} {roi}")
+
+
+@app.command()
+def outcomes(
+    plan: Annotated[Path, typer.Option(help="Plan written by `uplift plan` (its manifest gives "
+                                       "the plan's date and holdout strata).")],
+    events: Annotated[Path, typer.Option(help="Events table covering the campaign window "
+                                         "(customer_id, ts, event_type, amount).")],
+    as_of: Annotated[str, typer.Option("--as-of", help="Measurement date YYYY-MM-DD: the end "
+                                       "of the campaign window (exclusive).")],
+    out: Annotated[Path, typer.Option(help="Outcomes table to write (.csv or .parquet).")],
+    data: Annotated[Path | None, typer.Option(help="Data folder with the customers table "
+                                              "(checks every planned customer is known).")
+                    ] = None,
+    start: Annotated[str | None, typer.Option(help="Campaign start (default: the plan's "
+                                              "date from its manifest).")] = None,
+) -> None:
+    """Build the outcomes table after the campaign window, ready for `uplift evaluate`.
+
+    One row per selected customer: arm (offer, or control for the holdout), stratum,
+    propensity, churned/retained, retained value, new business and cost."""
+    from uplift import io
+    from uplift.evaluate.outcomes import EVALUATE_SETTINGS, build_outcomes, plan_context
+    from uplift.security import protect_ids
+    from uplift.validation import find_table
+
+    context = plan_context(plan)
+    start = start or context["start"]
+    if start is None:
+        raise InputError(f"{plan}: its manifest has no date; give --start")
+    customers_path = find_table(data, "customers") if data is not None else None
+    if data is not None and customers_path is None:
+        raise InputError(f"{data}: no customers table")
+    io.ensure_not_input([out], [plan, events, customers_path])
+    table = io.read_table(plan)
+    logged = protect_ids(io.read_table(events), source=str(events))
+    customers = (protect_ids(io.read_table(customers_path), source=str(customers_path))
+                 if customers_path is not None else None)
+    result = build_outcomes(table, logged, start=start, end=as_of, customers=customers,
+                            strata=context["strata"], plan_source=str(plan),
+                            events_source=str(events))
+    io.write_table(result, out)
+    io.write_json(io.build_manifest(
+        "outcomes", {"plan": plan, "events": events, "as_of": as_of, "start": start,
+                     "data": data},
+        seed=None, inputs=[p for p in (plan, events, customers_path) if p is not None],
+        outputs={out.name: len(result)}, extra={"evaluate": EVALUATE_SETTINGS}),
+        io.manifest_path_for(out))
+    held = int((result["arm"] == EVALUATE_SETTINGS["control"]).sum())
+    _say(f"wrote {out}: {len(result):,} customers ({len(result) - held:,} contacted, {held:,} "
+         f"held out), churned {result['churned'].mean():.2%} from {start} to {as_of}; next: "
+         f"uplift evaluate --outcomes {out}")
 
 
 @app.command("simulate-policy")
@@ -534,14 +681,17 @@ def simulate_policy(
     control: Annotated[str, typer.Option(help="Control arm value.")],
     outcome: Annotated[str, typer.Option(help="Outcome column.")],
     propensity: Annotated[str, typer.Option(help="Logged probability of the logged arm.")],
-    policy: Annotated[list[str], typer.Option(help="Policy spec; repeat (see `uplift.evaluate"
-                                              ".policies`: none, all:ARM, rule:..., topk:..., "
-                                              "random:..., plan:FILE, model:DIR).")],
+    policy: Annotated[list[str], typer.Option(help="Policy spec; repeat: none, all:ARM, "
+                                              "rule:COL:value=ARM,*=ARM, topk:COL:K:ARM, "
+                                              "random:SHARE:ARM, plan:FILE, model:DIR, "
+                                              "tree:DIR[:Z] (DIR: an effects model or the "
+                                              "folder `uplift train` wrote).")],
     goal: Annotated[str, typer.Option(help="'increase' or 'decrease' (e.g. churn).")
                     ] = "increase",
     features: Annotated[str | None, typer.Option(
         help="Comma-separated feature columns for the outcome model (DM/DR); default: all "
-        "numeric columns.")] = None,
+        "numeric columns except those measured after assignment (churned, value_after, ...), "
+        "which are refused.")] = None,
     truth: Annotated[Path | None, typer.Option(help="Simulator truth.parquet: also print "
                                                "each policy's true value.")] = None,
     report: Annotated[Path | None, typer.Option(help="HTML report.")] = None,
@@ -559,9 +709,10 @@ def simulate_policy(
         io.read_table(log), arm=arm, control=control, outcome=outcome, propensity=propensity,
         policies=policy, goal=goal, features=features.split(",") if features else None,
         truth=truth, seed=seed, source=str(log))
-    if not features:
-        _say(f"outcome model uses {result['features']} numeric columns; pass --features to "
-             "exclude anything measured after assignment (other outcomes leak into DM/DR)")
+    _say(f"outcome model uses {result['features']} numeric columns (never those measured "
+         f"after assignment: {', '.join(result['excluded_after_assignment'])})")
+    for message in result["warnings"]:
+        typer.echo(f"WARNING: {message}", err=True)        # shown even with --quiet
     results, diffs = result["policies"], result["differences"]
     if json_out:
         io.write_json(result, json_out)
@@ -921,11 +1072,14 @@ def export(
                                           "customers (flagged; they must not be contacted).")
                        ] = False,
 ) -> None:
-    """The one step that turns pseudonyms back into raw customer ids, for the campaign system.
+    """The call list for the campaign system: contacted customers only, ranked by expected net
+    gain, with raw customer ids.
 
-    Writes the customers to contact (not the holdout unless asked) with their raw ids, in plain
-    text, and records the export in the audit log."""
+    A pseudonymised plan is turned back into raw ids (needs the pseudonym key and the customers
+    table; the export is recorded in the audit log); a plan with raw ids is listed as it is.
+    Held-out customers are left out unless --include-holdout (then the plan's rows, flagged)."""
     from uplift import io
+    from uplift.allocate.calllist import call_list
     from uplift.ids import canonical_ids
     from uplift.pipeline import default_cache, demo_data
     from uplift.schema import CUSTOMERS, validate
@@ -934,6 +1088,20 @@ def export(
     from uplift.security.pseudonym import is_pseudonym, pseudonymise
     from uplift.validation import find_table
 
+    table = io.read_table(plan, derived=True)
+    if "customer_id" not in table.columns or "holdout" not in table.columns:
+        raise InputError(f"{plan}: not a plan (needs customer_id and holdout columns)")
+    chosen = table if holdout else call_list(table)
+    pseudo = is_pseudonym(table["customer_id"])
+    if not pseudo.any():
+        io.ensure_not_input([out], [plan])
+        io.write_table(chosen.reset_index(drop=True), out, protect=False, mode=0o600)
+        _say(f"wrote {out}: {len(chosen):,} customers (the plan holds raw ids)")
+        return
+    if not pseudo.all():
+        row = int((~pseudo).to_numpy().argmax()) + 1
+        raise InputError(f"{plan}: column 'customer_id' mixes raw ids and pseudonyms (first "
+                         f"raw id: data row {row})")
     key = pseudonym_key()
     if key is None:
         raise InputError("export needs the pseudonym key (UPLIFT_PSEUDONYM_KEY_FILE) to turn "
@@ -944,17 +1112,8 @@ def export(
         if customers is None:
             raise InputError(f"{folder}: no customers table")
     io.ensure_not_input([out], [plan, customers])
-    table = io.read_table(plan, derived=True)
-    if "customer_id" not in table.columns or "holdout" not in table.columns:
-        raise InputError(f"{plan}: not a plan (needs customer_id and holdout columns)")
-    pseudo = is_pseudonym(table["customer_id"])
-    if not pseudo.all():
-        row = int((~pseudo).to_numpy().argmax()) + 1
-        raise InputError(f"{plan}: column 'customer_id' holds raw ids (data row {row}); "
-                         "export only re-identifies pseudonymised plans")
     raw = validate(io.read_table(customers), CUSTOMERS, source=str(customers))["customer_id"]
     lookup = dict(zip(pseudonymise(raw, key), canonical_ids(raw), strict=True))
-    chosen = table if holdout else table[table["holdout"] == 0]
     ids = chosen["customer_id"].map(lookup)
     if ids.isna().any():
         row = int(ids.isna().to_numpy().argmax()) + 1
@@ -1019,6 +1178,28 @@ def _dispatch(argv: list[str]) -> tuple[int, str | None]:
     return (result if isinstance(result, int) else 0), None
 
 
+GLOBAL_FLAGS = {"--quiet": "--quiet", "-q": "--quiet", "--debug": "--debug"}
+TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes"}, {"false", "0", "no"}
+
+
+def global_options_first(argv: list[str]) -> list[str]:
+    """Accept the global options anywhere (``uplift plan --quiet`` as ``uplift --quiet plan``)
+    and in the ``--debug=true`` / ``--quiet=false`` form; other arguments keep their order.
+    Arguments after ``--`` are left alone."""
+    front, rest = [], []
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            rest += argv[i:]
+            break
+        name, eq, value = arg.partition("=")
+        if name in GLOBAL_FLAGS and (not eq or value.lower() in TRUE_WORDS | FALSE_WORDS):
+            if not eq or value.lower() in TRUE_WORDS:
+                front.append(GLOBAL_FLAGS[name])
+            continue
+        rest.append(arg)
+    return list(dict.fromkeys(front)) + rest
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (used by :func:`main` and by tests).
 
@@ -1029,7 +1210,7 @@ def run(argv: list[str] | None = None) -> int:
     from uplift.security import audit
 
     _state.update(debug=False, quiet=False)
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = global_options_first(list(sys.argv[1:] if argv is None else argv))
     command = _command_name(argv)
     if not command or "--help" in argv or command in GROUPS:
         return _dispatch(argv)[0]

@@ -169,7 +169,10 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
                              propensity="propensity", id_col="customer_id",
                              estimator=estimator, goal=goal, outcome_type=kind)
         try:
-            model.fit(campaign.drop(columns=drop + [other]), source=f"campaign log ({outcome})")
+            progress(f"  effects on {outcome}: cross-fitting learners "
+                     f"{', '.join(estimator.learners)}")
+            model.fit(campaign.drop(columns=drop + [other]), source=f"campaign log ({outcome})",
+                      progress=progress)
         except InputError as exc:
             raise InputError(f"cannot learn offer effects from {inputs.campaign_log}: "
                              f"{exc}") from exc
@@ -271,6 +274,8 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
                        churn.drop(columns=["customer_id"])], axis=1)
     for arm in models.effects_churn.arms:
         table[f"delta_churn_{arm}"] = churn_effects[f"effect_{arm}"].to_numpy()
+        if f"se_{arm}" in churn_effects.columns:
+            table[f"se_churn_{arm}"] = churn_effects[f"se_{arm}"].to_numpy()
     table["segment"] = table["segment"].astype(str)
     return table
 
@@ -319,3 +324,42 @@ def default_cache() -> Path:
 
     return Path(os.environ.get("UPLIFT_CACHE") or user_cache_dir("uplift"))
 
+
+
+def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: str,
+             settings: Settings, *, key: str, model_dir: Path, data_folder: Path, train_first: bool,
+             cache: Path, confident: bool = False, seed: int = 0,
+             contacts: pd.DataFrame | None = None, progress: Progress = _quiet):
+    """The plan's long stages: train (when asked), features (cached), scores, allocation with
+    the budget curve, and the backtest replay. Returns (allocation, scores, models, backtest or
+    None); ``budget`` and money in the spec's currency."""
+    from uplift.allocate import allocate
+    from uplift.allocate.plan import ScoreTable
+
+    # trains under a lock (a concurrent first run waits, then reuses what the other trained)
+    if not (train_first and ensure_models(inputs, as_of, model_dir, settings, seed=seed,
+                                          data=data_folder, progress=progress)):
+        progress(f"reusing models in {model_dir}")
+    models = load_models(model_dir)
+    features_cache = cache / "features" / f"{key}.parquet"
+    if features_cache.exists():
+        features = io.read_table(features_cache, derived=True)
+    else:
+        progress(f"computing features as of {as_of}")
+        features = protect_ids(build_features(inputs, as_of, threads=settings.runtime.threads))
+        io.write_table(features, features_cache)
+    scores = score_customers(inputs, as_of, models, spec, settings, features=features,
+                             progress=progress)
+    progress(f"allocating {budget:,.0f} {spec.currency} over {len(scores):,} customers, with "
+             "the budget curve")
+    result = allocate(ScoreTable.from_frame(scores, spec.offer_names, "scores"), spec,
+                      budget=budget, confident=confident, seed=seed, curve_points=9,
+                      contacts=contacts, as_of=pd.Timestamp(as_of), source="scores")
+    backtest = None
+    if (model_dir / "backtest.parquet").exists():
+        from uplift.evaluate.backtest import replay
+
+        progress("replaying the plan's rule on the past campaign (backtest)")
+        backtest = replay(io.read_table(model_dir / "backtest.parquet", derived=True), spec,
+                          budget, len(scores), settings.customer_value, seed=seed)
+    return result, scores, models, backtest

@@ -665,3 +665,32 @@ def read_truth(path: Path) -> pd.DataFrame:
 
         truth.attrs["start_date"] = json.loads(manifest.read_text())["start_date"]
     return truth
+
+
+def simulate_plan_response(truth: pd.DataFrame, plan: pd.DataFrame, start: str | pd.Timestamp,
+                           *, seed: int = 0, horizon_days: int = HORIZON_DAYS,
+                           control: str = CONTROL_ARM) -> pd.DataFrame:
+    """Events of the campaign window after a plan was carried out on the simulated bank.
+
+    Each selected customer churns within ``horizon_days`` of ``start`` with the true
+    probability given the arm they got (the offer when contacted, none when held out; the
+    full-information columns of ``truth``: ``p_churn_30d_latent`` + ``delta_churn_latent_*``),
+    and a churner gets one ``account_close`` event on a uniform day of the window (the others
+    one ``login``). Returns events (customer_id, ts, event_type, amount, channel) for the
+    planned customers only."""
+    rng = np.random.default_rng(seed)
+    rows = truth.set_index("customer_id").loc[plan["customer_id"].to_numpy()]
+    held = plan["holdout"].astype(int).to_numpy() == 1
+    offer_col = "planned_offer" if "planned_offer" in plan.columns else "offer"
+    arms = np.where(held, control, plan[offer_col].astype(str).to_numpy())
+    p = rows["p_churn_30d_latent"].to_numpy(float).copy()
+    for arm in set(arms) - {control}:
+        mask = arms == arm
+        p[mask] += rows[f"delta_churn_latent_{arm}"].to_numpy(float)[mask]
+    churn = rng.random(len(p)) < np.clip(p, 0.0, 1.0)
+    days = rng.uniform(0, horizon_days, len(p))
+    ts = pd.Timestamp(start) + pd.to_timedelta(days, unit="D")
+    return pd.DataFrame({"customer_id": plan["customer_id"].to_numpy(),
+                         "ts": ts.astype("datetime64[us]"),
+                         "event_type": np.where(churn, "account_close", "login"),
+                         "amount": 0.0, "channel": np.where(churn, "branch", "app")})

@@ -14,7 +14,7 @@ import yaml
 
 from uplift import io
 from uplift.campaign import CampaignSpec, load_campaign_spec
-from uplift.errors import InputError, SchemaError, SpecError
+from uplift.errors import InputError, SpecError
 from uplift.ids import check_join
 from uplift.schema import (
     CAMPAIGN_LOG,
@@ -75,6 +75,62 @@ def load_table(
     return validate(frame, contract, source=str(path), rename=rename)
 
 
+# columns a plan adds to the customers table before eligibility rules are evaluated
+PLAN_COLUMNS = ("churn_risk", "tier", "customer_value", "exit_signal", "reason_1", "reason_2",
+                "reason_3")
+
+
+def check_spec_columns(spec: CampaignSpec, customers: pd.DataFrame, *, source: str
+                       ) -> list[str]:
+    """Every column the spec's eligibility rules, quotas and holdout strata name must be in the
+    customers table (or be one the plan adds), a spec requiring consent needs the consent
+    column (consent is never assumed), and each rule must evaluate on it; returns
+    summary lines, raises :class:`InputError` naming the offer, rule and column."""
+    from uplift.allocate.plan import CONSENT_MISSING
+    from uplift.campaign import eligible, expression_columns
+
+    known = set(customers.columns) | set(PLAN_COLUMNS)
+    problems = []
+    if spec.require_consent and "marketing_consent" not in customers.columns:
+        problems.append(CONSENT_MISSING)
+    for offer in spec.offers:
+        if offer.eligibility is None:
+            continue
+        missing = sorted(expression_columns(offer.eligibility) - known)
+        if missing:
+            problems.append(f"offer {offer.name!r} eligibility {offer.eligibility!r} names "
+                            f"column(s) {', '.join(missing)}, which the table lacks")
+    for i, quota in enumerate(spec.segment_quotas):
+        if quota.column not in known:
+            problems.append(f"segment_quotas[{i}] uses column {quota.column!r}, which the "
+                            "table lacks")
+        elif quota.segment not in set(customers[quota.column].astype(str)):
+            problems.append(f"segment_quotas[{i}]: no customer has {quota.column} = "
+                            f"{quota.segment!r}")
+    for col in spec.holdout_stratify:
+        if col not in known:
+            problems.append(f"holdout_stratify names column {col!r}, which the table lacks")
+    if problems:
+        raise InputError(f"{source}: the campaign spec does not fit this table:\n"
+                         + "\n".join(f"  - {p}" for p in problems))
+    lines = []
+    for offer in spec.offers:
+        if offer.eligibility is None or expression_columns(offer.eligibility) - set(
+                customers.columns):
+            continue                      # rules on plan columns are checked at plan time
+        try:
+            share = float(eligible(customers, offer, source=source).mean())
+        except InputError:
+            raise
+        except Exception as exc:
+            raise InputError(f"{source}: offer {offer.name!r} eligibility "
+                             f"{offer.eligibility!r} cannot be evaluated on this table "
+                             f"({type(exc).__name__}: {exc})") from exc
+        lines.append(f"  offer {offer.name}: {share:.1%} of customers eligible "
+                     f"({offer.eligibility})")
+    return lines
+
+
 def validate_inputs(
     *,
     customers: Path | None = None,
@@ -111,9 +167,8 @@ def validate_inputs(
         table = load_table(customers, CUSTOMERS, rename=mapping.get("customers"),
                            encoding=encoding)
         known_ids = table["customer_id"]
-        if spec is not None and spec.require_consent and "marketing_consent" not in table:
-            raise SchemaError(str(customers), ["missing column 'marketing_consent': the "
-                                               "campaign requires consent"])
+        if spec is not None:
+            lines += check_spec_columns(spec, table, source=str(customers))
         lines.append(f"{customers}: {len(table):,} customers, segments "
                      f"{', '.join(map(str, sorted(table['segment'].dropna().unique())))}")
     if events is not None:

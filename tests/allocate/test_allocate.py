@@ -132,7 +132,7 @@ def test_rules_are_absolute_and_plan_is_deterministic():
     assert planned["marketing_consent"].all()
     assert (planned["do_not_contact"] == 0).all()
     lower = np.array([planned.loc[c, f"gain_lo_{o}"] for c, o in
-                      zip(first.plan["customer_id"], first.plan["offer"], strict=True)])
+                      zip(first.plan["customer_id"], first.plan["planned_offer"], strict=True)])
     assert (lower > 0).all()
     assert first.summary["spend"] <= 500 + 1e-9
     assert first.summary["held_out"] > 0
@@ -177,5 +177,16 @@ def test_quotas_contact_limit_and_minimum_roi_are_respected():
     assert treated.loc[treated["segment"] == "x", "cost"].sum() <= 0.3 * 400 + 1e-6
     assert "0" not in set(result.plan["customer_id"])                 # two recent contacts
     assert result.excluded["contact limit reached"] >= 1
-    visits = plan[plan["offer"] == "visit"]
+    visits = plan[plan["planned_offer"] == "visit"]
     assert (visits["gain_visit"] / visits["cost_visit"] >= 0.5).all()
+
+
+def test_a_contact_limit_without_history_is_reported_not_silently_skipped():
+    rules = spec(contact_limit={"max_contacts": 2, "window_days": 90})
+    result = allocate(scores_table(200), rules, budget=100, seed=0)
+    assert any("contact_limit was not applied" in n for n in result.summary["notes"])
+    assert "contact limit reached" not in result.excluded
+    history = pd.DataFrame({"customer_id": [1], "contacted_at": ["2025-12-01"]})
+    limited = allocate(scores_table(200), rules, budget=100, seed=0, contacts=history,
+                       as_of=pd.Timestamp("2026-01-01"))
+    assert limited.summary["notes"] == []

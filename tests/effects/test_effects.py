@@ -138,7 +138,18 @@ def test_cli_fit_predict_evaluate(tmp_path, capsys):
                 f"tree:{tmp_path / 'm'}", "--json", str(tmp_path / "sim.json")]) == 0
     import json
 
-    values = json.loads((tmp_path / "sim.json").read_text())["policies"]
+    simulated = json.loads((tmp_path / "sim.json").read_text())
+    values = simulated["policies"]
+    # the tree was fitted on this very log: said loudly, and recorded in the results
+    assert "WARNING: policy 'tree:" in capsys.readouterr().err
+    assert len(simulated["warnings"]) == 1 and "trained on this log" in simulated["warnings"][0]
+    other = campaign(3000, seed=7).drop(columns=["true_a", "true_b"])
+    other.to_csv(tmp_path / "other.csv", index=False)
+    assert run(["simulate-policy", "--log", str(tmp_path / "other.csv"), "--arm", "arm",
+                "--control", "control", "--outcome", "churned", "--propensity", "propensity",
+                "--goal", "decrease", "--features", "x1,x2", "--policy",
+                f"model:{tmp_path / 'm'}"]) == 0
+    assert "WARNING" not in capsys.readouterr().err         # another campaign: no warning
     tree = values[f"tree:{tmp_path / 'm'}"]["dr"]["value"]
     assert tree <= values["all:a"]["dr"]["value"] + 0.005   # lower churn than a-to-all
     (tmp_path / "m" / "estimator.pkl").write_bytes(b"tampered")

@@ -163,3 +163,24 @@ def test_non_uniform_design_needs_strata_and_strata_remove_the_bias():
     per_treated = money["incremental_value"] / money["treated"]
     assert per_treated == pytest.approx(5.0, abs=0.2)
     assert money["roi_low"] <= 4.0 <= money["roi_high"]
+
+
+def test_arms_are_compared_with_the_controls_of_their_own_strata():
+    from uplift.evaluate import evaluate_ab
+
+    rng = np.random.default_rng(4)
+    n = 20_000
+    stratum = np.where(rng.random(n) < 0.5, "rich", "young")       # the planned offer's cell
+    held = rng.random(n) < 0.2
+    arm = np.where(held, "control", np.where(stratum == "rich", "visit", "report"))
+    base = np.where(stratum == "rich", 0.95, 0.70)                   # very different baselines
+    effect = np.where(arm == "visit", 0.03, np.where(arm == "report", 0.05, 0.0))
+    retained = (rng.random(n) < base + effect).astype(int)
+    frame = pd.DataFrame({"arm": arm, "retained": retained, "stratum": stratum})
+    result = evaluate_ab(frame, arm="arm", control="control", metric="retained",
+                         strata="stratum")
+    for name, truth in (("visit", 0.03), ("report", 0.05)):
+        r = result["arms"][name]
+        assert r["stratified"] and r["lift_low"] <= truth <= r["lift_high"], (name, r)
+    plain = evaluate_ab(frame, arm="arm", control="control", metric="retained")
+    assert plain["arms"]["visit"]["lift"] > 0.1          # against the pooled control: biased

@@ -71,3 +71,22 @@ def test_cli_simulate_policy(tmp_path, capsys):
     assert (tmp_path / "r.html").exists()
     assert run([*base, "--policy", "all:nothing"]) == 2
     assert "not in the log" in capsys.readouterr().err
+
+
+def test_simulate_policy_never_uses_columns_measured_after_assignment(tmp_path, capsys):
+    import json
+
+    x, arm, prop, y, *_ = logged(3000)
+    log = pd.DataFrame({"customer_id": range(len(y)), "x": x, "arm": arm, "p": prop, "y": y,
+                        "value_after": y * 100 + x})
+    log.to_csv(tmp_path / "log.csv", index=False)
+    base = ["simulate-policy", "--log", str(tmp_path / "log.csv"), "--arm", "arm", "--control",
+            "c", "--outcome", "y", "--propensity", "p", "--policy", "none", "--policy", "all:t"]
+    assert run([*base, "--features", "x,value_after"]) == 2
+    assert "value_after measured after assignment" in capsys.readouterr().err
+    assert run([*base, "--json", str(tmp_path / "r.json")]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["features"] == 1                         # x only: not value_after, not y
+    assert "value_after" in result["excluded_after_assignment"]
+    values = [r["dr"]["value"] for r in result["policies"].values()]
+    assert abs(values[0] - values[1]) > 0.05                # policies are told apart

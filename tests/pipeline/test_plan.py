@@ -39,8 +39,13 @@ def test_plan_outputs(planned, small_bank_dir):
     html = (work / "report.html").read_text()
     for section in ("Who gets what", "Budget curve", "How good is this plan",
                     "Who was left out", "Model checks", "<svg",
-                    "Will the expected gain come true?"):
+                    "What the bank should expect", "Words used on this page",
+                    "Why the forecast is below the model's estimate",
+                    "not worth contacting"):
         assert section in html
+    # the first screen leads with what to expect, before any table of the plan
+    assert html.index("What the bank should expect") < html.index("Who gets what")
+    assert "customers kept" in html and "1e6" not in html and "shadow_price" not in html
     assert "<script" not in html and 'src="http' not in html and "url(http" not in html
     manifest = json.loads((work / "plan.csv.manifest.json").read_text())
     assert manifest["summary"]["gap"] <= 1e-3
@@ -48,6 +53,65 @@ def test_plan_outputs(planned, small_bank_dir):
     assert backtest["logged_customers"] > 0 and backtest["chosen"] > 0
     low, high = backtest["realisation_interval"]
     assert low <= backtest["realisation"] <= high
+
+
+def test_call_list_has_contacted_customers_only_ranked_and_flagged(planned):
+    work, _ = planned
+    plan = pd.read_csv(work / "plan.csv", keep_default_na=False)
+    calls = pd.read_csv(work / "contacts.csv", keep_default_na=False)
+    held = pd.read_csv(work / "holdout.csv")
+    holdout_ids = set(plan.loc[plan["holdout"] == 1, "customer_id"])
+    assert holdout_ids and not holdout_ids & set(calls["customer_id"])       # never the holdout
+    assert set(held["customer_id"]) == holdout_ids
+    assert len(calls) == int((plan["holdout"] == 0).sum())
+    assert list(calls["priority"]) == list(range(1, len(calls) + 1))
+    assert calls["expected_net_gain"].is_monotonic_decreasing
+    for col in ("offer", "channel", "offer_description", "main_reason", "exit_signal",
+                "confidence", "gain_lower_bound"):
+        assert col in calls.columns
+    assert ((calls["confidence"] == "ok") == (calls["gain_lower_bound"] >= 0)).all()
+    assert (calls["offer"] != "").all() and (calls["channel"] != "").all()
+    # held-out rows of the plan do not look like contacts
+    rows = plan[plan["holdout"] == 1]
+    assert (rows["offer"] == "").all() and (rows["channel"] == "").all()
+    assert rows["action"].str.startswith("hold out").all()
+    assert (rows["planned_offer"] != "").all()
+
+
+def test_console_and_json_lead_with_what_to_expect(planned):
+    work, _ = planned
+    summary = json.loads((work / "plan.csv.manifest.json").read_text())["summary"]
+    outlook = summary["outlook"]
+    parts = outlook["retained_value"] + outlook["new_business_margin"] - outlook["cost"]
+    assert parts == pytest.approx(outlook["expected_gain"], rel=1e-6)
+    assert outlook["forecast"] == pytest.approx(outlook["expected_gain"]
+                                                * summary["backtest"]["realisation"])
+    assert outlook["customers_kept_low"] < outlook["customers_kept"] < \
+        outlook["customers_kept_high"]
+    assert summary["spend"] <= summary["budget_used"] <= summary["budget"] + 1e-6
+    assert sum(summary["left_out"].values()) == summary["customers_scored"] - summary["selected"]
+    for c in summary["constraints"]:
+        if c["shadow_price"] is not None:
+            assert c["binding"] == (c["shadow_price"] > 1e-9)
+
+
+def test_contact_history_applies_the_contact_limit(planned, small_bank_dir, capsys):
+    work, args = planned
+    plan = pd.read_csv(work / "plan.csv")
+    busy = plan["customer_id"].head(25).tolist()
+    history = pd.DataFrame({"customer_id": busy * 2 + [plan["customer_id"].iloc[30]],
+                            "contacted_at": ["2025-12-01"] * 25 + ["2025-12-20"] * 25
+                            + ["2025-12-20"]})
+    history.to_csv(work / "history.csv", index=False)
+    out = work / "limited" / "plan.csv"
+    limited = [a if a != str(work / "plan.csv") else str(out) for a in args]
+    assert run([*limited, "--contacts", str(work / "history.csv")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    again = pd.read_csv(out)
+    assert not set(busy) & set(again["customer_id"])         # 2 contacts in 90 days: limit 2
+    assert plan["customer_id"].iloc[30] in set(again["customer_id"])     # one contact: fine
+    assert summary["excluded"]["contact limit reached"] == 25
+    assert summary["left_out"]["contact limit reached"] == 25
 
 
 def test_second_run_reuses_models_and_gives_the_identical_plan(planned, capsys):

@@ -144,3 +144,28 @@ def test_sealed_source_tables_are_read_without_allow_plaintext(runs, small_bank_
     assert run(["--quiet", "--allow-plaintext", "features", "--data", str(small_bank_dir),
                 "--as-of", "2026-01-01", "--out", str(reference)]) == 0
     pd.testing.assert_frame_equal(io.read_table(out), io.read_table(reference))
+
+
+def test_call_list_of_a_pseudonymised_plan_comes_from_the_export(runs, small_bank_dir):
+    work, _ = runs
+    assert not (work / "protected" / "contacts.csv").exists()   # no raw ids written by plan
+    listed = work / "export" / "contacts.csv"
+    assert run(["--allow-plaintext", "export", "--plan", str(work / "protected" /
+                                                             "plan.parquet"),
+                "--data", str(small_bank_dir), "--out", str(listed)]) == 0
+    calls = pd.read_csv(listed, dtype={"customer_id": str})
+    plain = pd.read_csv(work / "plain" / "contacts.csv", dtype={"customer_id": str})
+    pd.testing.assert_frame_equal(calls, plain)                  # same list, raw ids
+    held = set(pd.read_parquet(work / "plain" / "plan.parquet").query("holdout == 1")
+               ["customer_id"])
+    assert held and not held & set(calls["customer_id"])
+
+
+def test_export_lists_a_plan_with_raw_ids_without_a_key(runs, tmp_path, monkeypatch):
+    work, _ = runs
+    monkeypatch.delenv("UPLIFT_PSEUDONYM_KEY_FILE", raising=False)
+    monkeypatch.delenv("UPLIFT_MASTER_KEY_FILE", raising=False)   # a plaintext plan, no keys
+    assert run(["export", "--plan", str(work / "plain" / "plan.parquet"), "--out",
+                str(tmp_path / "calls.csv")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "calls.csv"),
+                                  pd.read_csv(work / "plain" / "contacts.csv"))

@@ -12,9 +12,10 @@ from uplift.allocate.problem import Problem
 from uplift.errors import InfeasibleError, UpliftError
 
 
-def solve_exact(problem: Problem, *, time_limit: float = 60.0, backend: str = "scip"
-                ) -> Solution:
-    """Optimal (or best within ``time_limit``) plan with the solver's proven bound."""
+def solve_exact(problem: Problem, *, time_limit: float = 60.0, backend: str = "scip",
+                gap_limit: float = 1e-5) -> Solution:
+    """Optimal (or best within ``time_limit``) plan with the solver's proven bound; SCIP stops
+    once its proven relative gap is below ``gap_limit``."""
     from ortools.linear_solver.python import model_builder as mb
 
     started = time.perf_counter()
@@ -43,6 +44,8 @@ def solve_exact(problem: Problem, *, time_limit: float = 60.0, backend: str = "s
     model.helper.set_maximize(True)
     solver = mb.Solver(backend)
     solver.set_time_limit_in_seconds(time_limit)
+    if backend == "scip" and gap_limit > 0:
+        solver.set_solver_specific_parameters(f"limits/gap = {gap_limit}")
     status = solver.solve(model)
     if status == mb.SolveStatus.INFEASIBLE:
         raise InfeasibleError("the constraints cannot all be met together (exact solver)")

@@ -33,6 +33,7 @@ class Solution:
     seconds: float
     multipliers: dict[str, float] = field(default_factory=dict)
     iterations: int = 0
+    note: str = ""                  # e.g. why the exact solver took over
 
     @property
     def gap(self) -> float:
@@ -88,20 +89,30 @@ def _coef(row: Row, problem: Problem, rows: np.ndarray, offers: np.ndarray) -> n
     return base * inside
 
 
-def repair(problem: Problem, choice: np.ndarray, merit: np.ndarray) -> np.ndarray:
-    """Make ``choice`` feasible; ``merit`` ranks assignments (higher = keep first)."""
+def repair(problem: Problem, choice: np.ndarray, merit: np.ndarray,
+           lam: np.ndarray | None = None) -> np.ndarray:
+    """Make ``choice`` feasible; ``merit`` ranks assignments (higher = keep first).
+
+    Minimum rules are met first by adding the candidates with the best reduced gain per unit
+    of the rule (``lam`` = the multipliers, so their cost on the other rules counts); maximum
+    rules are then met by dropping the least valuable assignments, never one a minimum rule
+    still needs."""
     choice = choice.copy()
     protected = np.zeros(len(choice), dtype=bool)
+    lam = np.zeros(len(problem.rows)) if lam is None else lam
     for _ in range(6):
         excess = problem.excess(choice)
         if not excess:
             break
-        for r, amount in excess.items():
+        for r in sorted(excess, key=lambda r: problem.rows[r].sign):   # minimums first
+            amount = problem.excess(choice).get(r)
+            if amount is None:
+                continue
             row = problem.rows[r]
             if row.sign > 0:
                 _drop(problem, row, choice, merit, protected, amount)
             else:
-                _add(problem, row, choice, protected, amount)
+                _add(problem, r, choice, protected, amount, lam)
     still = problem.excess(choice)
     if still:
         raise InfeasibleError("the constraints cannot all be met together: "
@@ -115,28 +126,77 @@ def _drop(problem: Problem, row: Row, choice: np.ndarray, merit: np.ndarray,
     coef = _coef(row, problem, rows, choice[rows])
     rows, coef = rows[coef > 0], coef[coef > 0]
     order = np.argsort(merit[rows] / coef, kind="stable")
-    covered = np.cumsum(coef[order])
-    cut = int(np.searchsorted(covered, excess - 1e-9)) + 1
-    choice[rows[order[:cut]]] = -1
+    floors = [(r, m) for r, m in enumerate(problem.rows) if m.sign < 0]
+    if not floors:
+        covered = np.cumsum(coef[order])
+        cut = int(np.searchsorted(covered, excess - 1e-9)) + 1
+        choice[rows[order[:cut]]] = -1
+        return
+    # with minimum rules: skip assignments a minimum still needs (its slack would go negative)
+    usage = problem.usage(choice)
+    slack = np.array([usage[r] * -1 - (-m.bound) for r, m in floors])   # used - floor >= 0
+    rows, coef = rows[order], coef[order]
+    parts = np.array([_coef(m, problem, rows, choice[rows]) for _, m in floors])
+    covered = 0.0
+    for j in range(len(rows)):
+        need = parts[:, j]
+        if (need > slack + 1e-9).any():
+            continue
+        slack -= need
+        choice[rows[j]] = -1
+        covered += coef[j]
+        if covered >= excess - 1e-9:
+            return
 
 
-def _add(problem: Problem, row: Row, choice: np.ndarray, protected: np.ndarray,
-         shortfall: float) -> None:
+def _reduced(problem: Problem, lam: np.ndarray, rows: np.ndarray, cols: np.ndarray
+             ) -> np.ndarray:
+    """Reduced gains ``gain - sum_r lam_r a_r`` of customers ``rows`` for offers ``cols``
+    (-inf where not allowed)."""
+    out = np.where(problem.allowed[np.ix_(rows, cols)], problem.gains[np.ix_(rows, cols)],
+                   -np.inf)
+    for row, weight in zip(problem.rows, lam, strict=True):
+        if weight == 0:
+            continue
+        inside = row.offers[cols][None, :] & (
+            True if row.customers is None else row.customers[rows, None])
+        base = problem.costs[np.ix_(rows, cols)] if row.use_cost else 1.0
+        out = out - weight * row.sign * base * inside
+    return out
+
+
+def _add(problem: Problem, r: int, choice: np.ndarray, protected: np.ndarray,
+         shortfall: float, lam: np.ndarray) -> None:
+    """Raise a minimum rule's usage by ``shortfall``: add customers outside the rule, or move
+    customers to an offer that counts more (a costlier offer for a spending floor), taking the
+    moves that lose the least reduced gain per unit of the rule first (one per customer)."""
+    row = problem.rows[r]
     cols = np.flatnonzero(row.offers)
     members = np.ones(len(choice), dtype=bool) if row.customers is None else row.customers
-    outside = (choice < 0) | ~row.offers[np.maximum(choice, 0)]
-    candidates = np.flatnonzero(members & outside & ~protected)
-    gains = np.where(problem.allowed[np.ix_(candidates, cols)],
-                     problem.gains[np.ix_(candidates, cols)], -np.inf)
-    best = gains.argmax(axis=1)
-    ok = np.isfinite(gains[np.arange(len(best)), best])
-    candidates, best = candidates[ok], cols[best[ok]]
-    coef = _coef(row, problem, candidates, best)
-    current = np.where(choice[candidates] >= 0,
-                       problem.gains[candidates, np.maximum(choice[candidates], 0)], 0.0)
-    value = problem.gains[candidates, best] - current     # switching loses the current gain
-    order = np.argsort(-(value / np.maximum(coef, 1e-12)), kind="stable")
-    covered = np.cumsum(coef[order])
+    candidates = np.flatnonzero(members)
+    reduced = _reduced(problem, lam, candidates, cols)               # (c, |cols|)
+    current = choice[candidates]
+    has = current >= 0
+    now = np.zeros(len(candidates))
+    now[has] = _coef(row, problem, candidates[has], current[has])
+    now_value = np.zeros(len(candidates))
+    if has.any():
+        full = _reduced(problem, lam, candidates[has], np.arange(problem.shape[1]))
+        now_value[has] = full[np.arange(int(has.sum())), current[has]]
+    base = problem.costs[np.ix_(candidates, cols)] if row.use_cost else np.ones(
+        (len(candidates), len(cols)))
+    delta = base - now[:, None]                                       # extra usage per move
+    value = reduced - now_value[:, None]                              # reduced gain lost/won
+    usable = np.isfinite(reduced) & (delta > 1e-12)
+    ratio = np.where(usable, value / np.where(usable, delta, 1.0), -np.inf)
+    pick = ratio.argmax(axis=1)
+    ok = np.isfinite(ratio[np.arange(len(pick)), pick])
+    idx = np.flatnonzero(ok)
+    pick = pick[ok]
+    candidates, best = candidates[idx], cols[pick]
+    delta, ratio = delta[idx, pick], ratio[idx, pick]
+    order = np.argsort(-ratio, kind="stable")
+    covered = np.cumsum(delta[order])
     cut = int(np.searchsorted(covered, shortfall - 1e-9)) + 1
     take = order[:cut]
     choice[candidates[take]] = best[take]
@@ -208,7 +268,8 @@ def solve_lagrangian(problem: Problem, *, tol: float = 1e-4, max_iter: int = 200
         radius = np.minimum(np.maximum(0.25 * lam, 1e-3 * upper), upper)
     cuts: list[tuple[float, np.ndarray, np.ndarray]] = []
     best_bound, best_lam = np.inf, lam.copy()
-    best_choice, best_value = np.full(problem.shape[0], -1), 0.0
+    best_choice, best_value = np.full(problem.shape[0], -1), -np.inf
+    failure: InfeasibleError | None = None
     iterations, stalled = 0, 0
     best_plan: tuple[np.ndarray, np.ndarray] | None = None
     for iterations in range(1, max_iter + 1):
@@ -227,15 +288,21 @@ def solve_lagrangian(problem: Problem, *, tol: float = 1e-4, max_iter: int = 200
         # repairing is the expensive step: do it when the dual has settled (or periodically)
         if stalled >= 2 or iterations % 10 == 0 or out_of_time or iterations == max_iter:
             plan, merit = best_plan if best_plan is not None else (choice, reduced)
-            feasible = repair(problem, plan, merit + 1e-9 * top_gain)
-            value = problem.value(feasible)
-            if value > best_value:
-                best_value, best_choice = value, feasible
+            try:       # a repair can fail at some multipliers and succeed at later ones
+                feasible = repair(problem, plan, merit + 1e-9 * top_gain, best_lam)
+            except InfeasibleError as exc:
+                failure, feasible = exc, None
+            if feasible is not None and problem.value(feasible) > best_value:
+                best_value, best_choice = problem.value(feasible), feasible
             gap = (best_bound - best_value) / max(abs(best_bound), 1e-12)
             if gap <= tol or out_of_time:
                 break
             stalled = 0
         lam = _master(mb, cuts, best_lam, radius, upper)
+    if not np.isfinite(best_value):
+        if problem.excess(best_choice) and failure is not None:
+            raise failure
+        best_value = problem.value(best_choice)
     return Solution(best_choice, best_value, float(best_bound), "lagrangian",
                     time.perf_counter() - started,
                     {r.name: float(v) for r, v in zip(problem.rows, best_lam, strict=True)},

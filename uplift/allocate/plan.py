@@ -21,17 +21,23 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from uplift.allocate.calllist import (
+    add_details,
+    blocked_reasons,
+    exclusion_steps,
+    left_out,
+)
 from uplift.allocate.exact import solve_exact
 from uplift.allocate.lagrangian import Solution, solve_lagrangian
-from uplift.allocate.problem import Problem, build_rows
+from uplift.allocate.problem import Problem, Row, build_rows, minimum_problem
 from uplift.campaign import CampaignSpec, eligible
-from uplift.errors import InputError, SchemaError
+from uplift.errors import InfeasibleError, InputError, SchemaError
 from uplift.ids import canonical_ids, check_join, fractional_ids
 from uplift.schema import (
     MAX_ABS_VALUE,
@@ -58,6 +64,7 @@ class Allocation:
     summary: dict
     excluded: dict[str, int] = field(default_factory=dict)
     curve: pd.DataFrame | None = None
+    left_out: np.ndarray | None = None      # per scored customer: final exclusion, "" if selected
 
 
 def _matrix(scores: pd.DataFrame, prefix: str, offers: list[str], source: str) -> np.ndarray:
@@ -247,15 +254,38 @@ def allowed_matrix(
     return allowed, counts
 
 
+HANDOVER_GAP = 0.01
+
+
 def solve(problem: Problem, solver: str = "auto", *, time_limit: float = 60.0,
           tol: float = 1e-4) -> Solution:
-    """Pick the exact solver for small problems (or when asked), else the Lagrangian one."""
+    """Pick the exact solver for small problems (or when asked), else the Lagrangian one.
+
+    With ``auto``, a problem with minimum rules (quotas, minimum counts) that the Lagrangian
+    method cannot repair into a feasible plan, or only with a gap above ``HANDOVER_GAP``, is
+    handed over to the exact solver; the solution's ``note`` says so, and the better
+    certificate is kept."""
     if solver not in ("auto", "exact", "lagrangian"):
         raise InputError(f"--solver must be auto, exact or lagrangian, not {solver!r}")
     n_vars = int(problem.allowed.sum())
     if solver == "exact" or (solver == "auto" and n_vars <= EXACT_MAX_VARIABLES):
         return solve_exact(problem, time_limit=time_limit)
-    return solve_lagrangian(problem, tol=tol, time_limit=time_limit)
+    if solver == "lagrangian":
+        return solve_lagrangian(problem, tol=tol, time_limit=time_limit)
+    try:
+        fast = solve_lagrangian(problem, tol=tol, time_limit=time_limit)
+    except InfeasibleError as exc:
+        exact = solve_exact(problem, time_limit=time_limit)
+        exact.note = f"exact solver took over: the Lagrangian repair failed ({exc})"
+        return exact
+    if fast.gap <= HANDOVER_GAP or not any(r.minimum for r in problem.rows):
+        return fast
+    exact = solve_exact(problem, time_limit=time_limit)
+    if exact.gap < fast.gap:
+        exact.note = (f"exact solver took over: the Lagrangian plan's gap was "
+                      f"{fast.gap:.2%}")
+        return exact
+    return fast
 
 
 def draw_holdout(choice: np.ndarray, strata: np.ndarray, fraction: float, seed: int
@@ -317,6 +347,7 @@ def allocate(
     allowed, more = allowed_matrix(scores, spec, gains, costs, blocked, lower=lower,
                                    source=source)
     excluded.update(more)
+    steps = exclusion_steps(scores, spec, gains, costs, allowed, source)
     segments = scores["segment"].astype(str).to_numpy() if "segment" in scores else None
     capacities = {c.offer: (c.min_count, c.max_count) for c in spec.capacities}
     rows = build_rows(offers, costs, budget=budget, capacities=capacities, segments=segments,
@@ -329,9 +360,21 @@ def allocate(
     holdout, prob = draw_holdout(solution.choice, strata, spec.holdout_fraction, seed)
     plan = _plan_frame(scores, spec, solution.choice, holdout, prob, gains, costs,
                        table.lower)
+    reasons = left_out(solution.choice, blocked_reasons(
+        scores, spec, contacts=contacts, as_of=as_of, source=source) if blocked.any()
+        else np.full(len(scores), "", dtype=object), steps)
     summary = _summary(problem, solution, plan, budget, spec, time.perf_counter() - started)
-    curve = budget_curve(problem, budget, points=curve_points) if curve_points else None
-    return Allocation(plan, solution, summary, excluded, curve)
+    summary["left_out"] = {k: int(v) for k, v in pd.Series(reasons[reasons != ""])
+                           .value_counts().items()}
+    summary["notes"] = []
+    if spec.contact_limit is not None and contacts is None:
+        summary["notes"].append("the spec's contact_limit was not applied: no contact history "
+                                "was given (--contacts FILE)")
+    curve = (budget_curve(problem, budget, points=curve_points, solution=solution)
+             if curve_points else None)
+    if curve is not None:
+        summary["curve_rules"] = sorted({r for r in curve["rules"] if r})
+    return Allocation(plan, solution, summary, excluded, curve, reasons)
 
 
 def _plan_frame(scores: pd.DataFrame, spec: CampaignSpec, choice: np.ndarray,
@@ -353,56 +396,112 @@ def _plan_frame(scores: pd.DataFrame, spec: CampaignSpec, choice: np.ndarray,
     for col in ("segment", "churn_risk", "tier", "reason_1", "reason_2", "reason_3"):
         if col in scores.columns:
             plan[col] = scores[col].to_numpy()[selected]
-    return plan
+    return add_details(plan, scores, spec, selected, picked, costs)
 
 
 def _summary(problem: Problem, solution: Solution, plan: pd.DataFrame, budget: float,
              spec: CampaignSpec, seconds: float) -> dict:
+    """Counts and money of the plan (see :mod:`uplift.allocate.calllist` for the words).
+
+    A rule is *binding* when it limits the plan: a positive shadow price (the Lagrangian's
+    multiplier: gain per extra unit of the rule's limit) or, without prices (exact solver),
+    usage at the limit (less left than the cheapest offer, or than one customer)."""
     treated = plan[plan["holdout"] == 0]
     usage = problem.usage(solution.choice)
+    costs = problem.costs[problem.allowed]
+    cheapest = float(costs[costs > 0].min()) if (costs > 0).any() else 0.0
     constraints = []
     for row, used in zip(problem.rows, usage, strict=True):
-        binding = used >= row.bound - 1e-6 * max(1.0, abs(row.bound)) - (
-            0.0 if row.use_cost else 0.5)
+        # at the limit: less is left than the cheapest offer (money) or one customer (counts)
+        at_limit = used >= row.bound - 1e-6 * max(1.0, abs(row.bound)) - (
+            cheapest if row.use_cost else 0.5)
+        price = solution.multipliers.get(row.name)
+        binding = (price > 1e-9) if price is not None else at_limit
         constraints.append({
             "constraint": row.label or row.name, "used": float(row.sign * used),
             "limit": float(row.sign * row.bound), "binding": bool(binding),
-            "shadow_price": solution.multipliers.get(row.name)})
+            "at_limit": bool(at_limit), "shadow_price": price})
     spend = float(treated["cost"].sum())
     gain = float(treated["expected_gain"].sum())
+    by_offer = treated.groupby("offer")
     return {
         "campaign": spec.name, "currency": spec.currency, "budget": float(budget),
         "customers_scored": int(problem.shape[0]),
         "selected": int(len(plan)), "treated": int(len(treated)),
+        "contacted": int(len(treated)),
         "held_out": int(plan["holdout"].sum()),
-        "per_offer": {o: {"treated": int((treated["offer"] == o).sum()),
-                          "spend": float(treated.loc[treated["offer"] == o, "cost"].sum()),
-                          "expected_gain": float(treated.loc[treated["offer"] == o,
-                                                             "expected_gain"].sum())}
+        "per_offer": {o: {"treated": int(by_offer.size().get(o, 0)),
+                          "spend": float(by_offer["cost"].sum().get(o, 0.0)),
+                          "expected_gain": float(by_offer["expected_gain"].sum().get(o, 0.0))}
                       for o in problem.offers},
         "spend": spend, "expected_gain": gain,
+        "budget_used": problem.spend(solution.choice),
         "roi": gain / spend if spend > 0 else None,
         "plan_value_before_holdout": solution.value, "bound": solution.bound,
-        "gap": solution.gap, "solver": solution.solver,
+        "gap": solution.gap, "solver": solution.solver, "solver_note": solution.note,
         "solver_seconds": solution.seconds, "seconds": seconds,
         "constraints": constraints,
     }
 
 
+def scaled_rows(problem: Problem, budget: float) -> tuple[list[Row], list[str]]:
+    """The problem's rules at another ``budget`` (currency): the budget row and rules given as
+    a share of the budget scale with it; absolute minimum counts are kept when the cheapest way
+    to meet them still fits, else dropped. Returns the rows and the labels of dropped rules."""
+    rows, dropped = [], []
+    for row in problem.rows:
+        if row.name == "budget":
+            row = replace(row, bound=float(budget), label=f"budget <= {budget:,.0f}")
+        elif row.share is not None:
+            bound = row.share * budget
+            word = ">=" if row.minimum else "<="
+            seg = row.name.split(":", 1)[-1]
+            row = replace(row, bound=row.sign * bound, label=f"spend on {seg} {word} "
+                          f"{bound:,.0f}")
+        elif minimum_problem(row, problem.costs, budget, problem.allowed) is not None:
+            dropped.append(row.label)
+            continue
+        rows.append(row)
+    return rows, dropped
+
+
 def budget_curve(problem: Problem, budget: float, *, points: int = 9,
-                 low: float = 0.1, high: float = 2.0) -> pd.DataFrame:
-    """Optimal gain and spend over budgets from ``low`` to ``high`` times ``budget``."""
+                 low: float = 0.1, high: float = 2.0, solution: Solution | None = None
+                 ) -> pd.DataFrame:
+    """Best plan's gain and spend (before the holdout, like the plan's own selection) at budgets
+    from ``low`` to ``high`` times ``budget``, always including ``budget`` itself (where
+    ``solution``, the plan's own, is used when given, so the plan sits on its curve).
+
+    Each point is solved by the Lagrangian method (the exact solver takes over where its
+    repair fails). Share rules scale with each budget; absolute minimums that a smaller budget
+    cannot meet are dropped at that point and named in the ``rules`` column (see
+    :func:`scaled_rows`)."""
     rows = []
-    for factor in np.linspace(low, high, points):
-        scaled = Problem(problem.gains, problem.costs, problem.allowed, problem.offers,
-                         [r if r.name != "budget" else type(r)(
-                             r.name, float(budget * factor), r.use_cost, r.offers,
-                             r.customers, r.sign, f"budget <= {budget * factor:,.0f}")
-                          for r in problem.rows])
-        sol = solve_lagrangian(scaled, tol=1e-3, time_limit=30.0)
-        rows.append({"budget": budget * factor, "spend": scaled.spend(sol.choice),
+    factors = np.unique(np.append(np.linspace(low, high, points), 1.0))
+    for factor in factors:
+        level = float(budget * factor)
+        scaled_rules, dropped = scaled_rows(problem, level)
+        scaled = Problem.__new__(Problem)              # shares the (n, K) matrices
+        scaled.gains, scaled.costs = problem.gains, problem.costs
+        scaled.allowed, scaled.offers, scaled.rows = problem.allowed, problem.offers, \
+            scaled_rules
+        note = "; ".join(f"dropped {d}" for d in dropped)
+        try:
+            if solution is not None and factor == 1.0:
+                sol = solution
+            else:
+                try:
+                    sol = solve_lagrangian(scaled, tol=1e-3, time_limit=30.0)
+                except InfeasibleError:
+                    sol = solve_exact(scaled, time_limit=30.0)
+        except InfeasibleError as exc:
+            rows.append({"budget": level, "spend": np.nan, "expected_gain": np.nan,
+                         "bound": np.nan, "selected": 0,
+                         "rules": "; ".join(filter(None, [note, f"infeasible: {exc}"]))})
+            continue
+        rows.append({"budget": level, "spend": scaled.spend(sol.choice),
                      "expected_gain": sol.value, "bound": sol.bound,
-                     "treated": int((sol.choice >= 0).sum())})
+                     "selected": int((sol.choice >= 0).sum()), "rules": note})
     curve = pd.DataFrame(rows)
     curve["marginal_roi"] = curve["expected_gain"].diff() / curve["spend"].diff()
     return curve

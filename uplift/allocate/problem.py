@@ -31,6 +31,12 @@ class Row:
     customers: np.ndarray | None = None     # bool (n,) or None for everyone
     sign: float = 1.0                       # -1 for a ">=" rule stored negated
     label: str = ""                         # human form, e.g. "budget <= 500,000"
+    share: float | None = None              # bound as a share of the budget (share rules)
+
+    @property
+    def minimum(self) -> bool:
+        """True for a ``>=`` rule (a floor the plan must reach)."""
+        return self.sign < 0
 
 
 @dataclass
@@ -146,35 +152,54 @@ def build_rows(
         if quota.get("max_budget_share", 1.0) < 1.0:
             cap = quota["max_budget_share"] * budget
             rows.append(Row(f"max_share:{seg}", cap, True, every, members,
-                            label=f"spend on {seg} <= {cap:,.0f}"))
+                            label=f"spend on {seg} <= {cap:,.0f}",
+                            share=quota["max_budget_share"]))
         if quota.get("min_budget_share", 0.0) > 0:
             floor = quota["min_budget_share"] * budget
             rows.append(Row(f"min_share:{seg}", -floor, True, every, members, sign=-1.0,
-                            label=f"spend on {seg} >= {floor:,.0f}"))
+                            label=f"spend on {seg} >= {floor:,.0f}",
+                            share=quota["min_budget_share"]))
         if quota.get("max_count") is not None:
             rows.append(Row(f"max_count_seg:{seg}", float(quota["max_count"]), False, every,
-                            members, label=f"{seg} treated <= {quota['max_count']:,}"))
+                            members, label=f"{seg} selected <= {quota['max_count']:,}"))
         if quota.get("min_count"):
             rows.append(Row(f"min_count_seg:{seg}", -float(quota["min_count"]), False, every,
                             members, sign=-1.0,
-                            label=f"{seg} treated >= {quota['min_count']:,}"))
+                            label=f"{seg} selected >= {quota['min_count']:,}"))
     _check_minimums(rows, costs)
     return rows
+
+
+def minimum_problem(row: Row, costs: np.ndarray, budget: float,
+                    allowed: np.ndarray | None = None) -> str | None:
+    """Why a minimum count rule cannot be met within ``budget`` (currency), or None.
+
+    Counts the cheapest ``min_count`` candidates (among ``allowed`` pairs when given): a
+    necessary condition, checked before any solver runs."""
+    if row.sign > 0 or row.use_cost:
+        return None
+    needed = -row.bound
+    col = np.flatnonzero(row.offers)
+    pool = costs[:, col]
+    if allowed is not None:
+        pool = np.where(allowed[:, col], pool, np.inf)
+    pool = pool.min(axis=1)
+    if row.customers is not None:
+        pool = pool[row.customers]
+    pool = pool[np.isfinite(pool)]
+    cheapest = np.sort(pool)[: int(needed)]
+    if len(cheapest) < needed:
+        return (f"{row.label}: impossible, only {len(pool):,} customers can take it")
+    if cheapest.sum() > budget:
+        return (f"{row.label}: impossible within the budget of {budget:,.0f} (the cheapest "
+                f"{int(needed):,} cost {cheapest.sum():,.0f})")
+    return None
 
 
 def _check_minimums(rows: list[Row], costs: np.ndarray) -> None:
     """Refuse minimum rules that exceed what the budget could ever buy."""
     budget = next(r for r in rows if r.name == "budget").bound
     for row in rows:
-        if row.sign > 0 or row.use_cost:
-            continue
-        needed = -row.bound
-        col = np.flatnonzero(row.offers)
-        pool = costs[:, col].min(axis=1)
-        if row.customers is not None:
-            pool = pool[row.customers]
-        cheapest = np.sort(pool)[: int(needed)]
-        if len(cheapest) < needed or cheapest.sum() > budget:
-            raise InfeasibleError(f"{row.label}: impossible within the budget of "
-                                  f"{budget:,.0f} (the cheapest {int(needed):,} cost "
-                                  f"{cheapest.sum():,.0f}, {len(pool):,} candidates)")
+        problem = minimum_problem(row, costs, budget)
+        if problem is not None:
+            raise InfeasibleError(problem)

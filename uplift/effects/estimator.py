@@ -26,6 +26,7 @@ than 1% of rows fall outside [0.02, 0.98] (poor overlap).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -113,8 +114,10 @@ class UpliftEstimator:
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X: np.ndarray, y: np.ndarray, *, treatment: np.ndarray,
-            propensity: np.ndarray | None = None, source: str = "table") -> UpliftEstimator:
-        """Fit on a campaign table. ``X``: features (rows x columns, numeric)."""
+            propensity: np.ndarray | None = None, source: str = "table",
+            progress: Callable[[str], None] | None = None) -> UpliftEstimator:
+        """Fit on a campaign table. ``X``: features (rows x columns, numeric). ``progress``
+        is told each cross-fitting step (learner and fold) and the final refit."""
         X = np.asarray(X, dtype=float)
         y = np.asarray(y, dtype=float)
         treatment = np.asarray(treatment).astype(str)
@@ -144,6 +147,8 @@ class UpliftEstimator:
             pred = pd.DataFrame(np.nan, index=range(len(y)), columns=self.arms_)
             models = []
             for k in range(self.n_folds):
+                if progress is not None:
+                    progress(f"  learner {name}, fold {k + 1} of {self.n_folds}")
                 train, test = folds != k, folds == k
                 learner = CausalLearner(name, binary, self.arms_, self.control, boost,
                                         self.random_state + k)
@@ -156,6 +161,8 @@ class UpliftEstimator:
             qini=("qini", "mean"), policy_value=("policy_value", "first"))
         self.learner_ = str(summary.sort_values(["qini", "policy_value"],
                                                 ascending=False).index[0])
+        if progress is not None:
+            progress(f"  refitting learner {self.learner_} on all rows")
         final = CausalLearner(self.learner_, binary, self.arms_, self.control, boost,
                               self.random_state)
         self.model_ = final.fit(X, treatment, y, p_for(np.ones(len(y), dtype=bool)))

@@ -13,6 +13,7 @@ encrypted (:mod:`uplift.security.envelope`).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,33 @@ def numeric_matrix(X: pd.DataFrame) -> np.ndarray:
     return np.column_stack(columns) if columns else np.empty((len(X), 0))
 
 
+ID_BUCKETS = 1 << 20
+
+
+def row_keys(ids: pd.Series, arms: pd.Series, outcomes: pd.Series) -> pd.Series:
+    """Text key of a logged row: customer id, arm and outcome (rounded to cents)."""
+    text = pd.Series(ids.astype(str).str.strip().str.removesuffix(".0").to_numpy())
+    values = np.round(pd.to_numeric(pd.Series(np.asarray(outcomes)), errors="coerce")
+                      .to_numpy(float), 2)
+    return (text + "|" + pd.Series(np.asarray(arms).astype(str)) + "|"
+            + pd.Series(values).astype(str))
+
+
+def _id_buckets(keys: pd.Series) -> np.ndarray:
+    """A stable bucket in [0, 2^20) per key (hashed)."""
+    hashed = pd.util.hash_pandas_object(pd.Series(keys.to_numpy()), index=False,
+                                        hash_key="uplift-rows-0001").to_numpy()
+    return (hashed % ID_BUCKETS).astype(np.int64)
+
+
+def id_bitmap(keys: pd.Series) -> np.ndarray:
+    """Which of 2^20 buckets hold a training row: enough to recognise a log the model was
+    trained on, too coarse to recover any id (each bucket is shared by many possible rows)."""
+    bitmap = np.zeros(ID_BUCKETS, dtype=bool)
+    bitmap[_id_buckets(keys)] = True
+    return np.packbits(bitmap)          # 128 KiB
+
+
 class EffectsModel:
     """Effects of each arm vs control on one outcome, for a campaign table."""
 
@@ -63,7 +91,8 @@ class EffectsModel:
     def _reserved(self) -> tuple[str | None, ...]:
         return (self.treatment, self.outcome, self.propensity, self.id_col)
 
-    def fit(self, table: pd.DataFrame, *, source: str = "table") -> EffectsModel:
+    def fit(self, table: pd.DataFrame, *, source: str = "table",
+            progress: Callable[[str], None] | None = None) -> EffectsModel:
         for role, col in (("treatment", self.treatment), ("outcome", self.outcome),
                           ("propensity", self.propensity), ("id", self.id_col)):
             if col is not None and col not in table.columns:
@@ -103,8 +132,24 @@ class EffectsModel:
         prop = None if self.propensity is None else pd.to_numeric(
             table[self.propensity], errors="coerce").to_numpy()
         self.estimator_ = est.fit(X, y.to_numpy(), treatment=table[self.treatment].astype(str)
-                                  .to_numpy(), propensity=prop, source=source)
+                                  .to_numpy(), propensity=prop, source=source,
+                                  progress=progress)
+        if self.id_col is not None and self.id_col in table.columns:
+            self.training_rows_ = id_bitmap(row_keys(table[self.id_col], table[self.treatment],
+                                                     y))
         return self
+
+    def trained_on_share(self, ids: pd.Series, arms: pd.Series, outcomes: pd.Series
+                         ) -> float | None:
+        """Share of logged rows (customer, arm, outcome) that look like rows this model was
+        trained on, from a coarse bitmap of its training rows that cannot name anyone: near 1
+        for the training log itself, far lower for another campaign (new arms and outcomes)
+        or other customers. None when the model has no such record."""
+        bitmap = getattr(self, "training_rows_", None)
+        if bitmap is None or not len(ids):
+            return None
+        keys = row_keys(ids, arms, pd.to_numeric(outcomes, errors="coerce"))
+        return float(np.unpackbits(bitmap)[_id_buckets(keys)].mean())
 
     @property
     def arms(self) -> list[str]:

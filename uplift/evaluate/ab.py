@@ -244,6 +244,12 @@ def evaluate_ab(
             float(y[cmask].std(ddof=1)), binary, alpha)
         result["arms"][a] = comparison
         rows.append(a)
+    if strata is not None:
+        if strata not in frame.columns:
+            raise SchemaError(source, [f"strata column '{strata}' not found"])
+        cells = frame[strata].astype(str).to_numpy()
+        for a in rows:          # each arm against the controls of its own strata
+            result["arms"][a].update(stratified_lift(y, arms == a, cmask, cells, alpha))
     pvals = [result["arms"][a]["p_value"] for a in rows]
     reject, adjusted, _, _ = multipletests(pvals, alpha=alpha, method=correction)
     for a, p_adj, rej in zip(rows, adjusted, reject, strict=True):
@@ -268,6 +274,8 @@ def evaluate_ab(
                              "randomisation was stratified by, so arms are compared within "
                              "strata")
     result["strata"] = strata
+    if strata_values is not None:
+        result["campaign"] = campaign_total(y, ~cmask, cmask, strata_values, metric, alpha)
     if value is not None or cost is not None:
         rng = np.random.default_rng(seed)
         values = metric_values(frame, value, source)[0] if value else y
@@ -287,4 +295,46 @@ def evaluate_ab(
                               alpha, min(n_boot, 200), rng)
                     for s in sorted(set(seg)) if (tmask & (seg == s)).sum() > 1
                     and (cmask & (seg == s)).sum() > 1}
+    if strata_values is not None and "money" in result:
+        rng = np.random.default_rng(seed)
+        values = metric_values(frame, value, source)[0] if value else y
+        costs = metric_values(frame, cost, source)[0] if cost else None
+        result["campaign"]["money"] = _money(values, costs, ~cmask, cmask, None, alpha, n_boot,
+                                             rng, strata_values)
     return result
+
+
+def stratified_lift(y: np.ndarray, treated: np.ndarray, control: np.ndarray,
+                    strata: np.ndarray, alpha: float = 0.05) -> dict:
+    """Mean difference treated - control within strata, weighted by the treated counts (the
+    effect on the treated under stratified randomisation), with a normal interval; strata
+    without treated or control rows are left out (``n_compared`` counts the treated kept)."""
+    increment, se = _increment(y, treated, control, strata)
+    kept = [s for s in np.unique(strata[treated])
+            if (treated & (strata == s)).sum() >= 2 and (control & (strata == s)).sum() >= 2]
+    n = int(sum((treated & (strata == s)).sum() for s in kept))
+    if n == 0:
+        return {"lift": float("nan"), "lift_low": float("nan"), "lift_high": float("nan"),
+                "p_value": 1.0, "stratified": True, "n_compared": 0}
+    z = stats.norm.ppf(1 - alpha / 2)
+    lift, half = increment / n, z * se / n
+    weights = {s: (treated & (strata == s)).sum() / n for s in kept}
+    base = float(sum(w * y[control & (strata == s)].mean() for s, w in weights.items()))
+    p_value = float(2 * stats.norm.sf(abs(lift) / (se / n))) if se > 0 else 1.0
+    return {"lift": lift, "lift_low": lift - half, "lift_high": lift + half,
+            "p_value": p_value, "mean_control": base, "stratified": True, "n_compared": n,
+            "relative_lift": lift / base if base else float("nan"),
+            "relative_low": (lift - half) / base if base else float("nan"),
+            "relative_high": (lift + half) / base if base else float("nan")}
+
+
+def campaign_total(y: np.ndarray, treated: np.ndarray, control: np.ndarray,
+                   strata: np.ndarray, metric: str, alpha: float = 0.05) -> dict:
+    """Every treated arm together against the control, within strata: the total change in
+    ``metric`` over the treated customers (e.g. customers kept for a retention 0/1 metric)
+    with a normal interval."""
+    increment, se = _increment(y, treated, control, strata)
+    z = stats.norm.ppf(1 - alpha / 2)
+    return {"metric": metric, "treated": int(treated.sum()), "control": int(control.sum()),
+            "incremental": increment, "incremental_low": increment - z * se,
+            "incremental_high": increment + z * se}

@@ -8,7 +8,9 @@
 * ``random:SHARE:ARM``: a random SHARE of rows (seeded) gets ARM;
 * ``plan:FILE``: a plan file (customer_id, offer, holdout); held-out or absent customers get
   control;
-* ``model:DIR``: an effects model's best arm where its benefit is positive, else control;
+* ``model:DIR``: an effects model's best arm where its benefit is positive, else control
+  (DIR: an effects model folder, or a trained model folder such as the plan's cache, whose
+  churn effects model is used);
 * ``tree:DIR[:Z]``: the effects model's policy tree (the best single arm unless a group of
   similar customers measurably did better with another, by more than Z standard errors;
   default 1).
@@ -82,8 +84,9 @@ def policy_arms(spec: str, log: pd.DataFrame, *, control: str, arms: list[str],
         return np.where(mapped.notna(), mapped.astype(object), control)
     if kind == "model":
         from uplift.effects.model import EffectsModel
+        from uplift.evaluate.simulation import effects_folder
 
-        model = EffectsModel.load(Path(rest))
+        model = EffectsModel.load(effects_folder(Path(rest)))
         usable = [c for c in log.columns if c in model.spec_.features]
         effects = model.predict(log[usable], source="log", with_se=False)
         cols = [f"effect_{a}" for a in model.arms]
@@ -98,7 +101,9 @@ def policy_arms(spec: str, log: pd.DataFrame, *, control: str, arms: list[str],
             z = float(z_text) if z_text else 1.0
         except ValueError as exc:
             raise InputError(f"policy {spec!r}: Z must be a number") from exc
-        model = EffectsModel.load(Path(folder))
+        from uplift.evaluate.simulation import effects_folder
+
+        model = EffectsModel.load(effects_folder(Path(folder)))
         usable = [c for c in log.columns if c in model.spec_.features]
         return model.recommend(log[usable], z=z, source="log")
     raise InputError(f"unknown policy {spec!r}; use none, all:, rule:, topk:, random:, plan:, "

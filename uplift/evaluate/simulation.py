@@ -6,11 +6,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from uplift.errors import InputError, SchemaError
+from uplift.errors import InputError, SchemaError, UpliftError
 from uplift.evaluate.ab import metric_values
 from uplift.evaluate.ope import evaluate_policy, outcome_model, paired_difference
 from uplift.evaluate.policies import policy_arms
 from uplift.schema import _rows
+
+# columns measured after the assignment (the campaign log's and outcomes tables' results):
+# never features of the outcome model, whatever the log calls its outcome
+POST_ASSIGNMENT = ("churned", "value_after", "retained", "retained_value", "new_business",
+                   "cost")
+TRAINED_ON_SHARE = 0.8
 
 
 def simulate_policies(
@@ -35,12 +41,20 @@ def simulate_policies(
         raise SchemaError(source, [f"column {propensity!r}: propensities must be in (0, 1]; "
                                    f"{_rows(bad)}"])
     arms = sorted(a for a in set(logged) if a != control)
-    skip = {arm, outcome, propensity, "customer_id"}
+    after = {outcome, *(c for c in POST_ASSIGNMENT if c in frame.columns)}
+    skip = {arm, propensity, "customer_id", *after}
+    if features:
+        leaking = [c for c in features if c in after]
+        if leaking:
+            raise InputError(f"{source}: {', '.join(leaking)} measured after assignment "
+                             "cannot be a feature of the outcome model (it would give every "
+                             "policy the same value); drop it from --features")
     cols = features or [c for c in frame.columns
                         if c not in skip and frame[c].dtype.kind in "biuf"]
     missing = [c for c in cols if c not in frame.columns]
     if missing:
         raise InputError(f"{source}: feature column(s) not found: {', '.join(missing)}")
+    warnings = trained_on_warnings(policies, frame, outcome, source, arm=arm)
     q = outcome_model(frame[cols].to_numpy(dtype=float), y, logged, seed=seed)
     results, chosen = {}, {}
     for spec in policies:
@@ -58,4 +72,66 @@ def simulate_policies(
     diffs = {f"{s} - {first}": paired_difference(y, logged, p, chosen[s], chosen[first], q)
              for s in policies[1:]}
     return {"outcome": outcome, "goal": goal, "rows": len(frame), "features": len(cols),
+            "excluded_after_assignment": sorted(after), "warnings": warnings,
             "policies": results, "differences": diffs}
+
+
+def effects_folder(path: Path, outcome: str = "churned") -> Path:
+    """An effects model folder from ``path``: the folder itself, or within a trained model
+    folder (``uplift train`` / the plan's cache) the model of ``outcome`` (``effects_value``
+    for value_after, else ``effects_churn``)."""
+    if (path / "model.json").exists():
+        return path
+    sub = path / ("effects_value" if outcome == "value_after" else "effects_churn")
+    if (sub / "model.json").exists():
+        return sub
+    raise InputError(f"{path}: neither an effects model folder (model.json) nor a trained "
+                     "model folder (effects_churn/); pass the folder `uplift train` wrote")
+
+
+def _policy_models(spec: str) -> list[Path]:
+    """Model folders behind a policy spec (model:, tree:, or a plan's manifest)."""
+    import json
+
+    kind, _, rest = spec.partition(":")
+    if kind in ("model", "tree"):
+        return [Path(rest.split(":")[0] if kind == "tree" else rest)]
+    if kind == "plan":
+        from uplift.io import manifest_path_for
+
+        manifest = manifest_path_for(Path(rest))
+        if manifest.exists():
+            models = json.loads(manifest.read_text(encoding="utf-8")).get(
+                "summary", {}).get("models")
+            return [Path(models)] if models else []
+    return []
+
+
+def trained_on_warnings(policies: list[str], frame: pd.DataFrame, outcome: str,
+                        source: str, *, arm: str = "arm") -> list[str]:
+    """A warning per policy whose models were trained on (most of) the rows of this log:
+    their effects fit these very outcomes, so the policy's value here is optimistic."""
+    import json
+
+    from uplift.effects.model import EffectsModel
+
+    out = []
+    for spec in policies:
+        for folder in _policy_models(spec):
+            share = None
+            stamp = folder / "fingerprint.json"
+            if stamp.exists():
+                data = Path(json.loads(stamp.read_text(encoding="utf-8")).get("data", ""))
+                if data.is_dir() and Path(source).resolve().parent == data.resolve():
+                    share = 1.0
+            if share is None and "customer_id" in frame.columns:
+                try:
+                    model = EffectsModel.load(effects_folder(folder, outcome))
+                except UpliftError:
+                    continue
+                share = model.trained_on_share(frame["customer_id"], frame[arm], frame[outcome])
+            if share is not None and share >= TRAINED_ON_SHARE:
+                out.append(f"policy {spec!r}: its models were trained on this log ({share:.0%} "
+                           "of its rows): the estimate is optimistic, evaluate it on a "
+                           "campaign the models never saw")
+    return out

@@ -10,15 +10,104 @@ import pandas as pd
 from uplift.report import figure, kpis, page, svg, table
 
 
-def _curve_chart(curve: pd.DataFrame, spend: float, gain: float, currency: str) -> str:
+def _thousands(value: float, _pos: object = None) -> str:
+    return f"{value:,.0f}"
+
+
+def _curve_chart(curve: pd.DataFrame, budget_used: float, gain: float, currency: str) -> str:
+    """Best achievable gain against the budget the selection uses (both before the holdout),
+    with this plan's selection as a dot on the same axes."""
+    from matplotlib.ticker import FuncFormatter
+
     fig, ax = figure(6.0, 3.4)
     ax.plot(curve["spend"], curve["expected_gain"], marker="o", color="#1f6feb",
-            label="best plan for each budget")
-    ax.scatter([spend], [gain], color="#d1242f", zorder=5, s=60, label="this plan")
-    ax.set_xlabel(f"spend ({currency})")
+            label="best selection for each budget")
+    ax.scatter([budget_used], [gain], color="#d1242f", zorder=5, s=60, label="this plan")
+    ax.set_xlabel(f"budget used by the selection ({currency})")
     ax.set_ylabel(f"expected net gain ({currency})")
+    ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
     ax.legend(frameon=False)
     return svg(fig)
+
+
+def _count(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def _human(frame: pd.DataFrame, names: dict[str, str], money: tuple[str, ...] = (),
+           counts: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Format money and count columns with thousands separators and rename the headers."""
+    out = frame.copy()
+    for col in money + counts:
+        if col in out:
+            out[col] = [("-" if pd.isna(v) else _count(v)) for v in out[col]]
+    return out.rename(columns=names)
+
+
+VOCABULARY = (
+    "<p class=\"note\"><b>Words used on this page.</b> <i>Selected</i>: customers the "
+    "optimiser chose an offer for; the budget, capacities and quotas apply to them. "
+    "<i>Held out</i>: a random share of the selected customers who are not contacted, so the "
+    "campaign can be measured. <i>Contacted</i>: selected and not held out (the call list). "
+    "<i>Spend</i>: the cost of the contacted customers only, so it is below the budget the "
+    "selection uses. <i>Expected net gain</i>: retained customer value from lower churn + "
+    "margin on new business - offer cost, for the contacted customers.</p>")
+
+
+def _expectation(outlook: dict, summary: dict, cur: str) -> str:
+    """The first screen: what the bank should expect, then how that number is made."""
+    text = "<h2>What the bank should expect</h2>"
+    items = {}
+    if "forecast" in outlook:
+        items["forecast net gain"] = _money(outlook["forecast"], cur)
+        items["forecast, 95% interval"] = (f"{_count(outlook['forecast_low'])} .. "
+                                 f"{_count(outlook['forecast_high'])}")
+    else:
+        items["expected net gain (model)"] = _money(outlook["expected_gain"], cur)
+    if "forecast_kept" in outlook:
+        items["customers kept"] = f"about {_count(outlook['forecast_kept'])}"
+        items["customers kept, 95% interval"] = (
+            f"{_count(outlook['forecast_kept_low'])} .. {_count(outlook['forecast_kept_high'])}")
+    elif "customers_kept" in outlook:
+        items["customers kept"] = f"about {_count(outlook['customers_kept'])}"
+        items["customers kept, 95% interval"] = (
+            f"{_count(outlook['customers_kept_low'])} .. "
+            f"{_count(outlook['customers_kept_high'])}")
+    items["customers contacted"] = f"{summary['treated']:,}"
+    items["spend (contacted only)"] = _money(summary["spend"], cur)
+    text += kpis(items)
+    if "forecast" in outlook:
+        text += (f"<p>The forecast is the model's expected net gain "
+                 f"({_money(outlook['expected_gain'], cur)}) times "
+                 f"<b>{outlook['realisation']:.2f}</b>, the share of its predicted gain that a "
+                 "plan made the same way realised on the past randomised campaign (see below). "
+                 "Customers kept = customers who would have left within 30 days and are "
+                 "expected to stay because of the offer, on the same basis.</p>")
+    else:
+        text += ("<p class=\"note\">No backtest is available: this is the model's estimate, "
+                 "and the estimates of the customers an optimiser picks tend to run high.</p>")
+    if "retained_value" in outlook:
+        split = pd.DataFrame([
+            {"part": "retained value (lower churn x customer value)",
+             f"amount ({cur})": outlook["retained_value"]},
+            {"part": "margin on new business", f"amount ({cur})":
+             outlook["new_business_margin"]},
+            {"part": "offer cost", f"amount ({cur})": -outlook["cost"]},
+            {"part": "expected net gain (model)", f"amount ({cur})":
+             outlook["expected_gain"]}])
+        text += "<h3>Where the expected net gain comes from</h3>"
+        text += table(_human(split, {}, money=(f"amount ({cur})",)))
+        gross = outlook["retained_value"] + outlook["new_business_margin"]
+        if gross > 0 and outlook["new_business_margin"] > 0.5 * gross:
+            text += (f"<p class=\"note\">{outlook['new_business_margin'] / gross:.0%} of the "
+                     "gross gain is predicted margin on new business, not customers kept: "
+                     "judge the campaign on both.</p>")
+    if outlook.get("low_confidence"):
+        text += (f"<p class=\"note\">{outlook['low_confidence']:,} of the contacted customers "
+                 "have a 95% lower bound of their gain below 0 (flagged <i>low</i> in the call "
+                 "list).</p>")
+    return text
 
 
 def _money(value: float, currency: str) -> str:
@@ -45,6 +134,8 @@ def _backtest_section(backtest, gain: float, cur: str) -> str:
     text += kpis({"forecast net gain (expected x realisation)":
                   _money(backtest.realisation * gain, cur),
                   "95% interval": f"{low * gain:,.0f} .. {high * gain:,.0f}"})
+    text = text.replace("<h2>Will the expected gain come true?</h2>",
+                        "<h2>Why the forecast is below the model's estimate</h2>")
     if backtest.chosen_with_evidence < backtest.chosen:
         text += (f"<p class=\"note\">{backtest.chosen - backtest.chosen_with_evidence:,} "
                  "replayed choices had no treated or no control customers in the past campaign; "
@@ -55,70 +146,121 @@ def _backtest_section(backtest, gain: float, cur: str) -> str:
 def plan_html(plan: pd.DataFrame, summary: dict, excluded: dict[str, int],
               curve: pd.DataFrame | None, interval: tuple[float, float],
               churn_validation: dict, effects_comparison: pd.DataFrame,
-              effects_learner: str, context: dict, backtest=None) -> str:
+              effects_learner: str, context: dict, backtest=None,
+              outlook: dict | None = None) -> str:
+    from uplift.allocate.calllist import outlook as make_outlook
+
     cur = summary["currency"]
     treated = plan[plan["holdout"] == 0]
     spend, gain = summary["spend"], summary["expected_gain"]
     lo, hi = interval
     roi = summary["roi"]
+    if outlook is None:
+        realisation = None
+        if backtest is not None and backtest.realisation is not None:
+            realisation = (backtest.realisation, *backtest.realisation_interval)
+        outlook = make_outlook(plan, realisation)
     body = (f"<p>Campaign <b>{html.escape(summary['campaign'])}</b>, planning date "
             f"{html.escape(str(context.get('as_of')))}, data {html.escape(context['data'])}. "
             f"{summary['customers_scored']:,} open customers were scored.</p>")
+    body += _expectation(outlook, summary, cur)
+    body += VOCABULARY
+    body += "<h2>The plan in numbers</h2>"
     body += kpis({
         "budget": _money(summary["budget"], cur),
-        "spend": _money(spend, cur),
-        "customers contacted": f"{summary['treated']:,}",
+        "budget used by the selection": _money(summary.get("budget_used", spend), cur),
+        "spend (contacted only)": _money(spend, cur),
+        "selected": f"{summary['selected']:,}",
+        "contacted": f"{summary['treated']:,}",
         "held out (to measure)": f"{summary['held_out']:,}",
-        "expected net gain": _money(gain, cur),
-        "95% interval": f"{lo:,.0f} .. {hi:,.0f}",
+        "expected net gain (model)": _money(gain, cur),
+        "95% interval (estimation noise only)": f"{lo:,.0f} .. {hi:,.0f}",
         "ROI (net gain / spend)": f"{roi:.2f}" if roi is not None else "n/a",
-        "ROI interval": (f"{lo / spend:.2f} .. {hi / spend:.2f}" if spend > 0 else "n/a"),
     })
-    body += ("<p class=\"note\">Expected net gain = retained customer value from lower churn + "
-             "change in new business - offer cost, summed over contacted customers. The "
-             "interval assumes independent per-customer estimation errors.</p>")
     body += _backtest_section(backtest, gain, cur)
-    per_offer = pd.DataFrame([{"offer": o, "customers": v["treated"],
+    per_offer = pd.DataFrame([{"offer": o, "customers contacted": v["treated"],
                                f"spend ({cur})": v["spend"],
                                f"expected net gain ({cur})": v["expected_gain"]}
                               for o, v in summary["per_offer"].items()])
-    body += "<h2>Who gets what</h2>" + table(per_offer)
-    for col in ("segment", "tier"):
-        if col in treated.columns:
-            cross = pd.crosstab(treated[col], treated["offer"]).reset_index()
-            body += f"<h3>Customers per {col} and offer</h3>" + table(cross)
+    body += "<h2>Who gets what</h2>" + table(_human(
+        per_offer, {}, money=(f"spend ({cur})", f"expected net gain ({cur})"),
+        counts=("customers contacted",)))
+    for col, title in (("segment", "segment"), ("tier", "risk tier")):
+        if col in treated.columns and len(treated):
+            cross = pd.crosstab(treated[col], treated["offer"])
+            cross = cross.reset_index().rename(columns={col: title})
+            cross.columns.name = None
+            body += (f"<h3>Contacted customers per {title} and offer</h3>"
+                     + table(_human(cross, {}, counts=tuple(c for c in cross.columns
+                                                            if c != title))))
     if curve is not None:
-        body += ("<h2>Budget curve</h2><p>Best achievable net gain at each budget; the "
-                 "marginal ROI says what the last unit of money buys.</p>")
-        body += _curve_chart(curve, spend, summary["plan_value_before_holdout"], cur)
-        body += table(curve)
-    reasons = [c for c in ("reason_1", "reason_2", "reason_3") if c in treated.columns]
-    if reasons:
+        body += ("<h2>Budget curve</h2><p>Best achievable expected net gain for each budget, "
+                 "counted like the budget itself: for the whole selection, before the holdout "
+                 "is drawn (the dot is this plan on the same basis). The marginal ROI says what "
+                 "the last unit of money buys.</p>")
+        body += _curve_chart(curve, summary.get("budget_used", spend),
+                             summary["plan_value_before_holdout"], cur)
+        shown = curve.copy()
+        shown["marginal_roi"] = shown["marginal_roi"].round(2)
+        body += table(_human(shown, {
+            "budget": f"budget ({cur})", "spend": f"budget used ({cur})",
+            "expected_gain": f"best expected net gain ({cur})",
+            "bound": f"upper bound ({cur})", "selected": "customers selected",
+            "marginal_roi": "marginal ROI", "rules": "rules changed at this budget"},
+            money=("budget", "spend", "expected_gain", "bound"), counts=("selected",)))
+        if summary.get("curve_rules"):
+            body += ("<p class=\"note\">Rules given as a share of the budget scale with each "
+                     "budget; absolute minimums that a smaller budget cannot meet are dropped "
+                     "at that point, as the table says.</p>")
+    if "reason_1" in treated.columns:
         top = treated["reason_1"].replace("", np.nan).dropna().value_counts().head(8)
         body += "<h2>Why these customers</h2><h3>Main churn reason of contacted customers</h3>"
-        body += table(top.rename_axis("reason").reset_index(name="customers"))
-    effect_cols = [c for c in treated.columns if c.startswith("delta_churn_")]
-    if effect_cols:
+        body += table(_human(top.rename_axis("main churn reason").reset_index(
+            name="customers"), {}, counts=("customers",)))
+    if "churn_change" in treated.columns and len(treated):
         rows = []
         for offer, group in treated.groupby("offer"):
-            col = f"delta_churn_{offer}"
             rows.append({"offer": offer, "customers": len(group),
                          "mean churn risk": group["churn_risk"].mean()
                          if "churn_risk" in group else np.nan,
-                         "mean predicted change in churn probability": group[col].mean()
-                         if col in group else np.nan,
+                         "mean predicted change in churn probability":
+                         group["churn_change"].mean(),
                          f"mean net gain ({cur})": group["expected_gain"].mean()})
         body += "<h3>Offer effects for the customers who get each offer</h3>"
-        body += table(pd.DataFrame(rows))
+        body += table(_human(pd.DataFrame(rows), {}, counts=("customers",)))
     body += "<h2>How good is this plan</h2>"
-    body += (f"<p>Plan value {_money(summary['plan_value_before_holdout'], cur)} (before the "
-             f"holdout) against a proven upper bound of {_money(summary['bound'], cur)}: no plan "
-             f"under these rules can do more than {summary['gap']:.3%} better. Solver: "
-             f"{html.escape(summary['solver'])}, {summary['solver_seconds']:.2f} s.</p>")
+    body += (f"<p>The selection is worth {_money(summary['plan_value_before_holdout'], cur)} "
+             f"(before the holdout) against a proven upper bound of "
+             f"{_money(summary['bound'], cur)}: no selection under these rules can do more than "
+             f"{summary['gap']:.3%} better. Solver: {html.escape(summary['solver'])}, "
+             f"{summary['solver_seconds']:.2f} s.</p>")
+    if summary.get("solver_note"):
+        body += f"<p class=\"note\">{html.escape(summary['solver_note'])}.</p>"
     cons = pd.DataFrame(summary["constraints"])
-    body += table(cons)
+    cons["binding"] = np.where(cons["binding"], "yes", "no")
+    cons["shadow_price"] = [("-" if v is None or pd.isna(v) else f"{v:,.2f}")
+                            for v in cons["shadow_price"]]
+    body += table(_human(cons.drop(columns=["at_limit"], errors="ignore"), {
+        "constraint": "rule", "used": "used by the selection", "limit": "limit",
+        "binding": "limits the plan",
+        "shadow_price": f"value of loosening it by one unit ({cur})"},
+        money=("used", "limit")))
+    body += ("<p class=\"note\">A rule limits the plan when loosening it by one unit would "
+             "raise the expected net gain (its value is then above 0).</p>")
     body += "<h2>Who was left out, and why</h2>"
-    body += table(pd.DataFrame([{"rule": k, "customers": v} for k, v in excluded.items()]))
+    for note in summary.get("notes", []):
+        body += f"<p><b>Note:</b> {html.escape(note)}.</p>"
+    left = summary.get("left_out")
+    if left:
+        body += ("<p>Each scored customer who was not selected, counted once, under the rule "
+                 "that finally removed them from every offer.</p>")
+        body += table(_human(pd.DataFrame([{"reason": k, "customers": v}
+                                           for k, v in left.items()]), {},
+                             counts=("customers",)))
+        body += ("<h3>Rule by rule (a customer can be counted under several offers)</h3>")
+    body += table(_human(pd.DataFrame([{"rule": k, "customers": v}
+                                       for k, v in excluded.items()]), {},
+                         counts=("customers",)))
     e = churn_validation.get("evaluation", {})
     body += "<h2>Model checks</h2>"
     if e:
@@ -129,6 +271,10 @@ def plan_html(plan: pd.DataFrame, summary: dict, excluded: dict[str, int],
         body += (f"<p class=\"note\">Churn model validated {scheme}; figures on rows neither "
                  "training nor calibration saw.</p>")
     chosen = effects_comparison[effects_comparison["learner"] == effects_learner]
+    chosen = chosen.drop(columns=["learner"]).rename(columns=lambda c: c.replace("_", " "))
     body += (f"<h3>Offer-effect model (learner {html.escape(effects_learner)}): held-out Qini "
-             "per offer</h3>") + table(chosen.drop(columns=["learner"]))
+             "per offer</h3>") + table(chosen)
+    if "policy value" in chosen.columns:
+        body += ("<p class=\"note\">Policy value: the held-out outcome of the model's "
+                 "own best-offer policy, the same for every offer row.</p>")
     return page("Retention campaign plan", body)

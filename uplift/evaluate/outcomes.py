@@ -1,0 +1,150 @@
+"""From a plan and the bank's data after the campaign window to an outcomes table that
+``uplift evaluate`` reads without hand joins.
+
+One row per selected customer (contacted or held out):
+
+* ``arm``: the offer for a contacted customer, ``control`` for a held-out one;
+* ``stratum``: the cell the holdout was drawn in (the plan's holdout columns, e.g. segment,
+  and the planned offer), so arms are compared within strata;
+* ``propensity``: the plan's assignment probability;
+* ``churned`` (0/1): an ``account_close`` event (or a ``close_date`` in the customers table) in
+  ``[start, end)``, with ``start`` the plan's date and ``end`` the measurement date;
+  ``retained`` = 1 - churned;
+* ``retained_value``: ``retained x customer_value`` (currency a year; the plan's customer
+  value), ``new_business``: the amount of ``product_buy`` events in the window (currency);
+* ``cost``: the offer's cost for contacted customers, 0 for held-out ones (currency).
+
+The measurement settings (which columns are the arm, control, metric, strata, propensity,
+cost and value) are returned with the table and written in its manifest, where ``evaluate``
+picks them up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from uplift.errors import InputError, SchemaError
+from uplift.schema import CONTROL_ARM
+
+CLOSE_EVENT = "account_close"
+NEW_BUSINESS_EVENT = "product_buy"
+EVALUATE_SETTINGS = {"arm": "arm", "control": CONTROL_ARM, "metric": "retained",
+                     "retention": True, "strata": "stratum", "propensity": "propensity",
+                     "cost": "cost", "value": "retained_value"}
+
+
+def _plan_columns(plan: pd.DataFrame, source: str) -> pd.DataFrame:
+    needed = ["customer_id", "holdout", "assignment_probability"]
+    offer = "planned_offer" if "planned_offer" in plan.columns else "offer"
+    missing = [c for c in [*needed, offer] if c not in plan.columns]
+    if missing:
+        raise SchemaError(source, [f"missing column(s) {', '.join(missing)}: not a plan "
+                                   "written by `uplift plan` or `uplift allocate`"])
+    return plan.rename(columns={offer: "_planned"})
+
+
+def build_outcomes(plan: pd.DataFrame, events: pd.DataFrame, *, start: str | pd.Timestamp,
+                   end: str | pd.Timestamp, customers: pd.DataFrame | None = None,
+                   strata: list[str] | None = None, plan_source: str = "plan",
+                   events_source: str = "events") -> pd.DataFrame:
+    """The outcomes table (see the module docstring). ``events``: customer_id, ts, event_type,
+    amount; ``customers`` (optional): customer_id and close_date, and every planned customer
+    must be in it (a join that loses customers is refused)."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    if not end > start:
+        raise InputError(f"--as-of {end.date()} must be after the plan's date {start.date()}: "
+                         "outcomes are measured after the campaign window")
+    plan = _plan_columns(plan, plan_source)
+    for col in ("customer_id", "ts", "event_type"):
+        if col not in events.columns:
+            raise SchemaError(events_source, [f"missing required column '{col}'"])
+    ts = pd.to_datetime(events["ts"], errors="coerce")
+    if ts.isna().any():
+        row = int(ts.isna().to_numpy().argmax()) + 1
+        raise SchemaError(events_source, [f"column 'ts': not a date in data row {row}"])
+    if len(ts) and ts.max() < end - pd.Timedelta(days=1):
+        raise InputError(f"{events_source}: events end on {ts.max().date()}, before the "
+                         f"measurement date {end.date()}: export the events up to --as-of")
+    ids = plan["customer_id"].astype(str)
+    if customers is not None:
+        known = set(customers["customer_id"].astype(str))
+        lost = ~ids.isin(known)
+        if lost.any():
+            row = int(lost.to_numpy().argmax()) + 1
+            raise InputError(f"{plan_source}: {int(lost.sum()):,} of {len(ids):,} planned "
+                             f"customers are not in the customers table (first: data row "
+                             f"{row}); same bank, same pseudonym key?")
+    window = events[(ts >= start) & (ts < end)]
+    window_ids = window["customer_id"].astype(str)
+    closed = set(window_ids[window["event_type"].astype(str) == CLOSE_EVENT])
+    if customers is not None and "close_date" in customers.columns:
+        close = pd.to_datetime(customers["close_date"], errors="coerce")
+        inside = (close >= start) & (close < end)
+        closed |= set(customers.loc[inside.to_numpy(), "customer_id"].astype(str))
+    buys = window[window["event_type"].astype(str) == NEW_BUSINESS_EVENT]
+    new_business = (pd.to_numeric(buys["amount"], errors="coerce").fillna(0.0)
+                    .groupby(buys["customer_id"].astype(str)).sum()
+                    if "amount" in buys.columns else pd.Series(dtype=float))
+    held = plan["holdout"].astype(int).to_numpy() == 1
+    planned = plan["_planned"].astype(str).to_numpy()
+    cells = [c for c in (strata or []) if c in plan.columns]
+    stratum = pd.Series(planned)
+    for col in cells:
+        stratum = plan[col].astype(str).reset_index(drop=True) + "|" + stratum
+    churned = ids.isin(closed).to_numpy().astype(int)
+    worth = (plan["customer_value"].to_numpy(float) if "customer_value" in plan.columns
+             else np.zeros(len(plan)))
+    cost = plan["offer_cost"] if "offer_cost" in plan.columns else plan["cost"]
+    out = pd.DataFrame({
+        "customer_id": plan["customer_id"].to_numpy(),
+        "arm": np.where(held, CONTROL_ARM, planned),
+        "planned_offer": planned,
+        "stratum": stratum.to_numpy(),
+        "propensity": plan["assignment_probability"].to_numpy(float),
+        "churned": churned,
+        "retained": 1 - churned,
+        "retained_value": np.round((1 - churned) * worth, 2),
+        "new_business": np.round(ids.map(new_business).fillna(0.0).to_numpy(float), 2),
+        "cost": np.where(held, 0.0, cost.to_numpy(float)),
+    })
+    for col in ("segment",):
+        if col in plan.columns:
+            out[col] = plan[col].to_numpy()
+    return out
+
+
+def plan_context(plan_path: Path) -> dict:
+    """The plan's date and holdout columns from its manifest (``<plan>.manifest.json``)."""
+    import json
+
+    from uplift.io import manifest_path_for
+
+    manifest = manifest_path_for(plan_path)
+    if not manifest.exists():
+        raise InputError(f"{plan_path}: no manifest beside it ({manifest.name}); give the "
+                         "plan's date with --start")
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    summary = data.get("summary", {})
+    measurement = data.get("measurement", {})
+    return {"start": summary.get("as_of") or data.get("arguments", {}).get("as_of"),
+            "strata": measurement.get("holdout_stratify", ["segment"])}
+
+
+def recorded_settings(outcomes_path: Path) -> dict:
+    """The evaluate settings recorded by ``uplift outcomes`` in the table's manifest ({} when
+    the table has no such manifest)."""
+    import json
+
+    from uplift.io import manifest_path_for
+
+    manifest = manifest_path_for(outcomes_path)
+    if not manifest.exists():
+        return {}
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return dict(data.get("evaluate") or {})
