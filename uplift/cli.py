@@ -1089,11 +1089,13 @@ def export(
     from uplift.validation import find_table
 
     table = io.read_table(plan, derived=True)
-    if "customer_id" not in table.columns or "holdout" not in table.columns:
-        raise InputError(f"{plan}: not a plan (needs customer_id and holdout columns)")
-    chosen = table if holdout else call_list(table)
+    needed = ("customer_id", "holdout", "offer", "expected_gain")
+    if missing := [c for c in needed if c not in table.columns]:
+        raise InputError(f"{plan}: not a plan written by `uplift plan` or `allocate` (missing "
+                         f"column(s) {', '.join(missing)})")
     pseudo = is_pseudonym(table["customer_id"])
     if not pseudo.any():
+        chosen = table if holdout else call_list(table)
         io.ensure_not_input([out], [plan])
         io.write_table(chosen.reset_index(drop=True), out, protect=False, mode=0o600)
         _say(f"wrote {out}: {len(chosen):,} customers (the plan holds raw ids)")
@@ -1114,13 +1116,15 @@ def export(
     io.ensure_not_input([out], [plan, customers])
     raw = validate(io.read_table(customers), CUSTOMERS, source=str(customers))["customer_id"]
     lookup = dict(zip(pseudonymise(raw, key), canonical_ids(raw), strict=True))
-    ids = chosen["customer_id"].map(lookup)
+    ids = table["customer_id"].map(lookup)
     if ids.isna().any():
         row = int(ids.isna().to_numpy().argmax()) + 1
         raise InputError(f"{plan}: {int(ids.isna().sum())} pseudonym(s) match no customer in "
                          f"{customers} with the configured key (first: data row {row}); wrong "
-                         "key or customers table?")
-    listed = chosen.assign(customer_id=ids.to_numpy()).reset_index(drop=True)
+                         "key or customers table (ids padded differently?)")
+    # ranked after re-identification, so ties order exactly as in an unprotected plan
+    raw_plan = table.assign(customer_id=ids.to_numpy())
+    listed = (raw_plan if holdout else call_list(raw_plan)).reset_index(drop=True)
     # the release is logged (and synced) before any raw id is written; no log, no release
     try:
         audit.append("export (release)", [f"--plan={plan}", f"--out={out}"], audit.Recorder(

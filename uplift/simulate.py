@@ -679,7 +679,10 @@ def simulate_plan_response(truth: pd.DataFrame, plan: pd.DataFrame, start: str |
     one ``login``). Returns events (customer_id, ts, event_type, amount, channel) for the
     planned customers only."""
     rng = np.random.default_rng(seed)
-    rows = truth.set_index("customer_id").loc[plan["customer_id"].to_numpy()]
+    from uplift.ids import canonical_ids
+
+    rows = truth.set_index(canonical_ids(truth["customer_id"])).loc[
+        canonical_ids(plan["customer_id"]).to_numpy()]
     held = plan["holdout"].astype(int).to_numpy() == 1
     offer_col = "planned_offer" if "planned_offer" in plan.columns else "offer"
     arms = np.where(held, control, plan[offer_col].astype(str).to_numpy())

@@ -12,7 +12,7 @@ import pytest
 
 from uplift.cli import run
 from uplift.evaluate.outcomes import build_outcomes
-from uplift.simulate import read_truth, simulate_plan_response
+from uplift.simulate import read_bank_table, read_truth, simulate_plan_response
 
 OFFERS = ["rate_coupon", "fee_waiver", "advisor_visit", "health_report"]
 
@@ -20,7 +20,7 @@ OFFERS = ["rate_coupon", "fee_waiver", "advisor_visit", "health_report"]
 def oracle_scores(bank, seed: int = 0) -> pd.DataFrame:
     """Gains from the simulator's truth with noise: a plan that targets real effects."""
     truth = read_truth(bank / "truth.parquet")
-    customers = pd.read_parquet(bank / "customers.parquet")
+    customers = read_bank_table(bank / "customers.parquet")
     table = truth[truth["open_at_assignment"]].merge(
         customers[["customer_id", "aum", "products_held"]], on="customer_id")
     rng = np.random.default_rng(seed)
@@ -48,7 +48,7 @@ def measured(small_bank_dir, tmp_path_factory):
     assert run(["--quiet", "allocate", "--scores", str(work / "scores.parquet"), "--campaign",
                 str(work / "spec.yaml"), "--budget", "20000", "--as-of", start, "--out",
                 str(work / "plan.csv")]) == 0
-    plan = pd.read_csv(work / "plan.csv")
+    plan = pd.read_csv(work / "plan.csv", dtype={"customer_id": str})
     truth = read_truth(small_bank_dir / "truth.parquet")
     events = simulate_plan_response(truth, plan, start, seed=3)
     events.to_parquet(work / "events_after.parquet")

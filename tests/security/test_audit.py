@@ -136,7 +136,8 @@ def test_export_is_logged_before_release_and_leaves_nothing_if_it_cannot_be(
     customers.write_text("customer_id,segment,open_date\n007,a,2024-01-01\n8,b,2024-01-02\n"
                          "9,b,2024-01-02\n")
     plan = protect_ids(pd.DataFrame({"customer_id": ["007", "8", "9"], "offer": "coupon",
-                                     "holdout": [0, 0, 1]}), key=key)
+                                     "expected_gain": [5.0, 4.0, 3.0], "holdout": [0, 0, 1]}),
+                       key=key)
     plan.to_csv(tmp_path / "plan.csv", index=False)
     out = tmp_path / "list.csv"
     assert run(["export", "--plan", str(tmp_path / "plan.csv"), "--customers", str(customers),
@@ -159,3 +160,7 @@ def test_export_is_logged_before_release_and_leaves_nothing_if_it_cannot_be(
                 "--out", str(out)]) == 2
     assert not out.exists() and "nothing was released" in capsys.readouterr().err
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".list.csv")]
+    plan.drop(columns=["expected_gain"]).to_csv(tmp_path / "bare.csv", index=False)
+    assert run(["export", "--plan", str(tmp_path / "bare.csv"), "--customers", str(customers),
+                "--out", str(tmp_path / "bare_list.csv")]) == 2
+    assert "expected_gain" in capsys.readouterr().err
