@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from uplift import __version__
-from uplift.churn.table import apply_table, learn_table
+from uplift.churn.table import apply_table, learn_table, output_ids
 from uplift.effects.estimator import UpliftEstimator
+from uplift.effects.money import Money, cost_matrix, net_gains
 from uplift.errors import InputError, ModelError, SchemaError
 from uplift.schema import _rows, number_problems
 
@@ -45,7 +46,8 @@ class EffectsModel:
     def __init__(self, *, treatment: str, control: str, outcome: str,
                  features: list[str] | None = None, propensity: str | None = None,
                  id_col: str | None = None, estimator: UpliftEstimator | None = None,
-                 goal: str = "increase", outcome_type: str = "auto"):
+                 goal: str = "increase", outcome_type: str = "auto",
+                 money: Money | None = None):
         self.treatment = treatment
         self.control = control
         self.outcome = outcome
@@ -55,9 +57,11 @@ class EffectsModel:
         self.estimator = estimator
         self.goal = goal
         self.outcome_type = outcome_type
+        self.money = money
 
     def _reserved(self) -> tuple[str | None, ...]:
-        return (self.treatment, self.outcome, self.propensity, self.id_col)
+        costs = self.money.cost_columns() if self.money is not None else []
+        return (self.treatment, self.outcome, self.propensity, self.id_col, *costs)
 
     def fit(self, table: pd.DataFrame, *, source: str = "table") -> EffectsModel:
         for role, col in (("treatment", self.treatment), ("outcome", self.outcome),
@@ -100,7 +104,21 @@ class EffectsModel:
             table[self.propensity], errors="coerce").to_numpy()
         self.estimator_ = est.fit(X, y.to_numpy(), treatment=table[self.treatment].astype(str)
                                   .to_numpy(), propensity=prop, source=source)
+        if self.money is not None:
+            unknown = sorted(set(self.money.costs) - set(self.arms))
+            if unknown:
+                raise InputError(f"{source}: cost given for arm(s) {', '.join(unknown)} that "
+                                 f"the campaign does not have; its offers are "
+                                 f"{', '.join(self.arms)}")
+            missing = [a for a in self.arms if self.money.costs and a not in self.money.costs]
+            if missing:
+                raise InputError(f"{source}: no cost given for {', '.join(missing)}")
+            cost_matrix(self.money, table, self.arms, source=source)   # checks the columns
         return self
+
+    def money_for(self, money: Money | None) -> Money | None:
+        """The money settings to use: those given, else the ones stored at fit."""
+        return money if money is not None else getattr(self, "money", None)
 
     @property
     def arms(self) -> list[str]:
@@ -110,29 +128,63 @@ class EffectsModel:
         return numeric_matrix(apply_table(table, self.spec_, source=source,
                                           allowed_extra=self._reserved()))
 
-    def predict(self, table: pd.DataFrame, *, source: str = "table", with_se: bool = True
-                ) -> pd.DataFrame:
-        """Columns ``effect_<arm>`` (and ``se_<arm>``) per non-control arm, in table order."""
-        X = self.matrix(table, source=source)
+    def ids(self, table: pd.DataFrame, *, id_col: str | None = None, source: str = "table"
+            ) -> tuple[str, np.ndarray, str]:
+        """Id column for outputs: ``id_col``, else the fit's ``--id``, else the column the fit
+        detected as id-like, else ``row`` from 1; with a sentence saying which."""
+        return output_ids(table, named=id_col or self.id_col, spec=self.spec_, source=source)
+
+    def _model_input(self, table: pd.DataFrame, money: Money | None,
+                     id_col: str | None = None) -> pd.DataFrame:
+        """The table without cost and id columns that are not model features."""
+        named = [*(money.cost_columns() if money else []), id_col]
+        drop = [c for c in named if c and c in table.columns and c not in self.spec_.features]
+        return table.drop(columns=drop) if drop else table
+
+    def predict(self, table: pd.DataFrame, *, source: str = "table", with_se: bool = True,
+                money: Money | None = None, id_col: str | None = None) -> pd.DataFrame:
+        """Id column (see :meth:`ids`), ``effect_<arm>`` (and ``se_<arm>``) per non-control
+        arm, in table order; with money (given or stored at fit) also ``gain_<arm>``: expected
+        net gain in currency, ``value * benefit - cost``."""
+        money = self.money_for(money)
+        X = self.matrix(self._model_input(table, money, id_col), source=source)
         effects = self.estimator_.predict(X)
-        out = pd.DataFrame(index=range(len(table)))
-        if self.id_col is not None and self.id_col in table.columns:
-            out[self.id_col] = table[self.id_col].to_numpy()
+        name, ids, _ = self.ids(table, id_col=id_col, source=source)
+        out = pd.DataFrame({name: ids})
         for arm in self.arms:
             out[f"effect_{arm}"] = effects[arm].to_numpy()
         if with_se:
             se = self.estimator_.predict_se(X)
             for arm in self.arms:
                 out[f"se_{arm}"] = se[arm].to_numpy()
+        if money is not None:
+            gains = self.net_gains(effects[self.arms].to_numpy(dtype=float), table, money,
+                                   source=source)
+            for j, arm in enumerate(self.arms):
+                out[f"gain_{arm}"] = gains[:, j]
         return out
 
-    def recommend(self, table: pd.DataFrame, *, z: float = 1.0, source: str = "table"
-                  ) -> np.ndarray:
-        """Arm per row from the policy tree (see :mod:`uplift.effects.policy`)."""
+    def net_gains(self, effects: np.ndarray, table: pd.DataFrame, money: Money, *,
+                  source: str = "table") -> np.ndarray:
+        """Expected net gain per row and offer (currency) from predicted effects."""
+        costs = cost_matrix(money, table, self.arms, source=source)
+        return net_gains(self.estimator_._benefit(effects), money, costs)
+
+    def recommend(self, table: pd.DataFrame, *, z: float = 1.0, source: str = "table",
+                  money: Money | None = None, id_col: str | None = None) -> np.ndarray:
+        """Arm per row from the policy tree (see :mod:`uplift.effects.policy`); with money
+        (given or stored at fit) the arm of highest expected net value, an offer only where
+        its net gain over control clears ``z`` standard errors."""
         if not hasattr(self.estimator_, "policy_"):
             raise ModelError("this effects model has no policy tree (fitted by an older "
                              "uplift); refit it")
-        return self.estimator_.recommend(self.matrix(table, source=source), z=z)
+        money = self.money_for(money)
+        X = self.matrix(self._model_input(table, money, id_col), source=source)
+        if money is None:
+            return self.estimator_.recommend(X, z=z)
+        costs = cost_matrix(money, table, self.arms, source=source)
+        return self.estimator_.policy_.predict_net(
+            self.estimator_._check_fitted(X), value=money.value, costs=costs, z=z)
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
@@ -158,7 +210,8 @@ class EffectsModel:
                     "arms": self.arms, "learner": self.estimator_.learner_,
                     "propensity_estimated": self.estimator_.propensity_estimated_,
                     "features": self.spec_.features, "excluded": self.spec_.excluded,
-                    "ate": self.estimator_.ate_}
+                    "ate": self.estimator_.ate_,
+                    "money": None if self.money is None else self.money.to_json()}
             io.write_json(meta, stage / "model.json")
             io.write_table(self.estimator_.comparison_, stage / "comparison.csv")
             io.write_text(effects_html(self), stage / "report.html")
