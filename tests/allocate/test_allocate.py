@@ -177,3 +177,13 @@ def test_quotas_contact_limit_and_minimum_roi_are_respected():
     assert result.excluded["contact limit reached"] >= 1
     visits = plan[plan["offer"] == "visit"]
     assert (visits["gain_visit"] / visits["cost_visit"] >= 0.5).all()
+
+
+def test_strata_codes_number_value_combinations_in_sorted_order():
+    from uplift.allocate.plan import strata_codes
+
+    frame = pd.DataFrame({"segment": ["b", "a", "b", None, "a"], "band": [2, 1, 1, 1, 1]})
+    codes = strata_codes(frame, ["segment", "band"])
+    # (a,1) (a,1) -> 0; (b,1) -> 1; (b,2) -> 2; missing segment -> its own stratum, last
+    assert codes.tolist() == [2, 0, 1, 3, 0]
+    assert strata_codes(frame, []).tolist() == [0] * 5

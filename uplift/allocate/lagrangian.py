@@ -43,6 +43,8 @@ class Solution:
 
 
 FILL_BATCH = 20_000
+SUBSET_ABOVE = 100_000      # customers: below this the subset copy is not worth it
+SUBSET_SHARE = 0.9          # use the subset when it drops at least 10% of the customers
 
 
 def _buffer(problem: Problem) -> np.ndarray:
@@ -53,30 +55,48 @@ def _buffer(problem: Problem) -> np.ndarray:
     return buffer
 
 
+def _row_argmax(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column of the maximum per row and the maximum, for few columns: one vectorised pass
+    per column (much faster than ``argmax(axis=1)`` on an n x 4 array)."""
+    top = values[:, 0].copy()
+    best = np.zeros(len(values), dtype=np.intp)
+    for k in range(1, values.shape[1]):
+        column = values[:, k]
+        better = column > top
+        best[better] = k
+        np.maximum(top, column, out=top)
+    return best, top
+
+
 def price(problem: Problem, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Best reduced-gain plan at ``lam``: (choice, reduced gain of the choice, dual value)."""
-    reduced = problem.gains.copy()        # disallowed pairs already hold -inf
+    reduced = _buffer(problem)                # reused n x K scratch array: no allocation
+    full_cost = [(row, weight) for row, weight in zip(problem.rows, lam, strict=True)
+                 if weight != 0 and row.use_cost and row.customers is None
+                 and row.offers.all()]
+    if full_cost:                             # the budget: gains - w * costs in one pass
+        row, weight = full_cost[0]
+        np.multiply(problem.costs, -weight * row.sign, out=reduced)
+        reduced += problem.gains              # disallowed pairs stay -inf
+    else:
+        np.copyto(reduced, problem.gains)
     for row, weight in zip(problem.rows, lam, strict=True):
-        if weight == 0:
+        if weight == 0 or (full_cost and row is full_cost[0][0]):
             continue
         w = weight * row.sign
         cols = np.flatnonzero(row.offers)
         if row.use_cost:
-            if row.customers is None and len(cols) == problem.shape[1]:
-                reduced -= np.multiply(problem.costs, w, out=_buffer(problem))
-            else:
-                mask = 1.0 if row.customers is None else row.customers[:, None]
-                reduced[:, cols] -= w * problem.costs[:, cols] * mask
+            mask = 1.0 if row.customers is None else row.customers[:, None]
+            reduced[:, cols] -= w * problem.costs[:, cols] * mask
+        elif row.customers is None:
+            reduced[:, cols] -= w
         else:
-            if row.customers is None:
-                reduced[:, cols] -= w
-            else:
-                reduced[:, cols] -= w * row.customers[:, None]
-    best = reduced.argmax(axis=1)
-    top = reduced[np.arange(len(best)), best]
+            reduced[:, cols] -= w * row.customers[:, None]
+    best, top = _row_argmax(reduced)
     choice = np.where(top > 0, best, -1)
-    dual = float(np.maximum(top, 0).sum() + lam @ problem.bounds)
-    return choice, np.maximum(top, 0.0), dual
+    np.maximum(top, 0.0, out=top)
+    dual = float(top.sum() + lam @ problem.bounds)
+    return choice, top, dual
 
 
 def _coef(row: Row, problem: Problem, rows: np.ndarray, offers: np.ndarray) -> np.ndarray:
@@ -144,58 +164,108 @@ def _add(problem: Problem, row: Row, choice: np.ndarray, protected: np.ndarray,
 
 
 def _fill(problem: Problem, choice: np.ndarray) -> np.ndarray:
-    """Add unassigned customers with positive gain while every row keeps its slack."""
+    """Add unassigned customers with positive gain while every row keeps its slack.
+
+    Each customer's best allowed offer is recomputed only when a row has become full (its
+    offers are then blocked); otherwise the candidates of the previous round are reused, so a
+    round costs a pass over the candidates, not over every customer."""
+    open_ = problem.positive[choice[problem.positive] < 0]
+    gains_open = problem.gains[open_]          # disallowed pairs hold -inf (see Problem)
+    blocked_rows: tuple[int, ...] | None = None
+    cand = best = value = np.empty(0, dtype=np.int64)
     for _ in range(8):
         slack = problem.bounds - problem.usage(choice)
-        open_ = np.flatnonzero(choice < 0)
-        if len(open_) == 0:
-            break
-        gains = np.where(problem.allowed[open_], problem.gains[open_], -np.inf)
-        for r, row in enumerate(problem.rows):   # offers a full row can no longer take
-            if row.sign > 0 and slack[r] <= 1e-9:
+        full = tuple(r for r, row in enumerate(problem.rows)
+                     if row.sign > 0 and slack[r] <= 1e-9)
+        if full != blocked_rows:              # offers a full row can no longer take
+            still = choice[open_] < 0
+            open_, gains_open = open_[still], gains_open[still]
+            gains = gains_open
+            for r in full:
+                row = problem.rows[r]
                 blocked = row.offers[None, :] if row.customers is None else (
                     row.offers[None, :] & row.customers[open_, None])
                 gains = np.where(blocked, -np.inf, gains)
-        best = gains.argmax(axis=1)
-        value = gains[np.arange(len(best)), best]
-        keep = value > 0
-        open_, best, value = open_[keep], best[keep], value[keep]
-        if len(open_) == 0:
+            best = gains.argmax(axis=1)
+            value = gains[np.arange(len(best)), best]
+            keep = value > 0
+            cand, best, value = open_[keep], best[keep], value[keep]
+            blocked_rows = full
+        else:
+            still = choice[cand] < 0
+            cand, best, value = cand[still], best[still], value[still]
+        if len(cand) == 0:
             break
-        cost = problem.costs[open_, best]
+        open_c, best_c = cand, best
+        cost = problem.costs[open_c, best_c]
         ratio = -(value / np.maximum(cost, 1e-9))
         if len(ratio) > FILL_BATCH:   # only the best candidates can fit into the slack
             top = np.argpartition(ratio, FILL_BATCH)[:FILL_BATCH]
-            open_, best, ratio = open_[top], best[top], ratio[top]
+            open_c, best_c, ratio = open_c[top], best_c[top], ratio[top]
         order = np.argsort(ratio, kind="stable")
-        open_, best = open_[order], best[order]
-        limit = len(open_)
-        for r, row in enumerate(problem.rows):
-            if row.sign < 0:
-                continue
-            used = np.cumsum(_coef(row, problem, open_, best))
-            limit = min(limit, int(np.searchsorted(used, slack[r] + 1e-9, side="right")))
-        if limit == 0:
-            # the next-best candidate does not fit: drop those that can never fit and retry
-            fits = np.ones(len(open_), dtype=bool)
-            for r, row in enumerate(problem.rows):
-                if row.sign > 0:
-                    fits &= _coef(row, problem, open_, best) <= slack[r] + 1e-9
-            if not fits.any():
-                break
-            first = int(np.argmax(fits))
-            choice[open_[first]] = best[first]
-            continue
-        choice[open_[:limit]] = best[:limit]
+        if not _first_fit(problem, choice, open_c[order], best_c[order], slack):
+            break
     return choice
+
+
+def _first_fit(problem: Problem, choice: np.ndarray, rows: np.ndarray, offers: np.ndarray,
+               slack: np.ndarray) -> bool:
+    """Walk candidates in order, taking each that fits every row's remaining slack (greedy
+    first fit), in vectorised steps: drop those that no longer fit, take the longest prefix
+    that fits, repeat. Returns whether anyone was added."""
+    limited = [(r, row) for r, row in enumerate(problem.rows) if row.sign > 0]
+    slack = slack.astype(float).copy()
+    coefs = np.array([_coef(row, problem, rows, offers) for _, row in limited])
+    added = False
+    while len(rows):
+        room = np.array([slack[r] for r, _ in limited])[:, None] + 1e-9
+        fits = (coefs <= room).all(axis=0)
+        rows, offers, coefs = rows[fits], offers[fits], coefs[:, fits]
+        if not len(rows):
+            break
+        used = np.cumsum(coefs, axis=1)
+        limit = int((used <= room).all(axis=0).argmin()) if not (used <= room).all() \
+            else len(rows)
+        choice[rows[:limit]] = offers[:limit]
+        for i, (r, _) in enumerate(limited):
+            slack[r] -= used[i, limit - 1]
+        rows, offers, coefs = rows[limit:], offers[limit:], coefs[:, limit:]
+        added = True
+    return added
+
+
+def subset(problem: Problem, keep: np.ndarray) -> Problem:
+    """The same problem on the customers ``keep`` (indices), bounds unchanged."""
+    sub = Problem.__new__(Problem)
+    sub.gains, sub.costs = problem.gains[keep], problem.costs[keep]
+    sub.allowed, sub.offers = problem.allowed[keep], problem.offers
+    sub.rows = [Row(r.name, r.bound, r.use_cost, r.offers,
+                    None if r.customers is None else r.customers[keep], r.sign, r.label)
+                for r in problem.rows]
+    return sub
 
 
 def solve_lagrangian(problem: Problem, *, tol: float = 1e-4, max_iter: int = 200,
                      time_limit: float = 60.0) -> Solution:
-    """Feasible plan, dual bound and gap by the stabilised cutting-plane method."""
+    """Feasible plan, dual bound and gap by the stabilised cutting-plane method.
+
+    Without minimum rules, customers whose every allowed gain is <= 0 can never be chosen
+    (their reduced gain is never positive) and add nothing to the dual: the method then runs
+    on the other customers only, with the same plan and bound.
+    """
     from ortools.linear_solver.python import model_builder as mb
 
     started = time.perf_counter()
+    n = problem.shape[0]
+    if n > SUBSET_ABOVE and all(r.sign > 0 for r in problem.rows):
+        keep = problem.positive
+        if len(keep) < SUBSET_SHARE * n:
+            sol = solve_lagrangian(subset(problem, keep), tol=tol, max_iter=max_iter,
+                                   time_limit=time_limit)
+            choice = np.full(n, -1, dtype=sol.choice.dtype)
+            choice[keep] = sol.choice
+            sol.choice, sol.seconds = choice, time.perf_counter() - started
+            return sol
     m = len(problem.rows)
     b = problem.bounds
     scale = max(float(np.abs(problem.gains[problem.allowed]).max(initial=0.0)), 1.0)

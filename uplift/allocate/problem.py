@@ -14,6 +14,7 @@ beyond the cost matrix itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -57,6 +58,12 @@ class Problem:
         if not self.gains.flags.writeable:
             self.gains = self.gains.copy()
         self.gains[~self.allowed] = -np.inf
+
+    @cached_property
+    def positive(self) -> np.ndarray:
+        """Customers with at least one allowed offer of positive gain (the only ones a plan
+        can use), computed once."""
+        return np.flatnonzero((self.gains > 0).any(axis=1))
 
     @property
     def shape(self) -> tuple[int, int]:
