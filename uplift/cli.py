@@ -44,7 +44,12 @@ def _main(
 
 def _show_warning(message: Warning | str, category: type[Warning], *_: object,
                   **__: object) -> None:
-    typer.echo(f"warning: {message}", err=True)
+    text = str(message)
+    shown = _state.setdefault("warnings_shown", set())
+    if text in shown:                         # one note per message and command
+        return
+    shown.add(text)
+    typer.echo(f"warning: {text}", err=True)
 
 
 @app.command()
@@ -687,7 +692,8 @@ ValueOption = Annotated[float | None, typer.Option(
     "purchase for an 'increase' goal, one prevented churner for 'decrease'. With it, "
     "recommendations maximise expected net value.")]
 CostOption = Annotated[list[str] | None, typer.Option(
-    "--cost", help="Cost per customer of each offer (currency): ARM=AMOUNT or ARM=COLUMN "
+    "--cost", metavar="ARM=COST", help="Cost per customer of each offer (currency): "
+    "ARM=AMOUNT or ARM=COLUMN "
     "(a column with each customer's cost); repeat or separate by commas; AMOUNT or COLUMN "
     "alone applies to every offer. Needs --value.")]
 
@@ -768,9 +774,17 @@ def effects_fit(
     policy = model.estimator_.policy_
     switches = {arm: sum(1 for adv, se in leaves.values() if adv - se > 0)
                 for arm, leaves in policy.leaves_.items()}
-    typer.echo(f"policy tree: default {policy.default_}; groups (leaves) that measurably do "
-               f"better with another arm: " + (", ".join(f"{a} {n}" for a, n in switches.items()
-                                                         if n) or "none"))
+    if money is None:
+        typer.echo(f"policy tree: default {policy.default_}; groups (leaves) that measurably "
+                   f"do better with another arm: " + (", ".join(
+                       f"{a} {n}" for a, n in switches.items() if n) or "none"))
+    else:
+        import pandas as pd
+
+        shares = pd.Series(model.recommend(frame, source=str(table))).value_counts(
+            normalize=True)
+        typer.echo("net-value policy on the training rows: " + ", ".join(
+            f"{a} {s:.1%}" for a, s in shares.items()))
     typer.echo(_money_note(money))
 
 
@@ -1093,7 +1107,7 @@ def run(argv: list[str] | None = None) -> int:
 
     from uplift.security import audit
 
-    _state.update(debug=False, quiet=False)
+    _state.update(debug=False, quiet=False, warnings_shown=set())
     argv = list(sys.argv[1:] if argv is None else argv)
     command = _command_name(argv)
     if not command or "--help" in argv or command in GROUPS:

@@ -40,6 +40,16 @@ def numeric_matrix(X: pd.DataFrame) -> np.ndarray:
     return np.column_stack(columns) if columns else np.empty((len(X), 0))
 
 
+def _id_like(series: pd.Series) -> bool:
+    """Text or whole numbers, every value present and distinct (more than 20 rows)."""
+    n = len(series)
+    if n <= 20 or series.isna().any() or series.nunique() != n:
+        return False
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return bool(np.all(np.mod(series.to_numpy(dtype=float), 1) == 0))
+    return True
+
+
 class EffectsModel:
     """Effects of each arm vs control on one outcome, for a campaign table."""
 
@@ -85,6 +95,13 @@ class EffectsModel:
         spec_frame = frame.drop(columns=[c for c in self._reserved() if c], errors="ignore")
         self.spec_ = learn_table(spec_frame.assign(**{label_stub: 0}), label=label_stub,
                                  id_col=None, source=source)
+        if self.features is not None:          # columns left out: still find an id among them
+            for col in table.columns:
+                if col in frame.columns or col in self.spec_.excluded:
+                    continue
+                self.spec_.excluded[col] = (
+                    "id-like (every value distinct)" if _id_like(table[col])
+                    else "not among --features")
         X = numeric_matrix(apply_table(frame, self.spec_, source=source,
                                        allowed_extra=self._reserved()))
         if self.outcome_type not in ("auto", "binary", "continuous"):
