@@ -90,7 +90,8 @@ def test_effects_commands_with_k_offers(tmp_path, capsys, k, outcome):
                 "--control", "none", "--outcome", "y", "--propensity", "p", "--features",
                 "x1,x2", "--policy", "none", "--policy", f"all:{offers[-1]}", "--policy",
                 f"tree:{tmp_path / 'm'}", "--value", str(value), "--cost", costs, "--json",
-                str(tmp_path / "sim.json")]) == 0
+                str(tmp_path / "sim.json"), "--report", str(tmp_path / "sim.html")]) == 0
+    assert (tmp_path / "sim.html").read_text().count("<svg") >= 1
     sim = json.loads((tmp_path / "sim.json").read_text())["policies"]
     tree = sim[f"tree:{tmp_path / 'm'}"]
     assert tree["dr"]["value"] > sim["none"]["dr"]["value"]
@@ -105,7 +106,8 @@ def test_ab_evaluation_and_allocation_with_k_offers(tmp_path, k):
     table.to_csv(tmp_path / "c.csv", index=False)
     assert run(["--quiet", "evaluate", "--outcomes", str(tmp_path / "c.csv"), "--arm", "arm",
                 "--control", "none", "--metric", "y", "--json",
-                str(tmp_path / "ab.json")]) == 0
+                str(tmp_path / "ab.json"), "--report", str(tmp_path / "ab.html")]) == 0
+    assert all(o in (tmp_path / "ab.html").read_text() for o in offers)
     assert set(json.loads((tmp_path / "ab.json").read_text())["arms"]) == set(offers)
     rng = np.random.default_rng(1)
     scores = pd.DataFrame({"customer_id": table["cust"],
