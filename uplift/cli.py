@@ -572,6 +572,9 @@ def simulate_policy(
         truth=truth, seed=seed, source=str(log), money=money)
     if money is not None:
         _say(f"values are net value per customer: {money.describe()}")
+    elif any(p.startswith(("tree:", "model:")) for p in policy):
+        _say("values are outcomes, not money: model and tree policies ignore cost unless "
+             "--value/--cost are given here or were stored with the model at fit")
     if not features:
         _say(f"outcome model uses {result['features']} numeric columns; pass --features to "
              "exclude anything measured after assignment (other outcomes leak into DM/DR)")

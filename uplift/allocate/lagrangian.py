@@ -163,47 +163,43 @@ def _add(problem: Problem, row: Row, choice: np.ndarray, protected: np.ndarray,
     protected[candidates[take]] = True
 
 
-def _fill(problem: Problem, choice: np.ndarray) -> np.ndarray:
-    """Add unassigned customers with positive gain while every row keeps its slack.
+def _ranked_candidates(problem: Problem, full: tuple[int, ...]) -> tuple[np.ndarray,
+                                                                        np.ndarray]:
+    """Customers with a positive best gain once the offers of the ``full`` rows are blocked,
+    their best offer, ordered by gain per cost (best first). Cached per set of full rows: a
+    solve meets only a few such sets, and the ranking is then reused by every fill."""
+    cache = problem.__dict__.setdefault("_ranked", {})
+    if full not in cache:
+        idx = problem.positive
+        gains = problem.gains[idx]             # disallowed pairs hold -inf (see Problem)
+        for r in full:
+            row = problem.rows[r]
+            blocked = row.offers[None, :] if row.customers is None else (
+                row.offers[None, :] & row.customers[idx, None])
+            gains = np.where(blocked, -np.inf, gains)
+        best, value = _row_argmax(gains)
+        keep = value > 0
+        idx, best, value = idx[keep], best[keep], value[keep]
+        ratio = value / np.maximum(problem.costs[idx, best], 1e-9)
+        order = np.argsort(-ratio, kind="stable")
+        cache[full] = (idx[order], best[order].astype(np.int32))
+    return cache[full]
 
-    Each customer's best allowed offer is recomputed only when a row has become full (its
-    offers are then blocked); otherwise the candidates of the previous round are reused, so a
-    round costs a pass over the candidates, not over every customer."""
-    open_ = problem.positive[choice[problem.positive] < 0]
-    gains_open = problem.gains[open_]          # disallowed pairs hold -inf (see Problem)
-    blocked_rows: tuple[int, ...] | None = None
-    cand = best = value = np.empty(0, dtype=np.int64)
+
+def _fill(problem: Problem, choice: np.ndarray) -> np.ndarray:
+    """Add unassigned customers with positive gain, best gain per cost first, while every
+    row keeps its slack (greedy first fit over the next ``FILL_BATCH`` candidates a round;
+    a new round when a row has become full, which blocks its offers)."""
     for _ in range(8):
         slack = problem.bounds - problem.usage(choice)
         full = tuple(r for r, row in enumerate(problem.rows)
                      if row.sign > 0 and slack[r] <= 1e-9)
-        if full != blocked_rows:              # offers a full row can no longer take
-            still = choice[open_] < 0
-            open_, gains_open = open_[still], gains_open[still]
-            gains = gains_open
-            for r in full:
-                row = problem.rows[r]
-                blocked = row.offers[None, :] if row.customers is None else (
-                    row.offers[None, :] & row.customers[open_, None])
-                gains = np.where(blocked, -np.inf, gains)
-            best = gains.argmax(axis=1)
-            value = gains[np.arange(len(best)), best]
-            keep = value > 0
-            cand, best, value = open_[keep], best[keep], value[keep]
-            blocked_rows = full
-        else:
-            still = choice[cand] < 0
-            cand, best, value = cand[still], best[still], value[still]
-        if len(cand) == 0:
+        ranked, best = _ranked_candidates(problem, full)
+        open_ = np.flatnonzero(choice[ranked] < 0)[:FILL_BATCH]
+        if len(open_) == 0:
             break
-        open_c, best_c = cand, best
-        cost = problem.costs[open_c, best_c]
-        ratio = -(value / np.maximum(cost, 1e-9))
-        if len(ratio) > FILL_BATCH:   # only the best candidates can fit into the slack
-            top = np.argpartition(ratio, FILL_BATCH)[:FILL_BATCH]
-            open_c, best_c, ratio = open_c[top], best_c[top], ratio[top]
-        order = np.argsort(ratio, kind="stable")
-        if not _first_fit(problem, choice, open_c[order], best_c[order], slack):
+        if not _first_fit(problem, choice, ranked[open_], best[open_].astype(np.intp),
+                          slack):
             break
     return choice
 

@@ -70,7 +70,8 @@ class EffectsModel:
         self.money = money
 
     def _reserved(self) -> tuple[str | None, ...]:
-        costs = self.money.cost_columns() if self.money is not None else []
+        money = getattr(self, "money", None)      # models pickled before money existed
+        costs = money.cost_columns() if money is not None else []
         return (self.treatment, self.outcome, self.propensity, self.id_col, *costs)
 
     def fit(self, table: pd.DataFrame, *, source: str = "table") -> EffectsModel:

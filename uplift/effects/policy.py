@@ -138,7 +138,7 @@ class OfferPolicy:
         ``value``: currency per unit of the good outcome; ``costs``: rows x offers (currency,
         offers in ``arms_[1:]`` order); control costs nothing.
         """
-        if not self.net_trees_:
+        if not getattr(self, "net_trees_", None):      # fitted before money existed
             from uplift.errors import ModelError
 
             raise ModelError("this effects model's policy cannot weigh money (fitted by an "
