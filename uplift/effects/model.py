@@ -165,9 +165,10 @@ class EffectsModel:
         arm, in table order; with money (given or stored at fit) also ``gain_<arm>``: expected
         net gain in currency, ``value * benefit - cost``."""
         money = self.money_for(money)
+        costs = None if money is None else cost_matrix(money, table, self.arms, source=source)
+        name, ids, _ = self.ids(table, id_col=id_col, source=source)
         X = self.matrix(self._model_input(table, money, id_col), source=source)
         effects = self.estimator_.predict(X)
-        name, ids, _ = self.ids(table, id_col=id_col, source=source)
         out = pd.DataFrame({name: ids})
         for arm in self.arms:
             out[f"effect_{arm}"] = effects[arm].to_numpy()
@@ -175,9 +176,9 @@ class EffectsModel:
             se = self.estimator_.predict_se(X)
             for arm in self.arms:
                 out[f"se_{arm}"] = se[arm].to_numpy()
-        if money is not None:
-            gains = self.net_gains(effects[self.arms].to_numpy(dtype=float), table, money,
-                                   source=source)
+        if money is not None and costs is not None:
+            gains = net_gains(self.estimator_._benefit(effects[self.arms].to_numpy(dtype=float)),
+                              money, costs)
             for j, arm in enumerate(self.arms):
                 out[f"gain_{arm}"] = gains[:, j]
         return out
