@@ -50,26 +50,34 @@ SUBSET_SHARE = 0.9          # use the subset when it drops at least 10% of the c
 def _buffer(problem: Problem) -> np.ndarray:
     buffer = getattr(problem, "_buffer", None)
     if buffer is None or buffer.shape != problem.shape:
-        buffer = np.empty(problem.shape)
+        order = "F" if problem.gains.flags.f_contiguous else "C"     # match the inputs
+        buffer = np.empty(problem.shape, order=order)
         problem._buffer = buffer  # type: ignore[attr-defined]
     return buffer
 
 
-def _row_argmax(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column of the maximum per row and the maximum, for few columns: one vectorised pass
-    per column (much faster than ``argmax(axis=1)`` on an n x 4 array)."""
+def _row_argmax(values: np.ndarray, carry: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Column of the maximum per row, the maximum, and ``carry``'s entry in that column (or
+    None), for few columns: one vectorised pass per column (much faster than
+    ``argmax(axis=1)`` on an n x 4 array; contiguous when the arrays are column-major)."""
     top = values[:, 0].copy()
     best = np.zeros(len(values), dtype=np.intp)
+    picked = None if carry is None else carry[:, 0].copy()
     for k in range(1, values.shape[1]):
         column = values[:, k]
         better = column > top
         best[better] = k
         np.maximum(top, column, out=top)
-    return best, top
+        if picked is not None:
+            np.copyto(picked, carry[:, k], where=better)
+    return best, top, picked
 
 
-def price(problem: Problem, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Best reduced-gain plan at ``lam``: (choice, reduced gain of the choice, dual value)."""
+def price(problem: Problem, lam: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """Best reduced-gain plan at ``lam``: (choice, reduced gain of the choice, dual value,
+    each customer's cost of its best offer)."""
     reduced = _buffer(problem)                # reused n x K scratch array: no allocation
     full_cost = [(row, weight) for row, weight in zip(problem.rows, lam, strict=True)
                  if weight != 0 and row.use_cost and row.customers is None
@@ -92,16 +100,16 @@ def price(problem: Problem, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, fl
             reduced[:, cols] -= w
         else:
             reduced[:, cols] -= w * row.customers[:, None]
-    best, top = _row_argmax(reduced)
+    best, top, picked_cost = _row_argmax(reduced, problem.costs)
     choice = np.where(top > 0, best, -1)
     np.maximum(top, 0.0, out=top)
     dual = float(top.sum() + lam @ problem.bounds)
-    return choice, top, dual
+    return choice, top, dual, picked_cost
 
 
 def _coef(row: Row, problem: Problem, rows: np.ndarray, offers: np.ndarray) -> np.ndarray:
     """Unsigned coefficient of ``row`` for customers ``rows`` taking ``offers``."""
-    base = problem.costs[rows, offers] if row.use_cost else np.ones(len(rows))
+    base = problem.cost_of(rows, offers) if row.use_cost else np.ones(len(rows))
     inside = row.offers[offers]
     if row.customers is not None:
         inside = inside & row.customers[rows]
@@ -129,15 +137,34 @@ def repair(problem: Problem, choice: np.ndarray, merit: np.ndarray) -> np.ndarra
     return _fill(problem, choice)
 
 
+def _covering_prefix(key: np.ndarray, weight: np.ndarray, needed: float) -> np.ndarray:
+    """Positions of the shortest prefix, in stable ascending order of ``key``, whose
+    ``weight`` sums to at least ``needed`` (everything when the total falls short).
+
+    Same result as a full stable argsort, but only the smallest keys are sorted: candidates
+    are the keys up to the k-th smallest (ties included), k growing until they cover."""
+    n = len(key)
+    k = min(n, 4096)
+    while True:
+        if k >= n:
+            order = np.argsort(key, kind="stable")
+        else:
+            threshold = np.partition(key, k - 1)[k - 1]
+            members = np.flatnonzero(key <= threshold)           # index order: stable
+            order = members[np.argsort(key[members], kind="stable")]
+        covered = np.cumsum(weight[order])
+        cut = int(np.searchsorted(covered, needed)) + 1
+        if cut <= len(order) or k >= n:
+            return order[:cut]
+        k = min(n, k * 8)
+
+
 def _drop(problem: Problem, row: Row, choice: np.ndarray, merit: np.ndarray,
           protected: np.ndarray, excess: float) -> None:
     rows = np.flatnonzero((choice >= 0) & ~protected)
     coef = _coef(row, problem, rows, choice[rows])
     rows, coef = rows[coef > 0], coef[coef > 0]
-    order = np.argsort(merit[rows] / coef, kind="stable")
-    covered = np.cumsum(coef[order])
-    cut = int(np.searchsorted(covered, excess - 1e-9)) + 1
-    choice[rows[order[:cut]]] = -1
+    choice[rows[_covering_prefix(merit[rows] / coef, coef, excess - 1e-9)]] = -1
 
 
 def _add(problem: Problem, row: Row, choice: np.ndarray, protected: np.ndarray,
@@ -169,6 +196,12 @@ def _ranked_candidates(problem: Problem, full: tuple[int, ...]) -> tuple[np.ndar
     their best offer, ordered by gain per cost (best first). Cached per set of full rows: a
     solve meets only a few such sets, and the ranking is then reused by every fill."""
     cache = problem.__dict__.setdefault("_ranked", {})
+    closed = np.zeros(problem.shape[1], dtype=bool)       # offers full rows close to everyone
+    for r in full:
+        if problem.rows[r].customers is None:
+            closed |= problem.rows[r].offers
+    if closed.all():                                       # e.g. the budget is spent
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.int32)
     if full not in cache:
         idx = problem.positive
         gains = problem.gains[idx]             # disallowed pairs hold -inf (see Problem)
@@ -177,10 +210,10 @@ def _ranked_candidates(problem: Problem, full: tuple[int, ...]) -> tuple[np.ndar
             blocked = row.offers[None, :] if row.customers is None else (
                 row.offers[None, :] & row.customers[idx, None])
             gains = np.where(blocked, -np.inf, gains)
-        best, value = _row_argmax(gains)
+        best, value, _ = _row_argmax(gains)
         keep = value > 0
         idx, best, value = idx[keep], best[keep], value[keep]
-        ratio = value / np.maximum(problem.costs[idx, best], 1e-9)
+        ratio = value / np.maximum(problem.cost_of(idx, best), 1e-9)
         order = np.argsort(-ratio, kind="stable")
         cache[full] = (idx[order], best[order].astype(np.int32))
     return cache[full]
@@ -190,25 +223,28 @@ def _fill(problem: Problem, choice: np.ndarray) -> np.ndarray:
     """Add unassigned customers with positive gain, best gain per cost first, while every
     row keeps its slack (greedy first fit over the next ``FILL_BATCH`` candidates a round;
     a new round when a row has become full, which blocks its offers)."""
+    slack = problem.bounds - problem.usage(choice)
     for _ in range(8):
-        slack = problem.bounds - problem.usage(choice)
         full = tuple(r for r, row in enumerate(problem.rows)
                      if row.sign > 0 and slack[r] <= 1e-9)
         ranked, best = _ranked_candidates(problem, full)
         open_ = np.flatnonzero(choice[ranked] < 0)[:FILL_BATCH]
         if len(open_) == 0:
             break
-        if not _first_fit(problem, choice, ranked[open_], best[open_].astype(np.intp),
-                          slack):
+        added, slack = _first_fit(problem, choice, ranked[open_],
+                                  best[open_].astype(np.intp), slack)
+        if not added:
             break
     return choice
 
 
 def _first_fit(problem: Problem, choice: np.ndarray, rows: np.ndarray, offers: np.ndarray,
-               slack: np.ndarray) -> bool:
+               slack: np.ndarray) -> tuple[bool, np.ndarray]:
     """Walk candidates in order, taking each that fits every row's remaining slack (greedy
     first fit), in vectorised steps: drop those that no longer fit, take the longest prefix
-    that fits, repeat. Returns whether anyone was added."""
+    that fits, repeat. Returns whether anyone was added and the slack left (rows with a
+    minimum, ``sign < 0``, keep their slack: adding customers only loosens them, and
+    :func:`repair` has met them already)."""
     limited = [(r, row) for r, row in enumerate(problem.rows) if row.sign > 0]
     slack = slack.astype(float).copy()
     coefs = np.array([_coef(row, problem, rows, offers) for _, row in limited])
@@ -227,13 +263,21 @@ def _first_fit(problem: Problem, choice: np.ndarray, rows: np.ndarray, offers: n
             slack[r] -= used[i, limit - 1]
         rows, offers, coefs = rows[limit:], offers[limit:], coefs[:, limit:]
         added = True
-    return added
+    return added, slack
 
 
 def subset(problem: Problem, keep: np.ndarray) -> Problem:
     """The same problem on the customers ``keep`` (indices), bounds unchanged."""
+    def rows_of(matrix: np.ndarray) -> np.ndarray:          # keeps a column-major layout
+        if matrix.flags.f_contiguous and not matrix.flags.c_contiguous:
+            out = np.empty((len(keep), matrix.shape[1]), dtype=matrix.dtype, order="F")
+            for k in range(matrix.shape[1]):
+                np.take(matrix[:, k], keep, out=out[:, k])
+            return out
+        return matrix[keep]
+
     sub = Problem.__new__(Problem)
-    sub.gains, sub.costs = problem.gains[keep], problem.costs[keep]
+    sub.gains, sub.costs = rows_of(problem.gains), rows_of(problem.costs)
     sub.allowed, sub.offers = problem.allowed[keep], problem.offers
     sub.rows = [Row(r.name, r.bound, r.use_cost, r.offers,
                     None if r.customers is None else r.customers[keep], r.sign, r.label)
@@ -277,9 +321,10 @@ def solve_lagrangian(problem: Problem, *, tol: float = 1e-4, max_iter: int = 200
     best_choice, best_value = np.full(problem.shape[0], -1), 0.0
     iterations, stalled = 0, 0
     best_plan: tuple[np.ndarray, np.ndarray] | None = None
+    repaired: tuple[np.ndarray, np.ndarray] | None = None
     for iterations in range(1, max_iter + 1):
-        choice, reduced, dual = price(problem, lam)
-        subgradient = b - problem.usage(choice)
+        choice, reduced, dual, picked_cost = price(problem, lam)
+        subgradient = b - problem.usage(choice, picked_cost)
         cuts.append((dual, lam.copy(), subgradient))
         improved = not np.isfinite(best_bound) or dual < best_bound - 1e-7 * abs(best_bound)
         if improved:
@@ -291,14 +336,19 @@ def solve_lagrangian(problem: Problem, *, tol: float = 1e-4, max_iter: int = 200
             stalled += 1
         out_of_time = time.perf_counter() - started > time_limit
         # repairing is the expensive step: do it when the dual has settled (or periodically)
+        # (repairing the same best plan again would give the same plan and gap: skipped)
         if stalled >= 2 or iterations % 10 == 0 or out_of_time or iterations == max_iter:
-            plan, merit = best_plan if best_plan is not None else (choice, reduced)
-            feasible = repair(problem, plan, merit + 1e-9 * top_gain)
-            value = problem.value(feasible)
-            if value > best_value:
-                best_value, best_choice = value, feasible
-            gap = (best_bound - best_value) / max(abs(best_bound), 1e-12)
-            if gap <= tol or out_of_time:
+            if best_plan is not repaired:
+                plan, merit = best_plan if best_plan is not None else (choice, reduced)
+                feasible = repair(problem, plan, merit + 1e-9 * top_gain)
+                repaired = best_plan
+                value = problem.value(feasible)
+                if value > best_value:
+                    best_value, best_choice = value, feasible
+                gap = (best_bound - best_value) / max(abs(best_bound), 1e-12)
+                if gap <= tol:
+                    break
+            if out_of_time:
                 break
             stalled = 0
         lam = _master(mb, cuts, best_lam, radius, upper)
@@ -312,11 +362,23 @@ WARM_START_ABOVE = 200_000
 WARM_START_SAMPLE = 50_000
 
 
+WARM_START_MIN_COUNT = 50       # a count limit scaled to the sample keeps at least this
+
+
 def _warm_start(problem: Problem) -> np.ndarray:
-    """Multipliers of the same problem on a fixed random sample (bounds scaled down)."""
+    """Multipliers of the same problem on a fixed random sample (bounds scaled down).
+
+    The sample has ``WARM_START_SAMPLE`` customers, more when a count limit (e.g. 400
+    advisor visits) would otherwise scale down to a handful of slots, whose multiplier a
+    small sample cannot estimate (at most a quarter of the customers)."""
     n = problem.shape[0]
-    rows = np.sort(np.random.default_rng(0).choice(n, WARM_START_SAMPLE, replace=False))
-    share = WARM_START_SAMPLE / n
+    counts = [r.bound for r in problem.rows if not r.use_cost and r.sign > 0 and r.bound > 0]
+    size = WARM_START_SAMPLE
+    if counts:
+        size = max(size, int(n * WARM_START_MIN_COUNT / min(counts)))
+    size = min(size, max(WARM_START_SAMPLE, n // 4))
+    rows = np.sort(np.random.default_rng(0).choice(n, size, replace=False))
+    share = size / n
     sample = Problem.__new__(Problem)
     sample.gains, sample.costs = problem.gains[rows], problem.costs[rows]
     sample.allowed, sample.offers = problem.allowed[rows], problem.offers

@@ -54,7 +54,7 @@ def _matrix(scores: pd.DataFrame, prefix: str, offers: list[str], source: str) -
     if missing:
         raise SchemaError(source, [f"missing column(s) {', '.join(missing)}; the campaign's "
                                    f"offers are {', '.join(offers)}"])
-    values = np.empty((len(scores), len(cols)))          # filled column by column: no copies
+    values = np.empty((len(scores), len(cols)), order="F")   # column by column: no copies
     for j, col in enumerate(cols):
         series = scores[col]
         if not pd.api.types.is_numeric_dtype(series):
@@ -66,6 +66,9 @@ def _matrix(scores: pd.DataFrame, prefix: str, offers: list[str], source: str) -
 
 def _check_matrix(values: np.ndarray, cols: list[str], source: str) -> None:
     """Refuse missing, text, infinite or implausibly large gains and costs (with rows)."""
+    low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
+    if np.isfinite(low) and np.isfinite(high) and max(-low, high) <= MAX_ABS_VALUE:
+        return                                   # the common case: two reductions, no copies
     bad = ~np.isfinite(values)
     if bad.any():
         col = cols[int(np.argmax(bad.any(axis=0)))]
@@ -124,7 +127,8 @@ def read_scores(path: Path, offers: list[str]) -> ScoreTable:
         if missing:
             raise SchemaError(str(path), [f"missing column(s) {', '.join(missing)}; the "
                                           f"campaign's offers are {', '.join(offers)}"])
-        values = np.empty((len(frame), len(cols)))
+        # column-major: each column is filled, and later scanned, contiguously
+        values = np.empty((len(frame), len(cols)), order="F")
         for j, col in enumerate(cols):
             column = parquet.read(columns=[col]).column(0)
             values[:, j] = column.to_numpy(zero_copy_only=False).astype(float, copy=False)
@@ -342,7 +346,6 @@ def _plan_frame(scores: pd.DataFrame, spec: CampaignSpec, choice: np.ndarray,
 
 def _summary(problem: Problem, solution: Solution, plan: pd.DataFrame, budget: float,
              spec: CampaignSpec, seconds: float) -> dict:
-    treated = plan[plan["holdout"] == 0]
     usage = problem.usage(solution.choice)
     constraints = []
     for row, used in zip(problem.rows, usage, strict=True):
@@ -352,18 +355,22 @@ def _summary(problem: Problem, solution: Solution, plan: pd.DataFrame, budget: f
             "constraint": row.label or row.name, "used": float(row.sign * used),
             "limit": float(row.sign * row.bound), "binding": bool(binding),
             "shadow_price": solution.multipliers.get(row.name)})
-    spend = float(treated["cost"].sum())
-    gain = float(treated["expected_gain"].sum())
+    k = len(problem.offers)
+    picked = solution.choice[solution.choice >= 0]            # plan rows, in plan order
+    held = plan["holdout"].to_numpy() == 1
+    code = np.where(held, k, picked)                          # held-out rows counted apart
+    counts = np.bincount(code, minlength=k + 1)
+    spends = np.bincount(code, weights=plan["cost"].to_numpy(float), minlength=k + 1)
+    gains = np.bincount(code, weights=plan["expected_gain"].to_numpy(float), minlength=k + 1)
+    spend, gain = float(spends[:k].sum()), float(gains[:k].sum())     # treated customers only
     return {
         "campaign": spec.name, "currency": spec.currency, "budget": float(budget),
         "customers_scored": int(problem.shape[0]),
-        "selected": int(len(plan)), "treated": int(len(treated)),
+        "selected": int(len(plan)), "treated": int(counts[:k].sum()),
         "held_out": int(plan["holdout"].sum()),
-        "per_offer": {o: {"treated": int((treated["offer"] == o).sum()),
-                          "spend": float(treated.loc[treated["offer"] == o, "cost"].sum()),
-                          "expected_gain": float(treated.loc[treated["offer"] == o,
-                                                             "expected_gain"].sum())}
-                      for o in problem.offers},
+        "per_offer": {o: {"treated": int(counts[j]), "spend": float(spends[j]),
+                          "expected_gain": float(gains[j])}
+                      for j, o in enumerate(problem.offers)},
         "spend": spend, "expected_gain": gain,
         "roi": gain / spend if spend > 0 else None,
         "plan_value_before_holdout": solution.value, "bound": solution.bound,
