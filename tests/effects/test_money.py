@@ -92,6 +92,9 @@ def test_money_options_on_the_command_line_exit_2(tmp_path, capsys):
     assert "cost column 'price' (cost of email) not found" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
     table.assign(price=0.1).to_csv(tmp_path / "c.csv", index=False)
+    assert run([*base, "--value", "1", "--cost", "email=price", "--features",
+                "x1,x2,price"]) == 2
+    assert "price named in --features also serve" in capsys.readouterr().err
     assert run([*base, "--value", "1", "--cost", "email=price"]) == 0
     out = capsys.readouterr().out
     assert "recommendations maximise expected net value" in out

@@ -80,6 +80,9 @@ class EffectsModel:
             if col is not None and col not in table.columns:
                 raise InputError(f"{source}: {role} column {col!r} not found; columns: "
                                  f"{', '.join(map(str, table.columns[:15]))}")
+        if self.money is not None:                  # cost columns checked before fitting
+            logged = sorted(set(table[self.treatment].astype(str)) - {str(self.control)})
+            cost_matrix(self.money, table, logged, source=source)
         y = pd.to_numeric(table[self.outcome], errors="coerce")
         if y.isna().any():
             raise SchemaError(source, [f"column '{self.outcome}': outcome missing or not a "
@@ -89,6 +92,11 @@ class EffectsModel:
         frame = table if self.features is None else table[
             [c for c in table.columns if c in self.features or c in self._reserved()]]
         if self.features is not None:
+            both = [c for c in self.features if c in self._reserved()]
+            if both:
+                raise InputError(f"{source}: column(s) {', '.join(both)} named in --features "
+                                 "also serve as treatment, outcome, propensity, id or cost; "
+                                 "a column can have one role only")
             missing = [c for c in self.features if c not in table.columns]
             if missing:
                 raise InputError(f"{source}: feature column(s) not found: {', '.join(missing)}")
