@@ -110,7 +110,12 @@ def _stages(expected: int):
 
 def _show_warning(message: Warning | str, category: type[Warning], *_: object,
                   **__: object) -> None:
-    typer.echo(f"warning: {message}", err=True)
+    text = str(message)
+    shown = _state.setdefault("warnings_shown", set())
+    if text in shown:                         # one note per message and command
+        return
+    shown.add(text)
+    typer.echo(f"warning: {text}", err=True)
 
 
 @app.command()
@@ -698,17 +703,32 @@ def simulate_policy(
     json_out: Annotated[Path | None, typer.Option("--json", help="JSON results.")] = None,
     seed: Annotated[int, typer.Option(help="Seed (outcome model folds, random policies).")
                     ] = 0,
+    value: ValueOption = None,
+    cost: CostOption = None,
 ) -> None:
-    """Compare candidate policies on logged data: DM, IPW, SNIPW and DR with intervals."""
+    """Compare candidate policies on logged data: DM, IPW, SNIPW and DR with intervals.
+
+    With --value/--cost every value is net value per customer in currency (value of the
+    outcome on its good side minus the cost of the arm the policy gives)."""
     from uplift import io
+    from uplift.effects.money import build_money
     from uplift.evaluate.report import policy_html
     from uplift.evaluate.simulation import simulate_policies
 
     io.ensure_not_input([report, json_out], [log, truth])
+    frame = io.read_table(log)
+    arms = (sorted(set(frame[arm].astype(str)) - {str(control)})
+            if arm in frame.columns else [])
+    money = build_money(value, cost, arms, str(control))
     result = simulate_policies(
-        io.read_table(log), arm=arm, control=control, outcome=outcome, propensity=propensity,
+        frame, arm=arm, control=control, outcome=outcome, propensity=propensity,
         policies=policy, goal=goal, features=features.split(",") if features else None,
-        truth=truth, seed=seed, source=str(log))
+        truth=truth, seed=seed, source=str(log), money=money)
+    if money is not None:
+        _say(f"values are net value per customer: {money.describe()}")
+    elif any(p.startswith(("tree:", "model:")) for p in policy):
+        _say("values are outcomes, not money: model and tree policies ignore cost unless "
+             "--value/--cost are given here or were stored with the model at fit")
     _say(f"outcome model uses {result['features']} numeric columns (never those measured "
          f"after assignment: {', '.join(result['excluded_after_assignment'])})")
     for message in result["warnings"]:
@@ -815,13 +835,37 @@ def churn_score(
     fitted = ChurnModel.load(model)
     frame = io.read_table(table, encoding=encoding)
     scores = fitted.score(frame, source=str(table), id_col=id_col)
-    io.write_table(scores, out, ids=[c for c in ("customer_id", id_col or fitted.id_col_) if c])
+    _say(fitted.id_note_)
+    io.write_table(scores, out, ids=_id_columns(scores.columns[0], fitted.id_note_))
     io.write_json(io.build_manifest("churn score", {"model": model, "table": table},
                                     seed=None, inputs=[table], outputs={out.name: len(scores)}),
                   io.manifest_path_for(out))
     counts = scores["tier"].value_counts()
     _say(f"wrote {out}: {len(scores):,} customers; " + ", ".join(
         f"{t} {n:,}" for t, n in counts.items()))
+
+
+ValueOption = Annotated[float | None, typer.Option(
+    "--value", help="What one unit of the outcome is worth (currency): one more visit or "
+    "purchase for an 'increase' goal, one prevented churner for 'decrease'. With it, "
+    "recommendations maximise expected net value.")]
+CostOption = Annotated[list[str] | None, typer.Option(
+    "--cost", metavar="ARM=COST", help="Cost per customer of each offer (currency): "
+    "ARM=AMOUNT or ARM=COLUMN "
+    "(a column with each customer's cost); repeat or separate by commas; AMOUNT or COLUMN "
+    "alone applies to every offer. Needs --value.")]
+
+
+def _money_note(money) -> str:
+    if money is None:
+        return ("recommendations ignore cost (no --value/--cost given): they maximise the "
+                "outcome, not money")
+    return f"recommendations maximise expected net value: {money.describe()}"
+
+
+def _id_columns(name: str, note: str) -> list[str]:
+    """Columns to pseudonymise in an output: customer ids, never generated row numbers."""
+    return ["customer_id"] + ([name] if not note.startswith("no id column") else [])
 
 
 effects_app = typer.Typer(help="Offer effects (uplift) from a randomised campaign table.",
@@ -852,22 +896,31 @@ def effects_fit(
     min_rows: Annotated[int, typer.Option("--min-rows", help="Minimum rows per arm.")] = 50,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     threads: Annotated[int, typer.Option(help="LightGBM threads.")] = 1,
+    value: ValueOption = None,
+    cost: CostOption = None,
     encoding: Annotated[str | None, typer.Option(help="CSV text encoding.")] = None,
 ) -> None:
-    """Fit per-offer effects with cross-fitted model selection; prints the comparison."""
+    """Fit per-offer effects with cross-fitted model selection; prints the comparison.
+
+    With --value (and --cost) the model stores what outcomes are worth and offers cost:
+    `effects predict` then adds gain_<arm> and recommends by expected net value."""
     from uplift import io
     from uplift.effects import BoostSettings, UpliftEstimator
     from uplift.effects.model import EffectsModel
+    from uplift.effects.money import build_money
 
     io.ensure_not_input([out], [table])
     frame = io.read_table(table, encoding=encoding)
+    arms = (sorted(set(frame[treatment].astype(str)) - {str(control)})
+            if treatment in frame.columns else [])
+    money = build_money(value, cost, arms, str(control))
     estimator = UpliftEstimator(learners=tuple(x.strip() for x in learners.split(",") if x),
                                 n_folds=folds, min_rows_per_arm=min_rows, random_state=seed,
                                 boost=BoostSettings(threads=threads))
     model = EffectsModel(treatment=treatment, control=control, outcome=outcome,
                          features=features.split(",") if features else None,
                          propensity=propensity, id_col=id_col, estimator=estimator, goal=goal,
-                         outcome_type=outcome_type)
+                         outcome_type=outcome_type, money=money)
     model.fit(frame, source=str(table))
     model.save(out)
     io.write_json(io.build_manifest(
@@ -879,9 +932,18 @@ def effects_fit(
     policy = model.estimator_.policy_
     switches = {arm: sum(1 for adv, se in leaves.values() if adv - se > 0)
                 for arm, leaves in policy.leaves_.items()}
-    typer.echo(f"policy tree: default {policy.default_}; groups (leaves) that measurably do "
-               f"better with another arm: " + (", ".join(f"{a} {n}" for a, n in switches.items()
-                                                         if n) or "none"))
+    if money is None:
+        typer.echo(f"policy tree: default {policy.default_}; groups (leaves) that measurably "
+                   f"do better with another arm: " + (", ".join(
+                       f"{a} {n}" for a, n in switches.items() if n) or "none"))
+    else:
+        import pandas as pd
+
+        shares = pd.Series(model.recommend(frame, source=str(table))).value_counts(
+            normalize=True)
+        typer.echo("net-value policy on the training rows: " + ", ".join(
+            f"{a} {s:.1%}" for a, s in shares.items()))
+    typer.echo(_money_note(money))
 
 
 @effects_app.command("predict")
@@ -892,25 +954,40 @@ def effects_predict(
                                       "recommended.")],
     evidence: Annotated[float, typer.Option(
         "--evidence", help="Standard errors by which a group must do better with another arm "
-        "before `recommended` departs from the best single arm.")] = 1.0,
+        "before `recommended` departs from the best single arm (with money: by which an "
+        "offer's net gain must beat control).")] = 1.0,
+    id_col: Annotated[str | None, typer.Option("--id", help="Id column to carry into the "
+                                               "output (default: the fit's, else the column "
+                                               "the fit found id-like, else 'row').")] = None,
+    value: ValueOption = None,
+    cost: CostOption = None,
     encoding: Annotated[str | None, typer.Option(help="CSV text encoding.")] = None,
 ) -> None:
     """Predict each offer's effect (and its standard error) per customer, and the recommended
-    arm from the model's policy tree."""
+    arm from the model's policy tree; with money (--value/--cost here or at fit) also
+    gain_<arm>, the expected net gain in currency, and recommendations by net value."""
     from uplift import io
     from uplift.effects.model import EffectsModel
+    from uplift.effects.money import build_money
 
     io.ensure_not_input([out], [table, model])
     fitted = EffectsModel.load(model)
+    money = fitted.money_for(build_money(value, cost, fitted.arms, str(fitted.control)))
     frame = io.read_table(table, encoding=encoding)
-    predictions = fitted.predict(frame, source=str(table))
-    predictions["recommended"] = fitted.recommend(frame, z=evidence, source=str(table))
-    io.write_table(predictions, out, ids=[c for c in ("customer_id", fitted.id_col) if c])
-    io.write_json(io.build_manifest("effects predict", {"model": model, "table": table},
+    predictions = fitted.predict(frame, source=str(table), money=money, id_col=id_col)
+    predictions["recommended"] = fitted.recommend(frame, z=evidence, source=str(table),
+                                                  money=money, id_col=id_col)
+    _, _, id_note = fitted.ids(frame, id_col=id_col, source=str(table))
+    io.write_table(predictions, out, ids=_id_columns(predictions.columns[0], id_note))
+    io.write_json(io.build_manifest("effects predict", {"model": model, "table": table,
+                                                        "value": value, "cost": cost},
                                     seed=None, inputs=[table],
                                     outputs={out.name: len(predictions)}),
                   io.manifest_path_for(out))
-    _say(f"wrote {out}: {len(predictions):,} rows, arms {', '.join(fitted.arms)}")
+    shares = predictions["recommended"].value_counts(normalize=True)
+    _say(f"wrote {out}: {len(predictions):,} rows, arms {', '.join(fitted.arms)}; {id_note}")
+    _say("recommended: " + ", ".join(f"{a} {s:.1%}" for a, s in shares.items()))
+    _say(_money_note(money))
 
 
 @effects_app.command("evaluate")
@@ -919,24 +996,41 @@ def effects_evaluate(
     table: Annotated[Path, typer.Option(help="Labelled campaign table (arm and outcome).")],
     boot: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    evidence: Annotated[float, typer.Option(
+        "--evidence", help="Evidence rule of the recommended policy (as in `effects "
+        "predict`).")] = 1.0,
+    value: ValueOption = None,
+    cost: CostOption = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="JSON results to write.")
+                        ] = None,
     encoding: Annotated[str | None, typer.Option(help="CSV text encoding.")] = None,
 ) -> None:
-    """Qini, AUUC and uplift@30% per offer vs control, with 95% bootstrap intervals."""
+    """Qini, AUUC and uplift@30% per offer vs control, with 95% bootstrap intervals; with
+    money (--value/--cost here or at fit) the net value of the recommended policy against
+    treating everyone with one offer and treating no one, with 95% intervals, and the
+    incremental response rate and net incremental revenue of the recommended set."""
     import numpy as np
 
     from uplift import io
     from uplift.effects.metrics import bootstrap_arm_metrics
     from uplift.effects.model import EffectsModel
+    from uplift.effects.money import build_money
+    from uplift.effects.netvalue import net_value_report
 
+    io.ensure_not_input([json_out], [table, model])
     fitted = EffectsModel.load(model)
+    money = fitted.money_for(build_money(value, cost, fitted.arms, str(fitted.control)))
     frame = io.read_table(table, encoding=encoding)
     for col in (fitted.treatment, fitted.outcome):
         if col not in frame.columns:
             raise InputError(f"{table}: column {col!r} needed for evaluation is missing")
-    effects = fitted.predict(frame, source=str(table), with_se=False)
+    inputs = frame.drop(columns=[c for c in (fitted.treatment, fitted.outcome,
+                                             fitted.propensity) if c and c in frame.columns])
+    effects = fitted.predict(inputs, source=str(table), with_se=False, money=money)
     arms = frame[fitted.treatment].astype(str).to_numpy()
     y = frame[fitted.outcome].to_numpy(dtype=float)
     good = fitted.estimator_._good(y)
+    results: dict = {"metrics": {}}
     typer.echo(f"{'arm':<16}{'metric':<14}{'value':>10}{'95% low':>10}{'95% high':>10}")
     for arm in fitted.arms:
         mask = np.isin(arms, [arm, str(fitted.control)])
@@ -945,8 +1039,33 @@ def effects_evaluate(
         benefit = fitted.estimator_._benefit(effects[f"effect_{arm}"].to_numpy())
         result = bootstrap_arm_metrics(good[mask], benefit[mask],
                                        (arms[mask] == arm).astype(int), n_boot=boot, seed=seed)
-        for metric, (value, low, high) in result.items():
-            typer.echo(f"{arm:<16}{metric:<14}{value:>10.4f}{low:>10.4f}{high:>10.4f}")
+        results["metrics"][arm] = result
+        for metric, (v, low, high) in result.items():
+            typer.echo(f"{arm:<16}{metric:<14}{v:>10.4f}{low:>10.4f}{high:>10.4f}")
+    if money is None:
+        typer.echo(_money_note(None) + "; pass --value/--cost for the net value of the "
+                   "recommended policy")
+    else:
+        report = net_value_report(fitted, frame, money, z=evidence, source=str(table))
+        results["net_value"] = report
+        typer.echo(f"net value vs treating no one ({money.describe()}; {report['design']})")
+        typer.echo(f"{'policy':<32}{'treated':>9}{'per customer':>14}{'95% CI':>24}"
+                   f"{'total':>14}")
+        for name, r in report["policies"].items():
+            ci = f"[{r['low']:+.4f}, {r['high']:+.4f}]"
+            typer.echo(f"{name[:31]:<32}{r['treated_share']:>9.1%}"
+                       f"{r['net_value_per_customer']:>+14.4f}{ci:>24}{r['total']:>+14,.0f}")
+        for arm, r in report["recommended_set"].items():
+            if "irr" in r:
+                typer.echo(f"recommended {arm}: {r['recommended']:,} customers; incremental "
+                           f"response rate {r['irr']:+.4f}, net incremental revenue "
+                           f"{r['nir']:+,.2f} ({r['rows_offer']:,} offer / "
+                           f"{r['rows_control']:,} control rows)")
+            else:
+                typer.echo(f"recommended {arm}: {r['recommended']:,} customers; too few "
+                           "randomised rows in the set for IRR/NIR")
+    if json_out:
+        io.write_json(results, json_out)
 
 
 import_app = typer.Typer(help="Import a public bank dataset into the data contract.",
@@ -1182,7 +1301,8 @@ def _dispatch(argv: list[str]) -> tuple[int, str | None]:
     return (result if isinstance(result, int) else 0), None
 
 
-GLOBAL_FLAGS = {"--quiet": "--quiet", "-q": "--quiet", "--debug": "--debug"}
+GLOBAL_FLAGS = {"--quiet": "--quiet", "-q": "--quiet", "--debug": "--debug",
+                "--allow-plaintext": "--allow-plaintext"}
 TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes"}, {"false", "0", "no"}
 
 
@@ -1213,7 +1333,7 @@ def run(argv: list[str] | None = None) -> int:
 
     from uplift.security import audit
 
-    _state.update(debug=False, quiet=False)
+    _state.update(debug=False, quiet=False, warnings_shown=set())
     argv = global_options_first(list(sys.argv[1:] if argv is None else argv))
     command = _command_name(argv)
     if not command or "--help" in argv or command in GROUPS:

@@ -190,3 +190,13 @@ def test_a_contact_limit_without_history_is_reported_not_silently_skipped():
     limited = allocate(scores_table(200), rules, budget=100, seed=0, contacts=history,
                        as_of=pd.Timestamp("2026-01-01"))
     assert limited.summary["notes"] == []
+
+
+def test_strata_codes_number_value_combinations_in_sorted_order():
+    from uplift.allocate.plan import strata_codes
+
+    frame = pd.DataFrame({"segment": ["b", "a", "b", None, "a"], "band": [2, 1, 1, 1, 1]})
+    codes = strata_codes(frame, ["segment", "band"])
+    # (a,1) (a,1) -> 0; (b,1) -> 1; (b,2) -> 2; missing segment -> its own stratum, last
+    assert codes.tolist() == [2, 0, 1, 3, 0]
+    assert strata_codes(frame, []).tolist() == [0] * 5

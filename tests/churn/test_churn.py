@@ -15,6 +15,7 @@ from uplift.churn.reasons import group_features, load_reason_rules
 from uplift.cli import run
 from uplift.config import assign_tiers
 from uplift.errors import InputError, ModelError, SchemaError
+from uplift.schema import DataWarning
 
 from ..conftest import SHARED_DATA
 
@@ -93,8 +94,9 @@ def test_score_time_columns_must_match_training(fitted):
     table = synthetic_table(50)
     with pytest.raises(SchemaError, match="missing feature column"):
         fitted.score(table.drop(columns="age"))
-    with pytest.raises(SchemaError, match="not trained on: surprise"):
-        fitted.score(table.assign(surprise=1))
+    with pytest.warns(DataWarning, match="not trained on: surprise"):
+        extra = fitted.score(table.assign(surprise=1))
+    pd.testing.assert_frame_equal(extra, fitted.score(table))
 
 
 @pytest.mark.parametrize("mutate, message", [
@@ -120,12 +122,36 @@ def test_cli_fit_and_score_round_trip(tmp_path, capsys):
     assert "ROC-AUC" in capsys.readouterr().out
     table.drop(columns="churned").assign(extra=1).to_csv(tmp_path / "x.csv", index=False)
     assert run(["churn", "score", "--model", str(tmp_path / "m"), "--table",
-                str(tmp_path / "x.csv"), "--out", str(tmp_path / "s.csv")]) == 2
-    assert not (tmp_path / "s.csv").exists()
+                str(tmp_path / "x.csv"), "--out", str(tmp_path / "s.csv")]) == 0
+    assert "ignoring 1 column(s) the model was not trained on: extra" in \
+        capsys.readouterr().err
+    with_extra = pd.read_csv(tmp_path / "s.csv")
     table.drop(columns="churned").to_csv(tmp_path / "x.csv", index=False)
     assert run(["--quiet", "churn", "score", "--model", str(tmp_path / "m"), "--table",
                 str(tmp_path / "x.csv"), "--out", str(tmp_path / "s.csv")]) == 0
-    assert len(pd.read_csv(tmp_path / "s.csv")) == 1500
+    scores = pd.read_csv(tmp_path / "s.csv")
+    assert list(scores["client"]) == list(table["client"])
+    pd.testing.assert_frame_equal(scores, with_extra)
+
+
+def test_scores_carry_the_detected_id_or_row_numbers(tmp_path, capsys):
+    table = synthetic_table(600).drop(columns="client")
+    table.insert(0, "CustomerId", [f"{i:08d}" for i in range(15_000_000, 15_000_600)])
+    table.to_csv(tmp_path / "t.csv", index=False)
+    assert run(["--quiet", "churn", "fit", "--table", str(tmp_path / "t.csv"), "--label",
+                "churned", "--out", str(tmp_path / "m")]) == 0
+    table.drop(columns="churned").to_csv(tmp_path / "x.csv", index=False)
+    assert run(["churn", "score", "--model", str(tmp_path / "m"), "--table",
+                str(tmp_path / "x.csv"), "--out", str(tmp_path / "s.csv")]) == 0
+    assert "id column 'CustomerId' (detected as id-like at fit)" in capsys.readouterr().err
+    scores = pd.read_csv(tmp_path / "s.csv", dtype={"CustomerId": str})
+    assert scores.columns[0] == "CustomerId"
+    assert list(scores["CustomerId"]) == list(table["CustomerId"])
+    table.drop(columns=["churned", "CustomerId", "row_id", "name"]).to_csv(tmp_path / "x.csv",
+                                                                  index=False)
+    assert run(["--quiet", "churn", "score", "--model", str(tmp_path / "m"), "--table",
+                str(tmp_path / "x.csv"), "--out", str(tmp_path / "s.csv")]) == 0
+    assert pd.read_csv(tmp_path / "s.csv")["row"].tolist() == list(range(1, 601))
 
 
 def test_tiers_follow_thresholds():

@@ -154,3 +154,23 @@ def test_campaign_with_an_offer_the_model_does_not_know(planned, capsys):
 def test_packaged_demo_campaign_matches_the_repository_copy():
     packaged = ROOT / "uplift" / "data" / "retention_demo.yaml"
     assert packaged.read_text() == (ROOT / "campaigns" / "retention_demo.yaml").read_text()
+
+
+@pytest.mark.parametrize("offers", [["fee_waiver"], ["fee_waiver", "advisor_visit"]])
+def test_plan_with_one_or_two_offers(planned, offers):
+    import yaml
+
+    work, args = planned
+    spec = yaml.safe_load((ROOT / "campaigns" / "retention_demo.yaml").read_text())
+    spec["offers"] = [o for o in spec["offers"] if o["name"] in offers]
+    spec["capacities"] = [c for c in spec["capacities"] if c["offer"] in offers]
+    path = work / f"spec{len(offers)}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    out, report = work / f"plan{len(offers)}.csv", work / f"report{len(offers)}.html"
+    changed = [str(out) if a == str(work / "plan.csv") else str(report)
+               if a == str(work / "report.html") else a for a in args]
+    assert run(["--quiet", *changed, "--campaign", str(path)]) == 0
+    plan = pd.read_csv(out)
+    assert len(plan) > 0 and set(plan["offer"]) <= set(offers)
+    assert plan.loc[plan["holdout"] == 0, "cost"].sum() <= 20000
+    assert "<svg" in report.read_text()

@@ -73,7 +73,7 @@ def _matrix(scores: pd.DataFrame, prefix: str, offers: list[str], source: str) -
     if missing:
         raise SchemaError(source, [f"missing column(s) {', '.join(missing)}; the campaign's "
                                    f"offers are {', '.join(offers)}"])
-    values = np.empty((len(scores), len(cols)))          # filled column by column: no copies
+    values = np.empty((len(scores), len(cols)), order="F")   # column by column: no copies
     for j, col in enumerate(cols):
         series = scores[col]
         if not pd.api.types.is_numeric_dtype(series):
@@ -85,6 +85,9 @@ def _matrix(scores: pd.DataFrame, prefix: str, offers: list[str], source: str) -
 
 def _check_matrix(values: np.ndarray, cols: list[str], source: str) -> None:
     """Refuse missing, text, infinite or implausibly large gains and costs (with rows)."""
+    low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
+    if np.isfinite(low) and np.isfinite(high) and max(-low, high) <= MAX_ABS_VALUE:
+        return                                   # the common case: two reductions, no copies
     bad = ~np.isfinite(values)
     if bad.any():
         col = cols[int(np.argmax(bad.any(axis=0)))]
@@ -128,9 +131,9 @@ def read_scores(path: Path, offers: list[str]) -> ScoreTable:
     source = io.plaintext_source(path)         # decrypted in memory when encrypted
     names = io.parquet_columns(path, source)
     try:
+        parquet = pq.ParquetFile(source)          # metadata parsed once for every read below
         matrix_cols = [c for c in names if c.startswith(("gain_", "cost_"))]
-        frame = pq.read_table(source, columns=[c for c in names
-                                               if c not in matrix_cols]).to_pandas()
+        frame = parquet.read(columns=[c for c in names if c not in matrix_cols]).to_pandas()
     except Exception as exc:
         raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
     audit.note_input(path, len(frame))
@@ -143,9 +146,10 @@ def read_scores(path: Path, offers: list[str]) -> ScoreTable:
         if missing:
             raise SchemaError(str(path), [f"missing column(s) {', '.join(missing)}; the "
                                           f"campaign's offers are {', '.join(offers)}"])
-        values = np.empty((len(frame), len(cols)))
+        # column-major: each column is filled, and later scanned, contiguously
+        values = np.empty((len(frame), len(cols)), order="F")
         for j, col in enumerate(cols):
-            column = pq.read_table(source, columns=[col]).column(0)
+            column = parquet.read(columns=[col]).column(0)
             values[:, j] = column.to_numpy(zero_copy_only=False).astype(float, copy=False)
         _check_matrix(values, cols, str(path))
         return values
@@ -288,18 +292,47 @@ def solve(problem: Problem, solver: str = "auto", *, time_limit: float = 60.0,
     return fast
 
 
+def strata_codes(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """One integer per row naming its stratum (the combination of ``columns``' values; a
+    missing value is a stratum of its own), numbered in sorted order of those values; zeros
+    without columns. Vectorised (per-column factorize and integer arithmetic): no row-wise
+    string joins, which are slow on pandas 3's Arrow-backed strings."""
+    key = np.zeros(len(frame), dtype=np.int64)
+    size = 1
+    for col in columns:
+        codes, levels = pd.factorize(frame[col], sort=True, use_na_sentinel=False)
+        if size * max(len(levels), 1) >= 2**62:          # renumber before it could overflow
+            key = pd.factorize(key, sort=True)[0].astype(np.int64)
+            size = int(key.max()) + 1
+        key = key * max(len(levels), 1) + codes
+        size *= max(len(levels), 1)
+    return pd.factorize(key, sort=True)[0].astype(np.int64) if columns else key
+
+
 def draw_holdout(choice: np.ndarray, strata: np.ndarray, fraction: float, seed: int
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Holdout flags and assignment probabilities for the selected customers."""
+    """Holdout flags and assignment probabilities for the selected customers.
+
+    ``strata``: stratum per row (integers from :func:`strata_codes`, or any labels, numbered
+    in sorted order); the holdout is drawn within
+    each (stratum, offer) group, groups in order of stratum then offer, members in row order.
+    """
     holdout = np.zeros(len(choice), dtype=bool)
     prob = np.ones(len(choice))
     if fraction <= 0:
         return holdout, prob
     rng = np.random.default_rng(seed)
     selected = np.flatnonzero(choice >= 0)
-    keys = pd.Series(strata[selected]).astype(str) + "|" + pd.Series(choice[selected]).astype(str)
-    for _, idx in pd.Series(selected).groupby(keys.to_numpy()):
-        members = idx.to_numpy()
+    width = int(choice.max()) + 1 if len(selected) else 1
+    strata = np.asarray(strata)
+    if strata.dtype.kind not in "iu":
+        strata = pd.factorize(strata, sort=True)[0]
+    keys = strata.astype(np.int64)[selected] * width + choice[selected]
+    order = np.argsort(keys, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(keys[order]) != 0])
+    for members in np.split(selected[order], starts[1:]):
+        if not len(members):
+            continue
         k = int(np.floor(fraction * len(members) + rng.random()))   # unbiased rounding
         held = rng.choice(members, size=min(k, len(members)), replace=False)
         holdout[held] = True
@@ -355,8 +388,7 @@ def allocate(
     problem = Problem(gains, costs, allowed, offers, rows)
     solution = solve(problem, solver, time_limit=time_limit)
     strata_cols = [c for c in spec.holdout_stratify if c in scores.columns]
-    strata = (scores[strata_cols].astype(str).agg("|".join, axis=1).to_numpy()
-              if strata_cols else np.full(len(scores), "all"))
+    strata = strata_codes(scores, strata_cols)
     holdout, prob = draw_holdout(solution.choice, strata, spec.holdout_fraction, seed)
     plan = _plan_frame(scores, spec, solution.choice, holdout, prob, gains, costs,
                        table.lower)

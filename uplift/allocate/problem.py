@@ -14,6 +14,7 @@ beyond the cost matrix itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -53,9 +54,12 @@ class Problem:
         n, k = self.gains.shape
         if self.costs.shape != (n, k) or self.allowed.shape != (n, k):
             raise InputError("gains, costs and allowed must have the same shape")
-        if not np.isfinite(self.gains[self.allowed]).all():
+        # checked with boolean masks (no copies of the n x K matrices)
+        if (~np.isfinite(self.gains) & self.allowed).any():
             raise InputError("gains must be finite numbers for allowed offers")
-        if (self.costs[self.allowed] < 0).any() or not np.isfinite(self.costs[self.allowed]).all():
+        with np.errstate(invalid="ignore"):
+            bad_cost = ~(np.isfinite(self.costs) & (self.costs >= 0))
+        if (bad_cost & self.allowed).any():
             raise InputError("costs must be finite and >= 0")
         # disallowed pairs get -inf gain *in place* (saves an n x K copy at 8M customers):
         # they can then never win an argmax, and their gain is never summed
@@ -63,6 +67,27 @@ class Problem:
         if not self.gains.flags.writeable:
             self.gains = self.gains.copy()
         self.gains[~self.allowed] = -np.inf
+
+    @cached_property
+    def _flat_costs(self) -> tuple[np.ndarray, bool]:
+        """Costs as one flat array (a view when the matrix is contiguous) and whether it is
+        column-major; a 1-D gather is much faster than 2-D fancy indexing at millions of
+        customers."""
+        if self.costs.flags.f_contiguous and not self.costs.flags.c_contiguous:
+            return self.costs.ravel(order="F"), True
+        return np.ascontiguousarray(self.costs).ravel(), False
+
+    def cost_of(self, rows: np.ndarray, offers: np.ndarray) -> np.ndarray:
+        """``costs[rows, offers]`` (currency)."""
+        flat, column_major = self._flat_costs
+        n, k = self.costs.shape
+        return flat[offers * n + rows] if column_major else flat[rows * k + offers]
+
+    @cached_property
+    def positive(self) -> np.ndarray:
+        """Customers with at least one allowed offer of positive gain (the only ones a plan
+        can use), computed once."""
+        return np.flatnonzero((self.gains > 0).any(axis=1))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -81,12 +106,13 @@ class Problem:
         """Right-hand side of every coupling row."""
         return np.array([r.bound for r in self.rows])
 
-    def usage(self, choice: np.ndarray) -> np.ndarray:
+    def usage(self, choice: np.ndarray, picked_cost: np.ndarray | None = None) -> np.ndarray:
         """Left-hand side of every coupling row for a plan ``choice`` (offer index per
-        customer, -1 = none), in one pass over the customers."""
+        customer, -1 = none), in one pass over the customers; ``picked_cost`` (each
+        customer's cost of ``choice``, any value where none) saves looking the costs up."""
         taken = np.flatnonzero(choice >= 0)
         picked = choice[taken]
-        spent = self.costs[taken, picked]
+        spent = self.cost_of(taken, picked) if picked_cost is None else picked_cost[taken]
         k = self.shape[1]
         counts = np.bincount(picked, minlength=k).astype(float)
         spend_by_offer = np.bincount(picked, weights=spent, minlength=k)

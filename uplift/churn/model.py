@@ -37,7 +37,7 @@ from uplift.churn.reasons import (
     symptoms,
     top_reasons,
 )
-from uplift.churn.table import TableSpec, apply_table, binary_label, learn_table
+from uplift.churn.table import TableSpec, apply_table, binary_label, learn_table, output_ids
 from uplift.config import assign_tiers
 from uplift.errors import InputError, ModelError
 from uplift.schema import parse_date_column
@@ -253,15 +253,17 @@ class ChurnModel:
               id_col: str | None = None) -> pd.DataFrame:
         """Columns: id, churn_risk, tier, reason_1..reason_k, exit_signal (in chunks).
 
+        The id column is ``id_col``, else the fit's, else the column the fit detected as
+        id-like, else ``row`` (1, 2, ...); ``id_note_`` says which.
+
         Reasons are given to customers whose risk reaches ``reasons_from`` (default: the
         lowest tier threshold, i.e. amber and red); lower-risk rows get empty reasons.
         """
         self._check_fitted()
-        id_col = id_col or self.id_col_
-        if id_col is not None and id_col not in frame.columns:
-            raise InputError(f"{source}: id column {id_col!r} not found")
+        id_name, ids, self.id_note_ = output_ids(frame, named=id_col or self.id_col_,
+                                                 spec=self.spec_, source=source)
         X = apply_table(frame, self.spec_, source=source,
-                        allowed_extra=(self.label_, id_col, self.time_col_))
+                        allowed_extra=(self.label_, id_name, self.time_col_))
         risk = np.concatenate([self.calibrator_(self.booster_.predict(X.iloc[s:s + SCORE_CHUNK]))
                                for s in range(0, len(X), SCORE_CHUNK)]) if len(X) else \
             np.array([])
@@ -283,8 +285,7 @@ class ChurnModel:
                                           set(self.symptoms_))
         out = pd.DataFrame({"churn_risk": np.round(risk, 6),
                             "tier": assign_tiers(risk, self.tiers_)}, index=frame.index)
-        if id_col is not None:
-            out.insert(0, id_col, frame[id_col].to_numpy())
+        out.insert(0, id_name, ids)
         for k in range(top_k):
             out[f"reason_{k + 1}"] = reason[:, k]
         out["exit_signal"] = signal

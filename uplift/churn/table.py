@@ -140,9 +140,32 @@ def learn_table(frame: pd.DataFrame, *, label: str, id_col: str | None,
     return spec
 
 
+def id_like_columns(spec: TableSpec) -> list[str]:
+    """Columns the training table excluded as id-like (every value distinct), in order."""
+    return [c for c, why in spec.excluded.items() if why.startswith("id-like")]
+
+
+def output_ids(frame: pd.DataFrame, *, named: str | None, spec: TableSpec,
+               source: str = "table") -> tuple[str, np.ndarray, str]:
+    """The id column for a scores/predictions table: (name, values, how it was chosen).
+
+    ``named`` (from ``--id`` or the fit) when given, else the first column the fit detected as
+    id-like that the table has, else ``row`` numbered from 1.
+    """
+    if named is not None:
+        if named not in frame.columns:
+            raise InputError(f"{source}: id column {named!r} not found")
+        return named, frame[named].to_numpy(), f"id column {named!r}"
+    for col in id_like_columns(spec):
+        if col in frame.columns:
+            return col, frame[col].to_numpy(), f"id column {col!r} (detected as id-like at fit)"
+    return "row", np.arange(1, len(frame) + 1), "no id column: rows numbered from 1 in 'row'"
+
+
 def apply_table(frame: pd.DataFrame, spec: TableSpec, *, source: str,
                 allowed_extra: tuple[str | None, ...] = ()) -> pd.DataFrame:
-    """Model matrix in training order; errors on missing or unexpected columns."""
+    """Model matrix in training order; errors on missing feature columns; columns the model
+    does not know are ignored with one warning (a scoring table may carry more)."""
     missing = [c for c in spec.features if c not in frame.columns]
     known = set(spec.features) | set(spec.excluded) | {c for c in allowed_extra if c}
     extra = [c for c in frame.columns if c not in known]
@@ -151,8 +174,9 @@ def apply_table(frame: pd.DataFrame, spec: TableSpec, *, source: str,
         problems.append(f"missing feature column(s) the model was trained on: "
                         f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
     if extra:
-        problems.append(f"column(s) the model was not trained on: {', '.join(extra[:10])}"
-                        f"{' ...' if len(extra) > 10 else ''}; drop them or retrain")
+        warnings.warn(f"{source}: ignoring {len(extra)} column(s) the model was not trained on: "
+                      f"{', '.join(map(str, extra[:10]))}{' ...' if len(extra) > 10 else ''}",
+                      DataWarning, stacklevel=2)
     if problems:
         raise SchemaError(source, problems)
     columns: dict[str, object] = {}

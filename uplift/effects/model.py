@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from uplift import __version__
-from uplift.churn.table import apply_table, learn_table
+from uplift.churn.table import apply_table, learn_table, output_ids
 from uplift.effects.estimator import UpliftEstimator
+from uplift.effects.money import Money, cost_matrix, net_gains
 from uplift.errors import InputError, ModelError, SchemaError
 from uplift.schema import _rows, number_problems
 from uplift.security.keys import key_id, model_key, model_signature, signature_matches
@@ -71,13 +72,24 @@ def id_bitmap(keys: pd.Series) -> np.ndarray:
     return np.packbits(bitmap)          # 128 KiB
 
 
+def _id_like(series: pd.Series) -> bool:
+    """Text or whole numbers, every value present and distinct (more than 20 rows)."""
+    n = len(series)
+    if n <= 20 or series.isna().any() or series.nunique() != n:
+        return False
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return bool(np.all(np.mod(series.to_numpy(dtype=float), 1) == 0))
+    return True
+
+
 class EffectsModel:
     """Effects of each arm vs control on one outcome, for a campaign table."""
 
     def __init__(self, *, treatment: str, control: str, outcome: str,
                  features: list[str] | None = None, propensity: str | None = None,
                  id_col: str | None = None, estimator: UpliftEstimator | None = None,
-                 goal: str = "increase", outcome_type: str = "auto"):
+                 goal: str = "increase", outcome_type: str = "auto",
+                 money: Money | None = None):
         self.treatment = treatment
         self.control = control
         self.outcome = outcome
@@ -87,9 +99,12 @@ class EffectsModel:
         self.estimator = estimator
         self.goal = goal
         self.outcome_type = outcome_type
+        self.money = money
 
     def _reserved(self) -> tuple[str | None, ...]:
-        return (self.treatment, self.outcome, self.propensity, self.id_col)
+        money = getattr(self, "money", None)      # models pickled before money existed
+        costs = money.cost_columns() if money is not None else []
+        return (self.treatment, self.outcome, self.propensity, self.id_col, *costs)
 
     def fit(self, table: pd.DataFrame, *, source: str = "table",
             progress: Callable[[str], None] | None = None) -> EffectsModel:
@@ -98,6 +113,9 @@ class EffectsModel:
             if col is not None and col not in table.columns:
                 raise InputError(f"{source}: {role} column {col!r} not found; columns: "
                                  f"{', '.join(map(str, table.columns[:15]))}")
+        if self.money is not None:                  # cost columns checked before fitting
+            logged = sorted(set(table[self.treatment].astype(str)) - {str(self.control)})
+            cost_matrix(self.money, table, logged, source=source)
         y = pd.to_numeric(table[self.outcome], errors="coerce")
         if y.isna().any():
             raise SchemaError(source, [f"column '{self.outcome}': outcome missing or not a "
@@ -107,6 +125,11 @@ class EffectsModel:
         frame = table if self.features is None else table[
             [c for c in table.columns if c in self.features or c in self._reserved()]]
         if self.features is not None:
+            both = [c for c in self.features if c in self._reserved()]
+            if both:
+                raise InputError(f"{source}: column(s) {', '.join(both)} named in --features "
+                                 "also serve as treatment, outcome, propensity, id or cost; "
+                                 "a column can have one role only")
             missing = [c for c in self.features if c not in table.columns]
             if missing:
                 raise InputError(f"{source}: feature column(s) not found: {', '.join(missing)}")
@@ -114,6 +137,13 @@ class EffectsModel:
         spec_frame = frame.drop(columns=[c for c in self._reserved() if c], errors="ignore")
         self.spec_ = learn_table(spec_frame.assign(**{label_stub: 0}), label=label_stub,
                                  id_col=None, source=source)
+        if self.features is not None:          # columns left out: still find an id among them
+            for col in table.columns:
+                if col in frame.columns or col in self.spec_.excluded:
+                    continue
+                self.spec_.excluded[col] = (
+                    "id-like (every value distinct)" if _id_like(table[col])
+                    else "not among --features")
         X = numeric_matrix(apply_table(frame, self.spec_, source=source,
                                        allowed_extra=self._reserved()))
         if self.outcome_type not in ("auto", "binary", "continuous"):
@@ -137,6 +167,16 @@ class EffectsModel:
         if self.id_col is not None and self.id_col in table.columns:
             self.training_rows_ = id_bitmap(row_keys(table[self.id_col], table[self.treatment],
                                                      y))
+        if self.money is not None:
+            unknown = sorted(set(self.money.costs) - set(self.arms))
+            if unknown:
+                raise InputError(f"{source}: cost given for arm(s) {', '.join(unknown)} that "
+                                 f"the campaign does not have; its offers are "
+                                 f"{', '.join(self.arms)}")
+            missing = [a for a in self.arms if self.money.costs and a not in self.money.costs]
+            if missing:
+                raise InputError(f"{source}: no cost given for {', '.join(missing)}")
+            cost_matrix(self.money, table, self.arms, source=source)   # checks the columns
         return self
 
     def trained_on_share(self, ids: pd.Series, arms: pd.Series, outcomes: pd.Series
@@ -151,6 +191,10 @@ class EffectsModel:
         keys = row_keys(ids, arms, pd.to_numeric(outcomes, errors="coerce"))
         return float(np.unpackbits(bitmap)[_id_buckets(keys)].mean())
 
+    def money_for(self, money: Money | None) -> Money | None:
+        """The money settings to use: those given, else the ones stored at fit."""
+        return money if money is not None else getattr(self, "money", None)
+
     @property
     def arms(self) -> list[str]:
         return self.estimator_.arms_
@@ -159,29 +203,64 @@ class EffectsModel:
         return numeric_matrix(apply_table(table, self.spec_, source=source,
                                           allowed_extra=self._reserved()))
 
-    def predict(self, table: pd.DataFrame, *, source: str = "table", with_se: bool = True
-                ) -> pd.DataFrame:
-        """Columns ``effect_<arm>`` (and ``se_<arm>``) per non-control arm, in table order."""
-        X = self.matrix(table, source=source)
+    def ids(self, table: pd.DataFrame, *, id_col: str | None = None, source: str = "table"
+            ) -> tuple[str, np.ndarray, str]:
+        """Id column for outputs: ``id_col``, else the fit's ``--id``, else the column the fit
+        detected as id-like, else ``row`` from 1; with a sentence saying which."""
+        return output_ids(table, named=id_col or self.id_col, spec=self.spec_, source=source)
+
+    def _model_input(self, table: pd.DataFrame, money: Money | None,
+                     id_col: str | None = None) -> pd.DataFrame:
+        """The table without cost and id columns that are not model features."""
+        named = [*(money.cost_columns() if money else []), id_col]
+        drop = [c for c in named if c and c in table.columns and c not in self.spec_.features]
+        return table.drop(columns=drop) if drop else table
+
+    def predict(self, table: pd.DataFrame, *, source: str = "table", with_se: bool = True,
+                money: Money | None = None, id_col: str | None = None) -> pd.DataFrame:
+        """Id column (see :meth:`ids`), ``effect_<arm>`` (and ``se_<arm>``) per non-control
+        arm, in table order; with money (given or stored at fit) also ``gain_<arm>``: expected
+        net gain in currency, ``value * benefit - cost``."""
+        money = self.money_for(money)
+        costs = None if money is None else cost_matrix(money, table, self.arms, source=source)
+        name, ids, _ = self.ids(table, id_col=id_col, source=source)
+        X = self.matrix(self._model_input(table, money, id_col), source=source)
         effects = self.estimator_.predict(X)
-        out = pd.DataFrame(index=range(len(table)))
-        if self.id_col is not None and self.id_col in table.columns:
-            out[self.id_col] = table[self.id_col].to_numpy()
+        out = pd.DataFrame({name: ids})
         for arm in self.arms:
             out[f"effect_{arm}"] = effects[arm].to_numpy()
         if with_se:
             se = self.estimator_.predict_se(X)
             for arm in self.arms:
                 out[f"se_{arm}"] = se[arm].to_numpy()
+        if money is not None and costs is not None:
+            gains = net_gains(self.estimator_._benefit(effects[self.arms].to_numpy(dtype=float)),
+                              money, costs)
+            for j, arm in enumerate(self.arms):
+                out[f"gain_{arm}"] = gains[:, j]
         return out
 
-    def recommend(self, table: pd.DataFrame, *, z: float = 1.0, source: str = "table"
-                  ) -> np.ndarray:
-        """Arm per row from the policy tree (see :mod:`uplift.effects.policy`)."""
+    def net_gains(self, effects: np.ndarray, table: pd.DataFrame, money: Money, *,
+                  source: str = "table") -> np.ndarray:
+        """Expected net gain per row and offer (currency) from predicted effects."""
+        costs = cost_matrix(money, table, self.arms, source=source)
+        return net_gains(self.estimator_._benefit(effects), money, costs)
+
+    def recommend(self, table: pd.DataFrame, *, z: float = 1.0, source: str = "table",
+                  money: Money | None = None, id_col: str | None = None) -> np.ndarray:
+        """Arm per row from the policy tree (see :mod:`uplift.effects.policy`); with money
+        (given or stored at fit) the arm of highest expected net value, an offer only where
+        its net gain over control clears ``z`` standard errors."""
         if not hasattr(self.estimator_, "policy_"):
             raise ModelError("this effects model has no policy tree (fitted by an older "
                              "uplift); refit it")
-        return self.estimator_.recommend(self.matrix(table, source=source), z=z)
+        money = self.money_for(money)
+        X = self.matrix(self._model_input(table, money, id_col), source=source)
+        if money is None:
+            return self.estimator_.recommend(X, z=z)
+        costs = cost_matrix(money, table, self.arms, source=source)
+        return self.estimator_.policy_.predict_net(
+            self.estimator_._check_fitted(X), value=money.value, costs=costs, z=z)
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
@@ -208,7 +287,8 @@ class EffectsModel:
                     "arms": self.arms, "learner": self.estimator_.learner_,
                     "propensity_estimated": self.estimator_.propensity_estimated_,
                     "features": self.spec_.features, "excluded": self.spec_.excluded,
-                    "ate": self.estimator_.ate_}
+                    "ate": self.estimator_.ate_,
+                    "money": None if self.money is None else self.money.to_json()}
             io.write_json(meta, stage / "model.json")
             io.write_table(self.estimator_.comparison_, stage / "comparison.csv")
             io.write_text(effects_html(self), stage / "report.html")

@@ -8,15 +8,15 @@ import numpy as np
 import pandas as pd
 
 from uplift.effects.metrics import qini_points
-from uplift.report import figure, page, svg, table
+from uplift.report import page, panel_axes, svg, table
 
 
 def qini_chart(model) -> str:
     """Out-of-fold Qini curve per offer (benefit-ranked) with the random-targeting line."""
     est = model.estimator_
     data = est.curve_data_
-    fig, axes = figure(3.2 * len(est.arms_), 3.0, panels=len(est.arms_))
-    for j, (arm, ax) in enumerate(zip(est.arms_, axes[0], strict=True)):
+    fig, axes = panel_axes(max(3.2 * len(est.arms_), 4.0), 3.0, len(est.arms_))
+    for j, (arm, ax) in enumerate(zip(est.arms_, axes, strict=True)):
         mask = np.isin(data["arm"], [arm, est.control])
         benefit = est._benefit(np.asarray(data[f"effect_{arm}"]))
         points = qini_points(data["good"][mask], np.asarray(benefit)[mask],

@@ -8,12 +8,16 @@
 * ``random:SHARE:ARM``: a random SHARE of rows (seeded) gets ARM;
 * ``plan:FILE``: a plan file (customer_id, offer, holdout); held-out or absent customers get
   control;
-* ``model:DIR``: an effects model's best arm where its benefit is positive, else control
-  (DIR: an effects model folder, or a trained model folder such as the plan's cache, whose
-  churn effects model is used);
+* ``model:DIR``: an effects model's best arm where its benefit (with money: its expected net
+  gain) is positive, else control (DIR: an effects model folder, or a trained model folder such
+  as the plan's cache, whose churn effects model is used);
 * ``tree:DIR[:Z]``: the effects model's policy tree (the best single arm unless a group of
   similar customers measurably did better with another, by more than Z standard errors;
-  default 1).
+  default 1; with money: the arm of highest expected net value, see
+  :meth:`uplift.effects.policy.OfferPolicy.predict_net`).
+
+Model and tree policies use the money given to ``simulate-policy`` (``--value``/``--cost``),
+else the money stored with the effects model, else none.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from uplift.errors import InputError
 
 
 def policy_arms(spec: str, log: pd.DataFrame, *, control: str, arms: list[str],
-                id_col: str = "customer_id", seed: int = 0) -> np.ndarray:
-    """Arm chosen by the policy ``spec`` for each row of ``log``."""
+                id_col: str = "customer_id", seed: int = 0, money=None) -> np.ndarray:
+    """Arm chosen by the policy ``spec`` for each row of ``log``; with ``money``
+    (:class:`uplift.effects.money.Money`) model and tree policies weigh net value."""
     kind, _, rest = spec.partition(":")
     n = len(log)
     out = np.full(n, control, dtype=object)
@@ -90,7 +95,9 @@ def policy_arms(spec: str, log: pd.DataFrame, *, control: str, arms: list[str],
         usable = [c for c in log.columns if c in model.spec_.features]
         effects = model.predict(log[usable], source="log", with_se=False)
         cols = [f"effect_{a}" for a in model.arms]
-        benefit = model.estimator_._benefit(effects[cols].to_numpy())
+        money = model.money_for(money)
+        benefit = (model.estimator_._benefit(effects[cols].to_numpy()) if money is None else
+                   model.net_gains(effects[cols].to_numpy(), log, money, source="log"))
         best = np.asarray(model.arms, dtype=object)[benefit.argmax(axis=1)]
         return np.where(benefit.max(axis=1) > 0, best, control)
     if kind == "tree":
@@ -104,7 +111,9 @@ def policy_arms(spec: str, log: pd.DataFrame, *, control: str, arms: list[str],
         from uplift.evaluate.simulation import effects_folder
 
         model = EffectsModel.load(effects_folder(Path(folder)))
-        usable = [c for c in log.columns if c in model.spec_.features]
-        return model.recommend(log[usable], z=z, source="log")
+        money = model.money_for(money)
+        costs = money.cost_columns() if money is not None else []
+        usable = [c for c in log.columns if c in model.spec_.features or c in costs]
+        return model.recommend(log[usable], z=z, source="log", money=money)
     raise InputError(f"unknown policy {spec!r}; use none, all:, rule:, topk:, random:, plan:, "
                      "model: or tree:")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from uplift.effects.money import Money, cost_matrix, logged_cost
 from uplift.errors import InputError, SchemaError, UpliftError
 from uplift.evaluate.ab import metric_values
 from uplift.evaluate.ope import evaluate_policy, outcome_model, paired_difference
@@ -23,11 +25,16 @@ def simulate_policies(
     frame: pd.DataFrame, *, arm: str, control: str, outcome: str, propensity: str,
     policies: list[str], goal: str = "increase", features: list[str] | None = None,
     truth: Path | None = None, seed: int = 0, source: str = "log",
+    money: Money | None = None,
 ) -> dict:
     """Each policy's DM/IPW/SNIPW/DR value with intervals, overlap, and paired differences
     against the first policy; with a simulator ``truth`` file and a ``churned`` outcome, also
     each policy's true value. ``features`` (default: every numeric column except the arm,
-    outcome, propensity and customer_id) feed the cross-fitted outcome model of DM and DR."""
+    outcome, propensity and customer_id) feed the cross-fitted outcome model of DM and DR.
+
+    With ``money`` every value is in currency per customer: ``value * good - cost`` of the arm
+    the policy gives (``good``: the outcome on its good side, ``1 - y`` for a binary outcome
+    with goal ``decrease``); cost columns named by ``money`` are read from the log."""
     for col in (arm, outcome, propensity):
         if col not in frame.columns:
             raise SchemaError(source, [f"column {col!r} not found"])
@@ -42,7 +49,8 @@ def simulate_policies(
                                    f"{_rows(bad)}"])
     arms = sorted(a for a in set(logged) if a != control)
     after = {outcome, *(c for c in POST_ASSIGNMENT if c in frame.columns)}
-    skip = {arm, propensity, "customer_id", *after}
+    skip = {arm, propensity, "customer_id", *after,
+            *(money.cost_columns() if money else [])}
     if features:
         leaking = [c for c in features if c in after]
         if leaking:
@@ -56,12 +64,16 @@ def simulate_policies(
         raise InputError(f"{source}: feature column(s) not found: {', '.join(missing)}")
     warnings = trained_on_warnings(policies, frame, outcome, source, arm=arm)
     q = outcome_model(frame[cols].to_numpy(dtype=float), y, logged, seed=seed)
+    if money is not None:
+        y, q = _in_money(y, q, logged, frame, arms, control, goal, money, source)
     results, chosen = {}, {}
     for spec in policies:
-        chosen[spec] = policy_arms(spec, frame, control=control, arms=arms, seed=seed)
+        chosen[spec] = policy_arms(spec, frame, control=control, arms=arms, seed=seed,
+                                   money=money)
         results[spec] = evaluate_policy(y, logged, p, chosen[spec], q)
         results[spec]["treated_share"] = float((chosen[spec] != control).mean())
-    if truth is not None and outcome == "churned" and "customer_id" in frame.columns:
+    if (truth is not None and outcome == "churned" and "customer_id" in frame.columns
+            and money is None):
         from uplift.simulate import read_truth, true_policy_churn
 
         table = read_truth(truth)
@@ -73,6 +85,7 @@ def simulate_policies(
              for s in policies[1:]}
     return {"outcome": outcome, "goal": goal, "rows": len(frame), "features": len(cols),
             "excluded_after_assignment": sorted(after), "warnings": warnings,
+            "money": None if money is None else money.to_json(),
             "policies": results, "differences": diffs}
 
 
@@ -135,3 +148,24 @@ def trained_on_warnings(policies: list[str], frame: pd.DataFrame, outcome: str,
                            "of its rows): the estimate is optimistic, evaluate it on a "
                            "campaign the models never saw")
     return out
+
+
+
+def _in_money(y: np.ndarray, q: pd.DataFrame, logged: np.ndarray, frame: pd.DataFrame,
+              arms: list[str], control: str, goal: str, money: Money, source: str
+              ) -> tuple[np.ndarray, pd.DataFrame]:
+    """Outcomes and outcome-model predictions as net value per customer (currency)."""
+    if goal not in ("increase", "decrease"):
+        raise InputError(f"goal must be 'increase' or 'decrease', not {goal!r}")
+    binary = bool(np.isin(y, [0, 1]).all())
+
+    def good(values: np.ndarray) -> np.ndarray:
+        if goal == "increase":
+            return values
+        return 1 - values if binary else -values
+
+    costs = cost_matrix(money, frame, arms, source=source)
+    net_y = money.value * good(y) - logged_cost(costs, arms, logged)
+    net_q = pd.DataFrame({a: money.value * good(q[a].to_numpy()) - (
+        costs[:, arms.index(a)] if a in arms else 0.0) for a in q.columns})
+    return net_y, net_q

@@ -51,10 +51,21 @@ def svg(fig) -> str:
 
 
 def figure(width: float = 6.0, height: float = 3.6, panels: int = 1):
-    """A new matplotlib figure and its axes (an array when ``panels`` > 1), non-interactive."""
+    """A new matplotlib figure and its axes, non-interactive: one ``Axes`` when ``panels`` is
+    1 (the default), else a flat array of ``panels`` axes (also for ``panels=1`` via
+    :func:`panel_axes`)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
     return plt.subplots(1, panels, figsize=(width, height), squeeze=panels == 1)
+
+
+def panel_axes(width: float, height: float, panels: int):
+    """A figure with ``panels`` side-by-side axes, always as a flat list (also for one panel:
+    matplotlib returns a bare ``Axes`` then, which is not indexable)."""
+    import numpy as np
+
+    fig, axes = figure(width, height, panels=panels)
+    return fig, list(np.ravel(axes))
