@@ -171,6 +171,7 @@ def test_plan_with_one_or_two_offers(planned, offers):
                if a == str(work / "report.html") else a for a in args]
     assert run(["--quiet", *changed, "--campaign", str(path)]) == 0
     plan = pd.read_csv(out)
-    assert len(plan) > 0 and set(plan["offer"]) <= set(offers)
+    assert len(plan) > 0 and set(plan.loc[plan["holdout"] == 0, "offer"]) <= set(offers)
+    assert set(plan["planned_offer"]) <= set(offers)
     assert plan.loc[plan["holdout"] == 0, "cost"].sum() <= 20000
     assert "<svg" in report.read_text()

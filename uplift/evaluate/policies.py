@@ -92,8 +92,10 @@ def policy_arms(spec: str, log: pd.DataFrame, *, control: str, arms: list[str],
         from uplift.evaluate.simulation import effects_folder
 
         model = EffectsModel.load(effects_folder(Path(rest)))
-        usable = [c for c in log.columns if c in model.spec_.features]
-        effects = model.predict(log[usable], source="log", with_se=False)
+        usable = log[[c for c in log.columns if c in model.spec_.features]]
+        if model.id_col is not None:      # rows are matched by position here: any id will do
+            usable = usable.assign(**{model.id_col: np.arange(len(log))})
+        effects = model.predict(usable, source="log", with_se=False)
         cols = [f"effect_{a}" for a in model.arms]
         money = model.money_for(money)
         benefit = (model.estimator_._benefit(effects[cols].to_numpy()) if money is None else
