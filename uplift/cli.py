@@ -552,6 +552,9 @@ def evaluate(
                         ] = None,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     encoding: Annotated[str | None, typer.Option(help="CSV text encoding.")] = None,
+    customers: Annotated[Path | None, typer.Option(
+        help="Customers table to join on customer_id (e.g. for --strata segment on a past "
+        "campaign log); every row must find its customer.")] = None,
 ) -> None:
     """A/B evaluation of a campaign: lifts, intervals, SRM, CUPED, power, ROI.
 
@@ -562,7 +565,7 @@ def evaluate(
     from uplift.evaluate.outcomes import recorded_settings
     from uplift.evaluate.report import ab_html
 
-    io.ensure_not_input([report, json_out], [outcomes])
+    io.ensure_not_input([report, json_out], [outcomes, customers])
     recorded = recorded_settings(outcomes)
     arm = arm or recorded.get("arm")
     control = control or recorded.get("control")
@@ -585,6 +588,11 @@ def evaluate(
         except ValueError as exc:
             raise InputError(f"--split {split!r}: expected arm=share,arm=share") from exc
     frame = io.read_table(outcomes, encoding=encoding)
+    if customers is not None:
+        from uplift.evaluate.outcomes import join_customers
+
+        frame = join_customers(frame, io.read_table(customers), source=str(outcomes),
+                               customers_source=str(customers))
     result = evaluate_ab(frame, arm=arm, control=control, metric=metric,
                          pre_metric=pre_metric, cost=cost, value=value, planned_split=planned,
                          segment=segment, alpha=alpha, correction=correction,
