@@ -418,6 +418,9 @@ def plan(
     holdout_list: Annotated[Path | None, typer.Option(
         "--holdout-list", help="Held-out customers, for measuring the campaign (default: "
         "holdout.csv beside the plan).")] = None,
+    left_out: Annotated[Path | None, typer.Option(
+        "--left-out", help="Also write every scored customer who was not selected, with the "
+        "rule that finally removed them.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")
                        ] = False,
 ) -> None:
@@ -451,7 +454,7 @@ def plan(
     settings, folder, inputs, day, key = _prepare_run(data, as_of, config, seed)
     call_list = call_list or out.with_name("contacts.csv")
     holdout_list = holdout_list or out.with_name("holdout.csv")
-    io.ensure_not_input([out, report, call_list, holdout_list],
+    io.ensure_not_input([out, report, call_list, holdout_list, left_out],
                         [*_input_files(inputs), spec_path, *([contacts] if contacts else [])])
     model_dir = model or _cache_dir() / "models" / key
     if model is not None and not model.is_dir():
@@ -489,6 +492,12 @@ def plan(
     held = make_holdout_list(result.plan)
     io.write_table(held, holdout_list)
     outputs[holdout_list.name] = len(held)
+    if left_out is not None:
+        from uplift.allocate.calllist import left_out_list
+
+        dropped = left_out_list(scores["customer_id"], result.left_out)
+        io.write_table(dropped, left_out)
+        outputs[left_out.name] = len(dropped)
     io.write_text(html_text, report)
     summary = {**result.summary, "expected_gain_interval": list(interval),
                "outlook": outlook,

@@ -193,3 +193,11 @@ def blocked_reasons(scores: pd.DataFrame, spec: CampaignSpec, *, contacts=None, 
         reason[mask & ~seen] = text
         seen |= mask
     return reason
+
+
+def left_out_list(customer_ids: pd.Series | np.ndarray, reasons: np.ndarray) -> pd.DataFrame:
+    """One row per scored customer who was not selected, with the rule that finally removed
+    them from every offer (``reasons`` from :func:`left_out`, "" for the selected)."""
+    ids = np.asarray(customer_ids)
+    out = reasons != ""
+    return pd.DataFrame({"customer_id": ids[out], "left_out_because": reasons[out]})
