@@ -421,6 +421,9 @@ def plan(
     holdout_list: Annotated[Path | None, typer.Option(
         "--holdout-list", help="Held-out customers, for measuring the campaign (default: "
         "holdout.csv beside the plan).")] = None,
+    left_out: Annotated[Path | None, typer.Option(
+        "--left-out", help="Also write every scored customer who was not selected, with the "
+        "rule that finally removed them.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")
                        ] = False,
 ) -> None:
@@ -455,7 +458,7 @@ def plan(
     settings, folder, inputs, day, key = _prepare_run(data, as_of, config, seed)
     call_list = call_list or out.with_name("contacts.csv")
     holdout_list = holdout_list or out.with_name("holdout.csv")
-    io.ensure_not_input([out, report, call_list, holdout_list],
+    io.ensure_not_input([out, report, call_list, holdout_list, left_out],
                         [*_input_files(inputs), spec_path, *([contacts] if contacts else [])])
     model_dir = model or _cache_dir() / "models" / key
     if model is not None and not model.is_dir():
@@ -493,6 +496,12 @@ def plan(
     held = make_holdout_list(result.plan)
     io.write_table(held, holdout_list)
     outputs[holdout_list.name] = len(held)
+    if left_out is not None:
+        from uplift.allocate.calllist import left_out_list
+
+        dropped = left_out_list(scores["customer_id"], result.left_out)
+        io.write_table(dropped, left_out)
+        outputs[left_out.name] = len(dropped)
     io.write_text(html_text, report)
     summary = {**result.summary, "expected_gain_interval": list(interval),
                "outlook": outlook,
@@ -556,6 +565,9 @@ def evaluate(
                         ] = None,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     encoding: Annotated[str | None, typer.Option(help="CSV text encoding.")] = None,
+    customers: Annotated[Path | None, typer.Option(
+        help="Customers table to join on customer_id (e.g. for --strata segment on a past "
+        "campaign log); every row must find its customer.")] = None,
 ) -> None:
     """A/B evaluation of a campaign: lifts, intervals, SRM, CUPED, power, ROI.
 
@@ -566,7 +578,7 @@ def evaluate(
     from uplift.evaluate.outcomes import recorded_settings
     from uplift.evaluate.report import ab_html
 
-    io.ensure_not_input([report, json_out], [outcomes])
+    io.ensure_not_input([report, json_out], [outcomes, customers])
     recorded = recorded_settings(outcomes)
     arm = arm or recorded.get("arm")
     control = control or recorded.get("control")
@@ -589,6 +601,11 @@ def evaluate(
         except ValueError as exc:
             raise InputError(f"--split {split!r}: expected arm=share,arm=share") from exc
     frame = io.read_table(outcomes, encoding=encoding)
+    if customers is not None:
+        from uplift.evaluate.outcomes import join_customers
+
+        frame = join_customers(frame, io.read_table(customers), source=str(outcomes),
+                               customers_source=str(customers))
     result = evaluate_ab(frame, arm=arm, control=control, metric=metric,
                          pre_metric=pre_metric, cost=cost, value=value, planned_split=planned,
                          segment=segment, alpha=alpha, correction=correction,

@@ -4,15 +4,19 @@ minimums are dropped and named)."""
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from uplift.allocate import Problem, allocate, build_rows, solve_exact, solve_lagrangian
 from uplift.allocate import plan as plan_module
 from uplift.allocate.plan import solve
 from uplift.campaign import CampaignSpec
-from uplift.errors import InfeasibleError
+from uplift.errors import InfeasibleError, InputError
 
 OFFERS = ["coupon", "waiver", "visit", "report"]
 
@@ -137,3 +141,41 @@ def test_exact_solver_takes_over_when_the_lagrangian_repair_fails(monkeypatch):
     assert solution.bound >= solution.value
     with pytest.raises(InfeasibleError):
         solve(problem, "lagrangian")
+
+
+@st.composite
+def quota_instances(draw):
+    n = draw(st.integers(6, 40))
+    rng = np.random.default_rng(draw(st.integers(0, 10_000)))
+    costs = np.round(rng.uniform(0.5, 1.5, (n, 4)) * np.array([2.0, 5.0, 50.0, 0.5]), 2)
+    gains = np.round(rng.normal(0.5, 1.0, (n, 4)) * np.array([4.0, 8.0, 60.0, 1.0]), 2)
+    allowed = rng.random((n, 4)) < 0.8
+    segments = rng.choice(["a", "b"], n)
+    budget = draw(st.floats(20.0, 300.0))
+    quota = draw(st.sampled_from([
+        {"segment": "a", "min_count": draw(st.integers(1, 5))},
+        {"segment": "a", "min_budget_share": draw(st.floats(0.05, 0.5))},
+        {"segment": "b", "max_budget_share": draw(st.floats(0.1, 0.9)), "min_count": 1}]))
+    try:
+        rows = build_rows(OFFERS, costs, budget=budget, capacities={"visit": (0, 3)},
+                          segments=segments, quotas=[quota])
+    except (InfeasibleError, InputError):
+        return None
+    return Problem(gains, costs, allowed, OFFERS, rows)
+
+
+@settings(max_examples=40, deadline=None)
+@given(quota_instances())
+def test_minimum_rules_are_met_or_handed_over_with_a_valid_certificate(problem):
+    if problem is None:
+        return
+    try:
+        exact = solve_exact(problem, time_limit=10)
+    except InfeasibleError:
+        return                                   # truly infeasible: nothing to compare
+    with mock.patch.object(plan_module, "EXACT_MAX_VARIABLES", 0):
+        chosen = solve(problem, "auto", time_limit=10)
+    assert not problem.violations(chosen.choice)
+    assert chosen.value <= exact.bound + 1e-6
+    assert exact.value <= chosen.bound + 1e-6
+    assert chosen.gap <= max(plan_module.HANDOVER_GAP, exact.gap) + 1e-9

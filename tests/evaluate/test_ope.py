@@ -90,3 +90,7 @@ def test_simulate_policy_never_uses_columns_measured_after_assignment(tmp_path, 
     assert "value_after" in result["excluded_after_assignment"]
     values = [r["dr"]["value"] for r in result["policies"].values()]
     assert abs(values[0] - values[1]) > 0.05                # policies are told apart
+    log.drop(columns="x").to_csv(tmp_path / "bare.csv", index=False)   # nothing before assignment
+    bare = [a if a != str(tmp_path / "log.csv") else str(tmp_path / "bare.csv") for a in base]
+    assert run([*bare, "--json", str(tmp_path / "b.json")]) == 0
+    assert json.loads((tmp_path / "b.json").read_text())["features"] == 0

@@ -107,3 +107,24 @@ def test_outcomes_refuse_planned_customers_missing_from_the_customers_table():
     with pytest.raises(Exception, match="1 of 3 planned customers are not in the customers"):
         build_outcomes(plan, events, start="2026-01-01", end="2026-02-01",
                        customers=pd.DataFrame({"customer_id": [1, 2]}))
+
+
+def test_evaluate_the_past_campaign_log_with_segment_strata_without_a_hand_join(
+        small_bank_dir, tmp_path, capsys):
+    log = small_bank_dir / "campaign_log.parquet"
+    base = ["evaluate", "--outcomes", str(log), "--arm", "arm", "--control", "control",
+            "--metric", "churned", "--propensity", "propensity", "--json",
+            str(tmp_path / "r.json")]
+    assert run(base) == 2                                   # design varies by segment
+    assert "--customers" in capsys.readouterr().err
+    assert run([*base, "--customers", str(small_bank_dir / "customers.parquet"), "--strata",
+                "segment"]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["strata"] == "segment" and result["campaign"]["treated"] > 0
+    assert all(r["stratified"] for r in result["arms"].values())
+    stray = pd.read_parquet(log).head(5).assign(customer_id=-1)
+    stray.to_csv(tmp_path / "stray.csv", index=False)
+    assert run(["evaluate", "--outcomes", str(tmp_path / "stray.csv"), "--arm", "arm",
+                "--control", "control", "--metric", "churned", "--customers",
+                str(small_bank_dir / "customers.parquet")]) == 2
+    assert "5 of 5 rows have no customer" in capsys.readouterr().err

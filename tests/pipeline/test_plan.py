@@ -105,13 +105,19 @@ def test_contact_history_applies_the_contact_limit(planned, small_bank_dir, caps
     history.to_csv(work / "history.csv", index=False)
     out = work / "limited" / "plan.csv"
     limited = [a if a != str(work / "plan.csv") else str(out) for a in args]
-    assert run([*limited, "--contacts", str(work / "history.csv")]) == 0
+    assert run([*limited, "--contacts", str(work / "history.csv"), "--left-out",
+                str(work / "limited" / "left_out.csv")]) == 0
     summary = json.loads(capsys.readouterr().out)
     again = pd.read_csv(out)
     assert not set(busy) & set(again["customer_id"])         # 2 contacts in 90 days: limit 2
     assert plan["customer_id"].iloc[30] in set(again["customer_id"])     # one contact: fine
     assert summary["excluded"]["contact limit reached"] == 25
     assert summary["left_out"]["contact limit reached"] == 25
+    dropped = pd.read_csv(work / "limited" / "left_out.csv")
+    assert set(busy) <= set(dropped.loc[dropped["left_out_because"] == "contact limit reached",
+                                        "customer_id"])
+    assert len(dropped) == summary["customers_scored"] - summary["selected"]
+    assert not set(dropped["customer_id"]) & set(again["customer_id"])
 
 
 def test_second_run_reuses_models_and_gives_the_identical_plan(planned, capsys):

@@ -36,16 +36,18 @@ def add_details(plan: pd.DataFrame, scores: pd.DataFrame, spec: CampaignSpec,
     offer cost; currency) and the expected change in churn probability, when the scores
     carry ``customer_value`` and ``delta_churn_<offer>`` columns."""
     offers = spec.offer_names
-    channel = {o.name: o.channel for o in spec.offers}
-    description = {o.name: o.description for o in spec.offers}
-    names = np.asarray(offers, dtype=object)[picked]
     held = plan["holdout"].to_numpy() == 1
-    plan.insert(1, "action", np.where(held, HOLD_OUT, CONTACT))
-    plan.insert(3, "planned_offer", names)
-    plan["offer"] = np.where(held, "", names)
-    plan["channel"] = np.where(held, "", pd.Series(names).map(channel).to_numpy())
-    plan["offer_description"] = np.where(held, "", pd.Series(names).map(description)
-                                         .fillna("").to_numpy())
+    # per-offer texts indexed by offer, with a last entry "" for held-out rows
+    code = np.where(held, len(offers), picked)
+
+    def text(values: list[str]) -> np.ndarray:
+        return np.asarray([*values, ""], dtype=object)[code]
+
+    plan.insert(1, "action", np.asarray([CONTACT, HOLD_OUT], dtype=object)[held.astype(int)])
+    plan.insert(3, "planned_offer", np.asarray(offers, dtype=object)[picked])
+    plan["offer"] = text(offers)
+    plan["channel"] = text([o.channel for o in spec.offers])
+    plan["offer_description"] = text([o.description for o in spec.offers])
     full_cost = costs[selected, picked]
     if "customer_value" in scores.columns and all(f"delta_churn_{o}" in scores.columns
                                                   for o in offers):
@@ -143,20 +145,32 @@ def exclusion_steps(scores: pd.DataFrame, spec: CampaignSpec, gains: np.ndarray,
     """Per-customer masks of the rules after the absolute ones, in the order they apply:
     not eligible for any offer, below the minimum ROI for every eligible offer, effect not
     confident, not worth contacting (no allowed offer with a positive expected net gain).
-    Computed before the solver runs (``gains`` and ``costs`` in currency, (n, K))."""
-    n = len(scores)
-    elig = np.column_stack([eligible(scores, o, source=source) for o in spec.offers])
-    roi_ok = elig.copy()
-    for k, offer in enumerate(spec.offers):
-        floor = spec.min_roi.get(offer.name)
-        if floor is not None:
-            roi = np.divide(gains[:, k], costs[:, k], out=np.full(n, np.inf),
-                            where=costs[:, k] > 0)
-            roi_ok[:, k] &= roi >= floor
-    positive = (np.where(allowed, gains, -np.inf) > 0).any(axis=1)
-    return [(~elig.any(axis=1), "not eligible for any offer"),
-            (~roi_ok.any(axis=1), "below the minimum ROI for every eligible offer"),
-            (~allowed.any(axis=1), "effect not confident (gain lower bound <= 0)"),
+    Computed before the solver runs (``gains`` and ``costs`` in currency, (n, K)); the
+    eligibility rules are evaluated again only for customers with no allowed offer."""
+    n, k = allowed.shape
+    any_allowed = np.zeros(n, dtype=bool)
+    positive = np.zeros(n, dtype=bool)
+    for j in range(k):                       # column by column: no (n, K) temporaries
+        any_allowed |= allowed[:, j]
+        positive |= allowed[:, j] & (gains[:, j] > 0)
+    none_eligible = np.zeros(n, dtype=bool)
+    none_roi = np.zeros(n, dtype=bool)
+    rows = np.flatnonzero(~any_allowed)
+    if len(rows):
+        subset = scores.iloc[rows]
+        elig = np.column_stack([eligible(subset, o, source=source) for o in spec.offers])
+        roi_ok = elig.copy()
+        for j, offer in enumerate(spec.offers):
+            floor = spec.min_roi.get(offer.name)
+            if floor is not None:
+                g, c = gains[rows, j], costs[rows, j]
+                roi = np.divide(g, c, out=np.full(len(rows), np.inf), where=c > 0)
+                roi_ok[:, j] &= roi >= floor
+        none_eligible[rows] = ~elig.any(axis=1)
+        none_roi[rows] = ~roi_ok.any(axis=1)
+    return [(none_eligible, "not eligible for any offer"),
+            (none_roi, "below the minimum ROI for every eligible offer"),
+            (~any_allowed, "effect not confident (gain lower bound <= 0)"),
             (~positive, NOT_WORTH)]
 
 
@@ -193,3 +207,11 @@ def blocked_reasons(scores: pd.DataFrame, spec: CampaignSpec, *, contacts=None, 
         reason[mask & ~seen] = text
         seen |= mask
     return reason
+
+
+def left_out_list(customer_ids: pd.Series | np.ndarray, reasons: np.ndarray) -> pd.DataFrame:
+    """One row per scored customer who was not selected, with the rule that finally removed
+    them from every offer (``reasons`` from :func:`left_out`, "" for the selected)."""
+    ids = np.asarray(customer_ids)
+    out = reasons != ""
+    return pd.DataFrame({"customer_id": ids[out], "left_out_because": reasons[out]})

@@ -431,6 +431,17 @@ def _plan_frame(scores: pd.DataFrame, spec: CampaignSpec, choice: np.ndarray,
     return add_details(plan, scores, spec, selected, picked, costs)
 
 
+def _cheapest_cost(problem: Problem) -> float:
+    """Smallest positive cost of an allowed (customer, offer) pair (currency; 0 if none)."""
+    best = np.inf
+    for k in range(problem.shape[1]):           # column by column: no (n, K) temporaries
+        column = problem.costs[problem.allowed[:, k], k]
+        column = column[column > 0]
+        if len(column):
+            best = min(best, float(column.min()))
+    return 0.0 if not np.isfinite(best) else best
+
+
 def _summary(problem: Problem, solution: Solution, plan: pd.DataFrame, budget: float,
              spec: CampaignSpec, seconds: float) -> dict:
     """Counts and money of the plan (see :mod:`uplift.allocate.calllist` for the words).
@@ -440,8 +451,7 @@ def _summary(problem: Problem, solution: Solution, plan: pd.DataFrame, budget: f
     usage at the limit (less left than the cheapest offer, or than one customer)."""
     treated = plan[plan["holdout"] == 0]
     usage = problem.usage(solution.choice)
-    costs = problem.costs[problem.allowed]
-    cheapest = float(costs[costs > 0].min()) if (costs > 0).any() else 0.0
+    cheapest = _cheapest_cost(problem)
     constraints = []
     for row, used in zip(problem.rows, usage, strict=True):
         # at the limit: less is left than the cheapest offer (money) or one customer (counts)

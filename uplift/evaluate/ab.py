@@ -272,7 +272,8 @@ def evaluate_ab(
             raise InputError(f"{source}: assignment probabilities vary within an arm "
                              "(non-uniform design): give --strata with the column the "
                              "randomisation was stratified by, so arms are compared within "
-                             "strata")
+                             "strata (a customer column such as segment can be joined with "
+                             "--customers)")
     result["strata"] = strata
     if strata_values is not None:
         result["campaign"] = campaign_total(y, ~cmask, cmask, strata_values, metric, alpha)

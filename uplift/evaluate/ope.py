@@ -82,7 +82,8 @@ def paired_difference(y: np.ndarray, logged: np.ndarray, propensity: np.ndarray,
 
 def outcome_model(X: np.ndarray, y: np.ndarray, logged: np.ndarray, *, folds: int = 2,
                   seed: int = 0, threads: int = 1) -> pd.DataFrame:
-    """Cross-fitted predicted outcome for every row under every arm (columns = arms)."""
+    """Cross-fitted predicted outcome for every row under every arm (columns = arms); with
+    no feature columns, each arm's mean outcome on the other folds."""
     from lightgbm import LGBMRegressor
 
     arms = sorted(set(logged))
@@ -93,7 +94,7 @@ def outcome_model(X: np.ndarray, y: np.ndarray, logged: np.ndarray, *, folds: in
         train, test = fold != k, fold == k
         for arm in arms:
             rows = train & (logged == arm)
-            if rows.sum() < 20:
+            if rows.sum() < 20 or X.shape[1] == 0:
                 q.loc[test, arm] = float(y[rows].mean()) if rows.any() else float(y.mean())
                 continue
             model = LGBMRegressor(n_estimators=150, learning_rate=0.05, num_leaves=15,

@@ -148,3 +148,25 @@ def recorded_settings(outcomes_path: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return dict(data.get("evaluate") or {})
+
+
+def join_customers(frame: pd.DataFrame, customers: pd.DataFrame, *, source: str,
+                   customers_source: str) -> pd.DataFrame:
+    """``frame`` with the customers table's columns it lacks (e.g. ``segment`` for --strata),
+    joined on customer_id; every row must find its customer (refused otherwise, naming rows)."""
+    from uplift.schema import _rows
+
+    if "customer_id" not in frame.columns:
+        raise SchemaError(source, ["missing column 'customer_id' to join the customers table"])
+    key = frame["customer_id"].astype(str).str.strip().str.removesuffix(".0")
+    table = customers.assign(_key=customers["customer_id"].astype(str).str.strip()
+                             .str.removesuffix(".0")).drop_duplicates("_key")
+    extra = [c for c in table.columns if c not in frame.columns and c != "_key"]
+    lookup = table.set_index("_key")[extra]
+    found = key.isin(lookup.index)
+    if not found.all():
+        raise InputError(f"{source}: {int((~found).sum()):,} of {len(frame):,} rows have no "
+                         f"customer in {customers_source} ({_rows(~found.to_numpy())}); "
+                         "same bank, same ids?")
+    joined = lookup.reindex(key.to_numpy()).reset_index(drop=True)
+    return pd.concat([frame.reset_index(drop=True), joined], axis=1)
