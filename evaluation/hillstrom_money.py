@@ -28,6 +28,8 @@ Usage: python evaluation/hillstrom_money.py [--seeds 5] [--cost 0.15] [--values 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import tempfile
 import time
@@ -37,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from uplift.cli import run
+from uplift.cli import run as cli_run
 from uplift.effects import BoostSettings
 from uplift.effects.learners import CausalLearner, quiet
 from uplift.effects.money import Money
@@ -47,6 +49,12 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hillstrom" / "
 CONTROL, OFFER = "No E-Mail", "Womens E-Mail"
 FEATURES = ["recency", "history_segment", "history", "mens", "womens", "zip_code", "newbie",
             "channel"]
+
+
+def run(argv: list[str]) -> int:
+    """An ``uplift`` command, its printed tables kept off this script's output."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        return cli_run(argv)
 
 
 def split(frame: pd.DataFrame, seed: int) -> np.ndarray:

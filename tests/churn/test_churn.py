@@ -199,3 +199,12 @@ def test_fit_rejects_tiny_classes():
     table.loc[:4, "churned"] = 1
     with pytest.raises(InputError, match="at least 10 rows"):
         ChurnModel().fit(table, label="churned")
+
+
+def test_detected_ids_prefer_columns_named_like_an_id():
+    from uplift.churn.table import TableSpec, id_like_columns
+
+    spec = TableSpec(features=["age"], excluded={
+        "RowNumber": "id-like (every value distinct)", "Surname": "free text (900 values)",
+        "CustomerId": "id-like (every value distinct)", "flag": "constant"})
+    assert id_like_columns(spec) == ["CustomerId", "RowNumber"]

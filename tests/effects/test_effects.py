@@ -156,3 +156,32 @@ def test_cli_fit_predict_evaluate(tmp_path, capsys):
     assert run(["effects", "predict", "--model", str(tmp_path / "m"), "--table",
                 str(tmp_path / "x.csv"), "--out", str(tmp_path / "p2.csv")]) == 2
     assert "refusing to load" in capsys.readouterr().err
+
+
+def test_prediction_threads_change_nothing_but_speed(fitted):
+    from lightgbm import LGBMModel
+
+    est, table = fitted
+    X = table[["x1", "x2"]].to_numpy()[:500]
+    one_effects, one_se = est.predict(X), est.predict_se(X)
+    est.set_threads(2)
+    found = []
+
+    def collect(obj, depth=0):
+        if isinstance(obj, LGBMModel):
+            found.append(obj.n_jobs)
+        elif isinstance(obj, dict):
+            for v in obj.values():
+                collect(v, depth + 1)
+        elif isinstance(obj, list):
+            for v in obj:
+                collect(v, depth + 1)
+        elif hasattr(obj, "__dict__") and depth < 4:
+            for v in vars(obj).values():
+                collect(v, depth + 1)
+
+    collect(est.model_)
+    assert found and set(found) == {2}
+    pd.testing.assert_frame_equal(est.predict(X), one_effects)
+    pd.testing.assert_frame_equal(est.predict_se(X), one_se)
+    est.set_threads(1)

@@ -141,8 +141,10 @@ def learn_table(frame: pd.DataFrame, *, label: str, id_col: str | None,
 
 
 def id_like_columns(spec: TableSpec) -> list[str]:
-    """Columns the training table excluded as id-like (every value distinct), in order."""
-    return [c for c, why in spec.excluded.items() if why.startswith("id-like")]
+    """Columns the training table excluded as id-like (every value distinct): those whose
+    name contains "id" first (``CustomerId`` before ``RowNumber``), then in table order."""
+    found = [c for c, why in spec.excluded.items() if why.startswith("id-like")]
+    return sorted(found, key=lambda c: "id" not in str(c).lower())
 
 
 def output_ids(frame: pd.DataFrame, *, named: str | None, spec: TableSpec,

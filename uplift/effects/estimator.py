@@ -215,6 +215,33 @@ class UpliftEstimator:
             raise InputError(f"expected {self.n_features_} feature columns, got {X.shape[1]}")
         return X
 
+    def set_threads(self, threads: int) -> UpliftEstimator:
+        """LightGBM threads for prediction (refit and fold models); predictions are the same
+        for any thread count, only faster on idle cores."""
+        from lightgbm import LGBMModel
+
+        seen: set[int] = set()
+
+        def visit(obj: object, depth: int) -> None:
+            if id(obj) in seen or depth > 4:
+                return
+            seen.add(id(obj))
+            if isinstance(obj, LGBMModel):
+                obj.n_jobs = threads
+            elif isinstance(obj, dict):
+                for value in obj.values():
+                    visit(value, depth + 1)
+            elif isinstance(obj, list | tuple):
+                for value in obj:
+                    visit(value, depth + 1)
+            elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+                for value in vars(obj).values():
+                    visit(value, depth + 1)
+
+        visit(getattr(self, "model_", None), 0)
+        visit(getattr(self, "fold_models_", None), 0)
+        return self
+
     def predict(self, X: np.ndarray) -> pd.DataFrame:
         """Effect per offer (offer minus control): probability change or currency."""
         return self.model_.predict(self._check_fitted(X))
