@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -18,11 +17,13 @@ def files_in(folder: Path) -> set[str]:
     return {p.name for p in folder.rglob("*")}
 
 
-def test_help_is_fast(capsys):
-    started = time.perf_counter()
+def test_help_lists_every_command(capsys):
+    # its speed is measured by evaluation/bench_startup.py, not asserted here
     assert run(["--help"]) == 0
-    assert "simulate" in capsys.readouterr().out
-    assert time.perf_counter() - started < 1.0
+    out = capsys.readouterr().out
+    for command in ("simulate", "validate", "features", "train", "plan", "allocate", "evaluate",
+                    "simulate-policy", "outcomes", "export", "churn", "effects", "keys", "audit"):
+        assert command in out, command
 
 
 def test_validate_accepts_the_simulated_bank(small_bank_dir, capsys):

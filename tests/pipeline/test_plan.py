@@ -16,14 +16,13 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def planned(small_bank_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("plan")
-    cache = work / "cache"
-    import os
-
-    os.environ["UPLIFT_CACHE"] = str(cache)
+    patch = pytest.MonkeyPatch()          # the cache setting is undone after this module
+    patch.setenv("UPLIFT_CACHE", str(work / "cache"))
     args = ["plan", "--budget", "20000", "--data", str(small_bank_dir), "--out",
             str(work / "plan.csv"), "--report", str(work / "report.html"), "--json"]
     assert run(["--quiet", *args]) == 0
-    return work, args
+    yield work, args
+    patch.undo()
 
 
 def test_plan_outputs(planned, small_bank_dir):
