@@ -124,8 +124,20 @@ def test_second_run_reuses_models_and_gives_the_identical_plan(planned, capsys):
     first = (work / "plan.csv").read_bytes()
     second_args = [a if a != str(work / "plan.csv") else str(work / "plan2.csv") for a in args]
     assert run(second_args) == 0
-    assert "reusing models" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "reusing models" in captured.err
     assert (work / "plan2.csv").read_bytes() == first
+    # --json prints the summary on stdout: its numbers are the plan's, by hand
+    summary = json.loads(captured.out)
+    plan = pd.read_csv(work / "plan2.csv")
+    contacted = plan[plan["holdout"] == 0]
+    assert summary["treated"] == len(contacted) and summary["held_out"] == int(plan["holdout"]
+                                                                               .sum())
+    assert summary["spend"] == pytest.approx(contacted["cost"].sum())
+    assert summary["expected_gain"] == pytest.approx(contacted["expected_gain"].sum())
+    per_offer = contacted.groupby("offer")["cost"].sum()
+    for offer, numbers in summary["per_offer"].items():
+        assert numbers["spend"] == pytest.approx(per_offer.get(offer, 0.0))
 
 
 @pytest.mark.parametrize("change, message", [
