@@ -145,19 +145,24 @@ def describe(result: JoinMatch, *, what: str, reference: str, show_ids: bool) ->
 def check_join(ids: pd.Series, known: pd.Series, *, what: str, source: str, reference: str,
                min_share: float, column: str = "customer_id",
                refuse_diagnosed: bool = False) -> JoinMatch:
+    """Match the canonical ``ids`` (:func:`canonical_ids`) against ``known`` and :func:`judge`
+    the result."""
+    return judge(match(ids, known), what=what, source=source, reference=reference,
+                 min_share=min_share, column=column, refuse_diagnosed=refuse_diagnosed)
+
+
+def judge(result: JoinMatch, *, what: str, source: str, reference: str, min_share: float,
+          column: str = "customer_id", refuse_diagnosed: bool = False) -> JoinMatch:
     """Refuse (:class:`SchemaError` naming ``source``) a join whose match share is below
     ``min_share`` (0..1) or that matches nothing; warn when some ids are unmatched but the
     share is enough. With ``refuse_diagnosed`` (contact rules), unmatched ids that are most
     likely known customers written another way (zero padding, pseudonyms against raw ids) are
-    refused too: a contact rule must not silently miss them.
-
-    ``ids`` and ``known`` must be canonical (:func:`canonical_ids`). Ids are shown in the
-    message unless a pseudonym key is configured (then data rows are shown instead).
+    refused too: a contact rule must not silently miss them. Ids are shown in the message
+    unless a pseudonym key is configured (then data rows are shown instead).
     """
     from uplift.schema import DataWarning
     from uplift.security.keys import pseudonym_key
 
-    result = match(ids, known)
     if result.matched == result.total:
         return result
     message = describe(result, what=what, reference=reference,
@@ -171,5 +176,5 @@ def check_join(ids: pd.Series, known: pd.Series, *, what: str, source: str, refe
         raise SchemaError(source, [f"column '{column}': {message}; a contact rule is never "
                                    "applied to a list whose ids are written another way"])
     warnings.warn(f"{source}: column '{column}': {message}; they are ignored", DataWarning,
-                  stacklevel=2)
+                  stacklevel=3)
     return result

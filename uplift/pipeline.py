@@ -203,10 +203,10 @@ def trained_fingerprint(folder: Path) -> str | None:
 
 
 def ensure_models(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *,
-                  seed: int, data: Path, progress: Progress = _quiet) -> bool:
-    """Train into ``folder`` unless it already holds models for this exact run (fingerprint);
-    concurrent callers wait on a lock and then reuse. Returns whether it trained."""
-    key = fingerprint(inputs, as_of, settings, seed)
+                  seed: int, data: Path, key: str, progress: Progress = _quiet) -> bool:
+    """Train into ``folder`` unless it already holds models for this exact run (``key``, its
+    :func:`fingerprint`); concurrent callers wait on a lock and then reuse. Returns whether it
+    trained."""
     with io.directory_lock(folder):
         if trained_fingerprint(folder) == key:
             return False
@@ -311,8 +311,10 @@ def demo_run(cache: Path, progress: Progress = _quiet, seed: int = 0) -> DemoRun
     inputs = FeatureInputs.from_folder(data)
     settings = Settings()
     day = planning_date(data, inputs, None)
-    folder = cache / "models" / fingerprint(inputs, day, settings, seed)
-    ensure_models(inputs, day, folder, settings, seed=seed, data=data, progress=progress)
+    key = fingerprint(inputs, day, settings, seed)
+    folder = cache / "models" / key
+    ensure_models(inputs, day, folder, settings, seed=seed, data=data, key=key,
+                  progress=progress)
     return DemoRun(data, inputs, day, settings, load_models(folder))
 
 
@@ -338,7 +340,7 @@ def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: st
 
     # trains under a lock (a concurrent first run waits, then reuses what the other trained)
     if not (train_first and ensure_models(inputs, as_of, model_dir, settings, seed=seed,
-                                          data=data_folder, progress=progress)):
+                                          data=data_folder, key=key, progress=progress)):
         progress(f"reusing models in {model_dir}")
     models = load_models(model_dir)
     features_cache = cache / "features" / f"{key}.parquet"

@@ -40,12 +40,14 @@ from uplift.campaign import CampaignSpec, eligible
 from uplift.errors import InfeasibleError, InputError, SchemaError
 from uplift.ids import canonical_ids, check_join, fractional_ids
 from uplift.schema import (
+    DO_NOT_CONTACT,
     MAX_ABS_VALUE,
     DataWarning,
     _rows,
     number_problems,
     parse_date_column,
     parse_flags,
+    validate,
 )
 from uplift.security.pseudonym import is_pseudonym, protect_ids
 
@@ -557,19 +559,14 @@ def same_ids(listed: pd.DataFrame, scores: pd.DataFrame, list_source: str,
     never silently ignored."""
     if not len(listed):
         return pd.Series([], dtype="string")
-    raw = listed["customer_id"]
-    bad = raw.isna().to_numpy() | fractional_ids(raw)
-    if bad.any():
-        raise SchemaError(list_source, [f"column 'customer_id': missing ids, or floats that "
-                                        f"are not exact whole numbers (fractional, or beyond "
-                                        f"2^53 where digits are lost), in {_rows(bad)}"])
+    ids = validate(listed[["customer_id"]], DO_NOT_CONTACT, source=list_source)
     scores_pseudo = is_pseudonym(scores["customer_id"]).all()
-    listed = protect_ids(listed, source=list_source) if scores_pseudo else listed
-    if scores_pseudo and not is_pseudonym(listed["customer_id"]).all():
+    ids = protect_ids(ids, source=list_source) if scores_pseudo else ids
+    if scores_pseudo and not is_pseudonym(ids["customer_id"]).all():
         raise InputError(f"{list_source}: holds raw customer ids but {scores_source} carries "
                          "pseudonyms; configure the pseudonym key (UPLIFT_PSEUDONYM_KEY_FILE) "
                          "so the list can be applied")
-    return canonical_ids(listed["customer_id"]).reset_index(drop=True)
+    return ids["customer_id"].reset_index(drop=True)
 
 
 def read_contacts(path: Path | None) -> pd.DataFrame | None:

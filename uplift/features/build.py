@@ -18,7 +18,7 @@ import pandas as pd
 from uplift import io
 from uplift.errors import InputError, SchemaError
 from uplift.features.registry import FEATURES, INFLOW, MONETARY, OUTFLOW, Feature
-from uplift.ids import CANONICAL_SQL, MAX_EXACT_FLOAT, JoinMatch, check_join, describe, likely_cause
+from uplift.ids import CANONICAL_SQL, MAX_EXACT_FLOAT, JoinMatch, check_join, judge, likely_cause
 from uplift.schema import (
     EVENT_TYPES,
     MAX_ABS_VALUE,
@@ -46,6 +46,9 @@ class FeatureInputs:
     external: dict[str, Path] = field(default_factory=dict)
     rename: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     encoding: str | None = None
+    # ids of the customers table as last read (the campaign log is checked against them)
+    _customer_ids: pd.Series | None = field(default=None, init=False, repr=False,
+                                            compare=False)
 
     @classmethod
     def from_folder(cls, data: Path, **kwargs: object) -> FeatureInputs:
@@ -76,9 +79,12 @@ class FeatureInputs:
         frame = io.read_table(path, encoding=self.encoding,
                               ids=(rename.get("customer_id", "customer_id"),))
         checked = validate(frame, CONTRACTS[table], source=str(path), rename=rename)
+        if table == "customers":
+            self._customer_ids = checked["customer_id"]
+        elif self._customer_ids is None:
+            self.read("customers")
         if table == "campaign_log":
-            known = self.read("customers")["customer_id"]
-            check_join(checked["customer_id"], known, what="campaign rows",
+            check_join(checked["customer_id"], self._customer_ids, what="campaign rows",
                        source=str(path), reference=str(self.customers), min_share=1.0)
         return checked
 
@@ -285,15 +291,8 @@ def _check_unknown_customers(con, inputs: FeatureInputs) -> None:
     result = JoinMatch(total=int(total), matched=int(total - unmatched),
                        unmatched_ids=[str(v) for v in sample.head(MAX_SHOWN)],
                        unmatched_rows=_unmatched_rows(con), cause=likely_cause(sample, known))
-    from uplift.security.keys import pseudonym_key
-
-    message = describe(result, what="events", reference=str(inputs.customers),
-                       show_ids=pseudonym_key() is None)
-    if result.share < MIN_EVENT_MATCH:
-        raise SchemaError(str(inputs.events), [
-            f"column 'customer_id': {message}; at least {MIN_EVENT_MATCH:.0%} must match"])
-    warnings.warn(f"{inputs.events}: column 'customer_id': {message}; they are ignored",
-                  DataWarning, stacklevel=3)
+    judge(result, what="events", source=str(inputs.events), reference=str(inputs.customers),
+          min_share=MIN_EVENT_MATCH)
 
 
 def _unmatched_rows(con) -> list[int]:
