@@ -346,31 +346,6 @@ def allocate(
     _print_allocation(result, as_json)
 
 
-def _cache_dir() -> Path:
-    from uplift.pipeline import default_cache
-
-    return default_cache()
-
-
-def _default_campaign() -> Path:
-    from importlib import resources
-
-    return Path(str(resources.files("uplift").joinpath("data/retention_demo.yaml")))
-
-
-def _prepare_run(data: Path | None, as_of: str | None, config: Path | None, seed: int):
-    from uplift.config import load_settings
-    from uplift.pipeline import demo_data, fingerprint, planning_date
-
-    settings = load_settings(config)
-    folder = data if data is not None else demo_data(_cache_dir(), _say)
-    if data is not None and not data.is_dir():
-        raise InputError(f"{data}: data folder not found")
-    inputs = _inputs(folder, None, None)
-    day = planning_date(folder, inputs, as_of)
-    return settings, folder, inputs, day, fingerprint(inputs, day, settings, seed)
-
-
 @app.command()
 def train(
     data: Annotated[Path | None, typer.Option(help="Data folder (default: the demo bank).")
@@ -384,14 +359,17 @@ def train(
 ) -> None:
     """Fit the churn and offer-effect models a plan needs."""
     from uplift import io
+    from uplift.pipeline import default_cache
     from uplift.pipeline import train as fit_models
+    from uplift.planner import prepare_run
 
-    settings, folder, inputs, day, key = _prepare_run(data, as_of, config, seed)
-    target = out or _cache_dir() / "models" / key
-    io.ensure_not_input([target], _input_files(inputs))
+    run = prepare_run(data, as_of, config, seed, cache=default_cache(), progress=_say)
+    target = out or default_cache() / "models" / run.key
+    io.ensure_not_input([target], _input_files(run.inputs))
     with io.directory_lock(target), _stages(TRAIN_STAGES) as progress:
-        fit_models(inputs, day, target, settings, seed=seed, progress=progress,
-                   stamp={"fingerprint": key, "data": str(folder), "as_of": day, "seed": seed})
+        fit_models(run.inputs, run.day, target, run.settings, seed=seed, progress=progress,
+                   stamp={"fingerprint": run.key, "data": str(run.folder), "as_of": run.day,
+                          "seed": seed})
     _say(f"models -> {target}")
 
 
@@ -432,96 +410,16 @@ def plan(
     Writes the plan (every selected customer, contacted or held out), the call list
     (contacted customers only, ranked by expected net gain), the holdout list and the
     report."""
-    import time
+    from uplift.planner import PlanRequest, execute, prepare
 
-    from uplift import io
-    from uplift.allocate.calllist import call_list as make_call_list
-    from uplift.allocate.calllist import holdout_list as make_holdout_list
-    from uplift.allocate.calllist import outlook as make_outlook
-    from uplift.allocate.plan import read_contacts
-    from uplift.campaign import load_campaign_spec
-    from uplift.pipeline import read_customers, run_plan, total_interval, trained_fingerprint
-    from uplift.report.plan import plan_html
-    from uplift.security.pseudonym import is_pseudonym
-    from uplift.validation import check_spec_columns
-
-    started = time.perf_counter()
-    from uplift.allocate.plan import check_budget
-
-    check_budget(budget)
-    spec_path = campaign or _default_campaign()
-    spec = load_campaign_spec(spec_path)
-    if campaign is None:
-        _say(f"campaign spec: the packaged demo spec {spec_path.name} (edit a copy of "
-             "campaigns/retention_demo.yaml and pass it with --campaign)")
-    history = read_contacts(contacts)
-    settings, folder, inputs, day, key = _prepare_run(data, as_of, config, seed)
-    call_list = call_list or out.with_name("contacts.csv")
-    holdout_list = holdout_list or out.with_name("holdout.csv")
-    io.ensure_not_input([out, report, call_list, holdout_list, left_out],
-                        [*_input_files(inputs), spec_path, *([contacts] if contacts else [])])
-    model_dir = model or _cache_dir() / "models" / key
-    if model is not None and not model.is_dir():
-        raise InputError(f"{model}: model folder not found (run `uplift train --out {model}`)")
-    check_spec_columns(spec, read_customers(inputs), source=str(inputs.customers))
-    training = model is None and trained_fingerprint(model_dir) != key
-    with _stages(PLAN_STAGES + (TRAIN_STAGES if training else 0)) as progress:
-        result, scores, models, backtest = run_plan(
-            spec, budget, inputs, day, settings, key=key, model_dir=model_dir,
-            data_folder=folder, train_first=training, cache=_cache_dir(), confident=confident,
-            seed=seed, contacts=history, progress=progress)
-    interval = total_interval(result.plan)
-    realisation = None
-    if backtest is not None and backtest.realisation is not None:
-        realisation = (backtest.realisation, *backtest.realisation_interval)
-    outlook = make_outlook(result.plan, realisation)
-    pseudonymised = bool(len(result.plan)) and bool(is_pseudonym(result.plan["customer_id"])
-                                                    .all())
-    html_text = plan_html(
-        result.plan, result.summary, result.excluded, result.curve, interval,
-        models.churn.validation_, models.effects_churn.estimator_.comparison_,
-        models.effects_churn.estimator_.learner_,
-        {"as_of": day, "data": "demo bank" if data is None else str(data)}, backtest,
-        outlook=outlook)
-    outputs = {out.name: len(result.plan), report.name: 1}
-    io.write_table(result.plan, out)
-    files = {"holdout": str(holdout_list)}
-    if pseudonymised:
-        files["contacts"] = f"via `uplift export --plan {out} --out {call_list.name}`"
-    else:
-        calls = make_call_list(result.plan)
-        io.write_table(calls, call_list)
-        outputs[call_list.name] = len(calls)
-        files["contacts"] = str(call_list)
-    held = make_holdout_list(result.plan)
-    io.write_table(held, holdout_list)
-    outputs[holdout_list.name] = len(held)
-    if left_out is not None:
-        from uplift.allocate.calllist import left_out_list
-
-        dropped = left_out_list(scores["customer_id"], result.left_out)
-        io.write_table(dropped, left_out)
-        outputs[left_out.name] = len(dropped)
-    io.write_text(html_text, report)
-    summary = {**result.summary, "expected_gain_interval": list(interval),
-               "outlook": outlook,
-               "backtest": backtest.to_dict() if backtest is not None else None, "as_of": day,
-               "plan": str(out), "report": str(report), "models": str(model_dir),
-               "call_list": None if pseudonymised else str(call_list),
-               "holdout_list": str(holdout_list),
-               "seconds_total": time.perf_counter() - started}
-    io.write_json(io.build_manifest(
-        "plan", {"budget": budget, "campaign": spec_path, "data": folder, "as_of": day,
-                 "model": model_dir, "confident": confident, "contacts": contacts},
-        seed=seed, inputs=[*_input_files(inputs), spec_path, *([contacts] if contacts else [])],
-        outputs=outputs,
-        extra={"summary": summary, "excluded": result.excluded,
-               "measurement": {"arm": "arm", "control": "control", "strata": "stratum",
-                               "propensity": "assignment_probability",
-                               "horizon_days": settings.churn.horizon_days,
-                               "holdout_stratify": spec.holdout_stratify}}),
-        io.manifest_path_for(out))
-    result.summary = summary
+    job = prepare(PlanRequest(
+        budget=budget, campaign=campaign, data=data, as_of=as_of, model=model, out=out,
+        report=report, config=config, confident=confident, seed=seed, contacts=contacts,
+        call_list=call_list, holdout_list=holdout_list, left_out=left_out), progress=_say)
+    with _stages(PLAN_STAGES + (TRAIN_STAGES if job.training else 0)) as progress:
+        outcome = execute(job, progress)
+    result, outlook, files, summary = (outcome.result, outcome.outlook, outcome.files,
+                                       outcome.summary)
     _print_allocation(result, as_json, outlook, files)
     if not as_json and not _state["quiet"]:
         typer.echo(f"plan -> {out}; report -> {report} ({summary['seconds_total']:.0f} s)")
@@ -1141,18 +1039,8 @@ def keys_seal(
     """Encrypt a source table under the master key, byte for byte (ids are not changed), so it
     can be read while a master key is set without --allow-plaintext."""
     from uplift import io
-    from uplift.security.envelope import is_encrypted
-    from uplift.security.keys import encryption_key
 
-    if encryption_key() is None:
-        raise InputError("sealing needs the master key (UPLIFT_MASTER_KEY_FILE)")
-    io.check_readable(source)
-    if is_encrypted(source):
-        raise InputError(f"{source}: already sealed")
-    io.ensure_not_input([out], [source])
-    if io.table_format(out) != io.table_format(source):
-        raise InputError(f"{out}: keep the format of {source} ({io.table_format(source)})")
-    io.write_bytes(source.read_bytes(), out)
+    io.seal_file(source, out)
     _say(f"sealed {source} -> {out}")
 
 
@@ -1219,64 +1107,23 @@ def export(
     A pseudonymised plan is turned back into raw ids (needs the pseudonym key and the customers
     table; the export is recorded in the audit log); a plan with raw ids is listed as it is.
     Held-out customers are left out unless --include-holdout (then the plan's rows, flagged)."""
-    from uplift import io
-    from uplift.allocate.calllist import call_list
-    from uplift.ids import canonical_ids
     from uplift.pipeline import default_cache, demo_data
-    from uplift.schema import CUSTOMERS, validate
-    from uplift.security import audit
-    from uplift.security.keys import pseudonym_key
-    from uplift.security.pseudonym import is_pseudonym, pseudonymise
+    from uplift.security.export import export_call_list
     from uplift.validation import find_table
 
-    table = io.read_table(plan, derived=True)
-    needed = ("customer_id", "holdout", "offer", "expected_gain")
-    if missing := [c for c in needed if c not in table.columns]:
-        raise InputError(f"{plan}: not a plan written by `uplift plan` or `allocate` (missing "
-                         f"column(s) {', '.join(missing)})")
-    pseudo = is_pseudonym(table["customer_id"])
-    if not pseudo.any():
-        chosen = table if holdout else call_list(table)
-        io.ensure_not_input([out], [plan])
-        io.write_table(chosen.reset_index(drop=True), out, protect=False, mode=0o600)
-        _say(f"wrote {out}: {len(chosen):,} customers (the plan holds raw ids)")
-        return
-    if not pseudo.all():
-        row = int((~pseudo).to_numpy().argmax()) + 1
-        raise InputError(f"{plan}: column 'customer_id' mixes raw ids and pseudonyms (first "
-                         f"raw id: data row {row})")
-    key = pseudonym_key()
-    if key is None:
-        raise InputError("export needs the pseudonym key (UPLIFT_PSEUDONYM_KEY_FILE) to turn "
-                         "pseudonyms back into customer ids")
-    if customers is None:
+    def customers_table() -> Path:
         folder = data if data is not None else demo_data(default_cache(), _say)
-        customers = find_table(folder, "customers")
-        if customers is None:
+        found = customers or find_table(folder, "customers")
+        if found is None:
             raise InputError(f"{folder}: no customers table")
-    io.ensure_not_input([out], [plan, customers])
-    raw = validate(io.read_table(customers), CUSTOMERS, source=str(customers))["customer_id"]
-    lookup = dict(zip(pseudonymise(raw, key), canonical_ids(raw), strict=True))
-    ids = table["customer_id"].map(lookup)
-    if ids.isna().any():
-        row = int(ids.isna().to_numpy().argmax()) + 1
-        raise InputError(f"{plan}: {int(ids.isna().sum())} pseudonym(s) match no customer in "
-                         f"{customers} with the configured key (first: data row {row}); wrong "
-                         "key or customers table (ids padded differently?)")
-    # ranked after re-identification, so ties order exactly as in an unprotected plan
-    raw_plan = table.assign(customer_id=ids.to_numpy())
-    listed = (raw_plan if holdout else call_list(raw_plan)).reset_index(drop=True)
-    # the release is logged (and synced) before any raw id is written; no log, no release
-    try:
-        audit.append("export (release)", [f"--plan={plan}", f"--out={out}"], audit.Recorder(
-            inputs={str(plan.resolve()): len(table)}, outputs={str(out.resolve()): len(listed)}),
-            exit_code=0, message=f"releasing {len(listed):,} raw customer ids", seconds=0.0)
-    except (OSError, audit.AuditError) as exc:
-        raise InputError(f"cannot record the export in the audit log ({exc}); nothing was "
-                         "released") from exc
-    io.write_table(listed, out, protect=False, mode=0o600)
-    _say(f"wrote {out}: {len(listed):,} customers with raw ids (export recorded in the audit "
-         "log)")
+        return found
+
+    rows, reidentified = export_call_list(plan, out, customers=customers_table,
+                                          include_holdout=holdout)
+    if reidentified:
+        _say(f"wrote {out}: {rows:,} customers with raw ids (export recorded in the audit log)")
+    else:
+        _say(f"wrote {out}: {rows:,} customers (the plan holds raw ids)")
 
 
 def _is_usage_error(exc: Exception) -> bool:

@@ -220,6 +220,20 @@ def readable_copy(path: Path) -> Path:
     return _transcoded[key]
 
 
+def seal_file(source: Path, out: Path) -> Path:
+    """Encrypt a plaintext source table under the master key, byte for byte (ids unchanged),
+    into ``out`` (same format), so it can be read while a master key is set."""
+    if encryption_key() is None:
+        raise InputError("sealing needs the master key (UPLIFT_MASTER_KEY_FILE)")
+    check_readable(source)
+    if envelope.is_encrypted(source):
+        raise InputError(f"{source}: already sealed")
+    ensure_not_input([out], [source])
+    if table_format(out) != table_format(source):
+        raise InputError(f"{out}: keep the format of {source} ({table_format(source)})")
+    return write_bytes(source.read_bytes(), out)
+
+
 def read_bytes(path: str | Path) -> bytes:
     """A file's bytes (a model file this tool wrote), decrypted when it is encrypted."""
     path = Path(path)
