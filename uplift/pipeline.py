@@ -77,9 +77,9 @@ def planning_date(data: Path, inputs: FeatureInputs, as_of: str | None) -> str:
         return str(pd.Timestamp(as_of).date())
     import duckdb
 
-    from uplift.features.build import _source_sql
+    from uplift.features.build import source_sql
 
-    last = duckdb.sql(f"SELECT max(ts) FROM {_source_sql(inputs.events)}").fetchall()[0][0]
+    last = duckdb.sql(f"SELECT max(ts) FROM {source_sql(inputs.events)}").fetchall()[0][0]
     if last is None:
         raise InputError(f"{inputs.events}: no events")
     return str((pd.Timestamp(last).normalize() + pd.Timedelta(days=1)).date())
@@ -331,7 +331,8 @@ def default_cache() -> Path:
 def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: str,
              settings: Settings, *, key: str, model_dir: Path, data_folder: Path, train_first: bool,
              cache: Path, confident: bool = False, seed: int = 0,
-             contacts: pd.DataFrame | None = None, progress: Progress = _quiet):
+             contacts: pd.DataFrame | None = None, do_not_contact: pd.DataFrame | None = None,
+             progress: Progress = _quiet):
     """The plan's long stages: train (when asked), features (cached), scores, allocation with
     the budget curve, and the backtest replay. Returns (allocation, scores, models, backtest or
     None); ``budget`` and money in the spec's currency."""
@@ -356,7 +357,8 @@ def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: st
              "the budget curve")
     result = allocate(ScoreTable.from_frame(scores, spec.offer_names, "scores"), spec,
                       budget=budget, confident=confident, seed=seed, curve_points=9,
-                      contacts=contacts, as_of=pd.Timestamp(as_of), source="scores")
+                      contacts=contacts, as_of=pd.Timestamp(as_of),
+                      do_not_contact=do_not_contact, source="scores")
     backtest = None
     if (model_dir / "backtest.parquet").exists():
         from uplift.evaluate.backtest import replay

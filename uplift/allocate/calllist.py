@@ -129,7 +129,7 @@ def outlook(plan: pd.DataFrame, realisation: tuple[float, float, float] | None =
         out.update(expected_gain_low=gain - half, expected_gain_high=gain + half,
                    low_confidence=int((contacted["expected_gain_low"] < 0).sum()))
     if realisation is not None:
-        share, low, high = realisation
+        share, low, high = (float(x) for x in realisation)
         out.update(realisation=share, forecast=share * gain, forecast_low=low * gain,
                    forecast_high=high * gain)
         if "customers_kept" in out:
@@ -189,7 +189,7 @@ def left_out(choice: np.ndarray, blocked_by: np.ndarray,
 
 
 def blocked_reasons(scores: pd.DataFrame, spec: CampaignSpec, *, contacts=None, as_of=None,
-                    source: str = "scores") -> np.ndarray:
+                    do_not_contact=None, source: str = "scores") -> np.ndarray:
     """Per customer, the first absolute rule that blocks them ("" when none): the do-not-contact
     list or flag, missing marketing consent, the contact limit (same order as the counts of
     :func:`uplift.allocate.plan.excluded_customers`)."""
@@ -203,7 +203,7 @@ def blocked_reasons(scores: pd.DataFrame, spec: CampaignSpec, *, contacts=None, 
     seen = np.zeros(len(scores), dtype=bool)
     for text, stage in stages:
         mask, _ = excluded_customers(scores, stage, contacts=contacts, as_of=as_of,
-                                     source=source)
+                                     do_not_contact=do_not_contact, source=source)
         reason[mask & ~seen] = text
         seen |= mask
     return reason

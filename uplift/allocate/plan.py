@@ -22,7 +22,6 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,10 +42,10 @@ from uplift.schema import (
     DO_NOT_CONTACT,
     MAX_ABS_VALUE,
     DataWarning,
-    _rows,
     number_problems,
     parse_date_column,
     parse_flags,
+    rows_text,
     validate,
 )
 from uplift.security.pseudonym import is_pseudonym, protect_ids
@@ -81,11 +80,11 @@ def _matrix(scores: pd.DataFrame, prefix: str, offers: list[str], source: str) -
         if not pd.api.types.is_numeric_dtype(series):
             series = pd.to_numeric(series, errors="coerce")
         values[:, j] = series.to_numpy(dtype=float)
-    _check_matrix(values, cols, source)
+    check_matrix(values, cols, source)
     return values
 
 
-def _check_matrix(values: np.ndarray, cols: list[str], source: str) -> None:
+def check_matrix(values: np.ndarray, cols: list[str], source: str) -> None:
     """Refuse missing, text, infinite or implausibly large gains and costs (with rows)."""
     low, high = float(values.min(initial=0.0)), float(values.max(initial=0.0))
     if np.isfinite(low) and np.isfinite(high) and max(-low, high) <= MAX_ABS_VALUE:
@@ -94,7 +93,7 @@ def _check_matrix(values: np.ndarray, cols: list[str], source: str) -> None:
     if bad.any():
         col = cols[int(np.argmax(bad.any(axis=0)))]
         raise SchemaError(source, [f"column '{col}': missing, text or infinite values in "
-                                   f"{_rows(bad.any(axis=1))}"])
+                                   f"{rows_text(bad.any(axis=1))}"])
     huge = np.abs(values) > MAX_ABS_VALUE
     if huge.any():
         j = int(np.argmax(huge.any(axis=0)))
@@ -119,48 +118,6 @@ class ScoreTable:
                    _matrix(scores, "gain_lo_", offers, source) if has_lower else None)
 
 
-def read_scores(path: Path, offers: list[str]) -> ScoreTable:
-    """Read a scores file; Parquet is read column by column so memory stays near the size of
-    the matrices themselves (8 million customers x 4 offers: 256 MB per matrix)."""
-    from uplift import io
-    from uplift.security import audit
-
-    if io.table_format(path) != "parquet":
-        return ScoreTable.from_frame(io.read_table(path), offers, str(path))
-    import pyarrow.parquet as pq
-
-    io.check_readable(path)
-    source = io.plaintext_source(path)         # decrypted in memory when encrypted
-    names = io.parquet_columns(path, source)
-    try:
-        parquet = pq.ParquetFile(source)          # metadata parsed once for every read below
-        matrix_cols = [c for c in names if c.startswith(("gain_", "cost_"))]
-        frame = parquet.read(columns=[c for c in names if c not in matrix_cols]).to_pandas()
-    except Exception as exc:
-        raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
-    audit.note_input(path, len(frame))
-    if len(frame) == 0:
-        raise InputError(f"{path}: file has no data rows")
-
-    def load(prefix: str) -> np.ndarray:
-        cols = [f"{prefix}{o}" for o in offers]
-        missing = [c for c in cols if c not in names]
-        if missing:
-            raise SchemaError(str(path), [f"missing column(s) {', '.join(missing)}; the "
-                                          f"campaign's offers are {', '.join(offers)}"])
-        # column-major: each column is filled, and later scanned, contiguously
-        values = np.empty((len(frame), len(cols)), order="F")
-        for j, col in enumerate(cols):
-            column = parquet.read(columns=[col]).column(0)
-            values[:, j] = column.to_numpy(zero_copy_only=False).astype(float, copy=False)
-        _check_matrix(values, cols, str(path))
-        return values
-
-    has_lower = all(f"gain_lo_{o}" in names for o in offers)
-    return ScoreTable(frame, load("gain_"), load("cost_"), load("gain_lo_") if has_lower
-                      else None)
-
-
 def check_budget(budget: float | None) -> None:
     """A budget is a positive, finite amount below 10^15 (currency); anything else is refused."""
     if budget is None or not budget > 0:
@@ -172,26 +129,29 @@ def check_budget(budget: float | None) -> None:
 
 def excluded_customers(
     scores: pd.DataFrame, spec: CampaignSpec, *, contacts: pd.DataFrame | None = None,
-    as_of: pd.Timestamp | None = None, source: str = "scores",
+    as_of: pd.Timestamp | None = None, do_not_contact: pd.DataFrame | None = None,
+    source: str = "scores",
 ) -> tuple[np.ndarray, dict[str, int]]:
-    """Customers no offer may reach (absolute rules) and the count per reason."""
+    """Customers no offer may reach (absolute rules) and the count per reason.
+    ``do_not_contact``: the spec's list, loaded (required when the spec names one)."""
     n = len(scores)
     blocked = np.zeros(n, dtype=bool)
     reasons: dict[str, int] = {}
     customer_ids = canonical_ids(scores["customer_id"])
     if spec.do_not_contact is not None:
-        from uplift import io
-
-        dnc = io.read_table(spec.do_not_contact, allow_empty=True)
-        if "customer_id" not in dnc.columns:
-            raise SchemaError(str(spec.do_not_contact), ["missing required column "
-                                                         "'customer_id'"])
-        listed = same_ids(dnc, scores, str(spec.do_not_contact), source)
+        if do_not_contact is None:
+            raise InputError(f"campaign {spec.name!r} names the do-not-contact list "
+                             f"{spec.do_not_contact}, but it was not loaded; pass it (read by "
+                             "uplift.tasks.allocation.read_do_not_contact)")
+        dnc_source = do_not_contact.attrs.get("source", str(spec.do_not_contact))
+        if "customer_id" not in do_not_contact.columns:
+            raise SchemaError(dnc_source, ["missing required column 'customer_id'"])
+        listed = same_ids(do_not_contact, scores, dnc_source, source)
         if len(listed):
             # every entry must name a customer: unmatched entries are counted in a warning,
             # a list of which none match (padding, type, pseudonyms) is refused
             check_join(listed, customer_ids, what="do-not-contact entries",
-                       source=str(spec.do_not_contact), reference=source, min_share=0.0,
+                       source=dnc_source, reference=source, min_share=0.0,
                        refuse_diagnosed=True)
         hit = customer_ids.isin(listed).to_numpy(dtype=bool, na_value=False)
         reasons["do-not-contact list"] = int(hit.sum())
@@ -348,9 +308,13 @@ def allocate(
     scores: pd.DataFrame | ScoreTable, spec: CampaignSpec, *, budget: float | None = None,
     solver: str = "auto", confident: bool = False, contacts: pd.DataFrame | None = None,
     as_of: pd.Timestamp | None = None, seed: int = 0, time_limit: float = 60.0,
-    curve_points: int = 0, source: str = "scores",
+    curve_points: int = 0, do_not_contact: pd.DataFrame | None = None, source: str = "scores",
 ) -> Allocation:
-    """Assign at most one offer per customer under the campaign's rules and budget."""
+    """Assign at most one offer per customer under the campaign's rules and budget.
+
+    ``scores``: loaded (pseudonymised when keyed) per-customer gains and costs in currency;
+    ``contacts``: contact history (customer_id, contacted_at) for the spec's contact limit;
+    ``do_not_contact``: the spec's do-not-contact list, loaded (needed when it names one)."""
     budget = budget if budget is not None else spec.budget
     check_budget(budget)
     offers = spec.offer_names
@@ -362,23 +326,23 @@ def allocate(
     inexact = scores["customer_id"].isna().to_numpy() | fractional_ids(scores["customer_id"])
     if inexact.any():
         raise SchemaError(source, [f"column 'customer_id': missing ids or floats that are not "
-                                   f"exact whole numbers in {_rows(inexact)}"])
+                                   f"exact whole numbers in {rows_text(inexact)}"])
     # one customer, one row, however the id was written (123, 123.0, " 123 ")
     scores = scores.assign(customer_id=canonical_ids(scores["customer_id"]).to_numpy())
     dupes = scores["customer_id"].duplicated(keep=False)
     if dupes.any():
         raise SchemaError(source, [f"duplicate customer_id (after writing ids the same way) in "
-                                   f"{_rows(dupes)}"])
+                                   f"{rows_text(dupes)}"])
     negative = (costs < 0).any(axis=1)
     if negative.any():
-        raise SchemaError(source, [f"negative costs in {_rows(negative)}"])
+        raise SchemaError(source, [f"negative costs in {rows_text(negative)}"])
     if confident and table.lower is None:
         raise SchemaError(source, ["--confident needs gain_lo_<offer> columns (gain lower "
                                    "bounds) for every offer"])
     lower = table.lower if confident else None
     started = time.perf_counter()
     blocked, excluded = excluded_customers(scores, spec, contacts=contacts, as_of=as_of,
-                                           source=source)
+                                           do_not_contact=do_not_contact, source=source)
     allowed, more = allowed_matrix(scores, spec, gains, costs, blocked, lower=lower,
                                    source=source)
     excluded.update(more)
@@ -395,7 +359,8 @@ def allocate(
     plan = _plan_frame(scores, spec, solution.choice, holdout, prob, gains, costs,
                        table.lower)
     reasons = left_out(solution.choice, blocked_reasons(
-        scores, spec, contacts=contacts, as_of=as_of, source=source) if blocked.any()
+        scores, spec, contacts=contacts, as_of=as_of, do_not_contact=do_not_contact,
+        source=source) if blocked.any()
         else np.full(len(scores), "", dtype=object), steps)
     summary = _summary(problem, solution, plan, budget, spec, time.perf_counter() - started)
     summary["left_out"] = {k: int(v) for k, v in pd.Series(reasons[reasons != ""])
@@ -567,16 +532,3 @@ def same_ids(listed: pd.DataFrame, scores: pd.DataFrame, list_source: str,
                          "pseudonyms; configure the pseudonym key (UPLIFT_PSEUDONYM_KEY_FILE) "
                          "so the list can be applied")
     return ids["customer_id"].reset_index(drop=True)
-
-
-def read_contacts(path: Path | None) -> pd.DataFrame | None:
-    if path is None:
-        return None
-    from uplift import io
-
-    table = io.read_table(path, allow_empty=True)
-    missing = [c for c in ("customer_id", "contacted_at") if c not in table.columns]
-    if missing:
-        raise SchemaError(str(path), [f"missing required column '{m}'" for m in missing])
-    table.attrs["source"] = str(path)
-    return table

@@ -37,9 +37,9 @@ from uplift.churn.reasons import (
     symptoms,
     top_reasons,
 )
-from uplift.churn.table import TableSpec, apply_table, binary_label, learn_table, output_ids
 from uplift.config import assign_tiers
 from uplift.errors import InputError, ModelError
+from uplift.features.table import TableSpec, apply_table, binary_label, learn_table, output_ids
 from uplift.schema import parse_date_column
 from uplift.security.keys import model_signature, signature_matches
 

@@ -169,22 +169,22 @@ class UpliftEstimator:
         self.fold_models_ = fold_models[self.learner_]
         self.oof_ = oof[self.learner_]
         self.n_features_ = X.shape[1]
-        good = self._good(y)
+        good = self.good(y)
         self.curve_data_ = {"arm": treatment, "good": good,
                             **{f"effect_{a}": self.oof_[a].to_numpy() for a in self.arms_}}
         self.ate_ = {a: float(y[treatment == a].mean() - y[treatment == self.control].mean())
                      for a in self.arms_}
-        benefit = pd.DataFrame(self._benefit(self.oof_[self.arms_].to_numpy(dtype=float)),
+        benefit = pd.DataFrame(self.benefit(self.oof_[self.arms_].to_numpy(dtype=float)),
                                columns=self.arms_)
         self.policy_ = OfferPolicy(random_state=self.random_state).fit(
             X, good, treatment, prop, benefit, self.control)
         return self
 
-    def _benefit(self, effects: np.ndarray) -> np.ndarray:
+    def benefit(self, effects: np.ndarray) -> np.ndarray:
         """Benefit of treating (higher is better): effects flipped when the goal is lower."""
         return -effects if self.goal == "decrease" else effects
 
-    def _good(self, y: np.ndarray) -> np.ndarray:
+    def good(self, y: np.ndarray) -> np.ndarray:
         """Outcome on a higher-is-better scale (retained = 1 - churned for churn)."""
         if self.goal == "increase":
             return y
@@ -192,10 +192,10 @@ class UpliftEstimator:
 
     def _compare(self, oof: dict[str, pd.DataFrame], y: np.ndarray, treatment: np.ndarray,
                  prop: np.ndarray) -> pd.DataFrame:
-        good = self._good(y)
+        good = self.good(y)
         rows = []
         for name, pred in oof.items():
-            benefit = self._benefit(pred.to_numpy())
+            benefit = self.benefit(pred.to_numpy())
             best = np.asarray(self.arms_)[benefit.argmax(axis=1)]
             policy = np.where(benefit.max(axis=1) > 0, best, self.control)
             value = snipw_value(good, treatment, policy, prop)

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 
 from uplift import __version__
-from uplift.churn.table import apply_table, learn_table, output_ids
 from uplift.effects.estimator import UpliftEstimator
 from uplift.effects.money import Money, cost_matrix, net_gains
 from uplift.errors import InputError, ModelError, SchemaError
-from uplift.schema import _rows, number_problems
+from uplift.features.table import apply_table, learn_table, output_ids
+from uplift.schema import number_problems, rows_text
 from uplift.security.keys import key_id, model_key, model_signature, signature_matches
 
 FORMAT = "uplift-effects-model"
@@ -119,7 +119,7 @@ class EffectsModel:
         y = pd.to_numeric(table[self.outcome], errors="coerce")
         if y.isna().any():
             raise SchemaError(source, [f"column '{self.outcome}': outcome missing or not a "
-                                       f"number in {_rows(y.isna())}"])
+                                       f"number in {rows_text(y.isna())}"])
         if problems := number_problems(y, self.outcome):
             raise SchemaError(source, problems)
         frame = table if self.features is None else table[
@@ -234,7 +234,7 @@ class EffectsModel:
             for arm in self.arms:
                 out[f"se_{arm}"] = se[arm].to_numpy()
         if money is not None and costs is not None:
-            gains = net_gains(self.estimator_._benefit(effects[self.arms].to_numpy(dtype=float)),
+            gains = net_gains(self.estimator_.benefit(effects[self.arms].to_numpy(dtype=float)),
                               money, costs)
             for j, arm in enumerate(self.arms):
                 out[f"gain_{arm}"] = gains[:, j]
@@ -244,7 +244,7 @@ class EffectsModel:
                   source: str = "table") -> np.ndarray:
         """Expected net gain per row and offer (currency) from predicted effects."""
         costs = cost_matrix(money, table, self.arms, source=source)
-        return net_gains(self.estimator_._benefit(effects), money, costs)
+        return net_gains(self.estimator_.benefit(effects), money, costs)
 
     def recommend(self, table: pd.DataFrame, *, z: float = 1.0, source: str = "table",
                   money: Money | None = None, id_col: str | None = None) -> np.ndarray:

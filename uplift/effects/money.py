@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.errors import InputError, SchemaError
-from uplift.schema import _rows, number_problems
+from uplift.schema import number_problems, rows_text
 
 ALL_ARMS = "*"
 
@@ -128,11 +128,11 @@ def cost_matrix(money: Money | None, table: pd.DataFrame, arms: list[str], *,
         bad = values.isna()
         if bad.any():
             raise SchemaError(source, [f"column '{cost}': cost missing or not a number in "
-                                       f"{_rows(bad)}"])
+                                       f"{rows_text(bad)}"])
         array = values.to_numpy(dtype=float)
         problems = number_problems(array, cost)
         if (array < 0).any():
-            problems.append(f"column '{cost}': negative costs in {_rows(array < 0)}")
+            problems.append(f"column '{cost}': negative costs in {rows_text(array < 0)}")
         if problems:
             raise SchemaError(source, problems)
         out[:, j] = array

@@ -154,7 +154,7 @@ def join_customers(frame: pd.DataFrame, customers: pd.DataFrame, *, source: str,
                    customers_source: str) -> pd.DataFrame:
     """``frame`` with the customers table's columns it lacks (e.g. ``segment`` for --strata),
     joined on customer_id; every row must find its customer (refused otherwise, naming rows)."""
-    from uplift.schema import _rows
+    from uplift.schema import rows_text
 
     if "customer_id" not in frame.columns:
         raise SchemaError(source, ["missing column 'customer_id' to join the customers table"])
@@ -166,7 +166,7 @@ def join_customers(frame: pd.DataFrame, customers: pd.DataFrame, *, source: str,
     found = key.isin(lookup.index)
     if not found.all():
         raise InputError(f"{source}: {int((~found).sum()):,} of {len(frame):,} rows have no "
-                         f"customer in {customers_source} ({_rows(~found.to_numpy())}); "
+                         f"customer in {customers_source} ({rows_text(~found.to_numpy())}); "
                          "same bank, same ids?")
     joined = lookup.reindex(key.to_numpy()).reset_index(drop=True)
     return pd.concat([frame.reset_index(drop=True), joined], axis=1)
