@@ -61,9 +61,9 @@ def require_sealed(path: Path, *, source: bool) -> None:
     if source and _plaintext_sources[0]:
         return
     what = "source table" if source else "file written by this tool"
-    hint = ("seal it with `uplift keys seal`, or pass `uplift --allow-plaintext` to import the "
-            "bank's source tables" if source else "it should have been written encrypted; it "
-            "may have been replaced")
+    hint = ("seal it with `uplift keys seal`, or allow plaintext source tables "
+            "(allow_plaintext) to import the bank's tables as they are" if source
+            else "it should have been written encrypted; it may have been replaced")
     raise InputError(f"{path}: plaintext {what} while a master key is configured; {hint}")
 
 
@@ -123,7 +123,7 @@ _transcode_dir: list[tempfile.TemporaryDirectory] = []
 
 def _not_text(path: Path, encoding: str, exc: UnicodeDecodeError) -> InputError:
     return InputError(f"{path}: cannot be read as {encoding} text at byte {exc.start}; name "
-                      "the file's encoding (for example --encoding gbk)")
+                      "the file's encoding (for example encoding gbk)")
 
 
 def csv_columns(path: Path, encoding: str | None = None, sep: str = ",",
@@ -363,7 +363,7 @@ def ensure_not_input(outputs: Iterable[str | Path], inputs: Iterable[str | Path]
             if target == source or (source.is_dir() and source in target.parents and
                                     target.exists()):
                 raise InputError(
-                    f"{out}: output would overwrite the input {source}; choose another --out"
+                    f"{out}: output would overwrite the input {source}; choose another output path"
                 )
 
 
@@ -472,7 +472,7 @@ def replaced_directory(out_dir: str | Path, *, marker: str) -> Iterator[Path]:
             raise InputError(f"{out_dir}: exists and is not a folder")
         if any(out_dir.iterdir()) and not (out_dir / marker).exists():
             raise InputError(f"{out_dir}: exists and is not a folder this tool wrote (no "
-                             f"{marker}); choose another --out")
+                             f"{marker}); choose another output path")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=STAGING_SUFFIX,
                                   dir=out_dir.parent))

@@ -95,7 +95,7 @@ def fingerprint(inputs: FeatureInputs, as_of: str, settings: Settings, seed: int
                "as_of": as_of, "settings": settings.model_dump(), "seed": seed,
                "version": __version__, "features": [f.name for f in FEATURES],
                "parts": ["churn", "effects_churn", "effects_value", "backtest with baseline",
-                         "signed models v2", "text ids"],
+                         "signed models v2", "text ids", "learner registry v3"],
                "pseudonym_key": keys["pseudonym_key"],
                "encrypted": keys["master_key"] is not None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

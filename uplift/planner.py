@@ -143,8 +143,8 @@ def prepare(request: PlanRequest, *, cache: Path | None = None,
     io.ensure_not_input([out, request.report, call_list, holdout_list, request.left_out],
                         job.input_files)
     if request.model is not None and not request.model.is_dir():
-        raise InputError(f"{request.model}: model folder not found (run `uplift train --out "
-                         f"{request.model}`)")
+        raise InputError(f"{request.model}: model folder not found (train one there first: "
+                         f"`uplift train --out {request.model}`)")
     check_spec_columns(spec, read_customers(run.inputs), source=str(run.inputs.customers))
     job.training = request.model is None and trained_fingerprint(model_dir) != run.key
     return job

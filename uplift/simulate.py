@@ -498,9 +498,9 @@ def simulate_bank(
     called after each chunk.
     """
     if n_customers < 1:
-        raise InputError(f"--customers must be at least 1, got {n_customers}")
+        raise InputError(f"the number of customers must be at least 1, got {n_customers}")
     if not 1 <= months <= 60:
-        raise InputError(f"--months must be between 1 and 60, got {months}")
+        raise InputError(f"the months of history must be between 1 and 60, got {months}")
     start = pd.Timestamp(start_date)
     assign = start + pd.DateOffset(months=months)
     history_days = int((assign - start).days)

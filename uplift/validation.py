@@ -153,7 +153,8 @@ def validate_inputs(
             raise InputError(f"{data}: no customers, events or campaign_log table "
                              "(.parquet or .csv) in this folder")
     if not any([customers, events, campaign_log, outcomes, campaign]):
-        raise InputError("nothing to validate: give --data or at least one table or --campaign")
+        raise InputError("nothing to validate: give a data folder, at least one table or a "
+                         "campaign spec")
     mapping = load_column_map(column_map)
     lines: list[str] = []
     spec: CampaignSpec | None = None

@@ -121,7 +121,8 @@ class ScoreTable:
 def check_budget(budget: float | None) -> None:
     """A budget is a positive, finite amount below 10^15 (currency); anything else is refused."""
     if budget is None or not budget > 0:
-        raise InputError(f"the budget must be a positive amount (got {budget}); pass --budget")
+        raise InputError(f"the budget must be a positive amount (got {budget}); give the "
+                         "campaign's budget")
     if not np.isfinite(budget) or budget > MAX_ABS_VALUE:
         raise InputError(f"the budget {budget:g} is not a plausible amount (at most "
                          f"{MAX_ABS_VALUE:g}); give the campaign's real budget")
@@ -170,7 +171,8 @@ def excluded_customers(
         blocked |= ~consent
     if spec.contact_limit is not None and contacts is not None:
         if as_of is None:
-            raise InputError("a contact history needs --as-of to apply the contact limit")
+            raise InputError("a contact history needs the planning date (as_of) to apply the "
+                             "contact limit")
         history = getattr(contacts, "attrs", {}).get("source", "contact history")
         when = parse_date_column(contacts["contacted_at"], "contacted_at", history)
         contacted_ids = same_ids(contacts, scores, history, source)
@@ -232,7 +234,7 @@ def solve(problem: Problem, solver: str = "auto", *, time_limit: float = 60.0,
     handed over to the exact solver; the solution's ``note`` says so, and the better
     certificate is kept."""
     if solver not in ("auto", "exact", "lagrangian"):
-        raise InputError(f"--solver must be auto, exact or lagrangian, not {solver!r}")
+        raise InputError(f"the solver must be auto, exact or lagrangian, not {solver!r}")
     n_vars = int(problem.allowed.sum())
     if solver == "exact" or (solver == "auto" and n_vars <= EXACT_MAX_VARIABLES):
         return solve_exact(problem, time_limit=time_limit)
@@ -337,8 +339,8 @@ def allocate(
     if negative.any():
         raise SchemaError(source, [f"negative costs in {rows_text(negative)}"])
     if confident and table.lower is None:
-        raise SchemaError(source, ["--confident needs gain_lo_<offer> columns (gain lower "
-                                   "bounds) for every offer"])
+        raise SchemaError(source, ["acting on confident effects only needs gain_lo_<offer> "
+                                   "columns (gain lower bounds) for every offer"])
     lower = table.lower if confident else None
     started = time.perf_counter()
     blocked, excluded = excluded_customers(scores, spec, contacts=contacts, as_of=as_of,
@@ -347,7 +349,9 @@ def allocate(
                                    source=source)
     excluded.update(more)
     steps = exclusion_steps(scores, spec, gains, costs, allowed, source)
-    segments = scores["segment"].astype(str).to_numpy() if "segment" in scores else None
+    segments = {c: scores[c].astype(str).to_numpy()
+                for c in {"segment", *(q.column for q in spec.segment_quotas)}
+                if c in scores.columns}
     capacities = {c.offer: (c.min_count, c.max_count) for c in spec.capacities}
     rows = build_rows(offers, costs, budget=budget, capacities=capacities, segments=segments,
                       quotas=[q.model_dump() for q in spec.segment_quotas])
@@ -368,7 +372,7 @@ def allocate(
     summary["notes"] = []
     if spec.contact_limit is not None and contacts is None:
         summary["notes"].append("the spec's contact_limit was not applied: no contact history "
-                                "was given (--contacts FILE)")
+                                "was given")
     curve = (budget_curve(problem, budget, points=curve_points, solution=solution)
              if curve_points else None)
     if curve is not None:

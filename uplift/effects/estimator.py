@@ -30,17 +30,18 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
-from uplift.effects.learners import BoostSettings, CausalLearner
+from uplift.effects.learners import BoostSettings, CausalLearner, make_learner
 from uplift.effects.metrics import arm_metrics, snipw_value
 from uplift.effects.policy import OfferPolicy
-from uplift.errors import InputError, SchemaError
+from uplift.errors import InputError, NotFittedError, SchemaError
 from uplift.schema import DataWarning
 
 OVERLAP_LIMITS = (0.02, 0.98)
 
 
-class UpliftEstimator:
+class UpliftEstimator(BaseEstimator):
     """Per-offer treatment effects (offer minus control) for a binary or continuous outcome."""
 
     def __init__(
@@ -150,8 +151,9 @@ class UpliftEstimator:
                 if progress is not None:
                     progress(f"  learner {name}, fold {k + 1} of {self.n_folds}")
                 train, test = folds != k, folds == k
-                learner = CausalLearner(name, binary, self.arms_, self.control, boost,
-                                        self.random_state + k)
+                learner = make_learner(name, binary=binary, arms=self.arms_,
+                                       control=self.control, boost=boost,
+                                       seed=self.random_state + k)
                 learner.fit(X[train], treatment[train], y[train], p_for(train))
                 pred.loc[test, :] = learner.predict(X[test]).to_numpy()
                 models.append(learner)
@@ -163,8 +165,8 @@ class UpliftEstimator:
                                                 ascending=False).index[0])
         if progress is not None:
             progress(f"  refitting learner {self.learner_} on all rows")
-        final = CausalLearner(self.learner_, binary, self.arms_, self.control, boost,
-                              self.random_state)
+        final = make_learner(self.learner_, binary=binary, arms=self.arms_,
+                             control=self.control, boost=boost, seed=self.random_state)
         self.model_ = final.fit(X, treatment, y, p_for(np.ones(len(y), dtype=bool)))
         self.fold_models_ = fold_models[self.learner_]
         self.oof_ = oof[self.learner_]
@@ -209,7 +211,7 @@ class UpliftEstimator:
     # -- prediction --------------------------------------------------------------------------
     def _check_fitted(self, X: np.ndarray) -> np.ndarray:
         if not hasattr(self, "model_"):
-            raise InputError("the effects model is not fitted")
+            raise NotFittedError("the effects estimator is not fitted")
         X = np.asarray(X, dtype=float)
         if X.shape[1] != self.n_features_:
             raise InputError(f"expected {self.n_features_} feature columns, got {X.shape[1]}")

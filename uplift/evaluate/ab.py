@@ -270,7 +270,7 @@ def evaluate_ab(
         varying = frame.assign(_p=p).groupby(arm)["_p"].nunique().max() > 1
         if varying:
             raise InputError(f"{source}: assignment probabilities vary within an arm "
-                             "(non-uniform design): give --strata with the column the "
+                             "(non-uniform design): give the strata column the "
                              "randomisation was stratified by, so arms are compared within "
                              "strata (a customer column such as segment can be joined with "
                              "--customers)")

@@ -55,8 +55,8 @@ def build_outcomes(plan: pd.DataFrame, events: pd.DataFrame, *, start: str | pd.
     must be in it (a join that loses customers is refused)."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     if not end > start:
-        raise InputError(f"--as-of {end.date()} must be after the plan's date {start.date()}: "
-                         "outcomes are measured after the campaign window")
+        raise InputError(f"the measurement date {end.date()} must be after the plan's date "
+                         f"{start.date()}: outcomes are measured after the campaign window")
     plan = _plan_columns(plan, plan_source)
     for col in ("customer_id", "ts", "event_type"):
         if col not in events.columns:
@@ -67,7 +67,7 @@ def build_outcomes(plan: pd.DataFrame, events: pd.DataFrame, *, start: str | pd.
         raise SchemaError(events_source, [f"column 'ts': not a date in data row {row}"])
     if len(ts) and ts.max() < end - pd.Timedelta(days=1):
         raise InputError(f"{events_source}: events end on {ts.max().date()}, before the "
-                         f"measurement date {end.date()}: export the events up to --as-of")
+                         f"measurement date {end.date()}: export the events up to that date")
     ids = plan["customer_id"].astype(str)
     if customers is not None:
         known = set(customers["customer_id"].astype(str))
@@ -125,7 +125,7 @@ def plan_context(plan_path: Path) -> dict:
     manifest = manifest_path_for(plan_path)
     if not manifest.exists():
         raise InputError(f"{plan_path}: no manifest beside it ({manifest.name}); give the "
-                         "plan's date with --start")
+                         "campaign's start date")
     data = json.loads(manifest.read_text(encoding="utf-8"))
     summary = data.get("summary", {})
     measurement = data.get("measurement", {})

@@ -56,7 +56,7 @@ def simulate_policies(
         if leaking:
             raise InputError(f"{source}: {', '.join(leaking)} measured after assignment "
                              "cannot be a feature of the outcome model (it would give every "
-                             "policy the same value); drop it from --features")
+                             "policy the same value); drop it from the features")
     cols = features or [c for c in frame.columns
                         if c not in skip and frame[c].dtype.kind in "biuf"]
     missing = [c for c in cols if c not in frame.columns]

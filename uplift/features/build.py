@@ -111,7 +111,7 @@ def _duckdb_problem(path: Path, exc: Exception) -> InputError:
     first = str(exc).splitlines()[0]
     if "unicode" in first.lower() or "utf" in first.lower():
         return InputError(f"{path}: is not UTF-8 text; name the file's encoding (for example "
-                          f"--encoding gbk) ({first})")
+                          f"encoding gbk) ({first})")
     return InputError(f"{path}: cannot be read ({first})")
 
 
@@ -412,13 +412,13 @@ def feature_query(as_of: str, *, with_campaign: bool, with_external: bool) -> st
 def _prepare(con, inputs: FeatureInputs, as_of: date | str) -> tuple[str, bool, bool]:
     as_of_ts = pd.Timestamp(as_of)
     if as_of_ts != as_of_ts.normalize():
-        raise InputError(f"--as-of must be a date (YYYY-MM-DD), got {as_of}")
+        raise InputError(f"the as-of date must be a date (YYYY-MM-DD), got {as_of}")
     events_view(con, inputs)
     lo, hi = check_events(con, inputs.events)
     if not (lo < as_of_ts <= hi.normalize() + pd.Timedelta(days=1)):
         raise InputError(
-            f"--as-of {as_of_ts.date()} is outside the data range of {inputs.events}: events run "
-            f"from {lo} to {hi}; choose a date after {lo.date()} and no later than "
+            f"the as-of date {as_of_ts.date()} is outside the data range of {inputs.events}: "
+            f"events run from {lo} to {hi}; choose a date after {lo.date()} and no later than "
             f"{(hi.normalize() + pd.Timedelta(days=1)).date()}")
     customers_view(con, inputs)
     _check_unknown_customers(con, inputs)

@@ -34,9 +34,9 @@ def build_labels(
 ) -> pd.DataFrame:
     """One row per customer open at ``as_of``: ``customer_id, as_of, churned, churn_reason``."""
     if horizon_days < 1 or gap_days < 0:
-        raise InputError("--horizon must be >= 1 and --gap >= 0 (days)")
+        raise InputError("the label horizon must be >= 1 and the gap >= 0 (days)")
     if not 0 <= drain_share < 1:
-        raise InputError(f"--drain-share must be in [0, 1), got {drain_share}")
+        raise InputError(f"the drain share must be in [0, 1), got {drain_share}")
     t = pd.Timestamp(as_of)
     start, end = t + pd.Timedelta(days=gap_days), t + pd.Timedelta(days=gap_days + horizon_days)
     con = duckdb_connection(threads)
@@ -48,7 +48,7 @@ def build_labels(
             raise InputError(
                 f"label window {start.date()} .. {end.date()} (as-of {t.date()}, gap {gap_days}"
                 f", horizon {horizon_days} days) is not covered by {inputs.events}, whose events "
-                f"run from {lo} to {hi}; choose an earlier --as-of")
+                f"run from {lo} to {hi}; choose an earlier as-of date")
         customers_view(con, inputs)
         inflow = ", ".join(f"'{x}'" for x in INFLOW)
         outflow = ", ".join(f"'{x}'" for x in OUTFLOW)
