@@ -17,6 +17,7 @@ ORCHESTRATION = ("uplift.pipeline", "uplift.planner", "uplift.tasks", "uplift.va
 CONTRACTS: list[tuple[str, tuple[str, ...], str]] = [
     ("uplift.errors", ("uplift.",), "the ground floor imports nothing of the project"),
     ("uplift.files", ("uplift.",), "the ground floor imports nothing of the project"),
+    ("uplift.valuation", ("uplift.",), "the money arithmetic imports nothing of the project"),
     ("uplift.ids", ("uplift.io",) + ORCHESTRATION + SHELLS, "ids are a contract, below io"),
     ("uplift.security.keys", ("uplift.io", "uplift.schema") + ORCHESTRATION + SHELLS,
      "security sits below io"),

@@ -29,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from uplift import __version__, io
@@ -228,7 +227,7 @@ def load_models(folder: Path) -> Models:
 
 def check_consent_column(customers: pd.DataFrame, spec: CampaignSpec, *, source: str) -> None:
     """A spec that requires consent needs a consent column: refuse (never assume consent)."""
-    from uplift.allocate.plan import CONSENT_MISSING
+    from uplift.allocate.rules import CONSENT_MISSING
 
     if spec.require_consent and "marketing_consent" not in customers.columns:
         raise SchemaError(source, [CONSENT_MISSING])
@@ -278,20 +277,6 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
             table[f"se_churn_{arm}"] = churn_effects[f"se_{arm}"].to_numpy()
     table["segment"] = table["segment"].astype(str)
     return table
-
-
-def total_interval(plan: pd.DataFrame, z: float = 1.96) -> tuple[float, float]:
-    """Approximate 95% interval of the plan's total expected gain (treated rows), assuming
-    independent per-customer errors: sum of gains +- z * sqrt(sum of se^2), with se recovered
-    from the one-sided lower bound ``expected_gain_low``."""
-    treated = plan[plan["holdout"] == 0]
-    if "expected_gain_low" not in treated.columns:
-        total = float(treated["expected_gain"].sum())
-        return total, total
-    se = (treated["expected_gain"] - treated["expected_gain_low"]) / 1.645
-    total = float(treated["expected_gain"].sum())
-    half = z * float(np.sqrt((se**2).sum()))
-    return total - half, total + half
 
 
 @dataclass

@@ -117,7 +117,7 @@ def prepare(request: PlanRequest, *, cache: Path | None = None,
             progress: Progress = _quiet) -> PlanJob:
     """Every cheap check before the long work: budget, spec, contact history, output paths,
     the spec's columns against the customers table (consent included)."""
-    from uplift.allocate.plan import check_budget
+    from uplift.allocate.rules import check_budget
     from uplift.campaign import load_campaign_spec
     from uplift.pipeline import default_cache, read_customers, trained_fingerprint
     from uplift.tasks.allocation import read_contacts, read_do_not_contact
@@ -212,7 +212,8 @@ class PlanResult:
 def compute(job: PlanJob, progress: Progress = _quiet) -> PlanResult:
     """Train when needed, score, allocate and backtest: the plan in memory, nothing written."""
     from uplift.allocate.calllist import call_list, holdout_list, left_out_list, outlook
-    from uplift.pipeline import run_plan, total_interval
+    from uplift.pipeline import run_plan
+    from uplift.valuation import total_interval
 
     request, run = job.request, job.run
     result, scores, models, backtest = run_plan(
@@ -223,7 +224,10 @@ def compute(job: PlanJob, progress: Progress = _quiet) -> PlanResult:
     realisation = None
     if backtest is not None and backtest.realisation is not None:
         realisation = (backtest.realisation, *backtest.realisation_interval)
-    interval = total_interval(result.plan)
+    contacted = result.plan[result.plan["holdout"] == 0]
+    interval = (total_interval(contacted["expected_gain"], contacted["expected_gain_low"])
+                if "expected_gain_low" in contacted.columns
+                else (float(contacted["expected_gain"].sum()),) * 2)
     expect = outlook(result.plan, realisation)
     summary = {**result.summary, "expected_gain_interval": list(interval), "outlook": expect,
                "backtest": backtest.to_dict() if backtest is not None else None,

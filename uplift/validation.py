@@ -86,7 +86,7 @@ def check_spec_columns(spec: CampaignSpec, customers: pd.DataFrame, *, source: s
     customers table (or be one the plan adds), a spec requiring consent needs the consent
     column (consent is never assumed), and each rule must evaluate on it; returns
     summary lines, raises :class:`InputError` naming the offer, rule and column."""
-    from uplift.allocate.plan import CONSENT_MISSING
+    from uplift.allocate.rules import CONSENT_MISSING
     from uplift.campaign import eligible, expression_columns
 
     known = set(customers.columns) | set(PLAN_COLUMNS)

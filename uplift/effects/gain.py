@@ -21,8 +21,7 @@ import pandas as pd
 from uplift.campaign import CampaignSpec
 from uplift.config import CustomerValue
 from uplift.errors import InputError
-
-Z_ONE_SIDED_95 = 1.645
+from uplift.valuation import Z_ONE_SIDED_95, gain_se, lower_bound, net_gain
 
 
 def expected_gains(
@@ -52,10 +51,9 @@ def expected_gains(
         se_value = 0.0 if value_effects is None else value_effects.get(
             f"se_{name}", pd.Series(0.0, index=value_effects.index)).to_numpy(float)
         cost = np.asarray(offer.cost.cost(_aum_for(customers, offer, aum)), dtype=float)
-        gain = -d_churn * worth + d_value - cost
-        se = np.sqrt((np.asarray(se_churn, float) * worth) ** 2 + np.square(se_value))
+        gain = net_gain(d_churn, worth, d_value, cost)
         out[f"gain_{name}"] = gain
-        out[f"gain_lo_{name}"] = gain - z * se
+        out[f"gain_lo_{name}"] = lower_bound(gain, gain_se(se_churn, worth, se_value), z)
         out[f"cost_{name}"] = cost
     return pd.DataFrame(out)
 
