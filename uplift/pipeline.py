@@ -51,22 +51,14 @@ def _quiet(_: str) -> None:
 
 def demo_data(cache: Path, progress: Progress = _quiet) -> Path:
     """The embedded demo bank (simulated, fixed seed), built on first use under ``cache``."""
-    from uplift.simulate import simulate_bank, write_bank
+    from uplift.tasks.data import simulate_to_folder
 
     folder = cache / f"demo-bank-{DEMO_CUSTOMERS}-seed{DEMO_SEED}-v{__version__}"
     if (folder / "manifest.json").exists():
         return folder
     progress(f"building the demo bank ({DEMO_CUSTOMERS:,} customers, seed {DEMO_SEED}) in "
              f"{folder}")
-    with io.staged_directory(folder) as stage:
-        bank = simulate_bank(DEMO_CUSTOMERS, 12, seed=DEMO_SEED,
-                             events_path=stage / "events.parquet")
-        rows = write_bank(bank, stage)
-        io.write_json(io.build_manifest(
-            "simulate", {"customers": DEMO_CUSTOMERS}, seed=DEMO_SEED, outputs=rows,
-            extra={"start_date": str(bank.start_date.date()),
-                   "assignment_date": str(bank.assignment_date.date())}),
-            stage / "manifest.json")
+    simulate_to_folder(folder, DEMO_CUSTOMERS, 12, seed=DEMO_SEED)
     return folder
 
 
