@@ -28,9 +28,6 @@ Usage: python evaluation/hillstrom_money.py [--seeds 5] [--cost 0.15] [--values 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import json
 import tempfile
 import time
 import warnings
@@ -39,22 +36,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from uplift.cli import run as cli_run
 from uplift.effects import BoostSettings
 from uplift.effects.learners import make_learner, quiet
 from uplift.effects.money import Money
 from uplift.effects.netvalue import arm_shares, policy_net_value
+from uplift.tasks.models import evaluate_effects, fit_effects, predict_effects
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hillstrom" / "hillstrom.csv"
 CONTROL, OFFER = "No E-Mail", "Womens E-Mail"
 FEATURES = ["recency", "history_segment", "history", "mens", "womens", "zip_code", "newbie",
             "channel"]
-
-
-def run(argv: list[str]) -> int:
-    """An ``uplift`` command, its printed tables kept off this script's output."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        return cli_run(argv)
 
 
 def split(frame: pd.DataFrame, seed: int) -> np.ndarray:
@@ -118,11 +109,9 @@ def main() -> None:
             test.drop(columns=["segment", "visit", "conversion", "spend"]).to_csv(
                 tmp / "score.csv", index=False)
             model = tmp / f"model{seed}"
-            assert run(["--quiet", "effects", "fit", "--table", str(tmp / "train.csv"),
-                        "--treatment", "segment", "--control", CONTROL, "--outcome", "visit",
-                        "--id", "customer", "--features", ",".join(FEATURES), "--seed",
-                        str(seed), "--value", str(values[0]), "--cost",
-                        f"{OFFER}={args.cost}", "--out", str(model)]) == 0
+            fit_effects(tmp / "train.csv", model, treatment="segment", control=CONTROL,
+                        outcome="visit", id_col="customer", features=list(FEATURES),
+                        seed=seed, value=values[0], cost=[f"{OFFER}={args.cost}"])
             with quiet():
                 peers = peer_uplifts(train, test, seed)
             logged = test["segment"].to_numpy(str)
@@ -131,20 +120,15 @@ def main() -> None:
             costs = np.full((len(test), 1), args.cost)
             for value in values:
                 money = Money(value, {OFFER: args.cost})
-                money_args = ["--value", str(value), "--cost", f"{OFFER}={args.cost}"]
-                assert run(["--quiet", "effects", "predict", "--model", str(model), "--table",
-                            str(tmp / "score.csv"), "--out", str(tmp / "pred.csv"),
-                            *money_args]) == 0
-                pred = pd.read_csv(tmp / "pred.csv")
+                money_args = {"value": value, "cost": [f"{OFFER}={args.cost}"]}
+                pred = predict_effects(model, tmp / "score.csv", tmp / "pred.csv",
+                                       **money_args)[0]
                 assert list(pred["customer"]) == list(test["customer"])
-                assert run(["--quiet", "effects", "evaluate", "--model", str(model),
-                            "--table", str(tmp / "test.csv"), "--boot", "20", "--json",
-                            str(tmp / "ev.json"), *money_args]) == 0
-                report = json.loads((tmp / "ev.json").read_text())["net_value"]
-                assert run(["--quiet", "effects", "predict", "--model", str(model), "--table",
-                            str(tmp / "score.csv"), "--out", str(tmp / "pred0.csv"),
-                            "--evidence", "0", *money_args]) == 0
-                policies_z0 = pd.read_csv(tmp / "pred0.csv")["recommended"].to_numpy(object)
+                report = evaluate_effects(model, tmp / "test.csv", boot=20,
+                                          **money_args)[0]["net_value"]
+                policies_z0 = predict_effects(model, tmp / "score.csv", tmp / "pred0.csv",
+                                              evidence=0.0, **money_args)[0][
+                    "recommended"].to_numpy(object)
                 policies = {
                     "e-mail everyone": np.full(len(test), OFFER, dtype=object),
                     "e-mail no one": np.full(len(test), CONTROL, dtype=object),
