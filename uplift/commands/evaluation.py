@@ -69,7 +69,7 @@ def evaluate(
                                segment=segment, correction=correction, alpha=alpha,
                                report=report, json_out=json_out, seed=seed, encoding=encoding,
                                customers=customers)
-    for line in ab_lines(result, settings.metric, settings.control, correction):
+    for line in ab_lines(result, settings.metric, settings.control, correction, alpha):
         typer.echo(line)
 
 

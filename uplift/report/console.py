@@ -89,12 +89,14 @@ def plan_lines(summary: dict, excluded: dict[str, int], outlook: dict | None = N
     return lines
 
 
-def ab_lines(result: dict, metric: str, control: str, correction: str) -> list[str]:
-    """The A/B evaluation as terminal lines: lifts per arm, sample ratio, whole campaign and
-    money per arm."""
+def ab_lines(result: dict, metric: str, control: str, correction: str,
+             alpha: float = 0.05) -> list[str]:
+    """The A/B evaluation as terminal lines: lifts per arm (intervals at ``1 - alpha``),
+    sample ratio, whole campaign and money per arm."""
     base = next(iter(result["arms"].values()))["mean_control"]
+    level = f"{1 - alpha:.0%} CI"
     lines = [f"{metric}: control {control} mean {base:.4f}; correction {correction}",
-             f"{'arm':<18}{'n':>9}{'mean':>9}{'lift':>9}{'95% CI':>22}{'p':>10}{'p adj':>10}"]
+             f"{'arm':<18}{'n':>9}{'mean':>9}{'lift':>9}{level:>22}{'p':>10}{'p adj':>10}"]
     for a, r in result["arms"].items():
         ci = f"[{r['lift_low']:+.4f}, {r['lift_high']:+.4f}]"
         lines.append(f"{a:<18}{r['n']:>9,}{r['mean']:>9.4f}{r['lift']:>+9.4f}{ci:>22}"
