@@ -14,10 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def planned(small_bank_dir, tmp_path_factory):
+def planned(small_bank_dir, trained_models, tmp_path_factory):
     work = tmp_path_factory.mktemp("plan")
     patch = pytest.MonkeyPatch()          # the cache setting is undone after this module
-    patch.setenv("UPLIFT_CACHE", str(work / "cache"))
+    patch.setenv("UPLIFT_CACHE", str(trained_models["cache"]))   # the session's trained models
     args = ["plan", "--budget", "20000", "--data", str(small_bank_dir), "--out",
             str(work / "plan.csv"), "--report", str(work / "report.html"), "--json"]
     assert run(["--quiet", *args]) == 0
