@@ -70,8 +70,8 @@ def test_plan_uses_the_given_model_folder(model_plans):
 def test_plan_as_of_scores_customers_open_on_that_date(model_plans, small_bank_dir):
     folder = model_plans["plans"]["confident"]
     manifest = _manifest(folder)
-    assert manifest["summary"]["as_of"] == model_plans["early"] or \
-        manifest["parameters"]["as_of"] == model_plans["early"]
+    assert manifest["summary"]["as_of"] == model_plans["early"]
+    assert manifest["arguments"]["as_of"] == model_plans["early"]
     customers = pd.read_parquet(small_bank_dir / "customers.parquet")
     day = pd.Timestamp(model_plans["early"])
     open_then = customers[(pd.to_datetime(customers["open_date"]) < day)
