@@ -130,8 +130,28 @@ def test_cli_fit_predict_evaluate(tmp_path, capsys):
     assert (predictions["recommended"].to_numpy()[left] == "b").mean() > 0.5
     assert set(predictions["recommended"]) <= {"a", "b", "control"}
     assert run(["effects", "evaluate", "--model", str(tmp_path / "m"), "--table",
-                str(tmp_path / "c.csv"), "--boot", "30"]) == 0
-    assert "qini" in capsys.readouterr().out
+                str(tmp_path / "c.csv"), "--boot", "30", "--seed", "2", "--json",
+                str(tmp_path / "ev.json")]) == 0
+    capsys.readouterr()
+    import json
+
+    metrics = json.loads((tmp_path / "ev.json").read_text())["metrics"]
+    retained = 1 - table["churned"].to_numpy()
+    for arm in ("a", "b"):
+        rows = table["arm"].isin([arm, "control"]).to_numpy()
+        benefit = -predictions[f"effect_{arm}"].to_numpy()[rows]   # lower churn is better
+        treated = (table["arm"].to_numpy()[rows] == arm)
+        y = retained[rows]
+        # uplift@30% by hand: among the 30% with the largest predicted benefit, retention of
+        # the offer's rows minus retention of control rows
+        top = np.argsort(-benefit, kind="stable")[: int(0.3 * len(y))]
+        by_hand = y[top][treated[top]].mean() - y[top][~treated[top]].mean()
+        value, low, high = metrics[arm]["uplift_at_30"]
+        assert value == pytest.approx(by_hand, abs=0.01), arm
+        assert low <= value <= high
+        # each offer helps a half of the customers: ranking by the model finds them
+        qini, qini_low, _ = metrics[arm]["qini"]
+        assert qini > 0 and qini_low > 0, arm
     assert run(["simulate-policy", "--log", str(tmp_path / "c.csv"), "--arm", "arm",
                 "--control", "control", "--outcome", "churned", "--propensity", "propensity",
                 "--goal", "decrease", "--features", "x1,x2", "--policy", "all:a", "--policy",
