@@ -10,6 +10,8 @@ import pytest
 
 from uplift.cli import run
 
+from .truth import replayed_plan_truth
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -51,7 +53,15 @@ def test_plan_outputs(planned, small_bank_dir):
     backtest = manifest["summary"]["backtest"]
     assert backtest["logged_customers"] > 0 and backtest["chosen"] > 0
     low, high = backtest["realisation_interval"]
-    assert low <= backtest["realisation"] <= high
+    assert low == pytest.approx(backtest["realised_low"] / backtest["predicted"])
+    assert high == pytest.approx(backtest["realised_high"] / backtest["predicted"])
+    # the replayed plan's true net gain on the logged customers, from the simulator's truth,
+    # lies inside the backtest's interval of what it realised
+    truth = replayed_plan_truth(Path(manifest["summary"]["models"]), small_bank_dir,
+                                budget=20000, planned=manifest["summary"]["customers_scored"])
+    assert truth["chosen"] == backtest["chosen"]
+    assert truth["predicted"] == pytest.approx(backtest["predicted"])
+    assert backtest["realised_low"] <= truth["true_net_gain"] <= backtest["realised_high"]
 
 
 def test_call_list_has_contacted_customers_only_ranked_and_flagged(planned):
