@@ -16,37 +16,53 @@ README = Path(__file__).resolve().parent / "README.md"
 GLOBAL = "uplift"                       # the row name of the options taken before a command
 
 
+TESTS = Path(__file__).resolve().parent
+
+
 @dataclass
 class Calls:
-    """Options passed per command, per test file (``tests/x/test_y.py``)."""
+    """Options passed per command, per test function or fixture that made the call
+    (``tests/x/test_y.py::test_z``: every function of the test files on the call stack)."""
 
-    by_file: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    by_caller: dict[str, dict[str, set[str]]] = field(default_factory=dict)
     passed_tests: set[str] = field(default_factory=set)     # file::function that passed
-
     by_test: dict[str, list[list[str]]] = field(default_factory=dict)   # nodeid -> argvs
 
-    def add(self, test_file: str, argv: list[str]) -> None:
+    def add(self, callers: list[str], argv: list[str]) -> None:
         from uplift.cli import _command_name, global_options_first
 
         argv = global_options_first(list(argv))
         command = _command_name(argv)
         if not command:
             return
-        used = self.by_file.setdefault(test_file, {})
-        words = command.split()
-        rest = list(argv)
-        for word in words:                          # options before the command are global
+        rest, given = list(argv), {}
+        for word in command.split():                # options before the command are global
             i = rest.index(word)
-            used.setdefault(GLOBAL, set()).update(_options(rest[:i]))
+            given.setdefault(GLOBAL, set()).update(_options(rest[:i]))
             rest = rest[i + 1:]
-        used.setdefault(command, set()).update(_options(rest))
-        positional = [a for a in rest if not a.startswith("-")]
-        if positional:
-            used[command].add("<argument>")
+        given.setdefault(command, set()).update(_options(rest))
+        if any(not a.startswith("-") for a in rest):
+            given[command].add("<argument>")
+        for caller in callers:
+            used = self.by_caller.setdefault(caller, {})
+            for name, options in given.items():
+                used.setdefault(name, set()).update(options)
 
-    def passed(self, test_file: str, command: str, options: tuple[str, ...]) -> bool:
-        given = self.by_file.get(test_file, {}).get(command, set())
+    def passed(self, caller: str, command: str, options: tuple[str, ...]) -> bool:
+        given = self.by_caller.get(caller, {}).get(command, set())
         return any(o in given for o in options)
+
+
+def callers(frame) -> list[str]:
+    """``tests/...py::function`` of every frame of a test file on the stack above ``frame``."""
+    root = TESTS.parent
+    found = []
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if path.is_relative_to(TESTS) and path.name != "cli_calls.py":
+            found.append(f"{path.relative_to(root).as_posix()}::{frame.f_code.co_name}")
+        frame = frame.f_back
+    return found
 
 
 def _options(args: list[str]) -> set[str]:

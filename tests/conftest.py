@@ -37,17 +37,19 @@ def small_bank_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def _record_cli_calls() -> None:
-    """Record the options of every in-process ``uplift`` call with the test file making it
-    (read by tests/test_cli_options.py, which runs last)."""
+    """Record the options of every in-process ``uplift`` call with the test functions and
+    fixtures that made it (read by tests/test_cli_options.py, which runs last)."""
+    import sys
+
     import uplift.cli
-    from tests.cli_calls import CALLS, current_test
+    from tests.cli_calls import CALLS, callers, current_test
 
     dispatch = uplift.cli._dispatch
 
     def recording(argv: list[str]):
+        CALLS.add(callers(sys._getframe(1)), argv)
         test = current_test()
         if test is not None:
-            CALLS.add(test.split("::", 1)[0], argv)
             CALLS.by_test.setdefault(test, []).append(list(argv))
         return dispatch(argv)
 
@@ -58,7 +60,10 @@ def _record_cli_calls() -> None:
     if dump:
         import json
 
-        Path(dump).write_text(json.dumps(CALLS.by_test, indent=0))
+        Path(dump).write_text(json.dumps({
+            "by_test": CALLS.by_test,
+            "by_caller": {k: {c: sorted(o) for c, o in v.items()}
+                          for k, v in CALLS.by_caller.items()}}, indent=0))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
