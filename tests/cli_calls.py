@@ -22,7 +22,8 @@ TESTS = Path(__file__).resolve().parent
 @dataclass
 class Calls:
     """Options passed per command, per test function or fixture that made the call
-    (``tests/x/test_y.py::test_z``: every function of the test files on the call stack)."""
+    (``tests/x/test_y.py::test_z``: every function of the test files on the call stack, and
+    the test being run, whose setup runs its fixtures)."""
 
     by_caller: dict[str, dict[str, set[str]]] = field(default_factory=dict)
     passed_tests: set[str] = field(default_factory=set)     # file::function that passed

@@ -47,8 +47,10 @@ def _record_cli_calls() -> None:
     dispatch = uplift.cli._dispatch
 
     def recording(argv: list[str]):
-        CALLS.add(callers(sys._getframe(1)), argv)
         test = current_test()
+        # the functions of test files on the stack, and the running test (its setup included:
+        # a module fixture's calls count for the first test that uses it)
+        CALLS.add(callers(sys._getframe(1)) + ([test.split("[", 1)[0]] if test else []), argv)
         if test is not None:
             CALLS.by_test.setdefault(test, []).append(list(argv))
         return dispatch(argv)
