@@ -294,7 +294,30 @@ def fitted(small_bank_dir, tmp_path_factory):
                                         work / "effects_model")}
 
 
-COVERED: list[tuple[str, str]] = []
+def _spy_on_reads(monkeypatch, names: set[str]) -> list[pd.DataFrame]:
+    """Every table the command decodes from a file named in ``names``: frames from
+    ``io.read_table``, and the UTF-8 copies handed to DuckDB by ``io.utf8_csv``."""
+    from uplift import io
+
+    seen: list[pd.DataFrame] = []
+    read_table, utf8_csv = io.read_table, io.utf8_csv
+
+    def reading(path, *args, **kwargs):
+        frame = read_table(path, *args, **kwargs)
+        if Path(path).name in names:
+            seen.append(frame)
+        return frame
+
+    def converting(path, encoding):
+        readable = utf8_csv(path, encoding)
+        if Path(path).name in names:
+            seen.append(pd.read_csv(readable, encoding="utf-8-sig", dtype=str,
+                                    keep_default_na=False))
+        return readable
+
+    monkeypatch.setattr(io, "read_table", reading)
+    monkeypatch.setattr(io, "utf8_csv", converting)
+    return seen
 
 
 @pytest.mark.parametrize("case_name", CASES)
@@ -307,15 +330,24 @@ def test_command_on_hostile_file(fitted, tmp_path, capsys, monkeypatch, target_n
     case = make_case(case_name, target, tmp_path)
     if case is None or (case.ok and target_name == "plan"):
         pytest.skip("not applicable")
+    seen = _spy_on_reads(monkeypatch, {case.path.name, target.shown_as(case.path)})
     code = run([*target.argv(case.path, tmp_path), *case.extra])
     captured = capsys.readouterr()
     message = captured.err + captured.out
     assert "Traceback" not in message and "internal error" not in message, message
-    COVERED.append((target_name, case_name))
     if case.ok:
         assert code == 0, message
-        if target_name == "validate customers" and case_name.startswith("GBK"):
-            assert CHINESE in message              # the text was decoded, not mangled
+        # what the command decoded is the source table: same column names (no byte-order
+        # mark glued to the first), the same text in the text column (GBK decoded, not mangled)
+        source = pd.read_csv(case.path, dtype=str, keep_default_na=False,
+                             encoding="gbk" if case_name.startswith("GBK") else "utf-8-sig")
+        assert seen, "the command read the file by neither io.read_table nor io.utf8_csv"
+        for frame in seen:
+            assert list(frame.columns) == list(source.columns)
+            decoded = frame[target.text].astype(str).tolist()
+            assert decoded == source[target.text].tolist()
+            if case_name.startswith("GBK"):
+                assert all(text.endswith(CHINESE) for text in decoded)
         return
     assert code == 2, message
     for word in case.mentions:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -200,3 +202,79 @@ def test_strata_codes_number_value_combinations_in_sorted_order():
     # (a,1) (a,1) -> 0; (b,1) -> 1; (b,2) -> 2; missing segment -> its own stratum, last
     assert codes.tolist() == [2, 0, 1, 3, 0]
     assert strata_codes(frame, []).tolist() == [0] * 5
+
+
+ALL_OFFERS = ["coupon", "waiver", "visit", "report", "call"]
+
+
+@st.composite
+def wide_instances(draw):
+    """1 to 5 offers, 0 to 50 customers (the empty and one-row cases drawn often)."""
+    k = draw(st.integers(1, 5))
+    n = draw(st.one_of(st.just(0), st.just(1), st.integers(0, 50)))
+    rng = np.random.default_rng(draw(st.integers(0, 10_000)))
+    offers = ALL_OFFERS[:k]
+    costs = np.round(rng.uniform(0.5, 1.5, (n, k)) * rng.choice([2.0, 5.0, 50.0], k), 2)
+    gains = np.round(rng.normal(0.5, 1.0, (n, k)) * rng.choice([4.0, 8.0, 60.0], k), 2)
+    allowed = rng.random((n, k)) < draw(st.floats(0.3, 1.0))
+    budget = draw(st.floats(1.0, 300.0))
+    cap = draw(st.integers(0, 5))
+    rows = build_rows(offers, costs, budget=budget, capacities={offers[-1]: (0, cap)})
+    return Problem(gains, costs, allowed, offers, rows)
+
+
+@settings(max_examples=120, deadline=None)
+@given(wide_instances())
+def test_any_offer_count_and_customer_count_gives_a_feasible_certified_plan(problem):
+    n, k = problem.gains.shape
+    exact, fast = solve_exact(problem), solve_lagrangian(problem)
+    for solution in (exact, fast):
+        assert solution.choice.shape == (n,)
+        taken = np.flatnonzero(solution.choice >= 0)
+        assert (solution.choice < k).all()
+        assert problem.allowed[taken, solution.choice[taken]].all()
+        assert problem.spend(solution.choice) <= problem.rows[0].bound + 1e-6
+        assert (solution.choice == k - 1).sum() <= problem.rows[1].bound
+    assert fast.value <= exact.value + 1e-6
+    assert exact.value <= fast.bound + 1e-6 * max(1.0, abs(fast.bound))
+    if n == 0:
+        assert exact.value == fast.value == 0
+    if n <= 6:                      # small enough to try every plan
+        best = 0.0
+        for plan in itertools.product(range(-1, k), repeat=n):
+            choice = np.array(plan, dtype=int)
+            taken = choice >= 0
+            rows = np.flatnonzero(taken)
+            if not problem.allowed[rows, choice[rows]].all():
+                continue
+            if problem.spend(choice) > problem.rows[0].bound + 1e-9:
+                continue
+            if (choice == k - 1).sum() > problem.rows[1].bound:
+                continue
+            best = max(best, float(problem.gains[rows, choice[rows]].sum()))
+        assert exact.value == pytest.approx(best, abs=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 5), st.integers(0, 50), st.integers(0, 1000))
+def test_allocate_takes_any_offer_count_and_empty_or_one_row_tables(k, n, seed):
+    rng = np.random.default_rng(seed)
+    offers = ALL_OFFERS[:k]
+    table = pd.DataFrame({"customer_id": np.arange(n), "marketing_consent": True})
+    for o in offers:
+        table[f"gain_{o}"] = rng.normal(3, 3, n).round(2)
+        table[f"cost_{o}"] = rng.uniform(1, 4, n).round(2)
+    rules = CampaignSpec.model_validate({
+        "name": "w", "budget": 40, "holdout_fraction": 0.0,
+        "offers": [{"name": o, "channel": "email", "cost": {"fixed": 1.0}} for o in offers]})
+    result = allocate(table, rules, seed=seed)
+    plan = result.plan
+    if n == 0:                                  # nobody to plan: an empty plan, nothing spent
+        assert len(plan) == 0 and result.summary["spend"] == 0
+        return
+    assert plan["cost"].sum() <= 40 + 1e-9
+    assert set(plan["offer"]) <= set(offers)
+    by_id = table.set_index(table["customer_id"].astype(str))
+    for row in plan.itertuples():
+        assert row.expected_gain == pytest.approx(by_id.loc[row.customer_id, f"gain_{row.offer}"])
+    assert result.summary["expected_gain"] == pytest.approx(plan["expected_gain"].sum())

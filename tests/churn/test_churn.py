@@ -208,3 +208,32 @@ def test_detected_ids_prefer_columns_named_like_an_id():
         "RowNumber": "id-like (every value distinct)", "Surname": "free text (900 values)",
         "CustomerId": "id-like (every value distinct)", "flag": "constant"})
     assert id_like_columns(spec) == ["CustomerId", "RowNumber"]
+
+
+def test_cli_fit_config_seed_threads_and_score_id(tmp_path, capsys):
+    """--config sets the tier thresholds (checked by hand on the scores), --seed makes the
+    fit repeatable, --threads changes no number, score --id names the id column."""
+    import yaml
+
+    table = synthetic_table(1500)
+    table.to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "settings.yaml").write_text(yaml.safe_dump(
+        {"churn": {"tiers": {"red": 0.5, "amber": 0.2}}}))
+    table.drop(columns="churned").to_csv(tmp_path / "x.csv", index=False)
+    scored = {}
+    for name, extra in {"one": ["--threads", "1"], "two": ["--threads", "2"]}.items():
+        assert run(["--quiet", "churn", "fit", "--table", str(tmp_path / "t.csv"), "--label",
+                    "churned", "--id", "client", "--config", str(tmp_path / "settings.yaml"),
+                    "--seed", "7", *extra, "--out", str(tmp_path / name)]) == 0
+        assert run(["--quiet", "churn", "score", "--model", str(tmp_path / name), "--table",
+                    str(tmp_path / "x.csv"), "--id", "client", "--out",
+                    str(tmp_path / f"{name}.csv")]) == 0
+        scored[name] = pd.read_csv(tmp_path / f"{name}.csv")
+    capsys.readouterr()
+    scores = scored["one"]
+    assert scores.columns[0] == "client" and list(scores["client"]) == list(table["client"])
+    risk = scores["churn_risk"].to_numpy()
+    by_hand = np.where(risk >= 0.5, "red", np.where(risk >= 0.2, "amber", "green"))
+    assert (scores["tier"].to_numpy() == by_hand).all()
+    assert {"red", "amber", "green"} <= set(scores["tier"])     # the thresholds matter here
+    np.testing.assert_allclose(scored["two"]["churn_risk"], risk, atol=1e-9)

@@ -130,8 +130,28 @@ def test_cli_fit_predict_evaluate(tmp_path, capsys):
     assert (predictions["recommended"].to_numpy()[left] == "b").mean() > 0.5
     assert set(predictions["recommended"]) <= {"a", "b", "control"}
     assert run(["effects", "evaluate", "--model", str(tmp_path / "m"), "--table",
-                str(tmp_path / "c.csv"), "--boot", "30"]) == 0
-    assert "qini" in capsys.readouterr().out
+                str(tmp_path / "c.csv"), "--boot", "30", "--seed", "2", "--json",
+                str(tmp_path / "ev.json")]) == 0
+    capsys.readouterr()
+    import json
+
+    metrics = json.loads((tmp_path / "ev.json").read_text())["metrics"]
+    retained = 1 - table["churned"].to_numpy()
+    for arm in ("a", "b"):
+        rows = table["arm"].isin([arm, "control"]).to_numpy()
+        benefit = -predictions[f"effect_{arm}"].to_numpy()[rows]   # lower churn is better
+        treated = (table["arm"].to_numpy()[rows] == arm)
+        y = retained[rows]
+        # uplift@30% by hand: among the 30% with the largest predicted benefit, retention of
+        # the offer's rows minus retention of control rows
+        top = np.argsort(-benefit, kind="stable")[: int(0.3 * len(y))]
+        by_hand = y[top][treated[top]].mean() - y[top][~treated[top]].mean()
+        value, low, high = metrics[arm]["uplift_at_30"]
+        assert value == pytest.approx(by_hand, abs=0.01), arm
+        assert low <= value <= high
+        # each offer helps a half of the customers: ranking by the model finds them
+        qini, qini_low, _ = metrics[arm]["qini"]
+        assert qini > 0 and qini_low > 0, arm
     assert run(["simulate-policy", "--log", str(tmp_path / "c.csv"), "--arm", "arm",
                 "--control", "control", "--outcome", "churned", "--propensity", "propensity",
                 "--goal", "decrease", "--features", "x1,x2", "--policy", "all:a", "--policy",
@@ -185,3 +205,51 @@ def test_prediction_threads_change_nothing_but_speed(fitted):
     pd.testing.assert_frame_equal(est.predict(X), one_effects)
     pd.testing.assert_frame_equal(est.predict_se(X), one_se)
     est.set_threads(1)
+
+
+def test_cli_fit_min_rows_seed_threads_and_predict_evidence_id(tmp_path, capsys):
+    """effects fit --min-rows refuses an arm with fewer rows (count by hand), --seed repeats,
+    --threads changes no number; predict --evidence moves recommendations toward the best
+    single arm and --id carries the named column; evaluate reads --encoding."""
+    table = campaign(1500, seed=3).drop(columns=["true_a", "true_b"])
+    table = table.rename(columns={"customer_id": "client"}).assign(
+        branch=lambda t: "b" + (t["client"] % 7).astype(str))
+    table.to_csv(tmp_path / "c.csv", index=False)
+    smallest = int(table["arm"].value_counts().min())
+    base = ["effects", "fit", "--table", str(tmp_path / "c.csv"), "--treatment", "arm",
+            "--control", "control", "--outcome", "churned", "--goal", "decrease",
+            "--propensity", "propensity", "--id", "client", "--features", "x1,x2",
+            "--learners", "t", "--folds", "2"]
+    assert run([*base, "--min-rows", str(smallest + 1), "--out", str(tmp_path / "no")]) == 2
+    assert f"fewer than {smallest + 1} rows" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+    predicted = {}
+    for name, extra in {"one": ["--threads", "1"], "again": ["--threads", "1"],
+                        "two": ["--threads", "2"]}.items():
+        assert run(["--quiet", *base, "--min-rows", str(smallest), "--seed", "4", *extra,
+                    "--out", str(tmp_path / name)]) == 0
+        assert run(["--quiet", "effects", "predict", "--model", str(tmp_path / name),
+                    "--table", str(tmp_path / "c.csv"), "--id", "branch", "--threads", "2",
+                    "--evidence", "0", "--out", str(tmp_path / f"{name}.csv")]) == 0
+        predicted[name] = pd.read_csv(tmp_path / f"{name}.csv")
+    capsys.readouterr()
+    pd.testing.assert_frame_equal(predicted["one"], predicted["again"])
+    np.testing.assert_allclose(predicted["two"]["effect_a"], predicted["one"]["effect_a"],
+                               atol=1e-9)
+    assert predicted["one"].columns[0] == "branch"
+    assert list(predicted["one"]["branch"]) == list(table["branch"])
+    # with an evidence bar no group can clear, everyone gets the single best arm
+    assert run(["--quiet", "effects", "predict", "--model", str(tmp_path / "one"), "--table",
+                str(tmp_path / "c.csv"), "--evidence", "1000", "--out",
+                str(tmp_path / "strict.csv")]) == 0
+    strict = pd.read_csv(tmp_path / "strict.csv")["recommended"]
+    assert strict.nunique() == 1
+    assert predicted["one"]["recommended"].nunique() > 1
+    assert run(["--quiet", "effects", "evaluate", "--model", str(tmp_path / "one"), "--table",
+                str(tmp_path / "c.csv"), "--boot", "20", "--encoding", "utf-8", "--evidence",
+                "0.5", "--value", "100", "--cost", "a=2,b=3", "--json",
+                str(tmp_path / "ev.json")]) == 0
+    import json
+
+    report = json.loads((tmp_path / "ev.json").read_text())
+    assert set(report["metrics"]) == {"a", "b"} and "net_value" in report

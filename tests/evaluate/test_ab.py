@@ -57,10 +57,56 @@ def test_cuped_reduces_variance_and_money_intervals_agree():
                     cost="cost", value="value", segment="segment", n_boot=300)
     assert r["arms"]["coupon"]["cuped"]["variance_reduction"] > 0.1
     money = r["money"]["coupon"]
-    assert money["roi_low"] < money["roi"] < money["roi_high"]
+    hand = _money_by_hand(synthetic(), "coupon", z=1.959963984540054)
+    for key in ("incremental_value", "incremental_value_low", "incremental_value_high", "roi",
+                "roi_low", "roi_high"):
+        assert money[key] == pytest.approx(hand[key], rel=1e-6), key
     assert abs(money["roi_boot_low"] - money["roi_low"]) < 0.35 * abs(money["roi_high"]
                                                                      - money["roi_low"])
     assert set(money["by_segment"]) == {"a", "b"}
+
+
+def _money_by_hand(frame: pd.DataFrame, arm: str, z: float) -> dict[str, float]:
+    """Incremental value over the treated (n_t x difference in means), its normal interval
+    from the two sample variances, and ROI = (increment - cost) / cost, written out here."""
+    t = frame.loc[frame["arm"] == arm, "value"].to_numpy()
+    c = frame.loc[frame["arm"] == "control", "value"].to_numpy()
+    cost = frame.loc[frame["arm"] == arm, "cost"].sum()
+    inc = len(t) * (t.mean() - c.mean())
+    se = len(t) * np.sqrt(t.var(ddof=1) / len(t) + c.var(ddof=1) / len(c))
+    return {"incremental_value": inc, "incremental_value_low": inc - z * se,
+            "incremental_value_high": inc + z * se, "roi": (inc - cost) / cost,
+            "roi_low": (inc - z * se - cost) / cost, "roi_high": (inc + z * se - cost) / cost}
+
+
+def test_cli_evaluate_options_against_hand_calculations(tmp_path):
+    """--alpha sets the interval width, --correction the adjustment, --pre-metric CUPED,
+    --segment the money by segment; every number is recomputed here."""
+    frame = synthetic(seed=4)
+    frame.to_csv(tmp_path / "ab.csv", index=False)
+    assert run(["--quiet", "evaluate", "--outcomes", str(tmp_path / "ab.csv"), "--arm", "arm",
+                "--control", "control", "--metric", "value", "--pre-metric", "pre", "--cost",
+                "cost", "--value", "value", "--segment", "segment", "--correction",
+                "bonferroni", "--alpha", "0.1", "--json", str(tmp_path / "r.json")]) == 0
+    r = json.loads((tmp_path / "r.json").read_text())
+    z90 = 1.6448536269514722            # the 95% point of the standard normal
+    for arm in ("coupon", "visit"):
+        hand = _money_by_hand(frame, arm, z=z90)
+        for key, value in hand.items():
+            assert r["money"][arm][key] == pytest.approx(value, rel=1e-6), (arm, key)
+        result = r["arms"][arm]
+        assert result["p_adjusted"] == pytest.approx(min(1.0, 2 * result["p_value"]))
+        y = frame["value"].to_numpy()
+        x = frame["pre"].to_numpy()
+        both = frame["arm"].isin([arm, "control"]).to_numpy()
+        theta = np.cov(y[both], x[both])[0, 1] / np.var(x[both], ddof=1)
+        assert result["cuped"]["theta"] == pytest.approx(theta, rel=0.05)
+        for segment in ("a", "b"):
+            part = frame[frame["segment"] == segment]
+            by_segment = _money_by_hand(part, arm, z=z90)
+            assert r["money"][arm]["by_segment"][segment]["roi"] == pytest.approx(
+                by_segment["roi"], rel=1e-6)
+    assert r["alpha"] == 0.1 and r["correction"] == "bonferroni"
 
 
 def test_cuped_helper_hand_check():

@@ -57,7 +57,9 @@ def test_bad_propensities_are_refused():
 
 
 def test_cli_simulate_policy(tmp_path, capsys):
-    x, arm, prop, y, *_ = logged(3000)
+    import json
+
+    x, arm, prop, y, mean_c, mean_t = logged(3000)
     pd.DataFrame({"customer_id": range(len(y)), "x": x, "arm": arm, "p": prop, "y": y,
                   "segment": np.where(x > 0, "hi", "lo")}).to_csv(tmp_path / "log.csv",
                                                                    index=False)
@@ -66,9 +68,19 @@ def test_cli_simulate_policy(tmp_path, capsys):
     assert run([*base, "--policy", "none", "--policy", "rule:segment:lo=t", "--policy",
                 "all:t", "--json", str(tmp_path / "r.json"), "--report",
                 str(tmp_path / "r.html")]) == 0
-    out = capsys.readouterr().out
-    assert "rule:segment:lo=t" in out and "DR" in out
-    assert (tmp_path / "r.html").exists()
+    capsys.readouterr()
+    result = json.loads((tmp_path / "r.json").read_text())["policies"]
+    # the design's true policy values, from the known outcome probabilities
+    truth = {"none": mean_c.mean(), "all:t": mean_t.mean(),
+             "rule:segment:lo=t": np.where(x <= 0, mean_t, mean_c).mean()}
+    for spec, value in truth.items():
+        for estimator in ("dr", "snipw", "ipw"):
+            r = result[spec][estimator]
+            assert r["low"] <= value <= r["high"], (spec, estimator)
+            assert abs(r["value"] - value) < 0.03, (spec, estimator)
+    assert result["rule:segment:lo=t"]["treated_share"] == pytest.approx((x <= 0).mean())
+    html = (tmp_path / "r.html").read_text()
+    assert f"{result['all:t']['dr']['value']:.4f}" in html      # the report shows the numbers
     assert run([*base, "--policy", "all:nothing"]) == 2
     assert "not in the log" in capsys.readouterr().err
 

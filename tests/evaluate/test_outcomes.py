@@ -128,3 +128,28 @@ def test_evaluate_the_past_campaign_log_with_segment_strata_without_a_hand_join(
                 "--control", "control", "--metric", "churned", "--customers",
                 str(small_bank_dir / "customers.parquet")]) == 2
     assert "5 of 5 rows have no customer" in capsys.readouterr().err
+
+
+def test_outcomes_start_validate_outcomes_and_evaluate_seed(measured, small_bank_dir,
+                                                            tmp_path, capsys):
+    """--start equal to the plan's date rebuilds the same table; validate --outcomes accepts
+    it; evaluate --seed fixes the bootstrap (same seed, same interval; another seed, another)."""
+    work, *_ = measured
+    start = json.loads((small_bank_dir / "manifest.json").read_text())["assignment_date"]
+    end = str((pd.Timestamp(start) + pd.Timedelta(days=30)).date())
+    out = tmp_path / "outcomes.csv"
+    assert run(["--quiet", "outcomes", "--plan", str(work / "plan.csv"), "--events",
+                str(work / "events_after.parquet"), "--as-of", end, "--start", start,
+                "--data", str(small_bank_dir), "--out", str(out)]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(work / "outcomes.csv"))
+    assert run(["validate", "--outcomes", str(out)]) == 0
+    capsys.readouterr()
+    intervals = []
+    for seed in ("1", "1", "2"):
+        assert run(["--quiet", "evaluate", "--outcomes", str(out), "--value", "retained_value",
+                    "--seed", seed, "--json", str(tmp_path / "r.json")]) == 0
+        money = json.loads((tmp_path / "r.json").read_text())["money"]
+        intervals.append({a: (m.get("roi_boot_low"), m.get("roi_boot_high"))
+                          for a, m in money.items()})
+    capsys.readouterr()
+    assert intervals[0] == intervals[1] and intervals[0] != intervals[2]

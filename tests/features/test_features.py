@@ -125,6 +125,55 @@ def test_events_after_the_as_of_date_change_nothing(tmp_path_factory, hand_featu
     pd.testing.assert_frame_equal(hand_features, after)
 
 
+CHANNELS = ["app", "web", "branch", "phone", "atm", "pos", "email"]   # the schema's vocabulary
+WIDE_CUSTOMERS = [(1, "silent", "2020-01-01", 1000.0), (2, "young_retail", "2024-01-01", 0.0),
+                  (3, "private_banking", "2010-05-05", 2.5e6),
+                  (4, "mass_affluent", "2019-03-01", 80000.0),
+                  (5, "young_retail", "2025-05-30", 10.0),          # opened two days before
+                  (6, "silent", "2025-06-01", 0.0)]                 # opens on the as-of date
+WIDE_LOG = HAND_LOG + [
+    (3, "2025-05-02 11:00", "deposit", 120000.0, "branch", None, None),
+    (3, "2025-04-11 09:30", "product_buy", 50000.0, "phone", None, None),
+    (4, "2025-05-31 23:59", "login", 0.0, "email", None, None),
+    (4, "2024-12-24 12:00", "withdrawal", 700.0, "atm", None, None),
+    (5, "2025-05-31 08:00", "page_view", 0.0, "web", "transfer_limit", None),
+]
+
+
+@pytest.fixture(scope="module")
+def wide_features(tmp_path_factory):
+    data = write_bank(tmp_path_factory.mktemp("wide") / "bank", WIDE_LOG, WIDE_CUSTOMERS)
+    return by_number(build_features(FeatureInputs.from_folder(data), AS_OF))
+
+
+wide_event = st.tuples(
+    st.sampled_from([c[0] for c in WIDE_CUSTOMERS]),
+    st.integers(min_value=0, max_value=400 * 24 * 60),   # minutes after the as-of date
+    st.sampled_from(EVENT_TYPES),
+    st.floats(min_value=0, max_value=1e7, allow_nan=False),
+    st.sampled_from(CHANNELS),
+    st.sampled_from([*PAGES, None]),
+    st.sampled_from([*TOPICS, None]),
+)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(wide_event, min_size=1, max_size=60))
+def test_no_feature_of_any_customer_or_channel_sees_past_the_as_of_date(
+        tmp_path_factory, wide_features, future):
+    """Six customers (one opened two days before, one on the as-of date), every channel of
+    the vocabulary, up to 60 events after the date: no feature changes."""
+    late = [(c, str(pd.Timestamp(AS_OF) + pd.Timedelta(minutes=m)), t, a, ch, p, tp)
+            for c, m, t, a, ch, p, tp in future]
+    data = write_bank(tmp_path_factory.mktemp("leak") / "bank", WIDE_LOG + late,
+                      WIDE_CUSTOMERS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        after = by_number(build_features(FeatureInputs.from_folder(data), AS_OF))
+    pd.testing.assert_frame_equal(wide_features, after)
+
+
 def test_unknown_event_types_and_customers_are_reported(tmp_path):
     data = write_bank(tmp_path / "bank", HAND_LOG + [
         (1, "2025-05-01", "atm_fee", 2.0, "atm", None, None),

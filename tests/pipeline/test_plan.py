@@ -10,14 +10,16 @@ import pytest
 
 from uplift.cli import run
 
+from .truth import replayed_plan_truth
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def planned(small_bank_dir, tmp_path_factory):
+def planned(small_bank_dir, trained_models, tmp_path_factory):
     work = tmp_path_factory.mktemp("plan")
     patch = pytest.MonkeyPatch()          # the cache setting is undone after this module
-    patch.setenv("UPLIFT_CACHE", str(work / "cache"))
+    patch.setenv("UPLIFT_CACHE", str(trained_models["cache"]))   # the session's trained models
     args = ["plan", "--budget", "20000", "--data", str(small_bank_dir), "--out",
             str(work / "plan.csv"), "--report", str(work / "report.html"), "--json"]
     assert run(["--quiet", *args]) == 0
@@ -51,7 +53,15 @@ def test_plan_outputs(planned, small_bank_dir):
     backtest = manifest["summary"]["backtest"]
     assert backtest["logged_customers"] > 0 and backtest["chosen"] > 0
     low, high = backtest["realisation_interval"]
-    assert low <= backtest["realisation"] <= high
+    assert low == pytest.approx(backtest["realised_low"] / backtest["predicted"])
+    assert high == pytest.approx(backtest["realised_high"] / backtest["predicted"])
+    # the replayed plan's true net gain on the logged customers, from the simulator's truth,
+    # lies inside the backtest's interval of what it realised
+    truth = replayed_plan_truth(Path(manifest["summary"]["models"]), small_bank_dir,
+                                budget=20000, planned=manifest["summary"]["customers_scored"])
+    assert truth["chosen"] == backtest["chosen"]
+    assert truth["predicted"] == pytest.approx(backtest["predicted"])
+    assert backtest["realised_low"] <= truth["true_net_gain"] <= backtest["realised_high"]
 
 
 def test_call_list_has_contacted_customers_only_ranked_and_flagged(planned):
@@ -192,3 +202,36 @@ def test_plan_with_one_or_two_offers(planned, offers):
     assert set(plan["planned_offer"]) <= set(offers)
     assert plan.loc[plan["holdout"] == 0, "cost"].sum() <= 20000
     assert "<svg" in report.read_text()
+
+
+def test_plan_seed_call_list_holdout_list_and_export(planned, trained_models, small_bank_dir,
+                                                     capsys):
+    """--seed redraws the holdout only (same models via --model, same selection); the call
+    list and holdout list go where --call-list and --holdout-list say; `export` of the raw-id
+    plan lists the contacted customers only, or every selected one with --include-holdout."""
+    work, args = planned
+    first = pd.read_csv(work / "plan.csv")
+    out = work / "seeded" / "plan.csv"
+    calls, held = work / "lists" / "calls.csv", work / "lists" / "held.csv"
+    seeded_args = [str(out) if a == str(work / "plan.csv") else a for a in args]
+    assert run([*seeded_args, "--model", str(trained_models["models"]), "--seed", "5",
+                "--call-list", str(calls), "--holdout-list", str(held)]) == 0
+    capsys.readouterr()
+    seeded = pd.read_csv(out)
+    assert set(seeded["customer_id"]) == set(first["customer_id"])      # the same selection
+    assert set(seeded.loc[seeded["holdout"] == 1, "customer_id"]) != set(
+        first.loc[first["holdout"] == 1, "customer_id"])                # another holdout draw
+    assert set(pd.read_csv(calls)["customer_id"]) == set(
+        seeded.loc[seeded["holdout"] == 0, "customer_id"])
+    assert set(pd.read_csv(held)["customer_id"]) == set(
+        seeded.loc[seeded["holdout"] == 1, "customer_id"])
+    assert not (out.parent / "contacts.csv").exists()
+    listed = work / "export" / "list.csv"
+    assert run(["--quiet", "export", "--plan", str(out), "--data", str(small_bank_dir),
+                "--out", str(listed)]) == 0
+    exported = pd.read_csv(listed)
+    assert list(exported["customer_id"]) == list(pd.read_csv(calls)["customer_id"])
+    everyone = work / "export" / "everyone.csv"
+    assert run(["--quiet", "export", "--plan", str(out), "--data", str(small_bank_dir),
+                "--include-holdout", "--out", str(everyone)]) == 0
+    assert set(pd.read_csv(everyone)["customer_id"]) == set(seeded["customer_id"])

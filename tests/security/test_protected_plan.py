@@ -24,10 +24,11 @@ def plan_args(bank: Path, out: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def runs(small_bank_dir, tmp_path_factory):
+def runs(small_bank_dir, trained_models, tmp_path_factory):
     work = tmp_path_factory.mktemp("protected")
     patch = pytest.MonkeyPatch()
-    patch.setenv("UPLIFT_CACHE", str(work / "cache"))
+    # the unprotected plan reuses the session's trained models; the protected one trains its own
+    patch.setenv("UPLIFT_CACHE", str(trained_models["cache"]))
     patch.setenv("UPLIFT_AUDIT_LOG", str(work / "audit.jsonl"))
     (work / "plain").mkdir()
     assert run(plan_args(small_bank_dir, work / "plain")) == 0
@@ -44,7 +45,8 @@ def artefacts(work: Path) -> list[Path]:
     """Every file the protected run wrote: plan folder, its models, features cache, audit."""
     manifest = json.loads((work / "protected" / "plan.parquet.manifest.json").read_text())
     models = Path(manifest["summary"]["models"])
-    roots = [work / "protected", models, work / "cache" / "features" / f"{models.name}.parquet",
+    roots = [work / "protected", models, models.parent.parent / "features"
+             / f"{models.name}.parquet",
              work / "audit.jsonl"]
     files = []
     for root in roots:
