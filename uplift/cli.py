@@ -1072,6 +1072,12 @@ audit_app = typer.Typer(help="The hash-chained audit log of every command.",
                         no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
+# the online service: its commands live in uplift/service/cli.py (FastAPI imported lazily)
+from uplift.service import cli as _service_cli  # noqa: E402
+
+app.command("serve")(_service_cli.serve)
+app.add_typer(_service_cli.tokens_app, name="tokens")
+
 
 @audit_app.command("verify")
 def audit_verify(
@@ -1131,7 +1137,7 @@ def _is_usage_error(exc: Exception) -> bool:
     return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__)
 
 
-GROUPS = ("churn", "effects", "import", "audit", "keys")
+GROUPS = ("churn", "effects", "import", "audit", "keys", "tokens")
 
 
 def _command_name(argv: list[str]) -> str:
