@@ -37,7 +37,7 @@ events = Table(
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("event_key", String(128), nullable=False, unique=True),
     Column("customer_id", String(128), nullable=False, index=True),
-    Column("ts", DateTime, nullable=False),
+    Column("ts", DateTime, nullable=False, index=True),
     Column("event_type", String(64), nullable=False),
     Column("amount", Float, nullable=False),
     Column("channel", String(64), nullable=True),

@@ -67,11 +67,14 @@ class OnlineService:
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self.scored = 0
+        self._last_ts = None               # latest event time in the store (cached)
 
     # -- the clock ---------------------------------------------------------------------------
     def current_day(self) -> str:
         """The as-of date of online scores: the day after the latest stored event."""
-        last = self.store.last_event_ts()
+        if self._last_ts is None:
+            self._last_ts = self.store.last_event_ts()
+        last = self._last_ts
         if last is None:
             raise InputError("the store holds no events; seed it with --data")
         return str((pd.Timestamp(last).normalize() + pd.Timedelta(days=1)).date())
@@ -139,6 +142,10 @@ class OnlineService:
                 fresh.append({**rec, "received_at": now})
             if fresh:
                 connection.execute(t.events.insert(), fresh)
+        if fresh:
+            latest = max(r["ts"] for r in fresh)
+            if self._last_ts is not None and latest > self._last_ts:
+                self._last_ts = latest
         return len(fresh), len(records) - len(fresh), sorted({r["customer_id"] for r in fresh})
 
     def score(self, customers: list[str], timeout: float = 60.0) -> dict[str, dict]:
