@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from datetime import datetime
@@ -95,7 +96,15 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
     jobs = PlanJobs(store, PlanSources(settings.data, settings.model, spec_path,
                                        settings.state / "plans"))
 
-    app = FastAPI(title="uplift", version="1", description=DESCRIPTION)
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        service.stop()
+        if deliverer is not None:
+            deliverer.stop()
+        jobs.stop()
+
+    app = FastAPI(title="uplift", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.store, app.state.service, app.state.jobs = store, service, jobs
     app.state.metrics, app.state.settings, app.state.deliverer = metrics, settings, deliverer
     app.state.ready = False
@@ -104,13 +113,6 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
         if deliverer is not None:
             deliverer.start()
         app.state.ready = True
-
-    @app.on_event("shutdown")
-    def _shutdown() -> None:
-        service.stop()
-        if deliverer is not None:
-            deliverer.stop()
-        jobs.stop()
 
     @app.middleware("http")
     async def _record(request: Request, call_next):
