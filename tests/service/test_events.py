@@ -29,7 +29,7 @@ class Receiver(BaseHTTPRequestHandler):
     got: list[tuple[dict, str]] = []
     calls = 0
 
-    def do_POST(self):  # noqa: N802 - http.server's name
+    def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).calls += 1
         if type(self).calls == 1:
