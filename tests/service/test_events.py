@@ -159,8 +159,14 @@ def test_escalation_alert_and_webhooks(served):
     payload, signature, body = Receiver.got[0]
     assert payload["alert"]["customer_id"] == cid
     assert signature == "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
-    with app.state.store.engine.connect() as connection:
-        rows = connection.execute(select(t.deliveries)).mappings().all()
+    def deliveries():
+        with app.state.store.engine.connect() as connection:
+            return connection.execute(select(t.deliveries)).mappings().all()
+
+    # the receiver's 204 is recorded just after it is sent
+    assert wait_for(lambda: any(r["status"] == "delivered" for r in deliveries()), timeout=15)
+    assert wait_for(lambda: all(r["attempts"] >= 1 for r in deliveries()), timeout=15)
+    rows = deliveries()
     live = [r for r in rows if r["url"].endswith("/hook")]
     dead = [r for r in rows if "nobody" in r["url"]]
     assert live[0]["status"] == "delivered" and live[0]["attempts"] == 2

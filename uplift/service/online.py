@@ -31,6 +31,15 @@ RANK_INPUTS = {           # rank feature -> (inner column, descending order)
     "rfm_monetary_score": ("txn_amount_365d_all", False),
 }
 HELPERS = ("txn_count_365d_all", "txn_amount_365d_all")
+#: the tables the feature SQL reads, with the types the batch reading gives them
+SLICE_TABLES = {
+    "events_src": "customer_key VARCHAR, ts TIMESTAMP, event_type VARCHAR, amount DOUBLE, "
+                  "channel VARCHAR, page VARCHAR, topic VARCHAR",
+    "customers_df": "customer_id VARCHAR, open_date TIMESTAMP, close_date TIMESTAMP, "
+                    "aum DOUBLE, products_held DOUBLE, customer_key VARCHAR",
+    "campaign_df": "customer_id VARCHAR, arm VARCHAR, assigned_at TIMESTAMP, churned BIGINT, "
+                   "customer_key VARCHAR",
+}
 
 
 def rank_score(values: np.ndarray, own: float, *, descending: bool) -> float:
@@ -67,14 +76,19 @@ class FeatureEngine:
         self._local = threading.local()
 
     def _con(self):
+        """This thread's connection for slices: fixed tables the slices are copied into and
+        the feature query prepared once per as-of day (planning the ~200-column query costs
+        far more than running it on one customer's events; the optimiser is off for the same
+        reason: its rewrites do not change results, and the parity test checks that)."""
         con = getattr(self._local, "con", None)
         if con is None:
             from uplift.features.build import _connect
 
             con = self._local.con = _connect(threads=1)
-            # planning the ~200-column query costs more than running it on one customer's
-            # events; the optimiser's rewrites do not change results
             con.execute("PRAGMA disable_optimizer")
+            for name, columns in SLICE_TABLES.items():
+                con.execute(f"CREATE TEMP TABLE {name} ({columns})")
+            self._local.day = None
         return con
 
     def query(self, as_of: str) -> str:
@@ -83,29 +97,44 @@ class FeatureEngine:
         return feature_query(as_of, with_campaign=self.with_campaign, with_external=False,
                              extra=HELPERS)
 
-    def compute(self, customers: pd.DataFrame, events: pd.DataFrame,
-                campaign: pd.DataFrame | None, as_of: str, *, con=None) -> pd.DataFrame:
-        """The feature table (plus the RFM rank inputs) for ``customers`` as of ``as_of``
-        (on this thread's connection, tuned for one customer, unless ``con`` is given)."""
-        con = con or self._con()
+    @staticmethod
+    def _frames(customers: pd.DataFrame, events: pd.DataFrame,
+                campaign: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
         table = customers[["customer_id", "open_date", "close_date", "aum",
                            "products_held"]].copy()
         table["customer_key"] = table["customer_id"]
-        ev = events.rename(columns={"customer_id": "customer_key"})
-        con.register("customers_df", table)
-        con.register("events_src", ev)
-        if self.with_campaign:
+        frames = {"customers_df": table,
+                  "events_src": events.rename(columns={"customer_id": "customer_key"})[
+                      ["customer_key", "ts", "event_type", "amount", "channel", "page",
+                       "topic"]]}
+        if campaign is not None:
             camp = campaign[["customer_id", "arm", "assigned_at", "churned"]].copy()
             camp["customer_key"] = camp["customer_id"]
-            con.register("campaign_df", camp)
-        try:
+            frames["campaign_df"] = camp
+        return frames
+
+    def compute(self, customers: pd.DataFrame, events: pd.DataFrame,
+                campaign: pd.DataFrame | None, as_of: str, *, con=None) -> pd.DataFrame:
+        """The feature table (plus the RFM rank inputs) for ``customers`` as of ``as_of``:
+        on ``con`` over the frames as they are (the population), else on this thread's
+        prepared connection (slices)."""
+        frames = self._frames(customers, events, campaign if self.with_campaign else None)
+        if con is not None:
+            for name, frame in frames.items():
+                con.register(name, frame)
             return con.execute(self.query(as_of)).df()
-        finally:
-            for name in ("customers_df", "events_src", "campaign_df"):
-                try:
-                    con.unregister(name)
-                except Exception:
-                    pass
+        con = self._con()
+        if self._local.day != as_of:
+            if self._local.day is not None:
+                con.execute("DEALLOCATE features")
+            con.execute("PREPARE features AS " + self.query(as_of))
+            self._local.day = as_of
+        for name, frame in frames.items():
+            con.register("incoming", frame)
+            con.execute(f"DELETE FROM {name}")
+            con.execute(f"INSERT INTO {name} SELECT * FROM incoming")
+            con.unregister("incoming")
+        return con.execute("EXECUTE features").df()
 
     def reference(self, customers: pd.DataFrame, events: pd.DataFrame,
                   campaign: pd.DataFrame | None, as_of: str) -> tuple[Reference, pd.DataFrame]:
