@@ -6,7 +6,8 @@ ones have come back), bounded in count (rate x seconds) and time (the run plus a
 and targets only 127.0.0.1. Latency is from the request's send to its response; requests that
 leave late because every sender is busy are counted as ``late`` (their queueing is then on the
 generator side and would hide the server's slowness: a run with many late sends is not a
-sustained rate).
+sustained rate). Sending stops when the run's time is up; ``sent`` < ``scheduled`` then
+says the server did not keep up with the rate.
 
     python evaluation/bench_serve.py --rate 200 --seconds 60                 # SQLite
     python evaluation/bench_serve.py --rate 200 --seconds 60 --db postgresql://...
@@ -98,8 +99,8 @@ def load(port: int, token: str, ids: list[str], start_ts: pd.Timestamp, rate: fl
             with lock:
                 i = next_index[0]
                 next_index[0] += 1
-            if i >= total:
-                return
+            if i >= total or time.perf_counter() > t0 + seconds + 1:
+                return                       # the run's time is up: the rest is not sent
             due = t0 + i / rate
             wait = due - time.perf_counter()
             if wait > 0:
@@ -120,12 +121,15 @@ def load(port: int, token: str, ids: list[str], start_ts: pd.Timestamp, rate: fl
     threads = [threading.Thread(target=sender, daemon=True) for _ in range(SENDERS)]
     for t in threads:
         t.start()
+    deadline = time.perf_counter() + seconds + DRAIN_SECONDS + 5
     for t in threads:
-        t.join(timeout=seconds + DRAIN_SECONDS + 5)
-    elapsed = time.perf_counter() - t0
+        t.join(timeout=max(0.0, deadline - time.perf_counter()))
+    elapsed = min(time.perf_counter() - t0, seconds + 1)
     ok = latencies[(status == 200) & ~np.isnan(latencies)]
-    return {"rate": rate, "seconds": seconds, "sent": total, "ok": int(ok.size),
-            "errors": int(((status != 200)).sum()), "late_sends": int(late.sum()),
+    sent = int((status != 0).sum())
+    return {"rate": rate, "seconds": seconds, "scheduled": total, "sent": sent,
+            "ok": int(ok.size), "errors": int(((status != 200) & (status != 0)).sum()),
+            "late_sends": int(late.sum()),
             "achieved_rate": round(ok.size / elapsed, 1),
             "p50_ms": round(float(np.percentile(ok, 50)), 1) if ok.size else None,
             "p99_ms": round(float(np.percentile(ok, 99)), 1) if ok.size else None,
@@ -150,6 +154,23 @@ def main() -> None:
     run_dir = args.work / f"run-{int(time.time())}"
     run_dir.mkdir()
     db = args.db or str(run_dir / "store.db")
+    if not args.db:                 # SQLite: seeded once (same code as the server), copied
+        import shutil
+
+        template = args.work / f"seeded-{args.customers}.db"
+        if not template.exists():
+            from uplift.service.seeding import seed
+            from uplift.service.store import Store
+
+            partial = template.with_suffix(".part")
+            partial.unlink(missing_ok=True)
+            store = Store(str(partial))
+            seed(store, bank)
+            with store.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            store.close()
+            partial.rename(template)
+        shutil.copyfile(template, db)
     if args.db:                               # a fresh schema: drop what a previous run left
         import sqlalchemy as sa
 
