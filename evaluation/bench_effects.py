@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from uplift.cli import run
 from uplift.effects import UpliftEstimator
 from uplift.features import FeatureInputs
 from uplift.pipeline import campaign_table
+from uplift.tasks.data import simulate_to_folder
 
 
 def main() -> None:
@@ -31,8 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         data = Path(tmp_name) / "bank"
-        assert run(["--quiet", "simulate", "--customers", str(args.customers), "--out",
-                    str(data)]) == 0
+        simulate_to_folder(data, args.customers)
         table = campaign_table(FeatureInputs.from_folder(data), threads=2)
     log_columns = {"customer_id", "campaign_id", "arm", "assigned_at", "propensity", "churned",
                    "value_after"}

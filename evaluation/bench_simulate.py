@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from uplift.cli import run
+from uplift.tasks.data import simulate_to_folder
 
 
 def main() -> None:
@@ -26,11 +26,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bank"
         started = time.perf_counter()
-        code = run(["--quiet", "simulate", "--customers", str(args.customers), "--months",
-                    str(args.months), "--seed", str(args.seed), "--out", str(out)])
+        simulate_to_folder(out, args.customers, args.months, seed=args.seed)
         elapsed = time.perf_counter() - started
-        if code != 0:
-            raise SystemExit(code)
         peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
         import pyarrow.parquet as pq
 

@@ -1,8 +1,8 @@
 """Churn_Modelling.csv through the bring-your-own path: 5-fold cross-validated ROC-AUC.
 
-Each fold runs the product's own commands: `uplift churn fit` on the training folds (label
-`Exited`; RowNumber, CustomerId and Surname are excluded automatically) and `uplift churn score`
-on the held-out fold.
+Each fold fits the product's churn model (`uplift.ChurnModel`, what `uplift churn fit` runs,
+with the default settings' tiers) on the training folds (label `Exited`; RowNumber, CustomerId
+and Surname are excluded automatically) and scores the held-out fold.
 
 Usage: python evaluation/churn_modelling.py [--folds 5] [--seed 0]
 """
@@ -10,7 +10,6 @@ Usage: python evaluation/churn_modelling.py [--folds 5] [--seed 0]
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
@@ -19,8 +18,9 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+import uplift
 from uplift.churn.metrics import expected_calibration_error
-from uplift.cli import run
+from uplift.config import Settings
 
 DATA = (Path(__file__).resolve().parents[2] / "shared" / "data" / "bank_churn_modelling"
         / "Churn_Modelling.csv")
@@ -36,20 +36,16 @@ def main() -> None:
     y = frame["Exited"].to_numpy()
     aucs, eces = [], []
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        folds = StratifiedKFold(args.folds, shuffle=True, random_state=args.seed)
-        for k, (train, test) in enumerate(folds.split(frame, y)):
-            frame.iloc[train].to_csv(tmp / "train.csv", index=False)
-            frame.iloc[test].drop(columns="Exited").to_csv(tmp / "test.csv", index=False)
-            assert run(["--quiet", "churn", "fit", "--table", str(tmp / "train.csv"), "--label",
-                        "Exited", "--id", "CustomerId", "--seed", str(args.seed), "--out",
-                        str(tmp / f"m{k}")]) == 0
-            assert run(["--quiet", "churn", "score", "--model", str(tmp / f"m{k}"), "--table",
-                        str(tmp / "test.csv"), "--out", str(tmp / "s.csv")]) == 0
-            risk = pd.read_csv(tmp / "s.csv")["churn_risk"].to_numpy()
-            aucs.append(roc_auc_score(y[test], risk))
-            eces.append(expected_calibration_error(y[test], risk))
+    settings = Settings()
+    folds = StratifiedKFold(args.folds, shuffle=True, random_state=args.seed)
+    for train, test in folds.split(frame, y):
+        model = uplift.ChurnModel(tiers=settings.churn.tiers, random_state=args.seed,
+                                  threads=settings.runtime.threads)
+        model.fit(frame.iloc[train], label="Exited", id_col="CustomerId", source="train folds")
+        held = frame.iloc[test].drop(columns="Exited")
+        risk = model.score(held, source="held-out fold")["churn_risk"].to_numpy()
+        aucs.append(roc_auc_score(y[test], risk))
+        eces.append(expected_calibration_error(y[test], risk))
     print(f"{args.folds}-fold ROC-AUC {np.mean(aucs):.4f} +- {np.std(aucs):.4f} "
           f"(folds {', '.join(f'{a:.3f}' for a in aucs)}); ECE {np.mean(eces):.4f}; "
           f"{time.perf_counter() - started:.0f} s")

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.effects import BoostSettings, UpliftEstimator
-from uplift.effects.learners import CausalLearner, quiet
+from uplift.effects.learners import make_learner, quiet
 from uplift.effects.metrics import snipw_value
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hillstrom" / "hillstrom.csv"
@@ -82,7 +82,8 @@ def main() -> None:
             started = time.perf_counter()
             shares = {a: np.full(int(train.sum()), np.mean(arm[train][np.isin(
                 arm[train], [a, CONTROL])] == a)) for a in ARMS}
-            learner = CausalLearner(key, True, ARMS, CONTROL, boost, seed)
+            learner = make_learner(key, binary=True, arms=ARMS, control=CONTROL, boost=boost,
+                                   seed=seed)
             predictions[name] = learner.fit(X[train], arm[train], y[train], shares).predict(
                 X[test])
             timings[name] = time.perf_counter() - started

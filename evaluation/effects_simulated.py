@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 
 from uplift.campaign import eligible, load_campaign_spec
-from uplift.cli import run
 from uplift.config import CustomerValue
 from uplift.effects.gain import expected_gains
 from uplift.simulate import OFFERS, read_bank_table, read_truth
+from uplift.tasks.data import features_to_file, open_inputs, simulate_to_folder
+from uplift.tasks.models import fit_effects, predict_effects
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,12 +51,10 @@ def main() -> None:
         tmp = Path(tmp_name)
         data = args.data or tmp / "bank"
         if args.data is None:
-            assert run(["--quiet", "simulate", "--customers", str(args.customers), "--seed",
-                        str(args.seed), "--out", str(data)]) == 0
+            simulate_to_folder(data, args.customers, seed=args.seed)
         manifest = pd.read_json(data / "manifest.json", typ="series")
         as_of = manifest["assignment_date"]
-        assert run(["--quiet", "features", "--data", str(data), "--as-of", as_of, "--out",
-                    str(tmp / "features.parquet"), "--threads", "2"]) == 0
+        features_to_file(open_inputs(data), as_of, tmp / "features.parquet", threads=2)
         features = pd.read_parquet(tmp / "features.parquet").drop(
             columns=["as_of", "open_at_as_of"])
         log = read_bank_table(data / "campaign_log.parquet")
@@ -67,18 +66,15 @@ def main() -> None:
             started = time.perf_counter()
             other = "value_after" if outcome == "churned" else "churned"
             table.drop(columns=[other]).to_parquet(tmp / f"train_{outcome}.parquet")
-            assert run(["--quiet", "effects", "fit", "--table", str(tmp / f"train_{outcome}"
-                                                                   ".parquet"),
-                        "--treatment", "arm", "--control", "control", "--outcome", outcome,
-                        "--goal", goal, "--propensity", "propensity", "--id", "customer_id",
-                        "--learners", args.learners, "--out", str(tmp / f"m_{outcome}")]) == 0
+            fit_effects(tmp / f"train_{outcome}.parquet", tmp / f"m_{outcome}", treatment="arm",
+                        control="control", outcome=outcome, goal=goal, propensity="propensity",
+                        id_col="customer_id", learners=tuple(args.learners.split(",")))
             timings[f"fit {outcome}"] = time.perf_counter() - started
             started = time.perf_counter()
             table.drop(columns=["arm", "propensity", "churned", "value_after"]).to_parquet(
                 tmp / "score.parquet")
-            assert run(["--quiet", "effects", "predict", "--model", str(tmp / f"m_{outcome}"),
-                        "--table", str(tmp / "score.parquet"), "--out",
-                        str(tmp / f"p_{outcome}.parquet")]) == 0
+            predict_effects(tmp / f"m_{outcome}", tmp / "score.parquet",
+                            tmp / f"p_{outcome}.parquet")
             timings[f"predict {outcome}"] = time.perf_counter() - started
         churn_eff = pd.read_parquet(tmp / "p_churned.parquet")
         value_eff = pd.read_parquet(tmp / "p_value_after.parquet")

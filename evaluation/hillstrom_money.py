@@ -41,7 +41,7 @@ import pandas as pd
 
 from uplift.cli import run as cli_run
 from uplift.effects import BoostSettings
-from uplift.effects.learners import CausalLearner, quiet
+from uplift.effects.learners import make_learner, quiet
 from uplift.effects.money import Money
 from uplift.effects.netvalue import arm_shares, policy_net_value
 
@@ -80,7 +80,8 @@ def peer_uplifts(train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict[str
     share = {OFFER: np.full(len(train), np.mean(arm == OFFER))}
     for name, key in (("causalml T", "t"), ("causalml S", "s"), ("causalml X", "x"),
                       ("causalml uplift RF", "forest")):
-        learner = CausalLearner(key, True, [OFFER], CONTROL, boost, seed)
+        learner = make_learner(key, binary=True, arms=[OFFER], control=CONTROL, boost=boost,
+                               seed=seed)
         out[name] = learner.fit(X_train, arm, y, share).predict(X_test)[OFFER].to_numpy()
     treated = (arm == OFFER).astype(int)
     for name, model in (

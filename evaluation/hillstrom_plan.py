@@ -1,9 +1,10 @@
 """Hillstrom: a multi-arm e-mail plan under a 30%-of-customers contact budget, valued offline.
 
-70/30 split (seeded). `uplift effects fit` learns each e-mail's effect on `visit` from the
-training part; on the test part every customer gets gain_<arm> = predicted extra visit
-probability and cost_<arm> = 1 (one contact), and `uplift allocate` picks at most 30% of the
-test customers. `uplift simulate-policy` then values that plan on the test log (arms were
+70/30 split (seeded). The effects model (`uplift.EffectsModel`, what `uplift effects fit` runs)
+learns each e-mail's effect on `visit` from the training part; on the test part every customer
+gets gain_<arm> = predicted extra visit probability and cost_<arm> = 1 (one contact), and the
+allocator (`uplift.allocate_offers`) picks at most 30% of the test customers. The offline policy
+simulation (`uplift.simulate_policy`) then values that plan on the test log (arms were
 randomised 1/3 each) against random targeting of the same number of customers.
 
 Usage: python evaluation/hillstrom_plan.py [--seed 0]
@@ -12,14 +13,14 @@ Usage: python evaluation/hillstrom_plan.py [--seed 0]
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from uplift.cli import run
+import uplift
+from uplift.report.console import policy_lines
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hillstrom" / "hillstrom.csv"
 ARMS = ["Mens E-Mail", "Womens E-Mail"]
@@ -35,48 +36,36 @@ def main() -> None:
     test = rng.random(len(frame)) < 0.3
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        frame[~test].to_csv(tmp / "train.csv", index=False)
-        assert run(["--quiet", "effects", "fit", "--table", str(tmp / "train.csv"),
-                    "--treatment", "segment", "--control", "No E-Mail", "--outcome", "visit",
-                    "--id", "customer_id", "--learners", "t,s,x", "--seed", str(args.seed),
-                    "--out", str(tmp / "model")]) == 0
+        model = uplift.EffectsModel(
+            treatment="segment", control="No E-Mail", outcome="visit", id_col="customer_id",
+            estimator=uplift.UpliftEstimator(learners=("t", "s", "x"), random_state=args.seed))
+        model.fit(frame[~test], source="hillstrom training rows")
         held = frame[test].reset_index(drop=True)
-        held.drop(columns=["segment", "visit"]).to_csv(tmp / "test_x.csv", index=False)
-        assert run(["--quiet", "effects", "predict", "--model", str(tmp / "model"), "--table",
-                    str(tmp / "test_x.csv"), "--out", str(tmp / "effects.csv")]) == 0
-        effects = pd.read_csv(tmp / "effects.csv")
-        scores = pd.DataFrame({"customer_id": held["customer_id"]})
+        effects = model.predict(held.drop(columns=["segment", "visit"]), source="held out")
+        scores = pd.DataFrame({"customer_id": held["customer_id"].astype(str)})
         for k, arm in enumerate(ARMS):
-            name = f"e{k}"
-            scores[f"gain_{name}"] = effects[f"effect_{arm}"]
-            scores[f"cost_{name}"] = 1.0
-        scores.to_csv(tmp / "scores.csv", index=False)
+            scores[f"gain_e{k}"] = effects[f"effect_{arm}"].to_numpy()
+            scores[f"cost_e{k}"] = 1.0
         budget = int(0.3 * len(held))
-        spec = {"name": "hillstrom", "currency": "contacts", "holdout_fraction": 0.0,
-                "require_consent": False, "holdout_stratify": [],
-                "offers": [{"name": f"e{k}", "channel": "email", "cost": {"fixed": 1.0}}
-                           for k in range(len(ARMS))]}
-        (tmp / "spec.yaml").write_text(json.dumps(spec))
-        assert run(["--quiet", "allocate", "--scores", str(tmp / "scores.csv"), "--campaign",
-                    str(tmp / "spec.yaml"), "--budget", str(budget), "--out",
-                    str(tmp / "plan.csv")]) == 0
-        plan = pd.read_csv(tmp / "plan.csv")
+        spec = uplift.CampaignSpec.model_validate({
+            "name": "hillstrom", "currency": "contacts", "holdout_fraction": 0.0,
+            "require_consent": False, "holdout_stratify": [],
+            "offers": [{"name": f"e{k}", "channel": "email", "cost": {"fixed": 1.0}}
+                       for k in range(len(ARMS))]})
+        plan = uplift.allocate_offers(scores, spec, budget=budget).plan
         plan["offer"] = plan["offer"].map({f"e{k}": arm for k, arm in enumerate(ARMS)})
         plan.to_csv(tmp / "plan_named.csv", index=False)
-        log = held.assign(propensity=1 / 3)
-        log.to_csv(tmp / "log.csv", index=False)
         share = len(plan) / len(held)
         print(f"test customers {len(held):,}; contact budget {budget:,} (30%); plan contacts "
               f"{len(plan):,}: " + ", ".join(f"{a} {n:,}" for a, n in
                                             plan["offer"].value_counts().items()))
-        assert run(["simulate-policy", "--log", str(tmp / "log.csv"), "--arm", "segment",
-                    "--control", "No E-Mail", "--outcome", "visit", "--propensity",
-                    "propensity", "--features", "recency,history,mens,womens,newbie",
-                    "--policy", f"plan:{tmp / 'plan_named.csv'}",
-                    "--policy", f"random:{share:.4f}:Mens E-Mail",
-                    "--policy", f"random:{share:.4f}:Womens E-Mail", "--policy", "none",
-                    "--seed", str(args.seed)]) == 0
-
+        result = uplift.simulate_policy(
+            held.assign(propensity=1 / 3), arm="segment", control="No E-Mail", outcome="visit",
+            propensity="propensity", features=["recency", "history", "mens", "womens", "newbie"],
+            policies=[f"plan:{tmp / 'plan_named.csv'}", f"random:{share:.4f}:Mens E-Mail",
+                      f"random:{share:.4f}:Womens E-Mail", "none"], seed=args.seed)
+        for line in policy_lines(result):
+            print(line)
 
 if __name__ == "__main__":
     main()

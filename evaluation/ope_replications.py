@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from uplift.cli import run
 from uplift.evaluate.ope import evaluate_policy, outcome_model
 from uplift.evaluate.policies import policy_arms
 from uplift.features import FeatureInputs
 from uplift.pipeline import campaign_table as pipeline_campaign_table
 from uplift.simulate import read_truth, true_policy_churn
+from uplift.tasks.data import simulate_to_folder
+from uplift.tasks.models import fit_effects
 
 
 def campaign_table(data: Path) -> pd.DataFrame:
@@ -39,19 +40,16 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        assert run(["--quiet", "simulate", "--customers", str(args.customers), "--seed", "1000",
-                    "--out", str(tmp / "train")]) == 0
+        simulate_to_folder(tmp / "train", args.customers, seed=1000)
         campaign_table(tmp / "train").to_parquet(tmp / "train.parquet")
-        assert run(["--quiet", "effects", "fit", "--table", str(tmp / "train.parquet"),
-                    "--treatment", "arm", "--control", "control", "--outcome", "churned",
-                    "--goal", "decrease", "--propensity", "propensity", "--id", "customer_id",
-                    "--out", str(tmp / "model")]) == 0
+        fit_effects(tmp / "train.parquet", tmp / "model", treatment="arm", control="control",
+                    outcome="churned", goal="decrease", propensity="propensity",
+                    id_col="customer_id")
         rows = []
         for rep in range(args.replications):
             started = time.perf_counter()
             bank = tmp / f"rep{rep}"
-            assert run(["--quiet", "simulate", "--customers", str(args.customers), "--seed",
-                        str(rep), "--out", str(bank)]) == 0
+            simulate_to_folder(bank, args.customers, seed=rep)
             log = campaign_table(bank)
             arms = sorted(set(log["arm"]) - {"control"})
             chosen = policy_arms(f"model:{tmp / 'model'}", log, control="control", arms=arms)

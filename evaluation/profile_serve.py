@@ -27,7 +27,7 @@ def main() -> None:
 
     from uplift.campaign import load_campaign_spec
     from uplift.config import load_settings
-    from uplift.features.build import _connect
+    from uplift.features.build import duckdb_connection
     from uplift.pipeline import load_models
     from uplift.planner import default_campaign
     from uplift.service.scoring import OnlineService
@@ -43,7 +43,7 @@ def main() -> None:
                                 load_campaign_spec(default_campaign()), load_settings(None))
         service.start()
         day = service.current_day()
-        plain = _connect(threads=1)
+        plain = duckdb_connection(threads=1)
         plain.execute("PRAGMA disable_optimizer")
         rng = np.random.default_rng(0)
         times: dict[str, list[float]] = {k: [] for k in (

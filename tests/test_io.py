@@ -20,7 +20,7 @@ def test_csv_with_byte_order_mark_is_read(tmp_path):
 def test_gbk_csv_needs_its_encoding_named(tmp_path):
     path = tmp_path / "c.csv"
     path.write_bytes("客户,segment\n1,沉默\n".encode("gbk"))
-    with pytest.raises(InputError, match="--encoding"):
+    with pytest.raises(InputError, match="encoding gbk"):
         io.read_table(path)
     frame = io.read_table(path, encoding="gbk")
     assert frame.columns[0] == "客户" and frame.iloc[0, 1] == "沉默"

@@ -1,7 +1,9 @@
 """One exception family for the whole tool.
 
-Every error a user can cause (bad file, bad column, bad setting) is an :class:`InputError`
-(CLI exit code 2); anything else raised on purpose is an :class:`UpliftError` (exit code 1).
+Every error a user can cause (bad file, bad column, bad setting) is an :class:`InputError`;
+a stored model that cannot be used is a :class:`ModelError` (a model asked for before it is
+fitted: :class:`NotFittedError`); anything else raised on purpose is an :class:`UpliftError`.
+The command line maps them to exit codes (:func:`uplift.cli.exit_code`).
 Messages are written for a planner: what is wrong, where (file, column, rows), what was expected.
 """
 
@@ -13,13 +15,9 @@ from collections.abc import Sequence
 class UpliftError(Exception):
     """Base class of every error the tool raises on purpose."""
 
-    exit_code: int = 1
-
 
 class InputError(UpliftError):
     """The user's input (file, column, option, spec) is not acceptable."""
-
-    exit_code = 2
 
 
 class SchemaError(InputError):
@@ -43,4 +41,7 @@ class InfeasibleError(InputError):
 class ModelError(UpliftError):
     """A stored model cannot be used (missing, incompatible version, wrong features)."""
 
-    exit_code = 2
+
+class NotFittedError(ModelError, ValueError, AttributeError):
+    """A model was used before ``fit`` (the same contract as scikit-learn's NotFittedError:
+    also a ValueError and an AttributeError)."""

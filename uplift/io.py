@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import io as _io
 import json
 import os
@@ -40,6 +39,7 @@ from typing import Any
 import pandas as pd
 
 from uplift.errors import InputError
+from uplift.files import atomic_path, file_sha256
 from uplift.security import audit, envelope
 from uplift.security.keys import encryption_key
 from uplift.security.pseudonym import protect_ids
@@ -61,9 +61,9 @@ def require_sealed(path: Path, *, source: bool) -> None:
     if source and _plaintext_sources[0]:
         return
     what = "source table" if source else "file written by this tool"
-    hint = ("seal it with `uplift keys seal`, or pass `uplift --allow-plaintext` to import the "
-            "bank's source tables" if source else "it should have been written encrypted; it "
-            "may have been replaced")
+    hint = ("seal it with `uplift keys seal`, or allow plaintext source tables "
+            "(allow_plaintext) to import the bank's tables as they are" if source
+            else "it should have been written encrypted; it may have been replaced")
     raise InputError(f"{path}: plaintext {what} while a master key is configured; {hint}")
 
 
@@ -123,7 +123,7 @@ _transcode_dir: list[tempfile.TemporaryDirectory] = []
 
 def _not_text(path: Path, encoding: str, exc: UnicodeDecodeError) -> InputError:
     return InputError(f"{path}: cannot be read as {encoding} text at byte {exc.start}; name "
-                      "the file's encoding (for example --encoding gbk)")
+                      "the file's encoding (for example encoding gbk)")
 
 
 def csv_columns(path: Path, encoding: str | None = None, sep: str = ",",
@@ -363,34 +363,8 @@ def ensure_not_input(outputs: Iterable[str | Path], inputs: Iterable[str | Path]
             if target == source or (source.is_dir() and source in target.parents and
                                     target.exists()):
                 raise InputError(
-                    f"{out}: output would overwrite the input {source}; choose another --out"
+                    f"{out}: output would overwrite the input {source}; choose another output path"
                 )
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path, mode: int | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
-    ``mode`` sets the file's permissions (default: 0666 less the umask)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp: Path | None = None
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part",
-                                        dir=path.parent)
-        tmp = Path(tmp_name)
-        os.close(fd)
-        yield tmp
-        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
-        os.replace(tmp, path)
-    finally:
-        if tmp is not None and tmp.exists():
-            tmp.unlink()
 
 
 def write_table(frame: pd.DataFrame, path: str | Path, *,
@@ -498,7 +472,7 @@ def replaced_directory(out_dir: str | Path, *, marker: str) -> Iterator[Path]:
             raise InputError(f"{out_dir}: exists and is not a folder")
         if any(out_dir.iterdir()) and not (out_dir / marker).exists():
             raise InputError(f"{out_dir}: exists and is not a folder this tool wrote (no "
-                             f"{marker}); choose another --out")
+                             f"{marker}); choose another output path")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=STAGING_SUFFIX,
                                   dir=out_dir.parent))
@@ -515,42 +489,6 @@ def replaced_directory(out_dir: str | Path, *, marker: str) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-
-
-def files_of(path: Path) -> list[Path]:
-    """``path`` itself, or every file under the folder ``path`` in name order."""
-    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-
-
-_digests: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file (or of every file of a folder, in name order).
-
-    A file's digest is remembered by (path, size, modification time), so hashing the same
-    unchanged input twice in one process costs nothing.
-    """
-    path = Path(path)
-    if path.is_file():
-        stat = path.stat()
-        memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        if memo not in _digests:
-            _digests[memo] = _sha256_of(path, chunk_bytes)
-        return _digests[memo]
-    return _sha256_of(path, chunk_bytes)
-
-
-def _sha256_of(path: Path, chunk_bytes: int) -> str:
-    digest = hashlib.sha256()
-    files = files_of(path)
-    for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode())
-        with open(file, "rb") as handle:
-            while block := handle.read(chunk_bytes):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def package_versions(names: Iterable[str] = MANIFEST_PACKAGES) -> dict[str, str]:
@@ -590,3 +528,39 @@ def manifest_path_for(output: str | Path) -> Path:
     """Where the manifest of a single-file output goes: ``<output>.manifest.json``."""
     output = Path(output)
     return output.with_name(output.name + ".manifest.json")
+
+
+def record_run(
+    output: str | Path,
+    command: str,
+    arguments: Mapping[str, Any],
+    *,
+    seed: int | None,
+    inputs: Iterable[str | Path | None] = (),
+    outputs: Mapping[str, int] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write the manifest of a run beside its output: ``<file>.manifest.json`` for a file,
+    ``manifest.json`` inside a folder (a model folder, a simulated bank). Returns its path."""
+    output = Path(output)
+    target = output / "manifest.json" if output.is_dir() else manifest_path_for(output)
+    manifest = build_manifest(command, arguments, seed=seed,
+                              inputs=[p for p in inputs if p is not None], outputs=outputs,
+                              extra=extra)
+    return write_json(manifest, target)
+
+
+def write_source_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a source table handed over in memory (customers, events...) as Parquet for the
+    feature SQL: ids left as they are, encrypted under the master key when one is set (so it
+    reads as a sealed source)."""
+    path = Path(path)
+    key = encryption_key()
+    with atomic_path(path, 0o600) as tmp:
+        if key is None:
+            frame.to_parquet(tmp, index=False)
+        else:
+            buffer = _io.BytesIO()
+            frame.to_parquet(buffer, index=False)
+            envelope.encrypt_to(tmp, buffer.getbuffer(), key)
+    return path

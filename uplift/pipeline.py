@@ -29,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from uplift import __version__, io
@@ -52,22 +51,14 @@ def _quiet(_: str) -> None:
 
 def demo_data(cache: Path, progress: Progress = _quiet) -> Path:
     """The embedded demo bank (simulated, fixed seed), built on first use under ``cache``."""
-    from uplift.simulate import simulate_bank, write_bank
+    from uplift.tasks.data import simulate_to_folder
 
     folder = cache / f"demo-bank-{DEMO_CUSTOMERS}-seed{DEMO_SEED}-v{__version__}"
     if (folder / "manifest.json").exists():
         return folder
     progress(f"building the demo bank ({DEMO_CUSTOMERS:,} customers, seed {DEMO_SEED}) in "
              f"{folder}")
-    with io.staged_directory(folder) as stage:
-        bank = simulate_bank(DEMO_CUSTOMERS, 12, seed=DEMO_SEED,
-                             events_path=stage / "events.parquet")
-        rows = write_bank(bank, stage)
-        io.write_json(io.build_manifest(
-            "simulate", {"customers": DEMO_CUSTOMERS}, seed=DEMO_SEED, outputs=rows,
-            extra={"start_date": str(bank.start_date.date()),
-                   "assignment_date": str(bank.assignment_date.date())}),
-            stage / "manifest.json")
+    simulate_to_folder(folder, DEMO_CUSTOMERS, 12, seed=DEMO_SEED)
     return folder
 
 
@@ -77,9 +68,9 @@ def planning_date(data: Path, inputs: FeatureInputs, as_of: str | None) -> str:
         return str(pd.Timestamp(as_of).date())
     import duckdb
 
-    from uplift.features.build import _source_sql
+    from uplift.features.build import source_sql
 
-    last = duckdb.sql(f"SELECT max(ts) FROM {_source_sql(inputs.events)}").fetchall()[0][0]
+    last = duckdb.sql(f"SELECT max(ts) FROM {source_sql(inputs.events)}").fetchall()[0][0]
     if last is None:
         raise InputError(f"{inputs.events}: no events")
     return str((pd.Timestamp(last).normalize() + pd.Timedelta(days=1)).date())
@@ -95,7 +86,7 @@ def fingerprint(inputs: FeatureInputs, as_of: str, settings: Settings, seed: int
                "as_of": as_of, "settings": settings.model_dump(), "seed": seed,
                "version": __version__, "features": [f.name for f in FEATURES],
                "parts": ["churn", "effects_churn", "effects_value", "backtest with baseline",
-                         "signed models v2", "text ids"],
+                         "signed models v2", "text ids", "learner registry v3"],
                "pseudonym_key": keys["pseudonym_key"],
                "encrypted": keys["master_key"] is not None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -228,7 +219,7 @@ def load_models(folder: Path) -> Models:
 
 def check_consent_column(customers: pd.DataFrame, spec: CampaignSpec, *, source: str) -> None:
     """A spec that requires consent needs a consent column: refuse (never assume consent)."""
-    from uplift.allocate.plan import CONSENT_MISSING
+    from uplift.allocate.rules import CONSENT_MISSING
 
     if spec.require_consent and "marketing_consent" not in customers.columns:
         raise SchemaError(source, [CONSENT_MISSING])
@@ -280,20 +271,6 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
     return table
 
 
-def total_interval(plan: pd.DataFrame, z: float = 1.96) -> tuple[float, float]:
-    """Approximate 95% interval of the plan's total expected gain (treated rows), assuming
-    independent per-customer errors: sum of gains +- z * sqrt(sum of se^2), with se recovered
-    from the one-sided lower bound ``expected_gain_low``."""
-    treated = plan[plan["holdout"] == 0]
-    if "expected_gain_low" not in treated.columns:
-        total = float(treated["expected_gain"].sum())
-        return total, total
-    se = (treated["expected_gain"] - treated["expected_gain_low"]) / 1.645
-    total = float(treated["expected_gain"].sum())
-    half = z * float(np.sqrt((se**2).sum()))
-    return total - half, total + half
-
-
 @dataclass
 class DemoRun:
     """The demo bank with its planning date and trained models (as `uplift plan` uses them)."""
@@ -331,7 +308,8 @@ def default_cache() -> Path:
 def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: str,
              settings: Settings, *, key: str, model_dir: Path, data_folder: Path, train_first: bool,
              cache: Path, confident: bool = False, seed: int = 0,
-             contacts: pd.DataFrame | None = None, progress: Progress = _quiet):
+             contacts: pd.DataFrame | None = None, do_not_contact: pd.DataFrame | None = None,
+             progress: Progress = _quiet):
     """The plan's long stages: train (when asked), features (cached), scores, allocation with
     the budget curve, and the backtest replay. Returns (allocation, scores, models, backtest or
     None); ``budget`` and money in the spec's currency."""
@@ -356,7 +334,8 @@ def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: st
              "the budget curve")
     result = allocate(ScoreTable.from_frame(scores, spec.offer_names, "scores"), spec,
                       budget=budget, confident=confident, seed=seed, curve_points=9,
-                      contacts=contacts, as_of=pd.Timestamp(as_of), source="scores")
+                      contacts=contacts, as_of=pd.Timestamp(as_of),
+                      do_not_contact=do_not_contact, source="scores")
     backtest = None
     if (model_dir / "backtest.parquet").exists():
         from uplift.evaluate.backtest import replay

@@ -120,17 +120,17 @@ def parse_flags(values: pd.Series, column: str, source: str, *,
     bad = ~(truthy | falsy | empty_array)
     problems = []
     if bad.any():
-        problems.append(f"column '{column}': values {_examples(values[bad])} in {_rows(bad)} "
+        problems.append(f"column '{column}': values {_examples(values[bad])} in {rows_text(bad)} "
                         f"are not a yes/no flag; accepted: {', '.join(TRUE_TEXT)} (yes) and "
                         f"{', '.join(FALSE_TEXT)} (no), any case")
     if blank is None and empty_array.any():
-        problems.append(f"column '{column}': empty values in {_rows(empty_array)}")
+        problems.append(f"column '{column}': empty values in {rows_text(empty_array)}")
     if problems:
         raise SchemaError(source, problems)
     return truthy | (empty_array & bool(blank))
 
 
-def _rows(mask: np.ndarray | pd.Series, limit: int = MAX_SHOWN) -> str:
+def rows_text(mask: np.ndarray | pd.Series, limit: int = MAX_SHOWN) -> str:
     """Human row list for a boolean mask: 'rows 3, 9, 12 (and 40 more)', 1-based."""
     positions = np.flatnonzero(np.asarray(mask)) + 1
     shown = ", ".join(str(p) for p in positions[:limit])
@@ -159,12 +159,12 @@ def number_problems(values: np.ndarray | pd.Series, column: str) -> list[str]:
     problems = []
     infinite = np.isinf(array)
     if infinite.any():
-        problems.append(f"column '{column}': infinite values in {_rows(infinite)}")
+        problems.append(f"column '{column}': infinite values in {rows_text(infinite)}")
     with np.errstate(invalid="ignore"):
         huge = np.isfinite(array) & (np.abs(array) > MAX_ABS_VALUE)
     if huge.any():
         problems.append(f"column '{column}': implausibly large values (beyond +-{MAX_ABS_VALUE:g})"
-                        f" in {_rows(huge)}")
+                        f" in {rows_text(huge)}")
     return problems
 
 
@@ -179,7 +179,7 @@ def date_problems(parsed: pd.Series, column: str) -> list[str]:
     future = (parsed >= limit).fillna(False).to_numpy(dtype=bool)
     if future.any():
         return [f"column '{column}': dates in the future (after "
-                f"{(limit - pd.Timedelta(days=1)).date()}) in {_rows(future)}"]
+                f"{(limit - pd.Timedelta(days=1)).date()}) in {rows_text(future)}"]
     return []
 
 
@@ -208,7 +208,7 @@ def _coerce(raw: pd.Series, col: Column, problems: list[str]) -> pd.Series:
     if raw.dtype == object or pd.api.types.is_string_dtype(raw):
         present &= raw.astype(str).str.strip().ne("")
     if not col.nullable and (~present).any():
-        problems.append(f"column '{col.name}': missing values in {_rows(~present)}")
+        problems.append(f"column '{col.name}': missing values in {rows_text(~present)}")
     kind = col.kind
     if kind in ("float", "int", "binary"):
         if pd.api.types.is_bool_dtype(raw):
@@ -218,7 +218,7 @@ def _coerce(raw: pd.Series, col: Column, problems: list[str]) -> pd.Series:
         if bad.any():
             problems.append(
                 f"column '{col.name}': expected numbers, found {_examples(raw[bad])} "
-                f"in {_rows(bad)}"
+                f"in {rows_text(bad)}"
             )
         finite = values.notna()
         nonfinite = finite & ~np.isfinite(values.astype("float64"))
@@ -226,13 +226,13 @@ def _coerce(raw: pd.Series, col: Column, problems: list[str]) -> pd.Series:
         if kind == "int":
             frac = finite & ~nonfinite & (values.astype("float64") % 1 != 0)
             if frac.any():
-                problems.append(f"column '{col.name}': expected whole numbers in {_rows(frac)}")
+                problems.append(f"column '{col.name}': expected whole numbers in {rows_text(frac)}")
         if kind == "binary":
             notbin = finite & ~values.isin([0, 1])
             if notbin.any():
                 problems.append(
                     f"column '{col.name}': expected 0 or 1, found "
-                    f"{_examples(raw[notbin])} in {_rows(notbin)}"
+                    f"{_examples(raw[notbin])} in {rows_text(notbin)}"
                 )
         if col.min_value is not None:
             low = finite & ((values <= col.min_value) if col.min_exclusive
@@ -241,14 +241,14 @@ def _coerce(raw: pd.Series, col: Column, problems: list[str]) -> pd.Series:
                 op = ">" if col.min_exclusive else ">="
                 problems.append(
                     f"column '{col.name}': values must be {op} {col.min_value}, found "
-                    f"{_examples(raw[low])} in {_rows(low)}"
+                    f"{_examples(raw[low])} in {rows_text(low)}"
                 )
         if col.max_value is not None:
             high = finite & (values > col.max_value)
             if high.any():
                 problems.append(
                     f"column '{col.name}': values must be <= {col.max_value}, found "
-                    f"{_examples(raw[high])} in {_rows(high)}"
+                    f"{_examples(raw[high])} in {rows_text(high)}"
                 )
         if kind == "float":
             return values.astype("float64")
@@ -260,7 +260,7 @@ def _coerce(raw: pd.Series, col: Column, problems: list[str]) -> pd.Series:
         bad = present & parsed.isna()
         if bad.any():
             problems.append(
-                f"column '{col.name}': unparseable dates {_examples(raw[bad])} in {_rows(bad)} "
+                f"column '{col.name}': unparseable dates {_examples(raw[bad])} in {rows_text(bad)} "
                 "(expected ISO 8601, e.g. 2025-03-31 or 2025-03-31T14:05:00)"
             )
         problems.extend(date_problems(parsed, col.name))
@@ -276,7 +276,7 @@ def _coerce(raw: pd.Series, col: Column, problems: list[str]) -> pd.Series:
         if frac.any():
             problems.append(f"column '{col.name}': ids stored as floats that are not exact "
                             f"whole numbers (fractional, or beyond 2^53 where digits are lost), "
-                            f"found {_id_examples(raw[frac])} in {_rows(frac)}; store ids as "
+                            f"found {_id_examples(raw[frac])} in {rows_text(frac)}; store ids as "
                             "text or integers")
             return raw.astype("string")
         if pd.api.types.is_bool_dtype(raw):
@@ -291,7 +291,7 @@ def _coerce(raw: pd.Series, col: Column, problems: list[str]) -> pd.Series:
         if unknown.any():
             counts = text[unknown].value_counts()
             listing = ", ".join(f"{v!r} x{n}" for v, n in counts.head(MAX_SHOWN).items())
-            message = (f"column '{col.name}': unknown values {listing} in {_rows(unknown)}; "
+            message = (f"column '{col.name}': unknown values {listing} in {rows_text(unknown)}; "
                        f"allowed: {', '.join(col.allowed)}")
             if col.strict:
                 problems.append(message)
@@ -335,7 +335,7 @@ def validate(
         if dup.any():
             problems.append(
                 f"duplicate {' + '.join(key)} values {_id_examples(out.loc[dup, key[0]])} "
-                f"in {_rows(dup)}; each must appear once"
+                f"in {rows_text(dup)}; each must appear once"
             )
     if not missing:
         for check in contract.checks:
@@ -351,7 +351,9 @@ def _close_after_open(frame: pd.DataFrame) -> list[str]:
     if "close_date" not in frame.columns:
         return []
     bad = frame["close_date"].notna() & (frame["close_date"] < frame["open_date"])
-    return [f"dates out of order: close_date before open_date in {_rows(bad)}"] if bad.any() else []
+    if not bad.any():
+        return []
+    return [f"dates out of order: close_date before open_date in {rows_text(bad)}"]
 
 
 def _control_present(frame: pd.DataFrame) -> list[str]:
@@ -379,7 +381,9 @@ def _page_only_on_page_views(frame: pd.DataFrame) -> list[str]:
         return []
     views = frame["event_type"] == "page_view"
     bad = views & frame["page"].isna()
-    return [f"column 'page': page_view events without a page in {_rows(bad)}"] if bad.any() else []
+    if not bad.any():
+        return []
+    return [f"column 'page': page_view events without a page in {rows_text(bad)}"]
 
 
 CUSTOMERS = Contract(
@@ -469,6 +473,6 @@ def check_arms(arms: pd.Series, offers: Sequence[str], *, source: str) -> None:
     if unknown.any():
         raise SchemaError(
             source,
-            [f"column 'arm': unknown arm(s) {_examples(arms[unknown])} in {_rows(unknown)}; "
+            [f"column 'arm': unknown arm(s) {_examples(arms[unknown])} in {rows_text(unknown)}; "
              f"known: {', '.join(sorted(allowed))}"],
         )

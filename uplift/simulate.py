@@ -217,6 +217,7 @@ class SimulatedBank:
     events_rows: int
     assignment_date: pd.Timestamp
     start_date: pd.Timestamp
+    events: pd.DataFrame | None = None      # in memory when no events file was asked for
 
 
 def annual_value(aum: np.ndarray, products: np.ndarray) -> np.ndarray:
@@ -492,13 +493,14 @@ def simulate_bank(
     """Simulate a bank of ``n_customers`` over ``months`` of history with a campaign at the end.
 
     Events are written to ``events_path`` (Parquet, one row group per chunk of customers) when
-    given, so memory stays bounded; the other tables are returned. ``progress(done, total)`` is
+    given, so memory stays bounded; otherwise they are returned in memory with the other
+    tables. ``progress(done, total)`` is
     called after each chunk.
     """
     if n_customers < 1:
-        raise InputError(f"--customers must be at least 1, got {n_customers}")
+        raise InputError(f"the number of customers must be at least 1, got {n_customers}")
     if not 1 <= months <= 60:
-        raise InputError(f"--months must be between 1 and 60, got {months}")
+        raise InputError(f"the months of history must be between 1 and 60, got {months}")
     start = pd.Timestamp(start_date)
     assign = start + pd.DateOffset(months=months)
     history_days = int((assign - start).days)
@@ -513,6 +515,7 @@ def simulate_bank(
     log_m = _offer_log_multipliers(c, rng)
 
     events_rows = 0
+    kept: list[pa.Table] = []
     writer: pq.ParquetWriter | None = None
     try:
         for i, chunk_seed in enumerate(chunk_seeds):
@@ -521,7 +524,9 @@ def simulate_bank(
             table = _events_chunk(part, ids[lo:hi], churn_day[lo:hi], history_days, start,
                                   np.random.default_rng(chunk_seed))
             events_rows += table.num_rows
-            if events_path is not None:
+            if events_path is None:
+                kept.append(table)
+            else:
                 if writer is None:
                     writer = pq.ParquetWriter(events_path, table.schema, compression="zstd")
                 writer.write_table(table)
@@ -628,7 +633,8 @@ def simulate_bank(
         truth[f"delta_churn_latent_{offer}"] = np.where(
             alive, p_offer_latent[:, k] - p0_latent, np.nan)
     truth.attrs["start_date"] = str(start.date())
-    return SimulatedBank(customers, campaign_log, truth, events_rows, assign, start)
+    events = pa.concat_tables(kept).to_pandas() if kept else None
+    return SimulatedBank(customers, campaign_log, truth, events_rows, assign, start, events)
 
 
 def write_bank(bank: SimulatedBank, out_dir: Path) -> dict[str, int]:

@@ -86,7 +86,7 @@ def check_spec_columns(spec: CampaignSpec, customers: pd.DataFrame, *, source: s
     customers table (or be one the plan adds), a spec requiring consent needs the consent
     column (consent is never assumed), and each rule must evaluate on it; returns
     summary lines, raises :class:`InputError` naming the offer, rule and column."""
-    from uplift.allocate.plan import CONSENT_MISSING
+    from uplift.allocate.rules import CONSENT_MISSING
     from uplift.campaign import eligible, expression_columns
 
     known = set(customers.columns) | set(PLAN_COLUMNS)
@@ -153,7 +153,8 @@ def validate_inputs(
             raise InputError(f"{data}: no customers, events or campaign_log table "
                              "(.parquet or .csv) in this folder")
     if not any([customers, events, campaign_log, outcomes, campaign]):
-        raise InputError("nothing to validate: give --data or at least one table or --campaign")
+        raise InputError("nothing to validate: give a data folder, at least one table or a "
+                         "campaign spec")
     mapping = load_column_map(column_map)
     lines: list[str] = []
     spec: CampaignSpec | None = None

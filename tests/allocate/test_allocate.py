@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from uplift.allocate import Problem, allocate, build_rows, solve_exact, solve_lagrangian
-from uplift.allocate.plan import draw_holdout
+from uplift.allocate.holdout import draw_holdout
 from uplift.campaign import CampaignSpec
 from uplift.cli import run
 from uplift.errors import InfeasibleError
@@ -193,7 +193,7 @@ def test_a_contact_limit_without_history_is_reported_not_silently_skipped():
 
 
 def test_strata_codes_number_value_combinations_in_sorted_order():
-    from uplift.allocate.plan import strata_codes
+    from uplift.allocate.holdout import strata_codes
 
     frame = pd.DataFrame({"segment": ["b", "a", "b", None, "a"], "band": [2, 1, 1, 1, 1]})
     codes = strata_codes(frame, ["segment", "band"])

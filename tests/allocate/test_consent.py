@@ -14,6 +14,7 @@ from uplift.allocate import allocate
 from uplift.campaign import CampaignSpec
 from uplift.errors import InfeasibleError
 from uplift.security.pseudonym import protect_ids
+from uplift.tasks.allocation import read_do_not_contact
 
 OFFERS = ["coupon", "waiver", "visit"]
 KEY = b"p" * 32
@@ -82,7 +83,8 @@ def test_no_plan_ever_contains_a_blocked_customer(tmp_path_factory, case):
                                       key=KEY)["customer_id"]) if blocked else set()
         try:
             result = allocate(given_scores, spec, budget=budget, confident=confident,
-                              solver=solver, contacts=contacts, as_of=AS_OF, seed=1)
+                              solver=solver, contacts=contacts, as_of=AS_OF, seed=1,
+                              do_not_contact=read_do_not_contact(spec))
         except InfeasibleError:
             event("infeasible constraint set")
             return
@@ -157,7 +159,8 @@ def test_no_id_or_flag_format_lets_a_blocked_customer_through(tmp_path_factory, 
     on_list = canonical.isin(set(canonical_ids(entries["customer_id"]))).to_numpy()
     blocked = set(canonical[flagged | ~consented | on_list])
     try:
-        result = allocate(scores, spec, budget=10_000.0, seed=1)
+        result = allocate(scores, spec, budget=10_000.0, seed=1,
+                          do_not_contact=read_do_not_contact(spec))
     except SchemaError:
         event("refused")
         return
@@ -167,3 +170,22 @@ def test_no_id_or_flag_format_lets_a_blocked_customer_through(tmp_path_factory, 
     # a list written in another format than the scores never silently matches nothing
     if len(listed) and not on_list.any():
         pytest.fail("a do-not-contact list that matches no customer was accepted")
+
+
+def test_a_named_list_that_was_not_loaded_is_refused(tmp_path):
+    """The allocator never reads files; a spec naming a list that nobody loaded is refused,
+    never planned as if the list were empty."""
+    path = tmp_path / "dnc.csv"
+    pd.DataFrame({"customer_id": ["1"]}).to_csv(path, index=False)
+    spec = CampaignSpec.model_validate({
+        "name": "s", "holdout_fraction": 0.0, "require_consent": False,
+        "do_not_contact": str(path),
+        "offers": [{"name": "a", "channel": "email", "cost": {"fixed": 1.0}}]})
+    scores = pd.DataFrame({"customer_id": ["1", "2"], "gain_a": [5.0, 5.0],
+                           "cost_a": [1.0, 1.0]})
+    from uplift.errors import InputError
+
+    with pytest.raises(InputError, match="not loaded"):
+        allocate(scores, spec, budget=10.0)
+    result = allocate(scores, spec, budget=10.0, do_not_contact=read_do_not_contact(spec))
+    assert list(result.plan["customer_id"]) == ["2"]

@@ -202,7 +202,7 @@ def test_fit_rejects_tiny_classes():
 
 
 def test_detected_ids_prefer_columns_named_like_an_id():
-    from uplift.churn.table import TableSpec, id_like_columns
+    from uplift.features.table import TableSpec, id_like_columns
 
     spec = TableSpec(features=["age"], excluded={
         "RowNumber": "id-like (every value distinct)", "Surname": "free text (900 values)",

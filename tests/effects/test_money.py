@@ -24,8 +24,8 @@ def test_cost_specs_parse_numbers_columns_and_defaults():
 
 
 @pytest.mark.parametrize("value, costs, message", [
-    (None, ["a=1"], "--cost needs --value"),
-    (0.0, None, "--value must be a positive amount"),
+    (None, ["a=1"], "costs need a value"),
+    (0.0, None, "the value must be a positive amount"),
     (1.0, ["a=1"], "no cost given for b"),
     (1.0, ["a=1", "b=1", "c=2"], "unknown arm(s) c"),
     (1.0, ["a=-1", "b=1"], "finite amount >= 0"),
@@ -87,14 +87,14 @@ def test_money_options_on_the_command_line_exit_2(tmp_path, capsys):
             "--control", "none", "--outcome", "y", "--learners", "t", "--folds", "2",
             "--out", str(tmp_path / "m")]
     assert run([*base, "--cost", "email=0.1"]) == 2
-    assert "--cost needs --value" in capsys.readouterr().err
+    assert "costs need a value" in capsys.readouterr().err
     assert run([*base, "--value", "1", "--cost", "email=price"]) == 2
     assert "cost column 'price' (cost of email) not found" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
     table.assign(price=0.1).to_csv(tmp_path / "c.csv", index=False)
     assert run([*base, "--value", "1", "--cost", "email=price", "--features",
                 "x1,x2,price"]) == 2
-    assert "price named in --features also serve" in capsys.readouterr().err
+    assert "price named in features also serve" in capsys.readouterr().err
     assert run([*base, "--value", "1", "--cost", "email=price"]) == 0
     out = capsys.readouterr().out
     assert "recommendations maximise expected net value" in out

@@ -137,7 +137,7 @@ def test_sealed_source_tables_are_read_without_allow_plaintext(runs, small_bank_
     out = tmp_path / "f.parquet"
     assert run(["features", "--data", str(small_bank_dir), "--as-of", "2026-01-01",
                 "--out", str(out)]) == 2
-    assert "--allow-plaintext" in capsys.readouterr().err and not out.exists()
+    assert "allow_plaintext" in capsys.readouterr().err and not out.exists()
     assert run(["--quiet", "features", "--data", str(sealed), "--as-of", "2026-01-01",
                 "--out", str(out)]) == 0
     reference = tmp_path / "ref.parquet"

@@ -18,12 +18,11 @@ import numpy as np
 import pandas as pd
 
 from uplift.campaign import CampaignSpec, eligible
+from uplift.valuation import Z_TWO_SIDED_95, total_interval
 
 CONTACT = "contact"
 HOLD_OUT = "hold out: do not contact"
 LOW_CONFIDENCE = "low: gain lower bound < 0"
-Z_TWO_SIDED_95 = 1.96
-Z_ONE_SIDED_95 = 1.645
 
 NOT_WORTH = "not worth contacting (no offer has a positive expected net gain)"
 LEFT_BY_RULES = "worth contacting, but left out by the budget, capacities or quotas"
@@ -124,12 +123,11 @@ def outlook(plan: pd.DataFrame, realisation: tuple[float, float, float] | None =
         out.update(customers_kept=kept, customers_kept_low=kept - half,
                    customers_kept_high=kept + half)
     if "expected_gain_low" in contacted:
-        se = (contacted["expected_gain"] - contacted["expected_gain_low"]) / Z_ONE_SIDED_95
-        half = Z_TWO_SIDED_95 * float(np.sqrt((se ** 2).sum()))
-        out.update(expected_gain_low=gain - half, expected_gain_high=gain + half,
+        low, high = total_interval(contacted["expected_gain"], contacted["expected_gain_low"])
+        out.update(expected_gain_low=low, expected_gain_high=high,
                    low_confidence=int((contacted["expected_gain_low"] < 0).sum()))
     if realisation is not None:
-        share, low, high = realisation
+        share, low, high = (float(x) for x in realisation)
         out.update(realisation=share, forecast=share * gain, forecast_low=low * gain,
                    forecast_high=high * gain)
         if "customers_kept" in out:
@@ -189,11 +187,11 @@ def left_out(choice: np.ndarray, blocked_by: np.ndarray,
 
 
 def blocked_reasons(scores: pd.DataFrame, spec: CampaignSpec, *, contacts=None, as_of=None,
-                    source: str = "scores") -> np.ndarray:
+                    do_not_contact=None, source: str = "scores") -> np.ndarray:
     """Per customer, the first absolute rule that blocks them ("" when none): the do-not-contact
     list or flag, missing marketing consent, the contact limit (same order as the counts of
-    :func:`uplift.allocate.plan.excluded_customers`)."""
-    from uplift.allocate.plan import excluded_customers
+    :func:`uplift.allocate.rules.excluded_customers`)."""
+    from uplift.allocate.rules import excluded_customers
 
     reason = np.full(len(scores), "", dtype=object)
     stages = [("do-not-contact", spec.model_copy(update={"require_consent": False,
@@ -203,7 +201,7 @@ def blocked_reasons(scores: pd.DataFrame, spec: CampaignSpec, *, contacts=None, 
     seen = np.zeros(len(scores), dtype=bool)
     for text, stage in stages:
         mask, _ = excluded_customers(scores, stage, contacts=contacts, as_of=as_of,
-                                     source=source)
+                                     do_not_contact=do_not_contact, source=source)
         reason[mask & ~seen] = text
         seen |= mask
     return reason

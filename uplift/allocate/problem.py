@@ -144,17 +144,18 @@ class Problem:
 def build_rows(
     offers: list[str], costs: np.ndarray, *, budget: float,
     capacities: dict[str, tuple[int, int | None]] | None = None,
-    segments: np.ndarray | None = None,
+    segments: np.ndarray | dict[str, np.ndarray] | None = None,
     quotas: list[dict] | None = None,
 ) -> list[Row]:
     """Coupling rows from the campaign's rules.
 
     ``capacities``: offer -> (min_count, max_count or None). ``quotas``: dicts with
-    ``segment``, ``min_budget_share``, ``max_budget_share``, ``min_count``, ``max_count``
-    (shares of the total budget).
+    ``segment``, ``column`` (default ``segment``; ``segments`` then holds each customer's value
+    of every such column by name), ``min_budget_share``, ``max_budget_share``, ``min_count``,
+    ``max_count`` (shares of the total budget).
     """
     if not budget > 0:
-        raise InputError(f"--budget must be a positive amount, got {budget}")
+        raise InputError(f"the budget must be a positive amount, got {budget}")
     k = len(offers)
     every = np.ones(k, dtype=bool)
     rows = [Row("budget", float(budget), True, every, label=f"budget <= {budget:,.0f}")]
@@ -169,10 +170,13 @@ def build_rows(
             rows.append(Row(f"min_count:{offer}", -float(low), False, sel, sign=-1.0,
                             label=f"{offer} count >= {low:,}"))
     for quota in quotas or []:
-        if segments is None:
-            raise InputError("segment quotas need a segment column in the scores")
+        column = quota.get("column") or "segment"
+        values = segments.get(column) if isinstance(segments, dict) else (
+            segments if column == "segment" else None)
+        if values is None:
+            raise InputError(f"segment quotas need the column {column!r} in the scores")
         seg = quota["segment"]
-        members = segments == seg
+        members = values == seg
         if not members.any():
             raise InputError(f"segment quota names segment {seg!r}, which no customer has")
         if quota.get("max_budget_share", 1.0) < 1.0:

@@ -17,7 +17,7 @@ def snapshot_table(
 ) -> pd.DataFrame:
     """Rows = customers open at each snapshot; columns = features, ``as_of``, ``churned``."""
     if not as_of:
-        raise InputError("give at least one --as-of snapshot date")
+        raise InputError("give at least one snapshot date")
     parts = []
     for day in sorted(set(as_of)):
         labels = build_labels(inputs, day, horizon_days=horizon_days, gap_days=gap_days,

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
 from uplift import __version__
 from uplift.churn.metrics import churn_report
@@ -37,9 +38,9 @@ from uplift.churn.reasons import (
     symptoms,
     top_reasons,
 )
-from uplift.churn.table import TableSpec, apply_table, binary_label, learn_table, output_ids
 from uplift.config import assign_tiers
-from uplift.errors import InputError, ModelError
+from uplift.errors import InputError, ModelError, NotFittedError
+from uplift.features.table import TableSpec, apply_table, binary_label, learn_table, output_ids
 from uplift.schema import parse_date_column
 from uplift.security.keys import model_signature, signature_matches
 
@@ -99,7 +100,7 @@ def choose_calibrator(raw: np.ndarray, y: np.ndarray, seed: int) -> tuple[str, d
     return min(scores, key=scores.get), scores
 
 
-class ChurnModel:
+class ChurnModel(BaseEstimator):
     """Gradient-boosted churn risk with calibrated probabilities, reasons and tiers."""
 
     def __init__(
@@ -141,7 +142,7 @@ class ChurnModel:
                rng: np.random.Generator, source: str) -> tuple[np.ndarray, str]:
         if time_col is not None:
             if time_col not in frame.columns:
-                raise InputError(f"--time-col {time_col!r} is not a column of the table")
+                raise InputError(f"time column {time_col!r} is not a column of the table")
             times = parse_date_column(frame[time_col], time_col, source)
             if times.nunique() >= 2:
                 latest = times == times.max()
@@ -240,7 +241,7 @@ class ChurnModel:
     # -- scoring ---------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "booster_"):
-            raise ModelError("the churn model is not fitted")
+            raise NotFittedError("the churn model is not fitted")
 
     def predict_proba(self, frame: pd.DataFrame, *, source: str = "table") -> np.ndarray:
         """Calibrated probability of churning within the label's horizon."""
@@ -306,6 +307,8 @@ class ChurnModel:
                            "params": self.calibrator_.params},
             "feature_reasons": self.feature_reasons_, "symptoms": self.symptoms_,
             "params": self._params(),
+            "init": {k: (str(v) if isinstance(v, Path) else v)
+                     for k, v in self.get_params().items()},
         }
         booster = self.booster_.model_to_string().encode("utf-8")
         meta["booster_hmac"] = model_signature(booster, SIGNED_AS)
@@ -337,7 +340,10 @@ class ChurnModel:
                 f"{folder}: model format version {meta.get('format_version')} was written by "
                 f"uplift {meta.get('uplift_version')}; this uplift {__version__} reads version "
                 f"{FORMAT_VERSION}. Retrain the model with this version.")
-        model = cls(tiers=meta["tiers"])
+        init = dict(meta.get("init") or {"tiers": meta["tiers"]})
+        if init.get("reasons_path") is not None:
+            init["reasons_path"] = Path(init["reasons_path"])
+        model = cls(**init)
         booster = io.read_bytes(folder / "booster.txt")
         if not signature_matches(booster, SIGNED_AS, meta.get("booster_hmac")):
             # checked before LightGBM parses it: a damaged booster can abort the process

@@ -1,6 +1,6 @@
 """Per-offer treatment effects (uplift) from randomised campaign logs (causalml learners)."""
 
 from uplift.effects.estimator import UpliftEstimator
-from uplift.effects.learners import LEARNERS, BoostSettings
+from uplift.effects.learners import BoostSettings, registry
 
-__all__ = ["LEARNERS", "BoostSettings", "UpliftEstimator"]
+__all__ = ["BoostSettings", "UpliftEstimator", "registry"]

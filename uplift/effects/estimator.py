@@ -30,17 +30,18 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 
-from uplift.effects.learners import BoostSettings, CausalLearner
+from uplift.effects.learners import BoostSettings, CausalLearner, make_learner
 from uplift.effects.metrics import arm_metrics, snipw_value
 from uplift.effects.policy import OfferPolicy
-from uplift.errors import InputError, SchemaError
+from uplift.errors import InputError, NotFittedError, SchemaError
 from uplift.schema import DataWarning
 
 OVERLAP_LIMITS = (0.02, 0.98)
 
 
-class UpliftEstimator:
+class UpliftEstimator(BaseEstimator):
     """Per-offer treatment effects (offer minus control) for a binary or continuous outcome."""
 
     def __init__(
@@ -150,8 +151,9 @@ class UpliftEstimator:
                 if progress is not None:
                     progress(f"  learner {name}, fold {k + 1} of {self.n_folds}")
                 train, test = folds != k, folds == k
-                learner = CausalLearner(name, binary, self.arms_, self.control, boost,
-                                        self.random_state + k)
+                learner = make_learner(name, binary=binary, arms=self.arms_,
+                                       control=self.control, boost=boost,
+                                       seed=self.random_state + k)
                 learner.fit(X[train], treatment[train], y[train], p_for(train))
                 pred.loc[test, :] = learner.predict(X[test]).to_numpy()
                 models.append(learner)
@@ -163,28 +165,28 @@ class UpliftEstimator:
                                                 ascending=False).index[0])
         if progress is not None:
             progress(f"  refitting learner {self.learner_} on all rows")
-        final = CausalLearner(self.learner_, binary, self.arms_, self.control, boost,
-                              self.random_state)
+        final = make_learner(self.learner_, binary=binary, arms=self.arms_,
+                             control=self.control, boost=boost, seed=self.random_state)
         self.model_ = final.fit(X, treatment, y, p_for(np.ones(len(y), dtype=bool)))
         self.fold_models_ = fold_models[self.learner_]
         self.oof_ = oof[self.learner_]
         self.n_features_ = X.shape[1]
-        good = self._good(y)
+        good = self.good(y)
         self.curve_data_ = {"arm": treatment, "good": good,
                             **{f"effect_{a}": self.oof_[a].to_numpy() for a in self.arms_}}
         self.ate_ = {a: float(y[treatment == a].mean() - y[treatment == self.control].mean())
                      for a in self.arms_}
-        benefit = pd.DataFrame(self._benefit(self.oof_[self.arms_].to_numpy(dtype=float)),
+        benefit = pd.DataFrame(self.benefit(self.oof_[self.arms_].to_numpy(dtype=float)),
                                columns=self.arms_)
         self.policy_ = OfferPolicy(random_state=self.random_state).fit(
             X, good, treatment, prop, benefit, self.control)
         return self
 
-    def _benefit(self, effects: np.ndarray) -> np.ndarray:
+    def benefit(self, effects: np.ndarray) -> np.ndarray:
         """Benefit of treating (higher is better): effects flipped when the goal is lower."""
         return -effects if self.goal == "decrease" else effects
 
-    def _good(self, y: np.ndarray) -> np.ndarray:
+    def good(self, y: np.ndarray) -> np.ndarray:
         """Outcome on a higher-is-better scale (retained = 1 - churned for churn)."""
         if self.goal == "increase":
             return y
@@ -192,10 +194,10 @@ class UpliftEstimator:
 
     def _compare(self, oof: dict[str, pd.DataFrame], y: np.ndarray, treatment: np.ndarray,
                  prop: np.ndarray) -> pd.DataFrame:
-        good = self._good(y)
+        good = self.good(y)
         rows = []
         for name, pred in oof.items():
-            benefit = self._benefit(pred.to_numpy())
+            benefit = self.benefit(pred.to_numpy())
             best = np.asarray(self.arms_)[benefit.argmax(axis=1)]
             policy = np.where(benefit.max(axis=1) > 0, best, self.control)
             value = snipw_value(good, treatment, policy, prop)
@@ -209,7 +211,7 @@ class UpliftEstimator:
     # -- prediction --------------------------------------------------------------------------
     def _check_fitted(self, X: np.ndarray) -> np.ndarray:
         if not hasattr(self, "model_"):
-            raise InputError("the effects model is not fitted")
+            raise NotFittedError("the effects estimator is not fitted")
         X = np.asarray(X, dtype=float)
         if X.shape[1] != self.n_features_:
             raise InputError(f"expected {self.n_features_} feature columns, got {X.shape[1]}")

@@ -21,8 +21,7 @@ import pandas as pd
 from uplift.campaign import CampaignSpec
 from uplift.config import CustomerValue
 from uplift.errors import InputError
-
-Z_ONE_SIDED_95 = 1.645
+from uplift.valuation import Z_ONE_SIDED_95, gain_se, lower_bound, net_gain
 
 
 def expected_gains(
@@ -51,10 +50,29 @@ def expected_gains(
             value_effects[f"effect_{name}"].to_numpy(float)
         se_value = 0.0 if value_effects is None else value_effects.get(
             f"se_{name}", pd.Series(0.0, index=value_effects.index)).to_numpy(float)
-        cost = np.asarray(offer.cost.cost(aum), dtype=float)
-        gain = -d_churn * worth + d_value - cost
-        se = np.sqrt((np.asarray(se_churn, float) * worth) ** 2 + np.square(se_value))
+        cost = np.asarray(offer.cost.cost(_aum_for(customers, offer, aum)), dtype=float)
+        gain = net_gain(d_churn, worth, d_value, cost)
         out[f"gain_{name}"] = gain
-        out[f"gain_lo_{name}"] = gain - z * se
+        out[f"gain_lo_{name}"] = lower_bound(gain, gain_se(se_churn, worth, se_value), z)
         out[f"cost_{name}"] = cost
     return pd.DataFrame(out)
+
+
+def _aum_for(customers: pd.DataFrame, offer, default: np.ndarray) -> np.ndarray:
+    """The AUM (currency) an offer's cost is computed from: its cost model's ``aum_column``
+    when the cost depends on AUM (a missing or non-numeric column is refused, never read as
+    zero), else ``default``."""
+    from uplift.errors import SchemaError
+
+    column = offer.cost.aum_column
+    if offer.cost.per_aum == 0:
+        return default
+    if column not in customers.columns:
+        raise SchemaError("customers", [f"missing column {column!r}: offer {offer.name!r} "
+                                        "costs a share of AUM (cost.aum_column)"])
+    values = pd.to_numeric(customers[column], errors="coerce")
+    if values.isna().any():
+        raise SchemaError("customers", [f"column {column!r}: AUM missing or not a number for "
+                                        f"{int(values.isna().sum())} customer(s); offer "
+                                        f"{offer.name!r} costs a share of it"])
+    return values.to_numpy(float)

@@ -18,17 +18,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, clone
 
 from uplift import __version__
-from uplift.churn.table import apply_table, learn_table, output_ids
 from uplift.effects.estimator import UpliftEstimator
 from uplift.effects.money import Money, cost_matrix, net_gains
-from uplift.errors import InputError, ModelError, SchemaError
-from uplift.schema import _rows, number_problems
+from uplift.errors import InputError, ModelError, NotFittedError, SchemaError
+from uplift.features.table import apply_table, learn_table, output_ids
+from uplift.schema import number_problems, rows_text
 from uplift.security.keys import key_id, model_key, model_signature, signature_matches
 
 FORMAT = "uplift-effects-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 SIGNED_AS = "uplift effects pickle"
 
@@ -82,7 +83,7 @@ def _id_like(series: pd.Series) -> bool:
     return True
 
 
-class EffectsModel:
+class EffectsModel(BaseEstimator):
     """Effects of each arm vs control on one outcome, for a campaign table."""
 
     def __init__(self, *, treatment: str, control: str, outcome: str,
@@ -119,7 +120,7 @@ class EffectsModel:
         y = pd.to_numeric(table[self.outcome], errors="coerce")
         if y.isna().any():
             raise SchemaError(source, [f"column '{self.outcome}': outcome missing or not a "
-                                       f"number in {_rows(y.isna())}"])
+                                       f"number in {rows_text(y.isna())}"])
         if problems := number_problems(y, self.outcome):
             raise SchemaError(source, problems)
         frame = table if self.features is None else table[
@@ -127,7 +128,7 @@ class EffectsModel:
         if self.features is not None:
             both = [c for c in self.features if c in self._reserved()]
             if both:
-                raise InputError(f"{source}: column(s) {', '.join(both)} named in --features "
+                raise InputError(f"{source}: column(s) {', '.join(both)} named in features "
                                  "also serve as treatment, outcome, propensity, id or cost; "
                                  "a column can have one role only")
             missing = [c for c in self.features if c not in table.columns]
@@ -143,22 +144,22 @@ class EffectsModel:
                     continue
                 self.spec_.excluded[col] = (
                     "id-like (every value distinct)" if _id_like(table[col])
-                    else "not among --features")
+                    else "not among the features given")
         X = numeric_matrix(apply_table(frame, self.spec_, source=source,
                                        allowed_extra=self._reserved()))
         if self.outcome_type not in ("auto", "binary", "continuous"):
             raise InputError(f"outcome type must be auto, binary or continuous, not "
                              f"{self.outcome_type!r}")
         binary = bool(np.isin(y.unique(), [0, 1]).all())
-        est = self.estimator or UpliftEstimator()
-        if self.outcome_type == "auto":
-            est.outcome = "binary" if binary else "continuous"
-        else:
-            est.outcome = self.outcome_type     # a non-binary churn outcome is then an error
-        est.control = str(self.control)
-        est.goal = self.goal
-        if est.outcome == "continuous" and "forest" in est.learners:
-            est.learners = tuple(x for x in est.learners if x != "forest") or ("t",)
+        # a copy of the estimator given: fit never changes its arguments
+        est = clone(self.estimator) if self.estimator is not None else UpliftEstimator()
+        outcome = self.outcome_type if self.outcome_type != "auto" else (
+            "binary" if binary else "continuous")  # a non-binary churn outcome is then an error
+        learners = tuple(est.learners)
+        if outcome == "continuous" and "forest" in learners:
+            learners = tuple(x for x in learners if x != "forest") or ("t",)
+        est.set_params(outcome=outcome, control=str(self.control), goal=self.goal,
+                       learners=learners)
         prop = None if self.propensity is None else pd.to_numeric(
             table[self.propensity], errors="coerce").to_numpy()
         self.estimator_ = est.fit(X, y.to_numpy(), treatment=table[self.treatment].astype(str)
@@ -195,8 +196,15 @@ class EffectsModel:
         """The money settings to use: those given, else the ones stored at fit."""
         return money if money is not None else getattr(self, "money", None)
 
+    def check_fitted(self) -> None:
+        """Refuse use before ``fit`` (or ``load``)."""
+        if not hasattr(self, "estimator_"):
+            raise NotFittedError("the effects model is not fitted")
+
     @property
     def arms(self) -> list[str]:
+        """The offers (arms other than control) the model was fitted on."""
+        self.check_fitted()
         return self.estimator_.arms_
 
     def matrix(self, table: pd.DataFrame, *, source: str = "table") -> np.ndarray:
@@ -205,8 +213,9 @@ class EffectsModel:
 
     def ids(self, table: pd.DataFrame, *, id_col: str | None = None, source: str = "table"
             ) -> tuple[str, np.ndarray, str]:
-        """Id column for outputs: ``id_col``, else the fit's ``--id``, else the column the fit
+        """Id column for outputs: ``id_col``, else the fit's ``id_col``, else the column the fit
         detected as id-like, else ``row`` from 1; with a sentence saying which."""
+        self.check_fitted()
         return output_ids(table, named=id_col or self.id_col, spec=self.spec_, source=source)
 
     def _model_input(self, table: pd.DataFrame, money: Money | None,
@@ -221,6 +230,7 @@ class EffectsModel:
         """Id column (see :meth:`ids`), ``effect_<arm>`` (and ``se_<arm>``) per non-control
         arm, in table order; with money (given or stored at fit) also ``gain_<arm>``: expected
         net gain in currency, ``value * benefit - cost``."""
+        self.check_fitted()
         money = self.money_for(money)
         costs = None if money is None else cost_matrix(money, table, self.arms, source=source)
         name, ids, _ = self.ids(table, id_col=id_col, source=source)
@@ -234,7 +244,7 @@ class EffectsModel:
             for arm in self.arms:
                 out[f"se_{arm}"] = se[arm].to_numpy()
         if money is not None and costs is not None:
-            gains = net_gains(self.estimator_._benefit(effects[self.arms].to_numpy(dtype=float)),
+            gains = net_gains(self.estimator_.benefit(effects[self.arms].to_numpy(dtype=float)),
                               money, costs)
             for j, arm in enumerate(self.arms):
                 out[f"gain_{arm}"] = gains[:, j]
@@ -244,13 +254,14 @@ class EffectsModel:
                   source: str = "table") -> np.ndarray:
         """Expected net gain per row and offer (currency) from predicted effects."""
         costs = cost_matrix(money, table, self.arms, source=source)
-        return net_gains(self.estimator_._benefit(effects), money, costs)
+        return net_gains(self.estimator_.benefit(effects), money, costs)
 
     def recommend(self, table: pd.DataFrame, *, z: float = 1.0, source: str = "table",
                   money: Money | None = None, id_col: str | None = None) -> np.ndarray:
         """Arm per row from the policy tree (see :mod:`uplift.effects.policy`); with money
         (given or stored at fit) the arm of highest expected net value, an offer only where
         its net gain over control clears ``z`` standard errors."""
+        self.check_fitted()
         if not hasattr(self.estimator_, "policy_"):
             raise ModelError("this effects model has no policy tree (fitted by an older "
                              "uplift); refit it")
@@ -264,7 +275,11 @@ class EffectsModel:
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, folder: Path) -> None:
+        """Write the model folder atomically: the signed estimator, metadata, comparison and
+        report."""
         from io import BytesIO
+
+        self.check_fitted()
 
         import joblib
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.errors import InputError, SchemaError
-from uplift.schema import _rows, number_problems
+from uplift.schema import number_problems, rows_text
 
 ALL_ARMS = "*"
 
@@ -66,46 +66,46 @@ def parse_costs(specs: list[str] | None) -> dict[str, float | str]:
             arm = arm.strip() if sep else ALL_ARMS
             amount = amount.strip()
             if not amount or (sep and not arm):
-                raise InputError(f"--cost {spec!r}: expected ARM=AMOUNT, ARM=COLUMN, AMOUNT "
+                raise InputError(f"cost {spec!r}: expected ARM=AMOUNT, ARM=COLUMN, AMOUNT "
                                  "or COLUMN")
             if arm in out:
-                raise InputError(f"--cost: arm {arm!r} is given a cost twice")
+                raise InputError(f"cost: arm {arm!r} is given a cost twice")
             try:
                 number: float | str = float(amount)
             except ValueError:
                 number = amount                       # a column name
             if isinstance(number, float):
                 if not np.isfinite(number) or number < 0:
-                    raise InputError(f"--cost {part!r}: a cost must be a finite amount >= 0")
+                    raise InputError(f"cost {part!r}: a cost must be a finite amount >= 0")
             out[arm] = number
     return out
 
 
 def build_money(value: float | None, costs: list[str] | None, arms: list[str],
                 control: str) -> Money | None:
-    """Money settings checked against the model's offers; ``None`` without ``--value``."""
+    """Money settings checked against the model's offers; ``None`` without a value."""
     parsed = parse_costs(costs)
     if value is None:
         if parsed:
-            raise InputError("--cost needs --value (what one unit of the outcome is worth) to "
-                             "compare gains with costs; pass --value 1 when the outcome is "
+            raise InputError("costs need a value (what one unit of the outcome is worth) to "
+                             "compare gains with costs; give the value 1 when the outcome is "
                              "already in currency")
         return None
     if not np.isfinite(value) or value <= 0:
-        raise InputError(f"--value must be a positive amount (currency per outcome unit), not "
+        raise InputError(f"the value must be a positive amount (currency per outcome unit), not "
                          f"{value}")
     if control in parsed:
-        raise InputError(f"--cost: {control!r} is the control arm; control costs nothing")
+        raise InputError(f"cost: {control!r} is the control arm; control costs nothing")
     unknown = sorted(a for a in parsed if a != ALL_ARMS and a not in arms)
     if unknown:
-        raise InputError(f"--cost: unknown arm(s) {', '.join(unknown)}; the offers are "
+        raise InputError(f"cost: unknown arm(s) {', '.join(unknown)}; the offers are "
                          f"{', '.join(arms)}")
     if not parsed:
         return Money(float(value), {})
     default = parsed.get(ALL_ARMS)
     missing = [a for a in arms if a not in parsed and default is None]
     if missing:
-        raise InputError(f"--cost: no cost given for {', '.join(missing)}; give every offer a "
+        raise InputError(f"cost: no cost given for {', '.join(missing)}; give every offer a "
                          "cost (0 if it is free), or one cost for all")
     return Money(float(value), {a: parsed.get(a, default) for a in arms})  # type: ignore[misc]
 
@@ -128,11 +128,11 @@ def cost_matrix(money: Money | None, table: pd.DataFrame, arms: list[str], *,
         bad = values.isna()
         if bad.any():
             raise SchemaError(source, [f"column '{cost}': cost missing or not a number in "
-                                       f"{_rows(bad)}"])
+                                       f"{rows_text(bad)}"])
         array = values.to_numpy(dtype=float)
         problems = number_problems(array, cost)
         if (array < 0).any():
-            problems.append(f"column '{cost}': negative costs in {_rows(array < 0)}")
+            problems.append(f"column '{cost}': negative costs in {rows_text(array < 0)}")
         if problems:
             raise SchemaError(source, problems)
         out[:, j] = array

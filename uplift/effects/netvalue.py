@@ -70,7 +70,7 @@ def net_value_report(model, table: pd.DataFrame, money: Money, *, z: float = 1.0
 
     logged = table[model.treatment].astype(str).to_numpy()
     y = pd.to_numeric(table[model.outcome], errors="coerce").to_numpy(dtype=float)
-    good = model.estimator_._good(y)
+    good = model.estimator_.good(y)
     control = str(model.control)
     arms = model.arms
     costs = cost_matrix(money, table, arms, source=source)

@@ -18,7 +18,7 @@ def qini_chart(model) -> str:
     fig, axes = panel_axes(max(3.2 * len(est.arms_), 4.0), 3.0, len(est.arms_))
     for j, (arm, ax) in enumerate(zip(est.arms_, axes, strict=True)):
         mask = np.isin(data["arm"], [arm, est.control])
-        benefit = est._benefit(np.asarray(data[f"effect_{arm}"]))
+        benefit = est.benefit(np.asarray(data[f"effect_{arm}"]))
         points = qini_points(data["good"][mask], np.asarray(benefit)[mask],
                              (data["arm"][mask] == arm).astype(int))
         ax.plot(points["share"], points["qini"], color="#1f6feb", label="model")

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from uplift.errors import InputError, SchemaError
-from uplift.schema import _rows, number_problems
+from uplift.schema import number_problems, rows_text
 
 SRM_ALPHA = 0.001
 
@@ -51,7 +51,7 @@ def metric_values(frame: pd.DataFrame, column: str, source: str) -> tuple[np.nda
     if bad.any():
         raise SchemaError(source, [f"column '{column}': expected numbers or 0/1, found "
                                    f"{frame[column][bad].astype(str).unique()[:3].tolist()} "
-                                   f"in {_rows(bad)}"])
+                                   f"in {rows_text(bad)}"])
     if problems := number_problems(values, column):
         raise SchemaError(source, problems)
     return values.to_numpy(dtype=float), False
@@ -266,11 +266,11 @@ def evaluate_ab(
         p = pd.to_numeric(frame[propensity], errors="coerce")
         if p.isna().any():
             raise SchemaError(source, [f"column '{propensity}': missing propensities in "
-                                       f"{_rows(p.isna())}"])
+                                       f"{rows_text(p.isna())}"])
         varying = frame.assign(_p=p).groupby(arm)["_p"].nunique().max() > 1
         if varying:
             raise InputError(f"{source}: assignment probabilities vary within an arm "
-                             "(non-uniform design): give --strata with the column the "
+                             "(non-uniform design): give the strata column the "
                              "randomisation was stratified by, so arms are compared within "
                              "strata (a customer column such as segment can be joined with "
                              "--customers)")

@@ -40,8 +40,8 @@ import pandas as pd
 
 from uplift.campaign import CampaignSpec
 from uplift.config import CustomerValue
+from uplift.valuation import Z_TWO_SIDED_95, realised_value
 
-Z_95 = 1.96
 OOF_CHURN, OOF_VALUE = "oof_churn_", "oof_value_"
 BASELINE = "baseline_churn_risk"
 
@@ -149,10 +149,10 @@ def measure(table: pd.DataFrame, choice: np.ndarray, gains: pd.DataFrame, offers
     """Predicted and realised net gain of ``choice`` (offer index per logged row, -1 = none),
     with ``gains`` from :func:`replayed_plan`."""
     worth = gains["customer_value"].to_numpy(float)
-    realised_value = -table["churned"].to_numpy(float) * worth + table["value_after"].to_numpy(
-        float)
-    if BASELINE in table.columns:
-        realised_value = realised_value + table[BASELINE].to_numpy(float) * worth
+    outcome_value = realised_value(table["churned"].to_numpy(float),
+                                   table["value_after"].to_numpy(float), worth,
+                                   table[BASELINE].to_numpy(float) if BASELINE in table.columns
+                                   else None)
     arm = table["arm"].to_numpy()
     weight = 1.0 / np.clip(table["propensity"].to_numpy(float), 1e-3, 1.0)
     predicted = realised = variance = 0.0
@@ -171,12 +171,12 @@ def measure(table: pd.DataFrame, choice: np.ndarray, gains: pd.DataFrame, offers
         with_evidence += n
         diff, var = 0.0, 0.0
         for rows, sign in ((treated, 1.0), (untreated, -1.0)):
-            w, y = weight[rows], realised_value[rows]
+            w, y = weight[rows], outcome_value[rows]
             mean = float(np.sum(w * y) / np.sum(w))
             diff += sign * mean
             var += float(np.sum(w**2 * (y - mean) ** 2) / np.sum(w) ** 2)
         realised += n * diff - cost
         variance += n**2 * var
-    half = Z_95 * float(np.sqrt(variance))
+    half = Z_TWO_SIDED_95 * float(np.sqrt(variance))
     return Backtest(len(table), int((choice >= 0).sum()), with_evidence, predicted, realised,
                     realised - half, realised + half)

@@ -55,8 +55,8 @@ def build_outcomes(plan: pd.DataFrame, events: pd.DataFrame, *, start: str | pd.
     must be in it (a join that loses customers is refused)."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     if not end > start:
-        raise InputError(f"--as-of {end.date()} must be after the plan's date {start.date()}: "
-                         "outcomes are measured after the campaign window")
+        raise InputError(f"the measurement date {end.date()} must be after the plan's date "
+                         f"{start.date()}: outcomes are measured after the campaign window")
     plan = _plan_columns(plan, plan_source)
     for col in ("customer_id", "ts", "event_type"):
         if col not in events.columns:
@@ -67,7 +67,7 @@ def build_outcomes(plan: pd.DataFrame, events: pd.DataFrame, *, start: str | pd.
         raise SchemaError(events_source, [f"column 'ts': not a date in data row {row}"])
     if len(ts) and ts.max() < end - pd.Timedelta(days=1):
         raise InputError(f"{events_source}: events end on {ts.max().date()}, before the "
-                         f"measurement date {end.date()}: export the events up to --as-of")
+                         f"measurement date {end.date()}: export the events up to that date")
     ids = plan["customer_id"].astype(str)
     if customers is not None:
         known = set(customers["customer_id"].astype(str))
@@ -125,7 +125,7 @@ def plan_context(plan_path: Path) -> dict:
     manifest = manifest_path_for(plan_path)
     if not manifest.exists():
         raise InputError(f"{plan_path}: no manifest beside it ({manifest.name}); give the "
-                         "plan's date with --start")
+                         "campaign's start date")
     data = json.loads(manifest.read_text(encoding="utf-8"))
     summary = data.get("summary", {})
     measurement = data.get("measurement", {})
@@ -154,7 +154,7 @@ def join_customers(frame: pd.DataFrame, customers: pd.DataFrame, *, source: str,
                    customers_source: str) -> pd.DataFrame:
     """``frame`` with the customers table's columns it lacks (e.g. ``segment`` for --strata),
     joined on customer_id; every row must find its customer (refused otherwise, naming rows)."""
-    from uplift.schema import _rows
+    from uplift.schema import rows_text
 
     if "customer_id" not in frame.columns:
         raise SchemaError(source, ["missing column 'customer_id' to join the customers table"])
@@ -166,7 +166,7 @@ def join_customers(frame: pd.DataFrame, customers: pd.DataFrame, *, source: str,
     found = key.isin(lookup.index)
     if not found.all():
         raise InputError(f"{source}: {int((~found).sum()):,} of {len(frame):,} rows have no "
-                         f"customer in {customers_source} ({_rows(~found.to_numpy())}); "
+                         f"customer in {customers_source} ({rows_text(~found.to_numpy())}); "
                          "same bank, same ids?")
     joined = lookup.reindex(key.to_numpy()).reset_index(drop=True)
     return pd.concat([frame.reset_index(drop=True), joined], axis=1)

@@ -98,7 +98,7 @@ def policy_arms(spec: str, log: pd.DataFrame, *, control: str, arms: list[str],
         effects = model.predict(usable, source="log", with_se=False)
         cols = [f"effect_{a}" for a in model.arms]
         money = model.money_for(money)
-        benefit = (model.estimator_._benefit(effects[cols].to_numpy()) if money is None else
+        benefit = (model.estimator_.benefit(effects[cols].to_numpy()) if money is None else
                    model.net_gains(effects[cols].to_numpy(), log, money, source="log"))
         best = np.asarray(model.arms, dtype=object)[benefit.argmax(axis=1)]
         return np.where(benefit.max(axis=1) > 0, best, control)

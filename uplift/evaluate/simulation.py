@@ -12,7 +12,7 @@ from uplift.errors import InputError, SchemaError, UpliftError
 from uplift.evaluate.ab import metric_values
 from uplift.evaluate.ope import evaluate_policy, outcome_model, paired_difference
 from uplift.evaluate.policies import policy_arms
-from uplift.schema import _rows
+from uplift.schema import rows_text
 
 # columns measured after the assignment (the campaign log's and outcomes tables' results):
 # never features of the outcome model, whatever the log calls its outcome
@@ -46,7 +46,7 @@ def simulate_policies(
     bad = ~((p > 0) & (p <= 1))
     if bad.any():
         raise SchemaError(source, [f"column {propensity!r}: propensities must be in (0, 1]; "
-                                   f"{_rows(bad)}"])
+                                   f"{rows_text(bad)}"])
     arms = sorted(a for a in set(logged) if a != control)
     after = {outcome, *(c for c in POST_ASSIGNMENT if c in frame.columns)}
     skip = {arm, propensity, "customer_id", *after,
@@ -56,7 +56,7 @@ def simulate_policies(
         if leaking:
             raise InputError(f"{source}: {', '.join(leaking)} measured after assignment "
                              "cannot be a feature of the outcome model (it would give every "
-                             "policy the same value); drop it from --features")
+                             "policy the same value); drop it from the features")
     cols = features or [c for c in frame.columns
                         if c not in skip and frame[c].dtype.kind in "biuf"]
     missing = [c for c in cols if c not in frame.columns]

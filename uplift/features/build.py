@@ -89,7 +89,7 @@ class FeatureInputs:
         return checked
 
 
-def _source_sql(path: Path, encoding: str | None = None) -> str:
+def source_sql(path: Path, encoding: str | None = None) -> str:
     fmt = io.table_format(path)
     path = io.readable_copy(path)          # sealed tables are decrypted to a private copy
     if fmt == "parquet":
@@ -111,11 +111,11 @@ def _duckdb_problem(path: Path, exc: Exception) -> InputError:
     first = str(exc).splitlines()[0]
     if "unicode" in first.lower() or "utf" in first.lower():
         return InputError(f"{path}: is not UTF-8 text; name the file's encoding (for example "
-                          f"--encoding gbk) ({first})")
+                          f"encoding gbk) ({first})")
     return InputError(f"{path}: cannot be read ({first})")
 
 
-def _connect(threads: int = 1, memory_limit: str | None = None):  # -> duckdb connection
+def duckdb_connection(threads: int = 1, memory_limit: str | None = None):  # -> duckdb connection
     import duckdb
 
     con = duckdb.connect()
@@ -130,11 +130,11 @@ def _columns_of(con, source: str) -> list[str]:
     return [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
 
 
-def _events_view(con, inputs: FeatureInputs) -> None:
+def events_view(con, inputs: FeatureInputs) -> None:
     """Create view ``events_src`` with canonical names and types, after checking the columns."""
     path = inputs.events
     io.check_readable(path)
-    source = _source_sql(path, inputs.encoding)
+    source = source_sql(path, inputs.encoding)
     try:
         present = _columns_of(con, source)
     except Exception as exc:  # duckdb raises its own error types for damaged files
@@ -207,7 +207,7 @@ def _rows_where(con, condition: str) -> tuple[int, str]:
     return int(total), f"row{'s' if total > 1 else ''} {shown}"
 
 
-def _check_events(con, path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
+def check_events(con, path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Reject unusable events (all problems at once); warn about suspicious ones."""
     problems: list[str] = []
     checks = {
@@ -260,7 +260,7 @@ def _check_events(con, path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
     return pd.Timestamp(lo), pd.Timestamp(hi)
 
 
-def _customers_table(con, inputs: FeatureInputs) -> pd.DataFrame:
+def customers_view(con, inputs: FeatureInputs) -> pd.DataFrame:
     customers = inputs.read("customers")
     keep = ["customer_id", "open_date"] + [c for c in ("close_date", "aum", "products_held")
                                             if c in customers.columns]
@@ -320,7 +320,7 @@ def _external_view(con, inputs: FeatureInputs) -> bool:
         if path is None:
             continue
         io.check_readable(path)
-        source = _source_sql(path, inputs.encoding)
+        source = source_sql(path, inputs.encoding)
         present = _columns_of(con, source)
         missing = [c for c in ("customer_id", time_col) if c not in present]
         if missing:
@@ -415,15 +415,15 @@ def feature_query(as_of: str, *, with_campaign: bool, with_external: bool,
 def _prepare(con, inputs: FeatureInputs, as_of: date | str) -> tuple[str, bool, bool]:
     as_of_ts = pd.Timestamp(as_of)
     if as_of_ts != as_of_ts.normalize():
-        raise InputError(f"--as-of must be a date (YYYY-MM-DD), got {as_of}")
-    _events_view(con, inputs)
-    lo, hi = _check_events(con, inputs.events)
+        raise InputError(f"the as-of date must be a date (YYYY-MM-DD), got {as_of}")
+    events_view(con, inputs)
+    lo, hi = check_events(con, inputs.events)
     if not (lo < as_of_ts <= hi.normalize() + pd.Timedelta(days=1)):
         raise InputError(
-            f"--as-of {as_of_ts.date()} is outside the data range of {inputs.events}: events run "
-            f"from {lo} to {hi}; choose a date after {lo.date()} and no later than "
+            f"the as-of date {as_of_ts.date()} is outside the data range of {inputs.events}: "
+            f"events run from {lo} to {hi}; choose a date after {lo.date()} and no later than "
             f"{(hi.normalize() + pd.Timedelta(days=1)).date()}")
-    _customers_table(con, inputs)
+    customers_view(con, inputs)
     _check_unknown_customers(con, inputs)
     with_campaign = _campaign_view(con, inputs, str(as_of_ts.date()))
     with_external = _external_view(con, inputs)
@@ -433,7 +433,7 @@ def _prepare(con, inputs: FeatureInputs, as_of: date | str) -> tuple[str, bool, 
 def build_features(inputs: FeatureInputs, as_of: date | str, *, threads: int = 1,
                    memory_limit: str | None = None) -> pd.DataFrame:
     """Features as of ``as_of`` for every customer of the customers table (one row each)."""
-    con = _connect(threads, memory_limit)
+    con = duckdb_connection(threads, memory_limit)
     try:
         day, with_campaign, with_external = _prepare(con, inputs, as_of)
         return con.execute(feature_query(day, with_campaign=with_campaign,
@@ -453,7 +453,7 @@ def write_features(inputs: FeatureInputs, as_of: date | str, out: Path, *, threa
         frame = build_features(inputs, as_of, threads=threads, memory_limit=memory_limit)
         io.write_table(frame, out)
         return len(frame)
-    con = _connect(threads, memory_limit)
+    con = duckdb_connection(threads, memory_limit)
     try:
         day, with_campaign, with_external = _prepare(con, inputs, as_of)
         query = feature_query(day, with_campaign=with_campaign, with_external=with_external)

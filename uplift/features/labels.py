@@ -20,10 +20,10 @@ import pandas as pd
 from uplift.errors import InputError
 from uplift.features.build import (
     FeatureInputs,
-    _check_events,
-    _connect,
-    _customers_table,
-    _events_view,
+    check_events,
+    customers_view,
+    duckdb_connection,
+    events_view,
 )
 from uplift.features.registry import INFLOW, OUTFLOW
 
@@ -34,22 +34,22 @@ def build_labels(
 ) -> pd.DataFrame:
     """One row per customer open at ``as_of``: ``customer_id, as_of, churned, churn_reason``."""
     if horizon_days < 1 or gap_days < 0:
-        raise InputError("--horizon must be >= 1 and --gap >= 0 (days)")
+        raise InputError("the label horizon must be >= 1 and the gap >= 0 (days)")
     if not 0 <= drain_share < 1:
-        raise InputError(f"--drain-share must be in [0, 1), got {drain_share}")
+        raise InputError(f"the drain share must be in [0, 1), got {drain_share}")
     t = pd.Timestamp(as_of)
     start, end = t + pd.Timedelta(days=gap_days), t + pd.Timedelta(days=gap_days + horizon_days)
-    con = _connect(threads)
+    con = duckdb_connection(threads)
     try:
-        _events_view(con, inputs)
-        lo, hi = _check_events(con, inputs.events)
+        events_view(con, inputs)
+        lo, hi = check_events(con, inputs.events)
         data_end = hi.normalize() + pd.Timedelta(days=1)
         if not lo < t or end > data_end:
             raise InputError(
                 f"label window {start.date()} .. {end.date()} (as-of {t.date()}, gap {gap_days}"
                 f", horizon {horizon_days} days) is not covered by {inputs.events}, whose events "
-                f"run from {lo} to {hi}; choose an earlier --as-of")
-        _customers_table(con, inputs)
+                f"run from {lo} to {hi}; choose an earlier as-of date")
+        customers_view(con, inputs)
         inflow = ", ".join(f"'{x}'" for x in INFLOW)
         outflow = ", ".join(f"'{x}'" for x in OUTFLOW)
         query = f"""

@@ -87,3 +87,82 @@ def plan_lines(summary: dict, excluded: dict[str, int], outlook: dict | None = N
             if count:
                 lines.append(f"  excluded: {reason}: {count:,}")
     return lines
+
+
+def ab_lines(result: dict, metric: str, control: str, correction: str) -> list[str]:
+    """The A/B evaluation as terminal lines: lifts per arm, sample ratio, whole campaign and
+    money per arm."""
+    base = next(iter(result["arms"].values()))["mean_control"]
+    lines = [f"{metric}: control {control} mean {base:.4f}; correction {correction}",
+             f"{'arm':<18}{'n':>9}{'mean':>9}{'lift':>9}{'95% CI':>22}{'p':>10}{'p adj':>10}"]
+    for a, r in result["arms"].items():
+        ci = f"[{r['lift_low']:+.4f}, {r['lift_high']:+.4f}]"
+        lines.append(f"{a:<18}{r['n']:>9,}{r['mean']:>9.4f}{r['lift']:>+9.4f}{ci:>22}"
+                     f"{r['p_value']:>10.2g}{r['p_adjusted']:>10.2g}")
+    if "sample_ratio" in result:
+        s = result["sample_ratio"]
+        lines.append(f"sample ratio: chi-square p = {s['p_value']:.4g} "
+                     f"({'MISMATCH' if s['mismatch'] else 'no mismatch'} at p < 0.001)")
+    total = result.get("campaign")
+    if total is not None:
+        money = total.get("money")
+        net = (f"; net {money['net_profit']:,.0f} [{money['net_profit_low']:,.0f}, "
+               f"{money['net_profit_high']:,.0f}]" if money else "")
+        lines.append(f"whole campaign ({total['treated']:,} contacted vs {total['control']:,} "
+                     f"held out, within strata): change in {total['metric']} summed over the "
+                     f"contacted {total['incremental']:+,.1f} [{total['incremental_low']:+,.1f}"
+                     f", {total['incremental_high']:+,.1f}]{net}")
+    for a, m in result.get("money", {}).items():
+        roi = (f"ROI {m['roi']:.2f} [{m['roi_low']:.2f}, {m['roi_high']:.2f}] (bootstrap "
+               f"[{m['roi_boot_low']:.2f}, {m['roi_boot_high']:.2f}])" if "roi" in m else "")
+        lines.append(f"{a}: incremental value {m['incremental_value']:,.0f} "
+                     f"[{m['incremental_value_low']:,.0f}, {m['incremental_value_high']:,.0f}]"
+                     f", cost {m['cost']:,.0f}, net {m['net_profit']:,.0f} {roi}")
+    return lines
+
+
+def policy_lines(result: dict) -> list[str]:
+    """Offline policy values (DR with interval, SNIPW, effective sample size, truth when
+    known) and paired DR differences."""
+    lines = [f"{'policy':<48}{'treated':>8}{'DR':>9}{'95% CI':>20}{'SNIPW':>9}{'ESS':>9}"
+             f"{'truth':>9}"]
+    for spec, r in result["policies"].items():
+        ci = f"[{r['dr']['low']:.4f}, {r['dr']['high']:.4f}]"
+        true = f"{r['true_value']:.4f}" if "true_value" in r else ""
+        lines.append(f"{spec[:47]:<48}{r['treated_share']:>8.1%}{r['dr']['value']:>9.4f}"
+                     f"{ci:>20}{r['snipw']['value']:>9.4f}{r['effective_sample_size']:>9,.0f}"
+                     f"{true:>9}")
+    for name, d in result["differences"].items():
+        dr = d["dr"]
+        lines.append(f"paired DR difference {name[:70]}: {dr['value']:+.4f} "
+                     f"[{dr['low']:+.4f}, {dr['high']:+.4f}]")
+    return lines
+
+
+def effects_metric_lines(metrics: dict) -> list[str]:
+    """Qini, AUUC and uplift@30% per offer with their bootstrap intervals."""
+    lines = [f"{'arm':<16}{'metric':<14}{'value':>10}{'95% low':>10}{'95% high':>10}"]
+    for arm, result in metrics.items():
+        for metric, (v, low, high) in result.items():
+            lines.append(f"{arm:<16}{metric:<14}{v:>10.4f}{low:>10.4f}{high:>10.4f}")
+    return lines
+
+
+def net_value_lines(report: dict, money_text: str) -> list[str]:
+    """The recommended policy's net value against simple policies, and its recommended set."""
+    lines = [f"net value vs treating no one ({money_text}; {report['design']})",
+             f"{'policy':<32}{'treated':>9}{'per customer':>14}{'95% CI':>24}{'total':>14}"]
+    for name, r in report["policies"].items():
+        ci = f"[{r['low']:+.4f}, {r['high']:+.4f}]"
+        lines.append(f"{name[:31]:<32}{r['treated_share']:>9.1%}"
+                     f"{r['net_value_per_customer']:>+14.4f}{ci:>24}{r['total']:>+14,.0f}")
+    for arm, r in report["recommended_set"].items():
+        if "irr" in r:
+            lines.append(f"recommended {arm}: {r['recommended']:,} customers; incremental "
+                         f"response rate {r['irr']:+.4f}, net incremental revenue "
+                         f"{r['nir']:+,.2f} ({r['rows_offer']:,} offer / "
+                         f"{r['rows_control']:,} control rows)")
+        else:
+            lines.append(f"recommended {arm}: {r['recommended']:,} customers; too few "
+                         "randomised rows in the set for IRR/NIR")
+    return lines

@@ -168,7 +168,7 @@ def move_outputs(stage: Path, target: Path) -> None:
 
 
 def _describe(files: dict[str, int | None]) -> list[dict[str, Any]]:
-    from uplift.io import file_sha256
+    from uplift.files import file_sha256
 
     described = []
     for path, rows in sorted(files.items()):
@@ -260,12 +260,14 @@ def head_path(path: Path) -> Path:
 
 
 def _write_head(path: Path, entry: dict[str, Any]) -> None:
-    from uplift.io import write_json
+    import json
+
+    from uplift.files import write_text_atomic
 
     head: dict[str, Any] = {"seq": entry["seq"], "hash": entry["hash"]}
     if (key := audit_key()) is not None:
         head["mac"] = _mac(key, "head", entry["seq"], entry["hash"])
-    write_json(head, head_path(path))
+    write_text_atomic(json.dumps(head, indent=2) + "\n", head_path(path))
 
 
 @dataclass

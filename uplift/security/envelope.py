@@ -130,7 +130,7 @@ def decrypt_file(path: str | Path, master_key: bytes | None) -> bytes:
 
 def rewrap(path: str | Path, old_key: bytes, new_key: bytes) -> bool:
     """Re-wrap the file's data key under ``new_key`` (atomic). False if already rewrapped."""
-    from uplift.io import atomic_path
+    from uplift.files import atomic_path
 
     path = Path(path)
     with open(path, "rb") as handle:
@@ -147,3 +147,16 @@ def rewrap(path: str | Path, old_key: bytes, new_key: bytes) -> bool:
             while block := handle.read(1 << 22):
                 out.write(block)
     return True
+
+
+def rewrap_all(paths: list[Path], old_key: bytes, new_key: bytes) -> tuple[int, int]:
+    """Re-wrap every encrypted file under ``paths`` (files or folders); returns (re-wrapped,
+    encrypted files found). Files already under the new key are skipped."""
+    from uplift.files import files_of
+
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise InputError(f"{path}: not found")
+        files.extend(p for p in files_of(path) if is_encrypted(p))
+    return sum(rewrap(f, old_key, new_key) for f in files), len(files)

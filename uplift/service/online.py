@@ -82,9 +82,9 @@ class FeatureEngine:
         reason: its rewrites do not change results, and the parity test checks that)."""
         con = getattr(self._local, "con", None)
         if con is None:
-            from uplift.features.build import _connect
+            from uplift.features.build import duckdb_connection
 
-            con = self._local.con = _connect(threads=1)
+            con = self._local.con = duckdb_connection(threads=1)
             con.execute("PRAGMA disable_optimizer")
             for name, columns in SLICE_TABLES.items():
                 con.execute(f"CREATE TEMP TABLE {name} ({columns})")
@@ -139,9 +139,9 @@ class FeatureEngine:
     def reference(self, customers: pd.DataFrame, events: pd.DataFrame,
                   campaign: pd.DataFrame | None, as_of: str) -> tuple[Reference, pd.DataFrame]:
         """Everyone's features as of ``as_of`` and the rank reference taken from them."""
-        from uplift.features.build import _connect
+        from uplift.features.build import duckdb_connection
 
-        con = _connect(threads=1)
+        con = duckdb_connection(threads=1)
         try:
             full = self.compute(customers, events, campaign, as_of, con=con)
         finally:

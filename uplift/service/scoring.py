@@ -299,8 +299,9 @@ class OnlineService:
         """The eligible offer with the highest expected net gain (currency), its 95% interval;
         ``offer`` is None when no offer is expected to gain or none is allowed."""
         from uplift.campaign import eligible
-        from uplift.effects.gain import Z_ONE_SIDED_95, expected_gains
+        from uplift.effects.gain import expected_gains
         from uplift.schema import parse_flags
+        from uplift.valuation import Z_ONE_SIDED_95
 
         info = self.customers()
         info = info[info["customer_id"] == customer_id].reset_index(drop=True)

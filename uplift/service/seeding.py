@@ -14,17 +14,17 @@ from uplift.service.store import Store
 def read_bank(data: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
     """(customers, events, campaign log or None) of a bank folder, checked."""
     from uplift.errors import InputError
-    from uplift.features.build import _check_events, _connect, _events_view
+    from uplift.features.build import check_events, duckdb_connection, events_view
 
     inputs = FeatureInputs.from_folder(data)
     if inputs.external:
         raise InputError(f"{data}: external tables ({', '.join(inputs.external)}) are not "
                          "served online yet; serve a folder without them")
     customers = inputs.read("customers")
-    con = _connect()
+    con = duckdb_connection()
     try:
-        _events_view(con, inputs)
-        _check_events(con, inputs.events)
+        events_view(con, inputs)
+        check_events(con, inputs.events)
         events = con.execute(
             "SELECT customer_key AS customer_id, ts, event_type, amount, channel, page, topic "
             "FROM events_src").df()

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from uplift.errors import InputError, SchemaError
-from uplift.schema import DataWarning, _rows, number_problems
+from uplift.schema import DataWarning, number_problems, rows_text
 
 TEXT_LEVELS_MIN = 50
 TEXT_LEVELS_SHARE = 0.05
@@ -51,7 +51,7 @@ def binary_label(values: pd.Series, *, source: str, column: str) -> np.ndarray:
     """0/1 array from a label column; raises with rows when it is not binary."""
     present = values.notna()
     if not present.all():
-        raise SchemaError(source, [f"column '{column}': missing labels in {_rows(~present)}"])
+        raise SchemaError(source, [f"column '{column}': missing labels in {rows_text(~present)}"])
     uniq = pd.unique(values)
     if len(uniq) > 2:
         shown = ", ".join(repr(str(v)) for v in uniq[:5])
@@ -60,7 +60,7 @@ def binary_label(values: pd.Series, *, source: str, column: str) -> np.ndarray:
         odd = ~usual if usual.any() else ~values.isin(values.value_counts().index[:2])
         raise SchemaError(source, [f"column '{column}': label must be binary (0/1), found "
                                    f"{len(uniq)} values ({shown}); unexpected values in "
-                                   f"{_rows(odd)}"])
+                                   f"{rows_text(odd)}"])
     if len(uniq) < 2:
         raise SchemaError(source, [f"column '{column}': only one class ({uniq[0]!r}) present; "
                                    "a churn model needs churners and stayers"])
@@ -85,7 +85,7 @@ def _refuse_stray_text(series: pd.Series, column: str, source: str) -> None:
     if present.sum() >= 20 and 0 < stray.sum() <= 0.01 * present.sum():
         raise SchemaError(source, [f"column '{column}': numbers expected, found "
                                    f"{', '.join(map(repr, series[stray].astype(str).unique()[:3]))}"
-                                   f" in {_rows(stray)}"])
+                                   f" in {rows_text(stray)}"])
 
 
 def learn_table(frame: pd.DataFrame, *, label: str, id_col: str | None,
@@ -197,7 +197,7 @@ def apply_table(frame: pd.DataFrame, spec: TableSpec, *, source: str,
             values = pd.to_numeric(series, errors="coerce")
             bad = series.notna() & values.isna()
             if bad.any():
-                raise SchemaError(source, [f"column '{col}': expected numbers in {_rows(bad)}"])
+                raise SchemaError(source, [f"column '{col}': expected numbers in {rows_text(bad)}"])
             columns[col] = values.to_numpy(dtype="float64")
         if col not in spec.categorical and (found := number_problems(columns[col], col)):
             problems.extend(found)
