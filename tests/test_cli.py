@@ -22,7 +22,8 @@ def test_help_lists_every_command(capsys):
     assert run(["--help"]) == 0
     out = capsys.readouterr().out
     for command in ("simulate", "validate", "features", "train", "plan", "allocate", "evaluate",
-                    "simulate-policy", "outcomes", "export", "churn", "effects", "keys", "audit"):
+                    "simulate-policy", "outcomes", "export", "churn", "effects", "keys", "audit",
+                    "serve", "tokens"):
         assert command in out, command
 
 

@@ -78,6 +78,12 @@ keys_app.command("rotate")(admin.keys_rotate)
 audit_app = _group("audit", "The hash-chained audit log of every command.")
 audit_app.command("verify")(admin.audit_verify)
 
+# the online service: its commands live in uplift/service/cli.py (FastAPI imported lazily)
+from uplift.service import cli as service_cli  # noqa: E402
+
+app.command("serve")(service_cli.serve)
+app.add_typer(service_cli.tokens_app, name="tokens")
+
 
 def exit_code(exc: UpliftError) -> int:
     """The process exit code for a library error: 2 for anything the user can fix (input,
@@ -90,7 +96,7 @@ def _is_usage_error(exc: Exception) -> bool:
     return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__)
 
 
-GROUPS = ("churn", "effects", "import", "audit", "keys")
+GROUPS = ("churn", "effects", "import", "audit", "keys", "tokens")
 
 
 def _command_name(argv: list[str]) -> str:

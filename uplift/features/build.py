@@ -338,8 +338,10 @@ def _group_sql(features: list[Feature], source: str, extra: str = "") -> str:
     return f"SELECT customer_key,\n    {cols}{extra}\nFROM {source}\nGROUP BY customer_key"
 
 
-def feature_query(as_of: str, *, with_campaign: bool, with_external: bool) -> str:
-    """The whole feature SQL for one as-of date (``YYYY-MM-DD``)."""
+def feature_query(as_of: str, *, with_campaign: bool, with_external: bool,
+                  extra: tuple[str, ...] = ()) -> str:
+    """The whole feature SQL for one as-of date (``YYYY-MM-DD``); ``extra`` names inner
+    columns to return as well (the RFM rank inputs, for the online service)."""
     by_kind: dict[str, list[Feature]] = {}
     for f in FEATURES:
         by_kind.setdefault(f.kind, []).append(f)
@@ -406,7 +408,8 @@ def feature_query(as_of: str, *, with_campaign: bool, with_external: bool) -> st
     finals = [f"CAST({f.sql} AS DOUBLE) AS {f.name}" if f.kind == "rank_derived"
               else f"CAST({f.name} AS DOUBLE) AS {f.name}" for f in FEATURES]
     return ("WITH " + ",\n".join(ctes) + f"\nSELECT customer_id, DATE '{as_of}' AS as_of, "
-            "open_at_as_of,\n  " + ",\n  ".join(finals) + "\nFROM ranked ORDER BY customer_key")
+            "open_at_as_of,\n  " + ",\n  ".join(finals + list(extra)) +
+            "\nFROM ranked ORDER BY customer_key")
 
 
 def _prepare(con, inputs: FeatureInputs, as_of: date | str) -> tuple[str, bool, bool]:

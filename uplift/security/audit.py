@@ -213,13 +213,15 @@ def redact(message: str | None) -> str | None:
 
 
 def append(command: str, argv: list[str], recorder: Recorder, *, exit_code: int,
-           message: str | None, seconds: float, path: Path | None = None) -> dict[str, Any]:
-    """Append one entry for a finished command; returns it."""
+           message: str | None, seconds: float, path: Path | None = None,
+           who: str | None = None) -> dict[str, Any]:
+    """Append one entry for a finished command (or service request: ``who`` names the
+    caller instead of the process's operator); returns it."""
     path = path or log_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     entry: dict[str, Any] = {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "operator": operator(), "host": socket.gethostname(), "command": command,
+        "operator": who or operator(), "host": socket.gethostname(), "command": command,
         "arguments": argv, "inputs": _describe(recorder.inputs),
         "outputs": _describe(recorder.outputs),
         "outcome": "ok" if exit_code == 0 else "failed", "exit_code": exit_code,

@@ -1,0 +1,81 @@
+"""Where one online re-score spends its time, in process (no HTTP): the batch feature SQL on
+one customer's events (prepared once per day, as the service runs it, and unprepared), the
+churn score with reasons, and the store transaction; medians over ``--repeat`` customers.
+
+    python evaluation/profile_serve.py --data BANK --model MODELS [--customers 250]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--customers", type=int, default=250)
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+
+    from uplift.campaign import load_campaign_spec
+    from uplift.config import load_settings
+    from uplift.features.build import duckdb_connection
+    from uplift.pipeline import load_models
+    from uplift.planner import default_campaign
+    from uplift.service.scoring import OnlineService
+    from uplift.service.seeding import read_bank, seed
+    from uplift.service.store import Store
+
+    customers, _, _ = read_bank(args.data)
+    chosen = set(customers["customer_id"].astype(str).sort_values().iloc[:args.customers])
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(str(Path(tmp) / "store.db"))
+        seed(store, args.data, customers=chosen)
+        service = OnlineService(store, load_models(args.model),
+                                load_campaign_spec(default_campaign()), load_settings(None))
+        service.start()
+        day = service.current_day()
+        plain = duckdb_connection(threads=1)
+        plain.execute("PRAGMA disable_optimizer")
+        rng = np.random.default_rng(0)
+        times: dict[str, list[float]] = {k: [] for k in (
+            "events read", "features prepared", "features unprepared", "churn score",
+            "whole re-score")}
+        frame = service.customers()
+        for cid in rng.choice(sorted(chosen), args.repeat, replace=False):
+            row = frame[frame["customer_id"] == cid]
+            t = time.perf_counter()
+            events = service._events_of([cid])
+            times["events read"].append(time.perf_counter() - t)
+            campaign = service.store.campaign_frame(cid) if service.engine.with_campaign \
+                else None
+            t = time.perf_counter()
+            features = service.engine.compute(row, events, campaign, day)
+            times["features prepared"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            service.engine.compute(row, events, campaign, day, con=plain)
+            times["features unprepared"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            service.churn_scores(features)
+            times["churn score"].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            service._score_now([cid])
+            times["whole re-score"].append(time.perf_counter() - t)
+        service.stop()
+        store.close()
+    print(f"{args.repeat} customers, load average {os.getloadavg()[0]:.1f}")
+    for name, values in times.items():
+        print(f"  {name:<20} median {statistics.median(values) * 1000:7.1f} ms, "
+              f"max {max(values) * 1000:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

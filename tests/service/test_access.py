@@ -1,0 +1,139 @@
+"""Every route x every role gets exactly the documented 2xx or 403; no token gets 401;
+every request is in the audit log with who, what and the outcome."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.service.conftest import bearer, last_day, some_customer
+from uplift.service import auth
+
+
+def _stub_plan(budget, campaign, sources, out: Path) -> dict:
+    """A quick stand-in for the planner: the access rules do not depend on the plan."""
+    out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"customer_id": ["10000001", "10000002"], "holdout": [0, 1],
+                  "offer": ["fee_waiver", "fee_waiver"], "expected_gain": [5.0, 4.0]}
+                 ).to_csv(out / "plan.csv", index=False)
+    return {"budget": budget}
+
+
+@pytest.fixture(scope="module")
+def setup(make_app):
+    app = make_app()
+    app.state.jobs.runner = _stub_plan
+    client = TestClient(app)
+    tokens = {role: auth.new_token(app.state.store, name=f"{role}-1", role=role)
+              for role in auth.ROLES}
+    tokens["planner-2"] = auth.new_token(app.state.store, name="planner-2", role="planner")
+    return app, client, tokens
+
+
+def _done_plan(app, client, tokens, *, approved: bool) -> int:
+    from uplift.service.scoring import wait_for
+
+    plan = client.post("/v1/plans", json={"budget": 1000}, headers=bearer(tokens["planner"]))
+    assert plan.status_code == 202
+    plan_id = plan.json()["id"]
+    assert wait_for(lambda: app.state.jobs.get(plan_id)["status"] == "done", 20)
+    if approved:
+        assert app.state.jobs.approve(plan_id, "approver-1") == (0, "approved")
+    return plan_id
+
+
+def _call(app, client, tokens, method: str, route: str, role: str, counter: list[int]):
+    headers = bearer(tokens[role]) if role else {}
+    counter[0] += 1
+    cid = some_customer(app)
+    if route == "/v1/events":
+        ts = (last_day(app) + pd.Timedelta(seconds=counter[0])).isoformat()
+        return client.post(route, headers=headers, json={
+            "event_id": f"access-{counter[0]}", "customer_id": cid, "ts": ts,
+            "event_type": "login", "amount": 0, "channel": "app"})
+    if route == "/v1/plans":
+        return client.post(route, headers=headers, json={"budget": 1000})
+    path = route.replace("{customer_id}", cid)
+    if "{plan_id}" in route:
+        plan_id = _done_plan(app, client, tokens, approved=route.endswith("/export"))
+        path = path.replace("{plan_id}", str(plan_id))
+    return client.request(method, path, headers=headers)
+
+
+ROUTES = sorted(auth.PERMISSIONS)
+
+
+def test_every_route_is_in_the_matrix(setup):
+    app, _, _ = setup
+    declared = {(m, r.path) for r in app.routes for m in getattr(r, "methods", ())
+                if r.path not in ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+                and m != "HEAD"}
+    assert declared == set(auth.PERMISSIONS) | set(auth.PUBLIC)
+
+
+@pytest.mark.parametrize(("method", "route"), ROUTES)
+def test_route_by_role(setup, method, route):
+    app, client, tokens = setup
+    counter = [0]
+    for role in auth.ROLES:
+        response = _call(app, client, tokens, method, route, role, counter)
+        if role in auth.PERMISSIONS[(method, route)]:
+            assert 200 <= response.status_code < 300, (role, response.text)
+        else:
+            assert response.status_code == 403, (role, response.text)
+    no_token = _call(app, client, tokens, method, route, "", counter)
+    assert no_token.status_code == 401
+    forged = client.request(method, route.replace("{customer_id}", "1").replace(
+        "{plan_id}", "1"), headers=bearer("upl_" + "x" * 43))
+    assert forged.status_code == 401
+
+
+def test_health_needs_no_token(setup):
+    _, client, _ = setup
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"] is True
+
+
+def test_four_eyes(setup):
+    app, client, tokens = setup
+    plan_id = _done_plan(app, client, tokens, approved=False)
+    # the proposer (planner-1) holds no approver role; an approver who proposed is refused
+    assert app.state.jobs.approve(plan_id, "planner-1")[0] == 409
+    ok = client.post(f"/v1/plans/{plan_id}/approve", headers=bearer(tokens["approver"]))
+    assert ok.status_code == 200 and ok.json()["approved_by"] == "approver-1"
+    again = client.post(f"/v1/plans/{plan_id}/approve", headers=bearer(tokens["approver"]))
+    assert again.status_code == 409
+
+
+def test_export_needs_approval(setup):
+    app, client, tokens = setup
+    plan_id = _done_plan(app, client, tokens, approved=False)
+    refused = client.get(f"/v1/plans/{plan_id}/export", headers=bearer(tokens["officer"]))
+    assert refused.status_code == 409
+    app.state.jobs.approve(plan_id, "approver-1")
+    released = client.get(f"/v1/plans/{plan_id}/export", headers=bearer(tokens["officer"]))
+    assert released.status_code == 200
+    assert "customer_id" in released.text.splitlines()[0].split(",")
+    assert "10000001" in released.text and "10000002" not in released.text   # holdout kept out
+
+
+def test_requests_are_audited(setup):
+    _, client, tokens = setup
+    client.get("/v1/alerts", headers=bearer(tokens["viewer"]))
+    client.get("/v1/customers/1", headers=bearer(tokens["viewer"]))
+    client.get("/v1/alerts")
+    lines = Path(os.environ["UPLIFT_AUDIT_LOG"]).read_text().splitlines()
+    entries = [json.loads(line) for line in lines[-3:]]
+    assert [e["operator"] for e in entries] == ["viewer-1 (viewer)", "viewer-1 (viewer)",
+                                                "anonymous"]
+    assert [e["exit_code"] for e in entries] == [0, 403, 401]
+    assert entries[0]["arguments"][:2] == ["GET", "/v1/alerts"]
+    from uplift.security import audit
+
+    assert audit.verify().ok

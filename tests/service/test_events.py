@@ -1,0 +1,210 @@
+"""POST /v1/events: all or nothing, field errors, unknown customers, 413, idempotence;
+escalations become alerts (filters, paging) and signed webhook deliveries that are retried
+and never block ingestion; GET /v1/customers/{id} with the best offer."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from tests.service.conftest import bearer, last_day, some_customer
+from uplift.service import schema as t
+from uplift.service.auth import new_token
+from uplift.service.scoring import wait_for
+
+SECRET = b"test webhook secret"
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """Fails the first request with 500, then accepts; keeps what it got."""
+
+    got: list[tuple[dict, str]] = []
+    calls = 0
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).calls += 1
+        if type(self).calls == 1:
+            self.send_response(500)
+        else:
+            type(self).got.append((json.loads(body), self.headers["X-Uplift-Signature"],
+                                   body))
+            self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    server = HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def served(make_app, receiver):
+    dead = "http://127.0.0.1:9/nobody-listens"
+    app = make_app(webhooks=[receiver, dead], webhook_secret=SECRET)
+    client = TestClient(app)
+    token = new_token(app.state.store, name="feed", role="analyst")
+    return app, client, bearer(token)
+
+
+def _event(app, offset_s: int, **fields) -> dict:
+    ts = (last_day(app) + pd.Timedelta(seconds=offset_s)).isoformat()
+    return {"customer_id": some_customer(app), "ts": ts, "event_type": "login", "amount": 0.0,
+            "channel": "app", **fields}
+
+
+def test_bad_batch_is_rejected_whole_with_field_errors(served):
+    app, client, headers = served
+    before = app.state.store.count("events")
+    batch = [_event(app, 1), _event(app, 2, amount=-5), _event(app, 3, event_type="fax"),
+             _event(app, 4, ts="yesterday")]
+    response = client.post("/v1/events", json={"events": batch}, headers=headers)
+    assert response.status_code == 422
+    places = [tuple(e["loc"]) for e in response.json()["detail"]]
+    assert places == [("events", 1, "amount"), ("events", 2, "event_type"),
+                      ("events", 3, "ts")]
+    assert app.state.store.count("events") == before
+
+
+def test_unknown_customer_is_reported_not_invented(served):
+    app, client, headers = served
+    before = (app.state.store.count("events"), app.state.store.count("customers"))
+    batch = [_event(app, 5), _event(app, 6, customer_id="99999999")]
+    response = client.post("/v1/events", json=batch, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["events", 1, "customer_id"]
+    assert "99999999" in response.json()["detail"][0]["msg"]
+    assert (app.state.store.count("events"), app.state.store.count("customers")) == before
+
+
+def test_oversized_body_is_413(served):
+    app, client, headers = served
+    big = [_event(app, 7, channel="x" * 2000) for _ in range(600)]
+    response = client.post("/v1/events", content=json.dumps(big), headers={
+        **headers, "Content-Type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_not_json_is_422(served):
+    _, client, headers = served
+    response = client.post("/v1/events", content=b"{not json", headers=headers)
+    assert response.status_code == 422
+
+
+def test_retries_are_no_ops(served):
+    app, client, headers = served
+    before = app.state.store.count("events")
+    with_id = _event(app, 8, event_id="retry-1")
+    first = client.post("/v1/events", json=with_id, headers=headers).json()
+    second = client.post("/v1/events", json=with_id, headers=headers).json()
+    assert (first["stored"], first["duplicates"]) == (1, 0)
+    assert (second["stored"], second["duplicates"]) == (0, 1)
+    assert second["customers"][0]["churn_risk"] == first["customers"][0]["churn_risk"]
+    no_id = _event(app, 9, event_type="complaint", topic="fees")
+    assert client.post("/v1/events", json=no_id, headers=headers).json()["stored"] == 1
+    assert client.post("/v1/events", json=no_id, headers=headers).json()["duplicates"] == 1
+    assert app.state.store.count("events") == before + 2
+
+
+def _red_customer(app) -> str:
+    with app.state.store.engine.connect() as connection:
+        return connection.execute(select(t.scores.c.customer_id).where(
+            t.scores.c.tier == "red").order_by(t.scores.c.customer_id)).scalars().first()
+
+
+def test_escalation_alert_and_webhooks(served):
+    app, client, headers = served
+    cid = _red_customer(app)
+    assert cid is not None
+    # the customer was green at their last score: the next event re-scores them red
+    with app.state.store.begin() as connection:
+        connection.execute(update(t.scores).where(t.scores.c.customer_id == cid)
+                           .values(tier="green"))
+    response = client.post("/v1/events", json=_event(app, 10, customer_id=cid),
+                           headers=headers)
+    assert response.status_code == 200
+    scored = response.json()["customers"][0]
+    assert scored["tier"] == "red" and scored["escalated_from"] == "green"
+    segment = str(app.state.service.customers().set_index("customer_id").at[cid, "segment"])
+    alerts = client.get("/v1/alerts", params={"tier": "red", "segment": segment},
+                        headers=headers).json()["alerts"]
+    mine = [a for a in alerts if a["customer_id"] == cid]
+    assert len(mine) == 1 and mine[0]["from_tier"] == "green" and mine[0]["reasons"]
+    assert client.get("/v1/alerts", params={"tier": "amber", "segment": segment},
+                      headers=headers).json()["alerts"] == [
+        a for a in client.get("/v1/alerts", params={"segment": segment},
+                              headers=headers).json()["alerts"] if a["tier"] == "amber"]
+    assert client.get("/v1/alerts", params={"tier": "purple"}, headers=headers
+                      ).status_code == 422
+    future = (pd.Timestamp.now(tz="UTC") + pd.Timedelta(hours=1)).isoformat()
+    assert client.get("/v1/alerts", params={"since": future}, headers=headers
+                      ).json()["alerts"] == []
+    # delivered to the live receiver after one failure (retried), signed
+    assert wait_for(lambda: len(Receiver.got) >= 1, timeout=15)
+    payload, signature, body = Receiver.got[0]
+    assert payload["alert"]["customer_id"] == cid
+    assert signature == "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()
+    def deliveries():
+        with app.state.store.engine.connect() as connection:
+            return connection.execute(select(t.deliveries)).mappings().all()
+
+    # the receiver's 204 is recorded just after it is sent
+    assert wait_for(lambda: any(r["status"] == "delivered" for r in deliveries()), timeout=15)
+    assert wait_for(lambda: all(r["attempts"] >= 1 for r in deliveries()), timeout=15)
+    rows = deliveries()
+    live = [r for r in rows if r["url"].endswith("/hook")]
+    dead = [r for r in rows if "nobody" in r["url"]]
+    assert live[0]["status"] == "delivered" and live[0]["attempts"] == 2
+    # the dead receiver is retried (pending, error recorded) while ingestion goes on
+    assert dead[0]["status"] == "pending" and dead[0]["attempts"] >= 1 and dead[0]["last_error"]
+    assert client.post("/v1/events", json=_event(app, 11), headers=headers).status_code == 200
+
+
+def test_alerts_are_paged(served):
+    app, client, headers = served
+    service = app.state.service
+    with app.state.store.begin() as connection:
+        connection.execute(update(t.scores).values(tier="green"))
+    reds = sorted(service.customers()["customer_id"].astype(str))[:40]
+    service.score(reds)
+    everything = client.get("/v1/alerts", params={"limit": 1000}, headers=headers).json()
+    pages, after = [], 0
+    while True:
+        page = client.get("/v1/alerts", params={"limit": 3, "after": after},
+                          headers=headers).json()
+        pages += page["alerts"]
+        if page["next_after"] is None:
+            break
+        after = page["next_after"]
+    assert [a["id"] for a in pages] == [a["id"] for a in everything["alerts"]]
+    assert len(pages) >= 2
+
+
+def test_customer_view_has_the_best_offer(served):
+    app, client, headers = served
+    cid = some_customer(app)
+    view = client.get(f"/v1/customers/{cid}", headers=headers).json()
+    assert view["model_version"] == app.state.service.version
+    assert 0 <= view["churn_risk"] <= 1 and view["tier"] in ("green", "amber", "red")
+    offer = view["best_offer"]
+    if offer["offer"] is not None:
+        low, high = offer["interval_95"]
+        assert low <= offer["expected_net_gain"] <= high and offer["expected_net_gain"] > 0
+    else:
+        assert offer["why"]
+    assert client.get("/v1/customers/nobody", headers=headers).status_code == 404

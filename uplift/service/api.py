@@ -1,0 +1,307 @@
+"""The HTTP API (FastAPI): routes only; the work is done by :mod:`uplift.service.scoring`,
+:mod:`uplift.service.jobs` and the library."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from uplift.service import auth
+from uplift.service import schema as t
+from uplift.service.settings import ServiceSettings
+
+DESCRIPTION = ("Events in, churn risk, tier, reasons and the best offer out; tier escalations "
+               "as alerts and webhooks; plans with four-eyes approval.\n\n"
+               "Every route but /healthz and /readyz needs `Authorization: Bearer <token>` "
+               "(`uplift tokens new`). Permission matrix:\n\n" + "\n".join(
+                   f"- `{m} {p}`: {', '.join(r for r in auth.ROLES if r in roles)}"
+                   for (m, p), roles in auth.PERMISSIONS.items()))
+
+
+class PlanBody(BaseModel):
+    """A plan request: budget (currency of the campaign), optionally the campaign's name."""
+
+    budget: float = Field(gt=0)
+    campaign: str | None = None
+
+
+def caller(request: Request) -> auth.Caller:
+    """The authenticated caller allowed on this route (401 / 403 otherwise)."""
+    header = request.headers.get("authorization", "")
+    secret = header[7:].strip() if header.lower().startswith("bearer ") else None
+    who = auth.identify(request.app.state.store, secret)
+    if who is None:
+        raise HTTPException(401, "a valid API token is required (Authorization: Bearer ...)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    request.state.caller = who
+    route = request.scope["route"].path
+    if not auth.allowed(request.method, route, who.role):
+        raise HTTPException(403, f"role {who.role!r} may not {request.method} {route}")
+    return who
+
+
+def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
+    """Open (and migrate) the store, seed it from ``settings.data`` when empty, load the
+    models and start scoring and webhook workers; returns the app."""
+    from uplift.campaign import load_campaign_spec
+    from uplift.config import load_settings
+    from uplift.pipeline import load_models
+    from uplift.planner import default_campaign
+    from uplift.service.jobs import PlanJobs, PlanSources
+    from uplift.service.metrics import Metrics
+    from uplift.service.scoring import OnlineService
+    from uplift.service.seeding import seed
+    from uplift.service.store import Store
+    from uplift.service.webhooks import Deliverer
+
+    store = Store(settings.db)
+    if store.count("customers") == 0:
+        if settings.data is None:
+            from uplift.errors import InputError
+
+            raise InputError(f"{settings.db}: the store is empty; pass --data with the bank's "
+                             "customers and events to seed it")
+        seed(store, settings.data)
+    models = load_models(settings.model)
+    spec_path = settings.campaign or default_campaign()
+    spec = load_campaign_spec(spec_path)
+    config = load_settings(settings.config)
+    service = OnlineService(store, models, spec, config, webhooks=settings.webhooks)
+    metrics = Metrics.create(service.version)
+    deliverer = None
+    if settings.webhooks:
+        if not settings.webhook_secret:
+            from uplift.errors import InputError
+
+            raise InputError("--webhook needs a signing secret (UPLIFT_WEBHOOK_SECRET)")
+        deliverer = Deliverer(store, settings.webhook_secret, on_result=lambda ok: metrics
+                              .webhooks.labels(outcome="delivered" if ok else "failed").inc())
+
+    def on_alert(escalations) -> None:
+        for e in escalations:
+            metrics.alerts.labels(tier=e.payload["tier"]).inc()
+        if deliverer is not None:
+            deliverer.notify()
+
+    service.on_alert = on_alert
+    jobs = PlanJobs(store, PlanSources(settings.data, settings.model, spec_path,
+                                       settings.state / "plans"))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        service.stop()
+        if deliverer is not None:
+            deliverer.stop()
+        jobs.stop()
+
+    app = FastAPI(title="uplift", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.store, app.state.service, app.state.jobs = store, service, jobs
+    app.state.metrics, app.state.settings, app.state.deliverer = metrics, settings, deliverer
+    app.state.ready = False
+    if start:
+        service.start()
+        if deliverer is not None:
+            deliverer.start()
+        app.state.ready = True
+
+    @app.middleware("http")
+    async def _record(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        seconds = time.perf_counter() - started
+        route = request.scope.get("route")
+        path = route.path if route is not None else "unmatched"
+        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        metrics.latency.labels(request.method, path).observe(seconds)
+        if (request.method, path) not in auth.PUBLIC:
+            who = getattr(request.state, "caller", None)
+            await run_in_threadpool(_audit, request, path, response.status_code, seconds, who)
+        return response
+
+    # -- health ----------------------------------------------------------------------------
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        """Store reachable, models loaded, scoring worker running."""
+        try:
+            ok = store.ping() and app.state.ready
+        except Exception:
+            ok = False
+        return JSONResponse({"ready": bool(ok), "model_version": service.version},
+                            status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["health"])
+    def metrics_text(_: auth.Caller = Depends(caller)) -> Response:
+        """Prometheus text format."""
+        return Response(metrics.text(), media_type="text/plain; version=0.0.4")
+
+    # -- events ------------------------------------------------------------------------------
+    @app.post("/v1/events", tags=["events"])
+    async def post_events(request: Request, _: auth.Caller = Depends(caller)) -> JSONResponse:
+        """Store one or many events (all or nothing), re-score the customers they name and
+        return their new scores. Retried events (same ``event_id``, or same content when no
+        id is given) are not stored twice."""
+        from uplift.service.events import parse_batch
+
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > settings.max_body_bytes:
+            raise HTTPException(413, f"body of {int(length):,} bytes; at most "
+                                f"{settings.max_body_bytes:,}")
+        body = await request.body()
+        if len(body) > settings.max_body_bytes:
+            raise HTTPException(413, f"body of {len(body):,} bytes; at most "
+                                f"{settings.max_body_bytes:,}")
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return JSONResponse({"detail": [{"loc": ["body"], "msg": f"not JSON: {exc}"}]},
+                                status_code=422)
+        records, errors = parse_batch(payload)
+        if not errors:
+            known = service.known({r["customer_id"] for r in records})
+            errors = [{"loc": ["events", i, "customer_id"],
+                       "msg": f"unknown customer {r['customer_id']!r}; nothing was stored"}
+                      for i, r in enumerate(records) if r["customer_id"] not in known]
+        if errors:
+            metrics.events.labels(outcome="rejected").inc(
+                len(payload) if isinstance(payload, list) else 1)
+            return JSONResponse({"detail": errors}, status_code=422)
+        result = await run_in_threadpool(_ingest, records)
+        return JSONResponse(result)
+
+    def _ingest(records: list[dict[str, Any]]) -> dict[str, Any]:
+        stored, duplicates, fresh = service.store_events(records)
+        metrics.events.labels(outcome="stored").inc(stored)
+        metrics.events.labels(outcome="duplicate").inc(duplicates)
+        scores = service.score(fresh)
+        named = sorted({r["customer_id"] for r in records})
+        missing = [c for c in named if c not in scores]
+        if missing:                         # retried events: the scores already stored
+            with store.engine.connect() as connection:
+                for row in connection.execute(select(t.scores).where(
+                        t.scores.c.customer_id.in_(missing))).mappings():
+                    scores[row["customer_id"]] = {k: v for k, v in row.items()
+                                                  if k not in ("features", "last_seq")}
+        return {"stored": stored, "duplicates": duplicates,
+                "customers": [_score_json(scores[c]) for c in named if c in scores]}
+
+    # -- customers and alerts ----------------------------------------------------------------
+    @app.get("/v1/customers/{customer_id}", tags=["customers"])
+    def get_customer(customer_id: str, _: auth.Caller = Depends(caller)) -> dict[str, Any]:
+        """Current risk, tier, reasons, the best offer under the campaign spec (expected net
+        gain and its 95% interval, currency), model version and scoring time."""
+        view = service.customer_view(customer_id)
+        if view is None:
+            raise HTTPException(404, f"customer {customer_id!r} is not known to the service")
+        return view
+
+    @app.get("/v1/alerts", tags=["alerts"])
+    def get_alerts(tier: str | None = None, since: datetime | None = None,
+                   segment: str | None = None, after: int = Query(0, ge=0),
+                   limit: int = Query(100, ge=1, le=1000),
+                   _: auth.Caller = Depends(caller)) -> dict[str, Any]:
+        """Tier escalations, oldest first; page with ``after`` = the last id seen."""
+        if tier is not None and tier not in service.tier_rank:
+            raise HTTPException(422, [{"loc": ["query", "tier"], "msg": f"{tier!r}: tiers are "
+                                       f"{', '.join(service.tier_rank)}"}])
+        query = select(t.alerts).where(t.alerts.c.id > after).order_by(t.alerts.c.id)
+        if tier is not None:
+            query = query.where(t.alerts.c.tier == tier)
+        if segment is not None:
+            query = query.where(t.alerts.c.segment == segment)
+        if since is not None:
+            if since.tzinfo is not None:
+                from datetime import UTC
+
+                since = since.astimezone(UTC).replace(tzinfo=None)
+            query = query.where(t.alerts.c.created_at >= since)
+        from uplift.service.webhooks import alert_json
+
+        with store.engine.connect() as connection:
+            rows = connection.execute(query.limit(limit + 1)).mappings().all()
+        page = [alert_json(r) for r in rows[:limit]]
+        return {"alerts": page, "next_after": page[-1]["id"] if len(rows) > limit else None}
+
+    # -- plans -------------------------------------------------------------------------------
+    @app.post("/v1/plans", tags=["plans"], status_code=202)
+    def post_plan(body: PlanBody, who: auth.Caller = Depends(caller)) -> dict[str, Any]:
+        """Queue a plan (budget in the campaign's currency) on the served campaign spec."""
+        if body.campaign is not None and body.campaign != spec.name:
+            raise HTTPException(422, [{"loc": ["body", "campaign"], "msg": f"this service "
+                                       f"plans campaign {spec.name!r} only"}])
+        plan_id = jobs.submit(who.name, body.budget, None)
+        return {"id": plan_id, "status": "queued"}
+
+    @app.get("/v1/plans/{plan_id}", tags=["plans"])
+    def get_plan(plan_id: int, _: auth.Caller = Depends(caller)) -> dict[str, Any]:
+        plan = jobs.get(plan_id)
+        if plan is None:
+            raise HTTPException(404, f"plan {plan_id} not found")
+        return plan
+
+    @app.post("/v1/plans/{plan_id}/approve", tags=["plans"])
+    def approve_plan(plan_id: int, who: auth.Caller = Depends(caller)) -> dict[str, Any]:
+        """Approve a finished plan; the approver must not be its proposer (four eyes)."""
+        code, message = jobs.approve(plan_id, who.name)
+        if code:
+            raise HTTPException(code, message)
+        return {"id": plan_id, "approved_by": who.name}
+
+    @app.get("/v1/plans/{plan_id}/export", tags=["plans"])
+    def export_plan(plan_id: int, who: auth.Caller = Depends(caller)) -> PlainTextResponse:
+        """The approved plan's call list with raw customer ids (CSV); the release is written
+        to the audit log before any id is sent."""
+        from uplift.security import audit
+        from uplift.security.export import export_call_list
+
+        code, message, path = jobs.export_path(plan_id)
+        if code:
+            raise HTTPException(code, message)
+        out = path.with_name(f"export-{int(time.time() * 1000)}.csv")
+        data = settings.data
+        rows, _ = export_call_list(path, out, customers=lambda: _customers_file(data))
+        audit.append("serve export (release)", [f"plan={plan_id}", f"rows={rows}"],
+                     audit.Recorder(inputs={str(path): None}, outputs={}), exit_code=0,
+                     message=f"releasing {rows:,} raw customer ids to {who.name}",
+                     seconds=0.0, who=who.name)
+        text = out.read_text()
+        out.unlink()
+        return PlainTextResponse(text, media_type="text/csv")
+
+    return app
+
+
+def _customers_file(data):
+    from uplift.features import FeatureInputs
+
+    return FeatureInputs.from_folder(data).customers
+
+
+def _score_json(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    if hasattr(out.get("scored_at"), "isoformat"):
+        out["scored_at"] = out["scored_at"].isoformat() + "Z"
+    return out
+
+
+def _audit(request: Request, path: str, status: int, seconds: float, who) -> None:
+    from uplift.security import audit
+
+    audit.append("serve", [request.method, path, request.url.path], audit.Recorder(),
+                 exit_code=0 if status < 400 else status, message=f"HTTP {status}",
+                 seconds=seconds, who=f"{who.name} ({who.role})" if who else "anonymous")
+

@@ -1,0 +1,102 @@
+"""API tokens and roles.
+
+A token is ``upl_`` followed by 43 random URL-safe characters (256 bits); the store keeps only
+its SHA-256, so a copy of the store does not let anyone call the API. A request names its token
+in ``Authorization: Bearer <token>``. No token, or an unknown or revoked one: 401. A known token
+whose role is not allowed on the route: 403.
+
+Permission matrix (also served in the OpenAPI description and enforced on every route by
+:func:`allowed`; ``tests/service/test_access.py`` checks every route x role):
+
+======================================  ======  =======  =======  ========  =======  =====
+route                                   viewer  analyst  planner  approver  officer  admin
+======================================  ======  =======  =======  ========  =======  =====
+GET  /metrics                           yes     yes      yes      yes       yes      yes
+GET  /v1/alerts                         yes     yes      yes      yes       yes      yes
+GET  /v1/customers/{id}                 -       yes      yes      yes       yes      yes
+POST /v1/events                         -       yes      -        -         -        yes
+POST /v1/plans                          -       -        yes      -         -        yes
+GET  /v1/plans/{id}                     yes     yes      yes      yes       yes      yes
+POST /v1/plans/{id}/approve             -       -        -        yes       -        -
+GET  /v1/plans/{id}/export              -       -        -        -         yes      -
+======================================  ======  =======  =======  ========  =======  =====
+
+``/healthz`` and ``/readyz`` need no token (load balancers and orchestrators probe them; they
+reveal nothing). Approving and exporting are kept from admin on purpose: the four-eyes rule
+(approver differs from proposer) and the release of raw ids belong to named business roles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from uplift.errors import InputError
+from uplift.service import schema as t
+from uplift.service.store import Store, utcnow
+
+ROLES = ("viewer", "analyst", "planner", "approver", "officer", "admin")
+EVERYONE = frozenset(ROLES)
+
+#: (method, route path) -> roles allowed
+PERMISSIONS: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/metrics"): EVERYONE,
+    ("GET", "/v1/alerts"): EVERYONE,
+    ("GET", "/v1/customers/{customer_id}"): EVERYONE - {"viewer"},
+    ("POST", "/v1/events"): frozenset({"analyst", "admin"}),
+    ("POST", "/v1/plans"): frozenset({"planner", "admin"}),
+    ("GET", "/v1/plans/{plan_id}"): EVERYONE,
+    ("POST", "/v1/plans/{plan_id}/approve"): frozenset({"approver"}),
+    ("GET", "/v1/plans/{plan_id}/export"): frozenset({"officer"}),
+}
+PUBLIC = frozenset({("GET", "/healthz"), ("GET", "/readyz")})
+PREFIX = "upl_"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the token's name and role."""
+
+    name: str
+    role: str
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def allowed(method: str, route: str, role: str) -> bool:
+    """Whether ``role`` may call ``method route`` (route as declared, with {placeholders})."""
+    return role in PERMISSIONS.get((method, route), frozenset())
+
+
+def new_token(store: Store, *, name: str, role: str) -> str:
+    """Create a token; returns the secret (shown once, never stored)."""
+    if role not in ROLES:
+        raise InputError(f"--role {role!r}: roles are {', '.join(ROLES)}")
+    if not name.strip():
+        raise InputError("--name: a token needs a name (the person or system using it)")
+    secret = PREFIX + secrets.token_urlsafe(32)
+    try:
+        with store.begin() as connection:
+            connection.execute(t.tokens.insert().values(
+                name=name.strip(), role=role, secret_sha256=digest(secret),
+                created_at=utcnow()))
+    except IntegrityError as exc:
+        raise InputError(f"--name {name!r}: a token with this name exists; choose another "
+                         "name") from exc
+    return secret
+
+
+def identify(store: Store, secret: str | None) -> Caller | None:
+    """The caller a bearer secret belongs to; None for a missing, unknown or revoked one."""
+    if not secret or not secret.startswith(PREFIX):
+        return None
+    with store.engine.connect() as connection:
+        row = connection.execute(select(t.tokens.c.name, t.tokens.c.role).where(
+            t.tokens.c.secret_sha256 == digest(secret), t.tokens.c.revoked_at.is_(None))).first()
+    return Caller(row[0], row[1]) if row else None

@@ -1,0 +1,107 @@
+"""`uplift serve` and `uplift tokens`: parse, build the app, run it (registered in
+:mod:`uplift.cli`; FastAPI, SQLAlchemy and uvicorn are imported inside the commands)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+tokens_app = typer.Typer(help="API tokens of the online service (`uplift serve`).",
+                         no_args_is_help=True)
+DEFAULT_DB = "uplift-serve/store.db"
+DbOption = Annotated[str, typer.Option(
+    "--db", help="Store: a SQLite file path or sqlite:///FILE (default uplift-serve/store.db) "
+    "or postgresql://user:pass@host/db.")]
+
+
+def _need_extra() -> None:
+    try:
+        import fastapi  # noqa: F401
+        import sqlalchemy  # noqa: F401
+    except ImportError as exc:
+        from uplift.errors import InputError
+
+        raise InputError(f"the online service needs the 'serve' extra: pip install "
+                         f"'uplift[serve]' ({exc})") from exc
+
+
+def _sqlite_folder(db: str) -> None:
+    if "://" not in db or db.startswith("sqlite:///"):
+        Path(db.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True,
+                                                                      exist_ok=True)
+
+
+def serve(
+    model: Annotated[Path | None, typer.Option(help="Model folder from `uplift train` "
+                                               "(default with --demo: the demo bank's).")] = None,
+    campaign: Annotated[Path | None, typer.Option(help="Campaign spec YAML (default: the "
+                                                  "packaged demo spec).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Bank folder that seeds an empty store "
+                                              "and that plans are made from.")] = None,
+    db: DbOption = DEFAULT_DB,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    webhook: Annotated[list[str] | None, typer.Option(
+        "--webhook", help="URL that receives each escalation (repeatable); signed with "
+        "UPLIFT_WEBHOOK_SECRET.")] = None,
+    config: Annotated[Path | None, typer.Option(help="Settings YAML (tiers, value).")] = None,
+    state: Annotated[Path, typer.Option(help="Folder for plan files.")] = Path("uplift-serve"),
+    demo: Annotated[bool, typer.Option("--demo", help="Serve the demo bank's models on a "
+                                       "small slice of its customers and replay its last "
+                                       "events so alerts arrive.")] = False,
+) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs)."""
+    _need_extra()
+    import uvicorn
+
+    from uplift.service.api import create_app
+    from uplift.service.settings import ServiceSettings
+
+    secret = os.environ.get("UPLIFT_WEBHOOK_SECRET")
+    if demo:
+        from uplift.service.demo import demo_settings
+
+        settings = demo_settings(state, db if db != DEFAULT_DB else None,
+                                 progress=lambda m: typer.echo(m, err=True))
+        settings.webhooks = list(webhook or [])
+        settings.webhook_secret = secret.encode() if secret else None
+    else:
+        if model is None:
+            from uplift.errors import InputError
+
+            raise InputError("--model: give the model folder (`uplift train --out DIR`), or "
+                             "use --demo")
+        _sqlite_folder(db)
+        settings = ServiceSettings(db=db, model=model, data=data, campaign=campaign,
+                                   config=config, webhooks=list(webhook or []),
+                                   webhook_secret=secret.encode() if secret else None,
+                                   state=state)
+    app = create_app(settings)
+    if demo:
+        from uplift.service.demo import start_replay
+
+        start_replay(app, port=port, progress=lambda m: typer.echo(m, err=True))
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@tokens_app.command("new")
+def tokens_new(
+    role: Annotated[str, typer.Option(help="viewer, analyst, planner, approver, officer or "
+                                      "admin.")],
+    name: Annotated[str, typer.Option(help="Who uses the token (a person or a system).")],
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Create an API token; the secret is printed once and only its hash is stored."""
+    _need_extra()
+    from uplift.service.auth import new_token
+    from uplift.service.store import Store
+
+    _sqlite_folder(db)
+    store = Store(db)
+    try:
+        typer.echo(new_token(store, name=name, role=role))
+    finally:
+        store.close()

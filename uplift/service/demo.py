@@ -1,0 +1,93 @@
+"""`uplift serve --demo`: the demo bank's models serving a slice of its customers, with the
+bank's last day of events replayed through the API so alerts arrive while you watch."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from uplift.service.settings import ServiceSettings
+
+DEMO_CUSTOMERS = 1000
+REPLAY_BATCH = 20          # events per request
+REPLAY_PAUSE = 1.0         # seconds between requests
+
+
+def demo_settings(state: Path, db: str | None, progress: Callable[[str], None]
+                  ) -> ServiceSettings:
+    """Train (first use, cached like `uplift plan`) and seed a fresh demo store: the first
+    1,000 customers of the demo bank with their events before its last day; the last day's
+    events are written to ``state/demo-replay.parquet`` for the replay."""
+    from uplift.pipeline import default_cache, demo_run
+    from uplift.service.seeding import read_bank, seed
+    from uplift.service.store import Store
+
+    run = demo_run(default_cache(), progress)
+    state.mkdir(parents=True, exist_ok=True)
+    if db is None:
+        path = state / "demo.db"
+        for suffix in ("", "-wal", "-shm"):                 # a fresh replay every time
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        db = str(path)
+    customers, events, _ = read_bank(run.data)
+    chosen = set(customers["customer_id"].astype(str).sort_values().iloc[:DEMO_CUSTOMERS])
+    cutoff = pd.Timestamp(events["ts"].max()).normalize()
+    progress(f"seeding the demo store {db} with {len(chosen):,} customers and their events "
+             f"before {cutoff.date()}")
+    store = Store(db)
+    try:
+        if store.count("customers") == 0:
+            seed(store, run.data, customers=chosen, before=cutoff)
+    finally:
+        store.close()
+    replay = events[events["customer_id"].isin(chosen) & (events["ts"] >= cutoff)]
+    replay = replay.sort_values("ts", kind="stable")
+    replay_path = state / "demo-replay.parquet"
+    replay.to_parquet(replay_path, index=False)
+    return ServiceSettings(db=db, model=run.models.folder, data=run.data, state=state,
+                           replay=replay_path)
+
+
+def start_replay(app, *, port: int, progress: Callable[[str], None]) -> threading.Thread:
+    """Print a token and a curl example, then POST the replay events in the background."""
+    from uplift.service.auth import new_token
+
+    store = app.state.store
+    stamp = int(time.time())
+    viewer = new_token(store, name=f"demo-analyst-{stamp}", role="analyst")
+    feeder = new_token(store, name=f"demo-replay-{stamp}", role="analyst")
+    events = pd.read_parquet(app.state.settings.replay)
+    progress(f"demo: replaying {len(events):,} events of the bank's last day, "
+             f"{REPLAY_BATCH} per request")
+    progress(f"demo: token (analyst) {viewer}")
+    progress(f"  curl -s -H 'Authorization: Bearer {viewer}' "
+             f"'http://127.0.0.1:{port}/v1/alerts?tier=red'")
+
+    def run() -> None:
+        import httpx
+
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(timeout=60, headers={"Authorization": f"Bearer {feeder}"}) as client:
+            for _ in range(120):                                 # wait for the server
+                try:
+                    if client.get(f"{url}/readyz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+            records = events.assign(ts=events["ts"].map(pd.Timestamp.isoformat))
+            records = records.astype(object).where(records.notna(), None).to_dict("records")
+            for start in range(0, len(records), REPLAY_BATCH):
+                try:
+                    client.post(f"{url}/v1/events", json=records[start:start + REPLAY_BATCH])
+                except httpx.HTTPError:
+                    return
+                time.sleep(REPLAY_PAUSE)
+        progress("demo: replay finished")
+
+    thread = threading.Thread(target=run, name="demo-replay", daemon=True)
+    thread.start()
+    return thread

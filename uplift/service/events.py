@@ -1,0 +1,119 @@
+"""Incoming events: the events contract as request fields, checked all at once.
+
+A batch is stored whole or not at all: every problem is reported with its place
+(``events[3].amount``) and nothing is stored when there is one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from uplift.schema import EVENT_TYPES, MAX_ABS_VALUE, latest_plausible_date
+
+MAX_EVENTS_PER_REQUEST = 1000
+TEXT_FIELDS = ("channel", "page", "topic")
+
+
+def content_key(record: dict[str, Any]) -> str:
+    """SHA-256 (hex, 64 chars) of the canonical JSON of an event's fields: the idempotency
+    key of an event sent without ``event_id``."""
+    body = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in record.items()}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _error(index: int, field: str, message: str) -> dict[str, Any]:
+    return {"loc": ["events", index, field], "msg": message}
+
+
+def _ts(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date-time text")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def parse_batch(body: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(events, errors) from a request body: one event object, a list of them, or
+    ``{"events": [...]}``. Events are normalised (UTC naive ``ts``, float ``amount``, a
+    ``event_key``); errors are field-level and cover the whole batch."""
+    if isinstance(body, dict) and "events" in body:
+        items = body["events"]
+    elif isinstance(body, dict):
+        items = [body]
+    else:
+        items = body
+    if not isinstance(items, list) or not items:
+        return [], [{"loc": ["events"], "msg": "expected one event object, a non-empty list "
+                     "of events, or {\"events\": [...]}"}]
+    if len(items) > MAX_EVENTS_PER_REQUEST:
+        return [], [{"loc": ["events"], "msg": f"{len(items)} events in one request; at most "
+                     f"{MAX_EVENTS_PER_REQUEST}"}]
+    limit = latest_plausible_date().to_pydatetime()
+    known = {"event_id", "customer_id", "ts", "event_type", "amount", *TEXT_FIELDS}
+    out: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            errors.append({"loc": ["events", i], "msg": "expected an object"})
+            continue
+        for name in sorted(set(item) - known):
+            errors.append(_error(i, name, f"unknown field; fields are {', '.join(sorted(known))}"))
+        rec: dict[str, Any] = {}
+        cid = item.get("customer_id")
+        if isinstance(cid, int) and not isinstance(cid, bool):
+            cid = str(cid)
+        if not isinstance(cid, str) or not cid.strip():
+            errors.append(_error(i, "customer_id", "required text"))
+        else:
+            rec["customer_id"] = cid.strip()
+        try:
+            rec["ts"] = _ts(item.get("ts"))
+            if rec["ts"] >= limit:
+                errors.append(_error(i, "ts", f"{item['ts']} is in the future"))
+        except ValueError as exc:
+            errors.append(_error(i, "ts", f"{item.get('ts')!r}: {exc}"))
+        etype = item.get("event_type")
+        if etype not in EVENT_TYPES:
+            errors.append(_error(i, "event_type", f"{etype!r} is not in the vocabulary "
+                                 f"({', '.join(EVENT_TYPES)})"))
+        else:
+            rec["event_type"] = etype
+        amount = item.get("amount", None)
+        if isinstance(amount, bool) or not isinstance(amount, int | float):
+            errors.append(_error(i, "amount", f"{amount!r}: a number is required (0 for "
+                                 "events that move no money)"))
+        elif not math.isfinite(amount) or amount < 0 or amount > MAX_ABS_VALUE:
+            errors.append(_error(i, "amount", f"{amount!r}: must be finite, >= 0 and <= "
+                                 f"{MAX_ABS_VALUE:g}"))
+        else:
+            rec["amount"] = float(amount)
+        for name in TEXT_FIELDS:
+            value = item.get(name)
+            if value is not None and not isinstance(value, str):
+                errors.append(_error(i, name, "must be text or null"))
+            rec[name] = value if isinstance(value, str) and value.strip() else None
+        key = item.get("event_id")
+        if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 120):
+            errors.append(_error(i, "event_id", "must be text of 1 to 120 characters"))
+        if errors and errors[-1]["loc"][1] == i:
+            continue
+        rec["event_key"] = f"id:{key}" if key is not None else "h" + content_key(rec)
+        out.append(rec)
+    return (out, errors) if not errors else ([], errors)
+
+
+def as_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Events as a frame with the feature SQL's columns."""
+    frame = pd.DataFrame(records, columns=["customer_id", "ts", "event_type", "amount",
+                                           "channel", "page", "topic"])
+    frame["ts"] = pd.to_datetime(frame["ts"]).astype("datetime64[us]")
+    return frame

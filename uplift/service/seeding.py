@@ -1,0 +1,54 @@
+"""Fill an empty store from a bank's files (customers, events, campaign log), with the same
+reading and checks as `uplift features` (ids made canonical, bad events refused by row)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from uplift.features import FeatureInputs
+from uplift.service.store import Store
+
+
+def read_bank(data: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
+    """(customers, events, campaign log or None) of a bank folder, checked."""
+    from uplift.errors import InputError
+    from uplift.features.build import check_events, duckdb_connection, events_view
+
+    inputs = FeatureInputs.from_folder(data)
+    if inputs.external:
+        raise InputError(f"{data}: external tables ({', '.join(inputs.external)}) are not "
+                         "served online yet; serve a folder without them")
+    customers = inputs.read("customers")
+    con = duckdb_connection()
+    try:
+        events_view(con, inputs)
+        check_events(con, inputs.events)
+        events = con.execute(
+            "SELECT customer_key AS customer_id, ts, event_type, amount, channel, page, topic "
+            "FROM events_src").df()
+    finally:
+        con.close()
+    campaign = inputs.read("campaign_log") if inputs.campaign_log is not None else None
+    return customers, events, campaign
+
+
+def seed(store: Store, data: Path, *, customers: set[str] | None = None,
+         before: pd.Timestamp | None = None) -> dict[str, int]:
+    """Load ``data`` into an empty store; ``customers`` keeps only those ids, ``before`` only
+    events earlier than that time (the rest can be replayed). Returns rows per table."""
+    table, events, campaign = read_bank(data)
+    known = set(table["customer_id"].astype(str))
+    events = events[events["customer_id"].astype(str).isin(known)]
+    if customers is not None:
+        table = table[table["customer_id"].isin(customers)]
+        events = events[events["customer_id"].isin(customers)]
+        if campaign is not None:
+            campaign = campaign[campaign["customer_id"].isin(customers)]
+    if before is not None:
+        events = events[events["ts"] < before]
+    rows = {"customers": store.load_customers(table), "events": store.load_events(events)}
+    if campaign is not None:
+        rows["campaign_log"] = store.load_campaign_log(campaign)
+    return rows

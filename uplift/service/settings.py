@@ -1,0 +1,28 @@
+"""What one service instance serves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_BODY_BYTES = 1_000_000
+
+
+@dataclass
+class ServiceSettings:
+    """``db``: SQLAlchemy URL or SQLite path; ``data``: a bank folder (customers, events,
+    campaign log) that seeds an empty store and that plans are made from; ``model``: a model
+    folder from `uplift train`; ``campaign``: the campaign spec (default: the packaged demo
+    spec); ``webhooks``: URLs that receive escalations, signed with ``webhook_secret``;
+    ``state``: folder for plan files."""
+
+    db: str
+    model: Path
+    data: Path | None = None
+    campaign: Path | None = None
+    config: Path | None = None
+    webhooks: list[str] = field(default_factory=list)
+    webhook_secret: bytes | None = None
+    state: Path = Path("uplift-serve")
+    max_body_bytes: int = MAX_BODY_BYTES
+    replay: Path | None = None        # demo: events to replay after start
