@@ -15,6 +15,7 @@ import yaml
 
 from uplift import io
 from uplift.cli import run
+from uplift.effects.model import FORMAT_VERSION as EFFECTS_FORMAT_VERSION
 from uplift.ids import canonical_ids
 
 OFFERS = ["coupon", "waiver"]
@@ -251,7 +252,7 @@ def test_planted_pickle_never_runs(tmp_path, capsys):
     (folder / "estimator.pkl").write_bytes(payload)
     # the attacker can write model.json too: a matching SHA-256, a made-up signature
     (folder / "model.json").write_text(json.dumps({
-        "format": "uplift-effects-model", "format_version": 2,
+        "format": "uplift-effects-model", "format_version": EFFECTS_FORMAT_VERSION,
         "estimator_sha256": hashlib.sha256(payload).hexdigest(),
         "estimator_hmac": hashlib.sha256(b"forged" + payload).hexdigest()}))
     table = tmp_path / "t.csv"
@@ -274,7 +275,8 @@ def test_model_signed_under_another_key_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("UPLIFT_MODEL_KEY", ("ab" * 32))
     signature = keys.model_signature(data, "uplift effects pickle")
     (folder / "model.json").write_text(json.dumps({
-        "format": "uplift-effects-model", "format_version": 2, "estimator_hmac": signature}))
+        "format": "uplift-effects-model", "format_version": EFFECTS_FORMAT_VERSION,
+        "estimator_hmac": signature}))
     with pytest.raises(ModelError, match="not an effects model"):
         EffectsModel.load(folder)                     # right key: unpickled, then type-checked
     monkeypatch.setenv("UPLIFT_MODEL_KEY", ("cd" * 32))
