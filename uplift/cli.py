@@ -126,6 +126,9 @@ def simulate(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     start_date: Annotated[str, typer.Option("--start-date",
                                             help="First day of the history.")] = "2025-01-01",
+    triggers: Annotated[bool, typer.Option(
+        "--triggers/--no-triggers", help="Give a share of disengagement onsets an observable "
+        "start (trigger events); --no-triggers: the earlier bank of the same seed.")] = True,
 ) -> None:
     """Simulate a bank with known ground truth: customers, events, campaign log, truth."""
     import time
@@ -146,13 +149,14 @@ def simulate(
     with io.staged_directory(out) as stage:
         bank = simulate_bank(
             customers, months, seed=seed, start_date=start_date,
-            events_path=stage / "events.parquet",
+            events_path=stage / "events.parquet", triggers=triggers,
             progress=lambda done, total: _say(f"  simulated {done:,}/{total:,} customers"),
         )
         rows = write_bank(bank, stage)
         manifest = io.build_manifest(
             "simulate",
-            {"customers": customers, "months": months, "start_date": start_date, "out": out},
+            {"customers": customers, "months": months, "start_date": start_date, "out": out,
+             "triggers": triggers},
             seed=seed, outputs=rows,
             extra={"start_date": str(bank.start_date.date()),
                    "assignment_date": str(bank.assignment_date.date())},

@@ -171,6 +171,10 @@ def execute(job: PlanJob, progress: Progress = _quiet) -> PlanOutcome:
         model_dir=job.model_dir, data_folder=run.folder, train_first=job.training,
         cache=job.cache, confident=request.confident, seed=request.seed,
         contacts=job.history, progress=progress)
+    from uplift.effects.calibration import evidence_for_models
+
+    evidence = evidence_for_models(models.folder, run.settings.customer_value) or {}
+    evidence_rows = [e.to_dict() for e in evidence.values()]
     interval = total_interval(result.plan)
     realisation = None
     if backtest is not None and backtest.realisation is not None:
@@ -183,7 +187,7 @@ def execute(job: PlanJob, progress: Progress = _quiet) -> PlanOutcome:
         models.churn.validation_, models.effects_churn.estimator_.comparison_,
         models.effects_churn.estimator_.learner_,
         {"as_of": run.day, "data": "demo bank" if request.data is None else str(request.data)},
-        backtest, outlook=expect)
+        backtest, outlook=expect, evidence=evidence_rows)
     out, report = request.out, request.report
     outputs = {out.name: len(result.plan), report.name: 1}
     io.write_table(result.plan, out)
@@ -205,6 +209,7 @@ def execute(job: PlanJob, progress: Progress = _quiet) -> PlanOutcome:
     io.write_text(html_text, report)
     summary = {**result.summary, "expected_gain_interval": list(interval), "outlook": expect,
                "backtest": backtest.to_dict() if backtest is not None else None,
+               "offer_effects": evidence_rows,
                "as_of": run.day, "plan": str(out), "report": str(report),
                "models": str(job.model_dir),
                "call_list": None if pseudonymised else str(job.call_list),
