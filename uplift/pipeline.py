@@ -183,14 +183,14 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
     risk = churn.predict_proba(logged[list(churn.spec_.features)], source="campaign log")
     backtest = backtest_table(logged, customers, effect_models["effects_churn"],
                               effect_models["effects_value"], baseline_risk=risk)
-    from uplift.effects.calibration import EVIDENCE_FILE, describe, offer_evidence
+    from uplift.effects.calibration import EVIDENCE_FILE, all_evidence, describe, evidence_rows
 
-    evidence = offer_evidence(backtest, settings.customer_value)
+    evidence = all_evidence(backtest)
     progress("held-out calibration test of each offer's predicted effects (BLP slope):")
     for line in describe(evidence):
         progress(line)
     with io.replaced_directory(folder, marker=MODEL_MARKER) as stage:
-        io.write_json([e.to_dict() for e in evidence.values()], stage / EVIDENCE_FILE)
+        io.write_json(evidence_rows(evidence), stage / EVIDENCE_FILE)
         churn.save(stage / "churn")
         for name, model in effect_models.items():
             model.save(stage / name)
@@ -295,13 +295,13 @@ def _coarse_where_no_signal(models: Models, info: pd.DataFrame, churn_effects: p
     effects (:mod:`uplift.effects.calibration`)."""
     from uplift.effects.calibration import coarse_effects, evidence_for_models
 
-    evidence = evidence_for_models(models.folder, settings.customer_value)
+    evidence = evidence_for_models(models.folder)
     if not evidence:
         return churn_effects, value_effects
     segments = info["segment"].to_numpy() if "segment" in info.columns else None
-    churn_effects = coarse_effects(evidence, churn_effects, segments)
+    churn_effects = coarse_effects(evidence["churn"], churn_effects, segments)
     if value_effects is not None:
-        value_effects = coarse_effects(evidence, value_effects, segments)
+        value_effects = coarse_effects(evidence["value"], value_effects, segments)
     return churn_effects, value_effects
 
 

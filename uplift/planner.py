@@ -172,9 +172,9 @@ def execute(job: PlanJob, progress: Progress = _quiet) -> PlanOutcome:
         cache=job.cache, confident=request.confident, seed=request.seed,
         contacts=job.history, progress=progress)
     from uplift.effects.calibration import evidence_for_models
+    from uplift.effects.calibration import evidence_rows as as_rows
 
-    evidence = evidence_for_models(models.folder, run.settings.customer_value) or {}
-    evidence_rows = [e.to_dict() for e in evidence.values()]
+    evidence_rows = as_rows(evidence_for_models(models.folder) or {})
     interval = total_interval(result.plan)
     realisation = None
     if backtest is not None and backtest.realisation is not None:

@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from uplift.config import CustomerValue
 from uplift.effects.calibration import (
     PER_CUSTOMER,
     SEGMENT,
@@ -37,7 +36,7 @@ def planted_log(n: int, seed: int, signal: bool) -> pd.DataFrame:
 
 
 def test_predictions_with_signal_keep_per_customer_effects():
-    evidence = offer_evidence(planted_log(6000, 0, signal=True), CustomerValue())
+    evidence = offer_evidence(planted_log(6000, 0, signal=True), outcome="value")
     for offer in ("a", "b"):
         e = evidence[offer]
         assert e.use == PER_CUSTOMER
@@ -46,25 +45,44 @@ def test_predictions_with_signal_keep_per_customer_effects():
 
 
 def test_noise_predictions_fall_back_to_segment_averages():
-    evidence = offer_evidence(planted_log(6000, 1, signal=False), CustomerValue())
+    evidence = offer_evidence(planted_log(6000, 1, signal=False), outcome="value")
     assert evidence["a"].use == PER_CUSTOMER
     b = evidence["b"]
     assert b.use == SEGMENT
     assert abs(b.slope) < 3 * b.slope_se
     assert "noise" in b.why
-    assert b.to_dict()["use"] == SEGMENT
+    assert b.to_dict()["use"] == SEGMENT and b.outcome == "value"
+
+
+def test_churn_effects_are_tested_on_churn():
+    """Planted churn effects: offer 'a' lowers churn for x > 0 only, and its predictions say
+    so; offer 'b' has random predictions."""
+    rng = np.random.default_rng(6)
+    n = 8000
+    x = rng.normal(0, 1, n)
+    arm = rng.choice(["control", "a", "b"], size=n, p=[0.4, 0.3, 0.3])
+    tau = np.where(x > 0, -0.15, 0.0)
+    churned = (rng.random(n) < 0.25 + np.where(arm != "control", tau, 0.0)).astype(float)
+    log = pd.DataFrame({"arm": arm, "propensity": np.where(arm == "control", 0.4, 0.3),
+                        "churned": churned, "value_after": 0.0,
+                        "oof_churn_a": tau + rng.normal(0, 0.02, n),
+                        "oof_churn_b": rng.normal(-0.07, 0.05, n)})
+    evidence = offer_evidence(log, outcome="churn")
+    assert evidence["a"].use == PER_CUSTOMER and evidence["b"].use == SEGMENT
+    assert evidence["a"].average_effect == pytest.approx(-0.075, abs=0.03)
+    assert evidence["a"].slope == pytest.approx(1.0, abs=0.35)
 
 
 def test_too_few_rows_is_untested_and_coarse():
     log = planted_log(6000, 2, signal=True)
     log = log[(log["arm"] != "b") | (np.arange(len(log)) < 120)]
-    e = offer_evidence(log, CustomerValue())["b"]
+    e = offer_evidence(log, outcome="value")["b"]
     assert e.treated_rows < 50 and e.use == SEGMENT
     assert e.to_dict()["slope"] is None and "too few" in e.why
 
 
 def test_coarse_effects_replace_only_failing_offers_by_segment_means():
-    evidence = offer_evidence(planted_log(6000, 1, signal=False), CustomerValue())
+    evidence = offer_evidence(planted_log(6000, 1, signal=False), outcome="value")
     effects = pd.DataFrame({"effect_a": [1.0, 2.0, 3.0, 5.0], "effect_b": [1.0, 2.0, 3.0, 5.0],
                             "se_b": [0.1, 0.2, 0.3, 0.4]})
     out = coarse_effects(evidence, effects, np.array(["x", "x", "y", "y"]))

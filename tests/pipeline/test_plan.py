@@ -192,3 +192,21 @@ def test_plan_with_one_or_two_offers(planned, offers):
     assert set(plan["planned_offer"]) <= set(offers)
     assert plan.loc[plan["holdout"] == 0, "cost"].sum() <= 20000
     assert "<svg" in report.read_text()
+
+
+def test_plan_says_per_offer_which_effects_it_used_and_why(planned):
+    work, _ = planned
+    manifest = json.loads((work / "plan.csv.manifest.json").read_text())
+    rows = manifest["summary"]["offer_effects"]
+    offers = {"rate_coupon", "fee_waiver", "advisor_visit", "health_report"}
+    assert {(e["offer"], e["outcome"]) for e in rows} == {
+        (o, outcome) for o in offers for outcome in ("churn", "value")}
+    for e in rows:
+        assert e["use"] in ("per-customer", "segment average")
+        if e["use"] == "per-customer":       # kept only with a slope above 0 at 5%
+            assert e["slope"] - 1.645 * e["slope_se"] > 0
+        assert e["why"]
+    saved = json.loads((Path(manifest["summary"]["models"]) / "calibration.json").read_text())
+    assert saved == rows
+    html = (work / "report.html").read_text()
+    assert "Which offers use per-customer effects" in html

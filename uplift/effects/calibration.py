@@ -10,19 +10,25 @@ randomized experiments"): on the rows in the offer's arm or in control, weighted
 
     Y = a + c * S + D * (b1 + b2 * (S - mean S)) + e
 
-with ``Y`` the realised value of a customer (``-churned * customer value + value_after``, minus
-the baseline ``-churn risk * customer value`` when the table has it; currency), ``S`` the
-predicted value effect before cost (``-delta_churn * customer value + delta_value``; currency),
-``D`` = 1 for the offer's arm, weights ``1 / propensity`` of the row's own arm (which balances
-the two arms as a 50/50 trial would), and heteroskedasticity-robust (HC1) standard errors.
-``b1`` estimates the offer's average effect and ``b2`` the slope on the prediction: 1 when the
-predictions are calibrated, 0 when they carry no signal.
+with ``D`` = 1 for the offer's arm, weights ``1 / propensity`` of the row's own arm (which
+balances the two arms as a 50/50 trial would), and heteroskedasticity-robust (HC1) standard
+errors. ``b1`` estimates the offer's average effect and ``b2`` the slope on the prediction: 1
+when the predictions are calibrated, 0 when they carry no signal. Each of the two predicted
+effects the gain is built from is tested on its own outcome:
 
-Decision per offer: keep the per-customer predictions when the slope is positive at one-sided
-5% (``b2 - 1.645 * se > 0``); otherwise replace each customer's predicted effects (on churn and
-on value) by the average prediction of the customer's segment (a coarse, well-estimated effect;
-the offer average when no segment column is given). Gains still vary with each customer's value
-and cost.
+* churn: ``Y = -churned`` (plus the churn risk at assignment when the table has it, a baseline
+  that does not depend on the arm and only removes variance), ``S = -delta_churn``
+  (probability);
+* value: ``Y = value_after``, ``S = delta_value`` (currency).
+
+(Testing the money gain ``-delta_churn * customer value + delta_value`` as one number lets a
+few large accounts dominate the noise; the customer value is known, so only the effects need
+evidence.)
+
+Decision per offer and effect: keep the per-customer predictions when the slope is positive at
+one-sided 5% (``b2 - 1.645 * se > 0``); otherwise replace each customer's predicted effect by
+the average prediction of the customer's segment (a coarse, well-estimated effect; the offer
+average when no segment column is given). Gains still vary with each customer's value and cost.
 """
 
 from __future__ import annotations
@@ -32,8 +38,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from uplift.config import CustomerValue
-
 Z_ONE_SIDED_95 = 1.645
 MIN_ROWS = 50
 OOF_CHURN, OOF_VALUE, BASELINE = "oof_churn_", "oof_value_", "baseline_churn_risk"
@@ -42,9 +46,11 @@ PER_CUSTOMER, SEGMENT = "per-customer", "segment average"
 
 @dataclass(frozen=True)
 class OfferEvidence:
-    """The BLP test of one offer (money in currency per customer)."""
+    """The BLP test of one offer's predicted effect on one outcome (churn: probability;
+    value: currency per customer)."""
 
     offer: str
+    outcome: str                 # "churn" or "value"
     treated_rows: int
     control_rows: int
     average_effect: float        # b1
@@ -56,7 +62,7 @@ class OfferEvidence:
     @property
     def why(self) -> str:
         """One line a planner can read."""
-        test = f"slope {self.slope:.2f} +- {self.slope_se:.2f} (SE)"
+        test = f"{self.outcome} slope {self.slope:.2f} +- {self.slope_se:.2f}"
         if self.use == PER_CUSTOMER:
             return f"{test}: held-out rows confirm the per-customer differences"
         if self.treated_rows < MIN_ROWS or self.control_rows < MIN_ROWS:
@@ -89,44 +95,58 @@ def blp_test(y: np.ndarray, treated: np.ndarray, score: np.ndarray, weight: np.n
     return float(beta[2]), float(se[2]), float(beta[3]), float(se[3])
 
 
-def offer_evidence(table: pd.DataFrame, value: CustomerValue, offers: list[str] | None = None,
-                   *, control: str = "control", z: float = Z_ONE_SIDED_95
-                   ) -> dict[str, OfferEvidence]:
-    """The BLP test of each offer on ``table``: the campaign log with out-of-fold effects
+def offer_evidence(table: pd.DataFrame, offers: list[str] | None = None, *,
+                   outcome: str = "churn", control: str = "control",
+                   z: float = Z_ONE_SIDED_95) -> dict[str, OfferEvidence]:
+    """The BLP test of each offer's predicted effect on ``outcome`` ("churn" or "value") on
+    ``table``: the campaign log with out-of-fold effects
     (``uplift.evaluate.backtest.backtest_table``: arm, propensity, churned, value_after,
-    aum, products_held, ``oof_churn_<offer>``, optionally ``oof_value_<offer>`` and the
-    baseline churn risk)."""
+    ``oof_churn_<offer>``, ``oof_value_<offer>`` for value, optionally the baseline churn
+    risk). Offers without the needed column are left out."""
+    prefix = OOF_CHURN if outcome == "churn" else OOF_VALUE
     if offers is None:
         offers = [c.removeprefix(OOF_CHURN) for c in table.columns if c.startswith(OOF_CHURN)]
-    aum = table["aum"].to_numpy(float) if "aum" in table else np.zeros(len(table))
-    products = (table["products_held"].to_numpy(float) if "products_held" in table
-                else np.zeros(len(table)))
-    worth = value.value(aum, products)
-    y = -table["churned"].to_numpy(float) * worth + table["value_after"].to_numpy(float)
-    if BASELINE in table.columns:
-        y = y + table[BASELINE].to_numpy(float) * worth
+    offers = [o for o in offers if prefix + o in table.columns]
+    if outcome == "churn":
+        y = -table["churned"].to_numpy(float)
+        if BASELINE in table.columns:
+            y = y + table[BASELINE].to_numpy(float)
+        sign = -1.0
+    else:
+        y, sign = table["value_after"].to_numpy(float), 1.0
     arm = table["arm"].astype(str).to_numpy()
     weight = 1.0 / np.clip(table["propensity"].to_numpy(float), 1e-3, 1.0)
     out: dict[str, OfferEvidence] = {}
     for offer in offers:
-        score = -table[OOF_CHURN + offer].to_numpy(float) * worth
-        if OOF_VALUE + offer in table.columns:
-            score = score + table[OOF_VALUE + offer].to_numpy(float)
+        score = sign * table[prefix + offer].to_numpy(float)
         rows = (arm == offer) | (arm == control)
         n_t, n_c = int((arm == offer).sum()), int((arm == control).sum())
         if n_t < MIN_ROWS or n_c < MIN_ROWS:
-            out[offer] = OfferEvidence(offer, n_t, n_c, float("nan"), float("nan"),
+            out[offer] = OfferEvidence(offer, outcome, n_t, n_c, float("nan"), float("nan"),
                                        float("nan"), float("nan"), SEGMENT)
             continue
         b1, se1, b2, se2 = blp_test(y[rows], arm[rows] == offer, score[rows], weight[rows])
         use = PER_CUSTOMER if b2 - z * se2 > 0 else SEGMENT
-        out[offer] = OfferEvidence(offer, n_t, n_c, b1, se1, b2, se2, use)
+        out[offer] = OfferEvidence(offer, outcome, n_t, n_c, sign * b1, se1, b2, se2, use)
     return out
 
 
-def describe(evidence: dict[str, OfferEvidence]) -> list[str]:
-    """One line per offer: what the plan uses and why."""
-    return [f"  {e.offer}: {e.use} effects ({e.why})" for e in evidence.values()]
+def all_evidence(table: pd.DataFrame, offers: list[str] | None = None
+                 ) -> dict[str, dict[str, OfferEvidence]]:
+    """Both tests: {"churn": {offer: evidence}, "value": {offer: evidence}}."""
+    return {outcome: offer_evidence(table, offers, outcome=outcome)
+            for outcome in ("churn", "value")}
+
+
+def describe(evidence: dict[str, dict[str, OfferEvidence]]) -> list[str]:
+    """One line per offer and effect: what the plan uses and why."""
+    return [f"  {e.offer}: {e.outcome} effect {e.use} ({e.why})"
+            for per_offer in evidence.values() for e in per_offer.values()]
+
+
+def evidence_rows(evidence: dict[str, dict[str, OfferEvidence]]) -> list[dict]:
+    """The evidence as JSON-ready rows (one per offer and effect)."""
+    return [e.to_dict() for per_offer in evidence.values() for e in per_offer.values()]
 
 
 def coarse_effects(evidence: dict[str, OfferEvidence], effects: pd.DataFrame,
@@ -151,8 +171,8 @@ def coarse_effects(evidence: dict[str, OfferEvidence], effects: pd.DataFrame,
 EVIDENCE_FILE = "calibration.json"
 
 
-def evidence_for_models(folder, value: CustomerValue) -> dict[str, OfferEvidence] | None:
-    """The test of the models trained in ``folder`` (a path): ``calibration.json`` when
+def evidence_for_models(folder) -> dict[str, dict[str, OfferEvidence]] | None:
+    """The tests of the models trained in ``folder`` (a path): ``calibration.json`` when
     training wrote it, else computed from its ``backtest.parquet``; None when it has neither
     (then every offer keeps its per-customer predictions)."""
     import json
@@ -162,9 +182,15 @@ def evidence_for_models(folder, value: CustomerValue) -> dict[str, OfferEvidence
     if (folder / EVIDENCE_FILE).exists():
         rows = json.loads((folder / EVIDENCE_FILE).read_text())
         fields = set(OfferEvidence.__dataclass_fields__)
-        return {r["offer"]: OfferEvidence(**{k: (float("nan") if v is None else v)
-                                             for k, v in r.items() if k in fields})
-                for r in rows}
+        out: dict[str, dict[str, OfferEvidence]] = {"churn": {}, "value": {}}
+        try:
+            for r in rows:
+                e = OfferEvidence(**{k: (float("nan") if v is None else v)
+                                     for k, v in r.items() if k in fields})
+                out[e.outcome][e.offer] = e
+            return out
+        except (KeyError, TypeError):
+            pass       # written by another version: test again from the backtest table
     if (folder / "backtest.parquet").exists():
-        return offer_evidence(pd.read_parquet(folder / "backtest.parquet"), value)
+        return all_evidence(pd.read_parquet(folder / "backtest.parquet"))
     return None

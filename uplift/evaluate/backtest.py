@@ -126,14 +126,15 @@ def replayed_plan(table: pd.DataFrame, spec: CampaignSpec, budget: float,
                      if all(OOF_VALUE + o in table.columns for o in offers) else None)
     # the plan's rule: offers whose predictions fail the held-out test use segment averages
     # (offers with too few logged rows to test are replayed as predicted)
-    from uplift.effects.calibration import MIN_ROWS, coarse_effects, offer_evidence
+    from uplift.effects.calibration import MIN_ROWS, all_evidence, coarse_effects
 
-    evidence = {k: e for k, e in offer_evidence(table, value, offers).items()
-                if min(e.treated_rows, e.control_rows) >= MIN_ROWS}
+    evidence = {outcome: {k: e for k, e in per_offer.items()
+                          if min(e.treated_rows, e.control_rows) >= MIN_ROWS}
+                for outcome, per_offer in all_evidence(table, offers).items()}
     segments = table["segment"].to_numpy() if "segment" in table.columns else None
-    churn = coarse_effects(evidence, churn, segments)
+    churn = coarse_effects(evidence["churn"], churn, segments)
     if value_effects is not None:
-        value_effects = coarse_effects(evidence, value_effects, segments)
+        value_effects = coarse_effects(evidence["value"], value_effects, segments)
     customers = table.assign(customer_id=np.arange(len(table)))
     if "marketing_consent" not in customers.columns:
         customers["marketing_consent"] = True

@@ -288,14 +288,14 @@ def _evidence_section(evidence: list[dict], cur: str) -> str:
         return "untested" if value is None else f"{value:{fmt}} +- {se:{fmt}}"
 
     rows = pd.DataFrame([{
-        "offer": e["offer"], "effects used": e["use"],
-        f"average effect ({cur} per customer)": pm(e["average_effect"],
-                                                   e["average_effect_se"], ",.2f"),
+        "offer": e["offer"], "effect on": e["outcome"], "effects used": e["use"],
+        "average effect": pm(e["average_effect"], e["average_effect_se"],
+                             ".4f" if e["outcome"] == "churn" else ",.2f"),
         "slope on the prediction": pm(e["slope"], e["slope_se"], ".2f"),
         "why": e["why"]} for e in evidence])
     return ("<h3>Which offers use per-customer effects</h3><p>Per offer, the predicted "
-            "effects were tested on held-out rows of the past campaign (best linear predictor: "
-            "the realised value regressed on the prediction; slope 1 = calibrated, 0 = no "
-            "signal, +- one standard error). Where the slope is not above 0 at 5%, the plan "
-            "uses the average effect of the customer's segment instead of per-customer "
-            "predictions.</p>") + table(rows)
+            "effects on churn (probability) and on value (" + cur + ") were tested on held-out "
+            "rows of the past campaign (best linear predictor: the outcome regressed on the "
+            "prediction; slope 1 = calibrated, 0 = no signal, +- one standard error). Where "
+            "the slope is not above 0 at 5%, the plan uses the average effect of the "
+            "customer's segment instead of per-customer predictions.</p>") + table(rows)
