@@ -185,7 +185,7 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
                               effect_models["effects_value"], baseline_risk=risk)
     from uplift.effects.calibration import EVIDENCE_FILE, all_evidence, describe, evidence_rows
 
-    evidence = all_evidence(backtest)
+    evidence = all_evidence(backtest, value=settings.customer_value)
     progress("held-out calibration test of each offer's predicted effects (BLP slope):")
     for line in describe(evidence):
         progress(line)
@@ -295,7 +295,7 @@ def _coarse_where_no_signal(models: Models, info: pd.DataFrame, churn_effects: p
     effects (:mod:`uplift.effects.calibration`)."""
     from uplift.effects.calibration import coarse_effects, evidence_for_models
 
-    evidence = evidence_for_models(models.folder)
+    evidence = evidence_for_models(models.folder, settings.customer_value)
     if not evidence:
         return churn_effects, value_effects
     segments = info["segment"].to_numpy() if "segment" in info.columns else None

@@ -174,7 +174,8 @@ def execute(job: PlanJob, progress: Progress = _quiet) -> PlanOutcome:
     from uplift.effects.calibration import evidence_for_models
     from uplift.effects.calibration import evidence_rows as as_rows
 
-    evidence_rows = as_rows(evidence_for_models(models.folder) or {})
+    evidence_rows = as_rows(evidence_for_models(models.folder, run.settings.customer_value)
+                            or {})
     interval = total_interval(result.plan)
     realisation = None
     if backtest is not None and backtest.realisation is not None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from uplift.effects.calibration import (
     PER_CUSTOMER,
     SEGMENT,
+    all_evidence,
     blp_test,
     coarse_effects,
     offer_evidence,
@@ -105,3 +106,26 @@ def test_blp_recovers_a_planted_linear_effect(seed, intercept, slope):
     assert b1 == pytest.approx(intercept, abs=1e-6)
     assert b2 == pytest.approx(slope, abs=1e-6)
     assert se2 < 1e-6
+
+
+def test_an_effect_with_signal_falls_back_when_the_gain_built_from_it_is_noise():
+    """Churn predictions carry signal, but pure-noise value predictions on large accounts
+    swamp the money gain the allocator ranks by: both effects fall back."""
+    rng = np.random.default_rng(6)
+    n = 8000
+    x = rng.normal(0, 1, n)
+    arm = rng.choice(["control", "a"], size=n, p=[0.5, 0.5])
+    tau = np.where(x > 0, -0.15, 0.0)
+    churned = (rng.random(n) < 0.25 + np.where(arm != "control", tau, 0.0)).astype(float)
+    log = pd.DataFrame({"arm": arm, "propensity": 0.5, "churned": churned,
+                        "value_after": rng.normal(100, 20, n), "aum": 10_000.0,
+                        "products_held": 1.0, "oof_churn_a": tau + rng.normal(0, 0.02, n),
+                        "oof_value_a": rng.normal(0, 400, n)})
+    alone = offer_evidence(log, outcome="churn")["a"]
+    assert alone.use == PER_CUSTOMER
+    evidence = all_evidence(log)
+    churn = evidence["churn"]["a"]
+    assert churn.slope == alone.slope and churn.use == SEGMENT
+    assert abs(churn.gain_slope) < 3 * churn.gain_slope_se
+    assert "gain slope" in churn.why
+    assert evidence["value"]["a"].use == SEGMENT

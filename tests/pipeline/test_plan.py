@@ -203,8 +203,9 @@ def test_plan_says_per_offer_which_effects_it_used_and_why(planned):
         (o, outcome) for o in offers for outcome in ("churn", "value")}
     for e in rows:
         assert e["use"] in ("per-customer", "segment average")
-        if e["use"] == "per-customer":       # kept only with a slope above 0 at 5%
+        if e["use"] == "per-customer":       # kept only with slopes above 0 at 5%
             assert e["slope"] - 1.645 * e["slope_se"] > 0
+            assert e["gain_slope"] - 1.645 * e["gain_slope_se"] > 0
         assert e["why"]
     saved = json.loads((Path(manifest["summary"]["models"]) / "calibration.json").read_text())
     assert saved == rows

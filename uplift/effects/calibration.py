@@ -21,14 +21,17 @@ effects the gain is built from is tested on its own outcome:
   (probability);
 * value: ``Y = value_after``, ``S = delta_value`` (currency).
 
-(Testing the money gain ``-delta_churn * customer value + delta_value`` as one number lets a
-few large accounts dominate the noise; the customer value is known, so only the effects need
-evidence.)
+* gain (what the allocator ranks by): ``Y = -churned * customer value + value_after`` (plus
+  the baseline ``churn risk * customer value``), ``S = -delta_churn * customer value +
+  delta_value`` (currency).
 
-Decision per offer and effect: keep the per-customer predictions when the slope is positive at
-one-sided 5% (``b2 - 1.645 * se > 0``); otherwise replace each customer's predicted effect by
-the average prediction of the customer's segment (a coarse, well-estimated effect; the offer
-average when no segment column is given). Gains still vary with each customer's value and cost.
+Decision per offer and effect: keep the per-customer predictions when the slope of the effect
+and the slope of the offer's money gain are both positive at one-sided 5% (``b2 - 1.645 * se >
+0``; an effect can carry signal while the gain built from it does not, e.g. a small effect on
+churn swamped by noise in the predicted value effect of large accounts); otherwise replace each
+customer's predicted effect by the average prediction of the customer's segment (a coarse,
+well-estimated effect; the offer average when no segment column is given). Gains still vary
+with each customer's value and cost.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+
+from uplift.config import CustomerValue
 
 Z_ONE_SIDED_95 = 1.645
 MIN_ROWS = 50
@@ -58,6 +63,8 @@ class OfferEvidence:
     slope: float                 # b2 (1 = calibrated, 0 = no signal)
     slope_se: float
     use: str                     # PER_CUSTOMER or SEGMENT
+    gain_slope: float = float("nan")       # slope of the offer's money gain (when tested)
+    gain_slope_se: float = float("nan")
 
     @property
     def why(self) -> str:
@@ -65,6 +72,10 @@ class OfferEvidence:
         test = f"{self.outcome} slope {self.slope:.2f} +- {self.slope_se:.2f}"
         if self.use == PER_CUSTOMER:
             return f"{test}: held-out rows confirm the per-customer differences"
+        if self.slope - Z_ONE_SIDED_95 * self.slope_se > 0:
+            return (f"{test} passes, but the gain slope {self.gain_slope:.2f} +- "
+                    f"{self.gain_slope_se:.2f} is not above 0 at 5%: the predicted gains "
+                    "rank customers by noise")
         if self.treated_rows < MIN_ROWS or self.control_rows < MIN_ROWS:
             return (f"too few held-out rows ({self.treated_rows} offered, {self.control_rows} "
                     "control) to test the per-customer differences")
@@ -96,29 +107,41 @@ def blp_test(y: np.ndarray, treated: np.ndarray, score: np.ndarray, weight: np.n
 
 
 def offer_evidence(table: pd.DataFrame, offers: list[str] | None = None, *,
-                   outcome: str = "churn", control: str = "control",
-                   z: float = Z_ONE_SIDED_95) -> dict[str, OfferEvidence]:
-    """The BLP test of each offer's predicted effect on ``outcome`` ("churn" or "value") on
-    ``table``: the campaign log with out-of-fold effects
-    (``uplift.evaluate.backtest.backtest_table``: arm, propensity, churned, value_after,
-    ``oof_churn_<offer>``, ``oof_value_<offer>`` for value, optionally the baseline churn
-    risk). Offers without the needed column are left out."""
-    prefix = OOF_CHURN if outcome == "churn" else OOF_VALUE
+                   outcome: str = "churn", value: CustomerValue | None = None,
+                   control: str = "control", z: float = Z_ONE_SIDED_95
+                   ) -> dict[str, OfferEvidence]:
+    """The BLP test of each offer's predicted effect on ``outcome`` ("churn", "value" or
+    "gain", which needs the customer ``value`` formula) on ``table``: the campaign log with
+    out-of-fold effects (``uplift.evaluate.backtest.backtest_table``: arm, propensity,
+    churned, value_after, aum, products_held, ``oof_churn_<offer>``, ``oof_value_<offer>``,
+    optionally the baseline churn risk). Offers without the needed column are left out."""
     if offers is None:
         offers = [c.removeprefix(OOF_CHURN) for c in table.columns if c.startswith(OOF_CHURN)]
-    offers = [o for o in offers if prefix + o in table.columns]
-    if outcome == "churn":
-        y = -table["churned"].to_numpy(float)
+    need = OOF_VALUE if outcome == "value" else OOF_CHURN
+    offers = [o for o in offers if need + o in table.columns]
+    worth = np.ones(len(table))
+    if outcome == "gain":
+        aum = table["aum"].to_numpy(float) if "aum" in table else np.zeros(len(table))
+        products = (table["products_held"].to_numpy(float) if "products_held" in table
+                    else np.zeros(len(table)))
+        worth = (value or CustomerValue()).value(aum, products)
+    y = np.zeros(len(table))
+    if outcome in ("churn", "gain"):
+        y -= table["churned"].to_numpy(float) * worth
         if BASELINE in table.columns:
-            y = y + table[BASELINE].to_numpy(float)
-        sign = -1.0
-    else:
-        y, sign = table["value_after"].to_numpy(float), 1.0
+            y += table[BASELINE].to_numpy(float) * worth
+    if outcome in ("value", "gain"):
+        y += table["value_after"].to_numpy(float)
     arm = table["arm"].astype(str).to_numpy()
     weight = 1.0 / np.clip(table["propensity"].to_numpy(float), 1e-3, 1.0)
     out: dict[str, OfferEvidence] = {}
     for offer in offers:
-        score = sign * table[prefix + offer].to_numpy(float)
+        score = np.zeros(len(table))
+        if outcome in ("churn", "gain"):
+            score -= table[OOF_CHURN + offer].to_numpy(float) * worth
+        if outcome in ("value", "gain") and OOF_VALUE + offer in table.columns:
+            score += table[OOF_VALUE + offer].to_numpy(float)
+        sign = -1.0 if outcome == "churn" else 1.0
         rows = (arm == offer) | (arm == control)
         n_t, n_c = int((arm == offer).sum()), int((arm == control).sum())
         if n_t < MIN_ROWS or n_c < MIN_ROWS:
@@ -131,11 +154,23 @@ def offer_evidence(table: pd.DataFrame, offers: list[str] | None = None, *,
     return out
 
 
-def all_evidence(table: pd.DataFrame, offers: list[str] | None = None
-                 ) -> dict[str, dict[str, OfferEvidence]]:
-    """Both tests: {"churn": {offer: evidence}, "value": {offer: evidence}}."""
-    return {outcome: offer_evidence(table, offers, outcome=outcome)
-            for outcome in ("churn", "value")}
+def all_evidence(table: pd.DataFrame, offers: list[str] | None = None,
+                 value: CustomerValue | None = None) -> dict[str, dict[str, OfferEvidence]]:
+    """{"churn": {offer: evidence}, "value": {offer: evidence}}: each effect's own test, its
+    ``use`` downgraded to SEGMENT when the offer's money-gain test fails."""
+    from dataclasses import replace
+
+    gain = offer_evidence(table, offers, outcome="gain", value=value)
+    out = {}
+    for outcome in ("churn", "value"):
+        out[outcome] = {}
+        for offer, e in offer_evidence(table, offers, outcome=outcome).items():
+            g = gain.get(offer)
+            if g is not None:
+                e = replace(e, gain_slope=g.slope, gain_slope_se=g.slope_se,
+                            use=e.use if g.use == PER_CUSTOMER else SEGMENT)
+            out[outcome][offer] = e
+    return out
 
 
 def describe(evidence: dict[str, dict[str, OfferEvidence]]) -> list[str]:
@@ -171,7 +206,8 @@ def coarse_effects(evidence: dict[str, OfferEvidence], effects: pd.DataFrame,
 EVIDENCE_FILE = "calibration.json"
 
 
-def evidence_for_models(folder) -> dict[str, dict[str, OfferEvidence]] | None:
+def evidence_for_models(folder, value: CustomerValue | None = None
+                        ) -> dict[str, dict[str, OfferEvidence]] | None:
     """The tests of the models trained in ``folder`` (a path): ``calibration.json`` when
     training wrote it, else computed from its ``backtest.parquet``; None when it has neither
     (then every offer keeps its per-customer predictions)."""
@@ -192,5 +228,5 @@ def evidence_for_models(folder) -> dict[str, dict[str, OfferEvidence]] | None:
         except (KeyError, TypeError):
             pass       # written by another version: test again from the backtest table
     if (folder / "backtest.parquet").exists():
-        return all_evidence(pd.read_parquet(folder / "backtest.parquet"))
+        return all_evidence(pd.read_parquet(folder / "backtest.parquet"), value=value)
     return None

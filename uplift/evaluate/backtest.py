@@ -130,7 +130,7 @@ def replayed_plan(table: pd.DataFrame, spec: CampaignSpec, budget: float,
 
     evidence = {outcome: {k: e for k, e in per_offer.items()
                           if min(e.treated_rows, e.control_rows) >= MIN_ROWS}
-                for outcome, per_offer in all_evidence(table, offers).items()}
+                for outcome, per_offer in all_evidence(table, offers, value).items()}
     segments = table["segment"].to_numpy() if "segment" in table.columns else None
     churn = coarse_effects(evidence["churn"], churn, segments)
     if value_effects is not None:
