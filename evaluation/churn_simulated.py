@@ -11,7 +11,11 @@ replaced by their segment averages), and both scores on customers whose disengag
 at least 7 / 14 / 21 days before the snapshot (or has not begun), with the mean predicted and
 true risk by time since the onset.
 
+``--no-triggers`` simulates the bank of the same seed without trigger events (the earlier
+simulator), for old vs new figures on the same seeds.
+
 Usage: python evaluation/churn_simulated.py [--customers 50000] [--seed 0] [--data DIR]
+       [--no-triggers]
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--no-triggers", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -58,7 +63,8 @@ def main() -> None:
 
         if args.data is None:
             step("simulate", ["simulate", "--customers", str(args.customers), "--seed",
-                              str(args.seed), "--out", str(data)])
+                              str(args.seed), "--out", str(data),
+                              *(["--no-triggers"] if args.no_triggers else [])])
         snapshots = [a for day in TRAIN_SNAPSHOTS for a in ("--as-of", day)]
         step("dataset (6 snapshots)", ["churn", "dataset", "--data", str(data), *snapshots,
                                        "--out", str(tmp / "train.parquet"), "--threads",
@@ -139,6 +145,12 @@ def gap_breakdown(scores: pd.DataFrame, truth: pd.DataFrame) -> None:
     band = ~(since >= 0)
     print(f"  {'none':>8} {band.sum():>9,} {y[band].mean():>6.3f} "
           f"{scores['oracle'][band].mean():>6.3f} {scores['churn_risk'][band].mean():>6.3f}")
+    young = (since >= 0) & (since < 14)
+    keep = young | ~(since >= 0)
+    model = roc_auc_score(y[keep], scores["churn_risk"][keep])
+    oracle = roc_auc_score(y[keep], scores["oracle"][keep])
+    print(f"  onsets younger than 14 days vs customers without a begun onset ({keep.sum():,}): "
+          f"model {model:.4f} oracle {oracle:.4f} gap {oracle - model:.4f}")
     for days in (7, 14, 21):
         keep = ~((since >= 0) & (since < days))
         model = roc_auc_score(y[keep], scores["churn_risk"][keep])

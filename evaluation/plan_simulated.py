@@ -17,7 +17,14 @@ exactly: oracle / greedy-on-truth), the spend of each plan, the plan's predicted
 against its true one (the allocator picks the highest estimates, so they run high), and per
 offer the correlation of predicted with true gains over the scored customers.
 
-Usage: python evaluation/plan_simulated.py [--budgets 500000,100000,30000]
+Over several simulated banks (``--seeds``; seed 0 is the demo bank, the others are simulated
+and trained the same way under the cache folder) it prints per budget the mean and spread of
+plan / oracle and plan vs greedy-by-predicted-gain, and the same for the plan on raw
+per-customer effects (before the held-out calibration test replaced the offers without signal
+by segment averages, :mod:`uplift.effects.calibration`).
+
+Usage: python evaluation/plan_simulated.py [--budgets 10000,30000,100000,demo]
+       [--seeds 0,1,2] [--variants]
 """
 
 from __future__ import annotations
@@ -33,7 +40,16 @@ from uplift.allocate.plan import ScoreTable
 from uplift.campaign import eligible, load_campaign_spec
 from uplift.effects.gain import expected_gains
 from uplift.features import build_features
-from uplift.pipeline import default_cache, demo_run, score_customers
+from uplift.pipeline import (
+    Models,
+    default_cache,
+    demo_run,
+    ensure_models,
+    fingerprint,
+    load_models,
+    planning_date,
+    score_customers,
+)
 from uplift.simulate import OFFERS, read_truth
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,21 +62,25 @@ def chosen_total(choice: np.ndarray, per_offer: np.ndarray) -> float:
 
 
 def greedy(gains: np.ndarray, costs: np.ndarray, allowed: np.ndarray, budget: float,
-           cap_col: int, cap: int) -> np.ndarray:
+           caps: dict[int, int]) -> np.ndarray:
+    """Customers by best gain, each given that offer while budget and capacity (offer index ->
+    max count) allow."""
     masked = np.where(allowed, gains, -np.inf)
     best = masked.argmax(axis=1)
     score = masked[np.arange(len(best)), best]
     choice = np.full(len(best), -1)
-    spent, used = 0.0, 0
+    spent = 0.0
+    used = dict.fromkeys(caps, 0)
     for i in np.argsort(-score, kind="stable"):
         if score[i] <= 0:
             break
-        c = costs[i, best[i]]
-        if spent + c > budget or (best[i] == cap_col and used >= cap):
+        c, k = costs[i, best[i]], int(best[i])
+        if spent + c > budget or (k in caps and used[k] >= caps[k]):
             continue
-        choice[i] = best[i]
+        choice[i] = k
         spent += c
-        used += best[i] == cap_col
+        if k in caps:
+            used[k] += 1
     return choice
 
 
@@ -86,75 +106,138 @@ def shrunk_scores(scores: pd.DataFrame, features: pd.DataFrame, models, spec,
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--budgets", default="500000,100000,30000")
-    args = parser.parse_args()
-    demo = demo_run(default_cache(), print)
-    data, inputs, day, settings, models = (demo.data, demo.inputs, demo.as_of, demo.settings,
-                                           demo.models)
-    spec = load_campaign_spec(ROOT / "campaigns" / "retention_demo.yaml")
+def raw_scores(scores: pd.DataFrame, features: pd.DataFrame, models: Models, spec,
+               settings) -> pd.DataFrame:
+    """The same scores with gains from the raw per-customer effects of every offer."""
+    current = features[features["open_at_as_of"] == 1].drop(
+        columns=["open_at_as_of", "as_of"]).reset_index(drop=True)
+    churn = models.effects_churn.predict(current, source="features")
+    value = (models.effects_value.predict(current, source="features")
+             if models.effects_value is not None else None)
+    gains = expected_gains(scores, churn, spec, settings.customer_value, value_effects=value)
+    out = scores.copy()
+    for column in gains.columns:
+        if column.startswith(("gain_", "gain_lo_")):
+            out[column] = gains[column].to_numpy()
+    return out
+
+
+def bank(seed: int, cache: Path):
+    """(data folder, inputs, planning date, settings, models) of the bank of ``seed``: the demo
+    bank for 0, else simulated and trained like it under ``cache``."""
+    if seed == 0:
+        demo = demo_run(cache, print)
+        return demo.data, demo.inputs, demo.as_of, demo.settings, demo.models
+    from uplift.cli import run
+    from uplift.config import Settings
+    from uplift.features import FeatureInputs
+
+    data = cache / f"plan-sim-bank-50000-seed{seed}"
+    if not (data / "manifest.json").exists():
+        assert run(["--quiet", "simulate", "--customers", "50000", "--seed", str(seed),
+                    "--out", str(data)]) == 0
+    inputs = FeatureInputs.from_folder(data)
+    settings = Settings()
+    day = planning_date(data, inputs, None)
+    key = fingerprint(inputs, day, settings, 0)
+    folder = cache / "models" / key
+    ensure_models(inputs, day, folder, settings, seed=0, data=data, key=key, progress=print)
+    return data, inputs, day, settings, load_models(folder)
+
+
+def evaluate_bank(seed: int, budgets: list[float], spec, variants: bool) -> list[dict]:
+    """Rows (seed, budget, method, true net gain, oracle) for one bank."""
+    data, inputs, day, settings, models = bank(seed, default_cache())
     features = build_features(inputs, day)
     scores = score_customers(inputs, day, models, spec, settings, features=features)
+    raw = raw_scores(scores, features, models, spec, settings)
     truth = read_truth(data / "truth.parquet").set_index("customer_id").loc[
         scores["customer_id"]].reset_index()
     true_churn = pd.DataFrame({f"effect_{o}": truth[f"delta_churn_{o}"] for o in OFFERS})
     true_val = pd.DataFrame({f"effect_{o}": truth[f"delta_value_{o}"] for o in OFFERS})
     oracle_scores = expected_gains(scores, true_churn, spec, settings.customer_value,
                                    value_effects=true_val)
-    g_true = oracle_scores[[f"gain_{o}" for o in spec.offer_names]].to_numpy()
-    g_pred = scores[[f"gain_{o}" for o in spec.offer_names]].to_numpy()
-    costs = scores[[f"cost_{o}" for o in spec.offer_names]].to_numpy()
+    names = spec.offer_names
+    g_true = oracle_scores[[f"gain_{o}" for o in names]].to_numpy()
+    g_pred = scores[[f"gain_{o}" for o in names]].to_numpy()
+    g_raw = raw[[f"gain_{o}" for o in names]].to_numpy()
+    costs = scores[[f"cost_{o}" for o in names]].to_numpy()
     consent = scores["marketing_consent"].astype(bool).to_numpy()
-    allowed = np.column_stack([eligible(scores, spec.offer(o)) for o in spec.offer_names])
+    allowed = np.column_stack([eligible(scores, spec.offer(o)) for o in names])
     allowed &= consent[:, None]
-    cap = spec.capacities[0].max_count
-    cap_col = spec.offer_names.index(spec.capacities[0].offer)
-    coupon = spec.offer_names.index("rate_coupon")
-    shrunk = shrunk_scores(scores, features, models, spec, settings)
-    for k, offer in enumerate(spec.offer_names):
-        r = np.corrcoef(g_pred[:, k], g_true[:, k])[0, 1]
-        print(f"{offer:<14} predicted vs true gain: correlation {r:+.3f}, sd "
-              f"{g_pred[:, k].std():7.1f} vs {g_true[:, k].std():7.1f}")
-    for budget in [float(b) for b in args.budgets.split(",")]:
-        plan = allocate(ScoreTable.from_frame(scores, spec.offer_names, "scores"), spec,
-                        budget=budget)
-        variants = {
-            "shrunk effects": allocate(ScoreTable.from_frame(shrunk, spec.offer_names, "s"),
-                                       spec, budget=budget),
-            "--confident": allocate(ScoreTable.from_frame(scores, spec.offer_names, "c"), spec,
-                                    budget=budget, confident=True)}
-        oracle_table = scores.copy()
-        for o in spec.offer_names:
-            oracle_table[f"gain_{o}"] = oracle_scores[f"gain_{o}"]
-        oracle = allocate(ScoreTable.from_frame(oracle_table, spec.offer_names, "oracle"), spec,
-                          budget=budget)
-        v_plan = chosen_total(plan.solution.choice, g_true)
-        v_oracle = chosen_total(oracle.solution.choice, g_true)
+    caps = {names.index(c.offer): c.max_count for c in spec.capacities
+            if c.max_count is not None}
+    coupon = names.index("rate_coupon")
+    print(f"seed {seed}: {len(scores):,} customers scored")
+    for k, offer in enumerate(names):
+        r_raw = np.corrcoef(g_raw[:, k], g_true[:, k])[0, 1]
+        print(f"  {offer:<14} raw predicted vs true gain: correlation {r_raw:+.3f}; plan uses "
+              f"{'raw' if np.allclose(g_raw[:, k], g_pred[:, k]) else 'segment averages'}")
+    oracle_table = scores.copy()
+    for o in names:
+        oracle_table[f"gain_{o}"] = oracle_scores[f"gain_{o}"]
+    rows = []
+    for budget in budgets:
+        def plan_of(table: pd.DataFrame, budget: float = budget, **kw) -> np.ndarray:
+            return allocate(ScoreTable.from_frame(table, names, "scores"), spec, budget=budget,
+                            **kw).solution.choice
+
+        choices = {"plan": plan_of(scores), "plan on raw effects": plan_of(raw),
+                   "oracle": plan_of(oracle_table),
+                   "greedy by predicted gain": greedy(g_pred, costs, allowed, budget, caps),
+                   "greedy by raw predicted gain": greedy(g_raw, costs, allowed, budget, caps),
+                   "greedy on true gains": greedy(g_true, costs, allowed, budget, caps)}
         red = np.flatnonzero((scores["tier"] == "red").to_numpy() & allowed[:, coupon])
         red = red[np.argsort(-scores["churn_risk"].to_numpy()[red], kind="stable")]
-        spend = np.cumsum(costs[red, coupon])
         rule = np.full(len(scores), -1)
-        rule[red[spend <= budget]] = coupon
-        v_rule = chosen_total(rule, g_true)
-        greedy_choice = greedy(g_pred, costs, allowed, budget, cap_col, cap)
-        v_greedy = chosen_total(greedy_choice, g_true)
-        v_greedy_true = chosen_total(greedy(g_true, costs, allowed, budget, cap_col, cap), g_true)
-        print(f"budget {budget:>9,.0f}: true net gain  plan {v_plan:>11,.0f} "
-              f"({v_plan / v_oracle:.1%} of oracle)  oracle {v_oracle:>11,.0f}  "
-              f"coupon-to-red {v_rule:>11,.0f}  greedy-by-gain {v_greedy:>11,.0f}")
-        print(f"{'':>18}plan vs greedy-by-gain {v_plan / v_greedy - 1:+.1%}; with true gains: "
-              f"oracle vs greedy {v_oracle / v_greedy_true - 1:+.1%} "
-              f"(greedy on true gains {v_greedy_true:,.0f})")
-        v_promised = chosen_total(plan.solution.choice, g_pred)
-        print(f"{'':>18}the plan's predicted net gain {v_promised:,.0f} vs true {v_plan:,.0f} "
-              f"(true / predicted {v_plan / v_promised:.2f})")
-        print(f"{'':>18}spend: plan {chosen_total(plan.solution.choice, costs):,.0f}, greedy "
-              f"{chosen_total(greedy_choice, costs):,.0f}, oracle "
-              f"{chosen_total(oracle.solution.choice, costs):,.0f}")
-        for name, result in variants.items():
-            value = chosen_total(result.solution.choice, g_true)
-            print(f"{'':>18}plan on {name}: {value:>11,.0f} ({value / v_oracle:.1%} of oracle)")
+        rule[red[np.cumsum(costs[red, coupon]) <= budget]] = coupon
+        choices["coupon to red tier"] = rule
+        if variants:
+            shrunk = shrunk_scores(scores, features, models, spec, settings)
+            choices["plan on shrunk effects"] = plan_of(shrunk)
+            choices["--confident"] = plan_of(scores, confident=True)
+        oracle = chosen_total(choices["oracle"], g_true)
+        for method, choice in choices.items():
+            rows.append({"seed": seed, "budget": budget, "method": method,
+                         "true_gain": chosen_total(choice, g_true),
+                         "predicted_gain": chosen_total(choice, g_pred),
+                         "spend": chosen_total(choice, costs), "oracle": oracle})
+        v = {m: chosen_total(c, g_true) for m, c in choices.items()}
+        print(f"  budget {budget:>9,.0f}: plan {v['plan']:>11,.0f} ({v['plan'] / oracle:.1%} of "
+              f"oracle {oracle:,.0f}); raw-effects plan {v['plan on raw effects'] / oracle:.1%}; "
+              f"greedy {v['greedy by predicted gain'] / oracle:.1%}; plan vs greedy "
+              f"{v['plan'] / v['greedy by predicted gain'] - 1:+.1%}; spend plan "
+              f"{chosen_total(choices['plan'], costs):,.0f} oracle "
+              f"{chosen_total(choices['oracle'], costs):,.0f}", flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--budgets", default="10000,30000,100000,demo")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--variants", action="store_true",
+                        help="also the plans on shrunk effects and --confident")
+    args = parser.parse_args()
+    spec = load_campaign_spec(ROOT / "campaigns" / "retention_demo.yaml")
+    budgets = [float(spec.budget) if b == "demo" else float(b) for b in args.budgets.split(",")]
+    rows = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        rows += evaluate_bank(seed, budgets, spec, args.variants)
+    frame = pd.DataFrame(rows)
+    frame["share_of_oracle"] = frame["true_gain"] / frame["oracle"]
+    greedy_gain = frame[frame["method"] == "greedy by predicted gain"].set_index(
+        ["seed", "budget"])["true_gain"]
+    frame["vs_greedy"] = frame["true_gain"] / greedy_gain.loc[
+        list(zip(frame["seed"], frame["budget"], strict=True))].to_numpy() - 1
+    summary = frame.groupby(["budget", "method"]).agg(
+        share_of_oracle=("share_of_oracle", "mean"), share_sd=("share_of_oracle", "std"),
+        vs_greedy=("vs_greedy", "mean"), vs_greedy_sd=("vs_greedy", "std"),
+        true_gain=("true_gain", "mean"), spend=("spend", "mean"))
+    with pd.option_context("display.float_format", "{:,.3f}".format, "display.width", 200,
+                           "display.max_rows", 200):
+        print(summary)
+
 
 if __name__ == "__main__":
     main()

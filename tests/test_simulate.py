@@ -157,3 +157,27 @@ def test_churn_signals_precede_the_exit_and_nothing_follows_it(small_bank_dir):
 
 def test_simulator_rejects_nonsense_sizes():
     assert run(["--quiet", "simulate", "--customers", "0", "--out", "never"]) == 2
+
+
+def test_simulate_without_triggers_is_the_earlier_bank_of_the_seed(tmp_path):
+    """`simulate --no-triggers` writes the bank `simulate_bank(triggers=False)` gives; with
+    `--triggers` the customers and campaign are the same and only events are added."""
+    import pandas as pd
+
+    from uplift.simulate import simulate_bank
+
+    plain, triggered = tmp_path / "plain", tmp_path / "triggered"
+    assert run(["--quiet", "simulate", "--customers", "400", "--seed", "3", "--no-triggers",
+                "--out", str(plain)]) == 0
+    assert run(["--quiet", "simulate", "--customers", "400", "--seed", "3", "--triggers",
+                "--out", str(triggered)]) == 0
+    expected = simulate_bank(400, seed=3, triggers=False)
+    events = pd.read_parquet(plain / "events.parquet")
+    pd.testing.assert_frame_equal(events.reset_index(drop=True),
+                                  expected.events.reset_index(drop=True))
+    for table in ("customers", "campaign_log"):
+        pd.testing.assert_frame_equal(pd.read_parquet(plain / f"{table}.parquet"),
+                                      pd.read_parquet(triggered / f"{table}.parquet"))
+    more = pd.read_parquet(triggered / "events.parquet")
+    assert len(more) > len(events)
+    assert (more["event_type"] == "profile_change").any()

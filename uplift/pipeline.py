@@ -53,7 +53,7 @@ def demo_data(cache: Path, progress: Progress = _quiet) -> Path:
     """The embedded demo bank (simulated, fixed seed), built on first use under ``cache``."""
     from uplift.tasks.data import simulate_to_folder
 
-    folder = cache / f"demo-bank-{DEMO_CUSTOMERS}-seed{DEMO_SEED}-v{__version__}"
+    folder = cache / f"demo-bank-{DEMO_CUSTOMERS}-seed{DEMO_SEED}-v{__version__}-triggers"
     if (folder / "manifest.json").exists():
         return folder
     progress(f"building the demo bank ({DEMO_CUSTOMERS:,} customers, seed {DEMO_SEED}) in "
@@ -174,7 +174,14 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
     risk = churn.predict_proba(logged[list(churn.spec_.features)], source="campaign log")
     backtest = backtest_table(logged, customers, effect_models["effects_churn"],
                               effect_models["effects_value"], baseline_risk=risk)
+    from uplift.effects.calibration import EVIDENCE_FILE, all_evidence, describe, evidence_rows
+
+    evidence = all_evidence(backtest, value=settings.customer_value)
+    progress("held-out calibration test of each offer's predicted effects (BLP slope):")
+    for line in describe(evidence):
+        progress(line)
     with io.replaced_directory(folder, marker=MODEL_MARKER) as stage:
+        io.write_json(evidence_rows(evidence), stage / EVIDENCE_FILE)
         churn.save(stage / "churn")
         for name, model in effect_models.items():
             model.save(stage / name)
@@ -258,6 +265,8 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
     value_effects = (models.effects_value.predict(current, source="features")
                      if models.effects_value is not None else None)
     info = customers.set_index("customer_id").reindex(current["customer_id"]).reset_index()
+    churn_effects, value_effects = _coarse_where_no_signal(models, info, churn_effects,
+                                                           value_effects, settings)
     gains = expected_gains(info, churn_effects, spec, settings.customer_value,
                            value_effects=value_effects)
     keep = [c for c in info.columns if c not in ("customer_id", "open_date", "close_date")]
@@ -269,6 +278,22 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
             table[f"se_churn_{arm}"] = churn_effects[f"se_{arm}"].to_numpy()
     table["segment"] = table["segment"].astype(str)
     return table
+
+
+def _coarse_where_no_signal(models: Models, info: pd.DataFrame, churn_effects: pd.DataFrame,
+                            value_effects: pd.DataFrame | None, settings: Settings):
+    """Offers whose predicted effects failed the held-out calibration test get segment-average
+    effects (:mod:`uplift.effects.calibration`)."""
+    from uplift.effects.calibration import coarse_effects, evidence_for_models
+
+    evidence = evidence_for_models(models.folder, settings.customer_value)
+    if not evidence:
+        return churn_effects, value_effects
+    segments = info["segment"].to_numpy() if "segment" in info.columns else None
+    churn_effects = coarse_effects(evidence["churn"], churn_effects, segments)
+    if value_effects is not None:
+        value_effects = coarse_effects(evidence["value"], value_effects, segments)
+    return churn_effects, value_effects
 
 
 @dataclass

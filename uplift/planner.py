@@ -206,7 +206,7 @@ class PlanResult:
                          checks["churn"], checks["effects_comparison"],
                          checks["effects_learner"],
                          {"as_of": self.as_of, "data": data_label}, self.backtest,
-                         outlook=self.outlook)
+                         outlook=self.outlook, evidence=checks.get("offer_effects"))
 
 
 def compute(job: PlanJob, progress: Progress = _quiet) -> PlanResult:
@@ -221,6 +221,10 @@ def compute(job: PlanJob, progress: Progress = _quiet) -> PlanResult:
         model_dir=job.model_dir, data_folder=run.folder, train_first=job.training,
         cache=job.cache, confident=request.confident, seed=request.seed,
         contacts=job.history, do_not_contact=job.do_not_contact, progress=progress)
+    from uplift.effects.calibration import evidence_for_models, evidence_rows
+
+    offer_effects = evidence_rows(evidence_for_models(models.folder,
+                                                      run.settings.customer_value) or {})
     realisation = None
     if backtest is not None and backtest.realisation is not None:
         realisation = (backtest.realisation, *backtest.realisation_interval)
@@ -231,10 +235,11 @@ def compute(job: PlanJob, progress: Progress = _quiet) -> PlanResult:
     expect = outlook(result.plan, realisation)
     summary = {**result.summary, "expected_gain_interval": list(interval), "outlook": expect,
                "backtest": backtest.to_dict() if backtest is not None else None,
-               "as_of": run.day, "models": str(job.model_dir)}
+               "offer_effects": offer_effects, "as_of": run.day, "models": str(job.model_dir)}
     checks = {"churn": models.churn.validation_,
               "effects_comparison": models.effects_churn.estimator_.comparison_,
-              "effects_learner": models.effects_churn.estimator_.learner_}
+              "effects_learner": models.effects_churn.estimator_.learner_,
+              "offer_effects": offer_effects}
     return PlanResult(result.plan, call_list(result.plan), holdout_list(result.plan),
                       left_out_list(scores["customer_id"], result.left_out), summary,
                       result.curve, result.excluded, expect, backtest, checks, scores,

@@ -25,7 +25,7 @@ from uplift.ids import canonical_ids, fractional_ids
 EVENT_TYPES: tuple[str, ...] = (
     "deposit", "withdrawal", "transfer_out", "transfer_out_competitor", "card_spend",
     "product_buy", "product_redeem", "login", "page_view", "branch_visit", "service_contact",
-    "complaint", "campaign_open", "campaign_response", "account_close",
+    "complaint", "campaign_open", "campaign_response", "account_close", "profile_change",
 )
 #: Event types whose ``amount`` is money (currency units); the others carry amount 0.
 MONETARY_EVENTS: tuple[str, ...] = (
@@ -38,7 +38,10 @@ PAGES: tuple[str, ...] = (
     "transfer_limit", "account_closing", "other",
 )
 #: Topics of ``service_contact`` and ``complaint`` events.
-TOPICS: tuple[str, ...] = ("fees", "rates", "card", "service_quality", "closing", "general")
+#: ``profile_change`` events carry the changed detail as topic: ``phone`` (the bound phone
+#: number) or ``address``.
+TOPICS: tuple[str, ...] = ("fees", "rates", "card", "service_quality", "closing", "general",
+                           "phone", "address")
 SEGMENTS: tuple[str, ...] = ("private_banking", "mass_affluent", "young_retail", "silent")
 CONTROL_ARM = "control"
 MAX_SHOWN = 5
@@ -419,7 +422,8 @@ EVENTS = Contract(
         Column("channel", "category", "channel: app, web, branch, phone, atm, pos, email",
                nullable=True),
         Column("page", "category", "page of a page_view", required=False, nullable=True),
-        Column("topic", "category", "topic of a service_contact or complaint", required=False,
+        Column("topic", "category", "topic of a service_contact or complaint; "
+               "detail changed by a profile_change (phone, address)", required=False,
                nullable=True),
     ),
     checks=(_page_only_on_page_views, _event_types_known),

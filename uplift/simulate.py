@@ -393,7 +393,10 @@ def _balanced_deposit_size(c: dict[str, np.ndarray]) -> np.ndarray:
 def _events_chunk(
     c: dict[str, np.ndarray], ids: np.ndarray, churn_day: np.ndarray, history_days: int,
     start: pd.Timestamp, rng: np.random.Generator,
+    trigger_rng: np.random.Generator | None = None,
 ) -> pa.Table:
+    """Events of a chunk of customers; with ``trigger_rng``, also the trigger bursts of
+    :mod:`uplift.simulate_triggers` (``c["trigger_day"]``) and night-time transfers."""
     weeks = int(np.ceil(history_days / 7))
     mid = np.arange(weeks) * 7.0 + 3.5
     onset = np.where(np.isfinite(c["onset_day"]), c["onset_day"], 1e9)
@@ -441,7 +444,6 @@ def _events_chunk(
     order = np.argsort(row.astype(np.int64) * (history_days + 1) * 86400 + seconds,
                        kind="stable")
     row, seconds, kind_idx, digital = row[order], seconds[order], kind_idx[order], digital[order]
-    ts = start.to_datetime64().astype("datetime64[s]") + seconds.astype("timedelta64[s]")
 
     n_kinds = len(EVENT_KINDS)
     share = np.array([k.amount_aum_share for k in EVENT_KINDS] + [0.0])
@@ -464,6 +466,12 @@ def _events_chunk(
     off_ch = [CHANNELS.index(k.offline_channel) for k in EVENT_KINDS] + [CHANNELS.index("branch")]
     channel_code = np.where(digital, np.array(dig_ch)[kind_idx], np.array(off_ch)[kind_idx])
     assert n_kinds + 1 == len(type_names)
+    codes = {"type": type_codes[kind_idx], "page": page_codes[kind_idx],
+             "topic": topic_codes[kind_idx], "channel": channel_code.astype(np.int8)}
+    if trigger_rng is not None:
+        codes, row, seconds, amount = _with_triggers(c, codes, row, seconds, amount, churn_day,
+                                                     history_days, trigger_rng)
+    ts = start.to_datetime64().astype("datetime64[s]") + seconds.astype("timedelta64[s]")
 
     def dictionary(codes: np.ndarray, values: tuple[str, ...]) -> pa.DictionaryArray:
         mask = codes < 0
@@ -473,12 +481,43 @@ def _events_chunk(
     return pa.table({
         "customer_id": pa.array(ids[row]),
         "ts": pa.array(ts.astype("datetime64[us]")),
-        "event_type": dictionary(type_codes[kind_idx], EVENT_TYPES),
+        "event_type": dictionary(codes["type"], EVENT_TYPES),
         "amount": pa.array(amount),
-        "channel": dictionary(channel_code.astype(np.int8), CHANNELS),
-        "page": dictionary(page_codes[kind_idx], PAGES),
-        "topic": dictionary(topic_codes[kind_idx], TOPICS),
+        "channel": dictionary(codes["channel"], CHANNELS),
+        "page": dictionary(codes["page"], PAGES),
+        "topic": dictionary(codes["topic"], TOPICS),
     })
+
+
+def _with_triggers(c: dict[str, np.ndarray], codes: dict[str, np.ndarray], row: np.ndarray,
+                   seconds: np.ndarray, amount: np.ndarray, churn_day: np.ndarray,
+                   history_days: int, rng: np.random.Generator,
+                   ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """The chunk's events plus trigger bursts, with some ordinary transfers moved to night."""
+    from uplift import simulate_triggers as trig
+
+    transfers = [EVENT_TYPES.index("transfer_out"), EVENT_TYPES.index("transfer_out_competitor")]
+    seconds = trig.night_seconds(seconds, np.isin(codes["type"], transfers), rng)
+    extra = trig.trigger_events(c["seg"], c["reason"], c["trigger_day"], c["aum"],
+                                history_days, rng)
+    day = extra.seconds // 86400
+    first_day = np.maximum(c["open_day"], 0.0)
+    keep = ((day >= first_day[extra.row]) & (day < churn_day[extra.row])
+            & (day < history_days))
+
+    def code(values: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
+        lookup = {v: i for i, v in enumerate(vocabulary)}
+        return np.array([lookup.get(v, -1) for v in values[keep]], dtype=np.int8)
+
+    out = {"type": code(extra.event_type, EVENT_TYPES), "page": code(extra.page, PAGES),
+           "topic": code(extra.topic, TOPICS), "channel": code(extra.channel, CHANNELS)}
+    row = np.concatenate([row, extra.row[keep]])
+    seconds = np.concatenate([seconds, extra.seconds[keep]])
+    amount = np.concatenate([amount, extra.amount[keep]])
+    merged = {k: np.concatenate([codes[k], out[k]]) for k in codes}
+    order = np.argsort(row.astype(np.int64) * (history_days + 1) * 86400 + seconds,
+                       kind="stable")
+    return {k: v[order] for k, v in merged.items()}, row[order], seconds[order], amount[order]
 
 
 def simulate_bank(
@@ -489,12 +528,16 @@ def simulate_bank(
     start_date: str = DEFAULT_START,
     events_path: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    triggers: bool = True,
 ) -> SimulatedBank:
     """Simulate a bank of ``n_customers`` over ``months`` of history with a campaign at the end.
 
-    Events are written to ``events_path`` (Parquet, one row group per chunk of customers) when
-    given, so memory stays bounded; otherwise they are returned in memory with the other
-    tables. ``progress(done, total)`` is
+    With ``triggers`` (the default) a share of the disengagement onsets get an observable start
+    (:mod:`uplift.simulate_triggers`); without, the bank of the same seed is the same except for
+    those events (and the night hours of some transfers). Events are written to
+    ``events_path`` (Parquet, one row group per chunk of customers) when given, so memory stays
+    bounded; otherwise they are returned in memory with the other tables. ``progress(done,
+    total)`` is
     called after each chunk.
     """
     if n_customers < 1:
@@ -513,6 +556,13 @@ def simulate_bank(
     exp_draw = rng.exponential(1.0, n_customers)
     churn_day = _churn_day(c, exp_draw, float(history_days))
     log_m = _offer_log_multipliers(c, rng)
+    from uplift import simulate_triggers as trig
+
+    c["trigger_day"] = np.full(n_customers, np.nan)
+    if triggers:
+        c["trigger_day"] = trig.trigger_days(c["seg"], c["reason"], c["onset_day"],
+                                             np.random.default_rng(np.random.SeedSequence(
+                                                 seed, spawn_key=(trig.CUSTOMER_STREAM,))))
 
     events_rows = 0
     kept: list[pa.Table] = []
@@ -521,8 +571,10 @@ def simulate_bank(
         for i, chunk_seed in enumerate(chunk_seeds):
             lo, hi = i * CHUNK_CUSTOMERS, min((i + 1) * CHUNK_CUSTOMERS, n_customers)
             part = {k: v[lo:hi] for k, v in c.items()}
+            trigger_rng = (np.random.default_rng(np.random.SeedSequence(
+                seed, spawn_key=(trig.EVENT_STREAM, i))) if triggers else None)
             table = _events_chunk(part, ids[lo:hi], churn_day[lo:hi], history_days, start,
-                                  np.random.default_rng(chunk_seed))
+                                  np.random.default_rng(chunk_seed), trigger_rng)
             events_rows += table.num_rows
             if events_path is None:
                 kept.append(table)
@@ -617,6 +669,7 @@ def simulate_bank(
         "latent_reason": pd.Categorical.from_codes(c["reason"], REASONS),
         "onset_day": c["onset_day"],
         "onset_date": onset_date,
+        "trigger_day": c["trigger_day"],
         "ramp_days": c["ramp_days"],
         "base_hazard": c["base_hazard"],
         "peak_hazard": c["peak_hazard"],

@@ -235,3 +235,22 @@ def test_plan_seed_call_list_holdout_list_and_export(planned, trained_models, sm
     assert run(["--quiet", "export", "--plan", str(out), "--data", str(small_bank_dir),
                 "--include-holdout", "--out", str(everyone)]) == 0
     assert set(pd.read_csv(everyone)["customer_id"]) == set(seeded["customer_id"])
+
+
+def test_plan_says_per_offer_which_effects_it_used_and_why(planned):
+    work, _ = planned
+    manifest = json.loads((work / "plan.csv.manifest.json").read_text())
+    rows = manifest["summary"]["offer_effects"]
+    offers = {"rate_coupon", "fee_waiver", "advisor_visit", "health_report"}
+    assert {(e["offer"], e["outcome"]) for e in rows} == {
+        (o, outcome) for o in offers for outcome in ("churn", "value")}
+    for e in rows:
+        assert e["use"] in ("per-customer", "segment average")
+        if e["use"] == "per-customer":       # kept only with slopes above 0 at 5%
+            assert e["slope"] - 1.645 * e["slope_se"] > 0
+            assert e["gain_slope"] - 1.645 * e["gain_slope_se"] > 0
+        assert e["why"]
+    saved = json.loads((Path(manifest["summary"]["models"]) / "calibration.json").read_text())
+    assert saved == rows
+    html = (work / "report.html").read_text()
+    assert "Which offers use per-customer effects" in html

@@ -19,13 +19,16 @@ def simulate(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     start_date: Annotated[str, typer.Option("--start-date",
                                             help="First day of the history.")] = "2025-01-01",
+    triggers: Annotated[bool, typer.Option(
+        "--triggers/--no-triggers", help="Give a share of disengagement onsets an observable "
+        "start (trigger events); --no-triggers: the earlier bank of the same seed.")] = True,
 ) -> None:
     """Simulate a bank with known ground truth: customers, events, campaign log, truth."""
     from uplift.tasks.data import simulate_to_folder
 
     started = time.perf_counter()
     bank = simulate_to_folder(
-        out, customers, months, seed=seed, start_date=start_date,
+        out, customers, months, seed=seed, start_date=start_date, triggers=triggers,
         progress=lambda done, total: say(f"  simulated {done:,}/{total:,} customers"))
     rows = bank.rows
     say(f"wrote {out}: {rows['customers.parquet']:,} customers, "

@@ -9,7 +9,9 @@ The backtest replays the plan's rule on the randomised campaign the effects were
 
 1. each logged customer's effects are *out of fold* (from the cross-fitting models that never
    saw that customer), so a customer's own outcome does not inflate their estimate;
-2. gains and costs come from the same campaign spec; the same allocator chooses offers under
+2. offers whose out-of-fold predictions fail the held-out calibration test
+   (:mod:`uplift.effects.calibration`) use segment-average effects, as the plan does;
+   gains and costs come from the same campaign spec; the same allocator chooses offers under
    the same rules, with the budget and the customer counts of capacities and segment quotas
    scaled by (logged customers / planned customers); do-not-contact lists and contact
    histories are not applied (they concern the new campaign);
@@ -122,6 +124,17 @@ def replayed_plan(table: pd.DataFrame, spec: CampaignSpec, budget: float,
     churn = pd.DataFrame({f"effect_{o}": table[OOF_CHURN + o] for o in offers})
     value_effects = (pd.DataFrame({f"effect_{o}": table[OOF_VALUE + o] for o in offers})
                      if all(OOF_VALUE + o in table.columns for o in offers) else None)
+    # the plan's rule: offers whose predictions fail the held-out test use segment averages
+    # (offers with too few logged rows to test are replayed as predicted)
+    from uplift.effects.calibration import MIN_ROWS, all_evidence, coarse_effects
+
+    evidence = {outcome: {k: e for k, e in per_offer.items()
+                          if min(e.treated_rows, e.control_rows) >= MIN_ROWS}
+                for outcome, per_offer in all_evidence(table, offers, value).items()}
+    segments = table["segment"].to_numpy() if "segment" in table.columns else None
+    churn = coarse_effects(evidence["churn"], churn, segments)
+    if value_effects is not None:
+        value_effects = coarse_effects(evidence["value"], value_effects, segments)
     customers = table.assign(customer_id=np.arange(len(table)))
     if "marketing_consent" not in customers.columns:
         customers["marketing_consent"] = True

@@ -17,7 +17,14 @@ import pandas as pd
 
 from uplift import io
 from uplift.errors import InputError, SchemaError
-from uplift.features.registry import FEATURES, INFLOW, MONETARY, OUTFLOW, Feature
+from uplift.features.registry import (
+    FEATURES,
+    INFLOW,
+    MONETARY,
+    NIGHT_END_HOUR,
+    OUTFLOW,
+    Feature,
+)
 from uplift.ids import CANONICAL_SQL, MAX_EXACT_FLOAT, JoinMatch, check_join, judge, likely_cause
 from uplift.schema import (
     EVENT_TYPES,
@@ -355,7 +362,8 @@ def feature_query(as_of: str, *, with_campaign: bool, with_external: bool,
     ctes = [
         f"""ev AS (
   SELECT customer_key, event_type, amount, channel, page, topic,
-         date_diff('day', CAST(ts AS DATE), DATE '{as_of}') AS age
+         date_diff('day', CAST(ts AS DATE), DATE '{as_of}') AS age,
+         (hour(ts) < {NIGHT_END_HOUR} AND ts > CAST(CAST(ts AS DATE) AS TIMESTAMP)) AS night
   FROM events_src WHERE ts < TIMESTAMP '{as_of}')""",
         f"agg AS (\n{_group_sql(by_kind['agg'], 'ev', helpers)})",
         f"""monthly_raw AS (

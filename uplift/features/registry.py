@@ -30,6 +30,15 @@ PAGES_TRACKED = ("home", "accounts", "cards", "products", "rates", "rate_compari
                  "transfer_limit", "account_closing", "other")
 TOPICS_TRACKED = ("fees", "rates", "card", "service_quality", "closing", "general")
 FAMILIES = ("transaction", "behaviour", "interaction", "external")
+#: an event is at night when its time of day is after 00:00:00 and before this hour; a ``ts``
+#: of exactly midnight is a date without a time (many exports) and never counts as night
+NIGHT_END_HOUR = 6
+TRANSFERS = ("transfer_out", "transfer_out_competitor")
+#: events that often mark the start of an exit (each also happens without one)
+TRIGGER_SQL = ("(event_type IN ('profile_change', 'complaint', 'transfer_out_competitor') "
+               "OR (event_type = 'page_view' AND page IN ('rate_comparison', 'transfer_limit', "
+               "'account_closing')) OR (event_type = 'service_contact' AND topic = 'closing') "
+               "OR (event_type IN ('transfer_out', 'transfer_out_competitor') AND night))")
 
 
 @dataclass(frozen=True)
@@ -329,6 +338,52 @@ def _interaction() -> list[Feature]:
     return out
 
 
+def _triggers() -> list[Feature]:
+    """Short-window signs of an exit starting: profile changes, night transfers, triggers."""
+    out: list[Feature] = []
+    add = out.append
+    for topic in ("phone", "address"):
+        for w in (7, 30):
+            add(Feature(f"beh_profile_change_{topic}_{w}d", "behaviour",
+                        f"changes of the bound {topic} in the last {w} days",
+                        _count(f"{_type('profile_change')} AND topic = '{topic}'", 1, w)))
+    add(Feature("beh_days_since_profile_change", "behaviour",
+                f"days since the last phone or address change (capped at {DAYS_CAP})",
+                _days_since(_type("profile_change")), fill=DAYS_CAP))
+    night = f"{_in(TRANSFERS)} AND night"
+    for w in (7, 30):
+        add(Feature(f"txn_night_transfers_{w}d", "transaction",
+                    f"transfers sent between midnight and {NIGHT_END_HOUR}:00, last {w} days",
+                    _count(night, 1, w)))
+    for w in (30, 90):
+        add(Feature(f"txn_night_transfer_share_{w}d", "transaction",
+                    f"share of transfers sent between midnight and {NIGHT_END_HOUR}:00, last "
+                    f"{w} days", f"{_count(night, 1, w)} / greatest({_count(_in(TRANSFERS), 1, w)}"
+                    ", 1)"))
+    for w in (7, 14, 30):
+        add(Feature(f"beh_trigger_count_{w}d", "behaviour",
+                    f"exit triggers in the last {w} days (profile changes, complaints, "
+                    "competitor or night transfers, rate-comparison, transfer-limit or closing "
+                    "look-ups)", _count(TRIGGER_SQL, 1, w)))
+    add(Feature("beh_trigger_days_14d", "behaviour",
+                "distinct days with an exit trigger, last 14 days",
+                f"count(DISTINCT CASE WHEN {TRIGGER_SQL} AND age <= 14 THEN age END)"))
+    add(Feature("beh_days_since_first_trigger_60d", "behaviour",
+                "days since the first exit trigger of the last 60 days (capped at "
+                f"{DAYS_CAP} when none)",
+                f"coalesce(max(CASE WHEN {TRIGGER_SQL} AND age <= 60 THEN age END), {DAYS_CAP})",
+                fill=DAYS_CAP))
+    add(Feature("beh_days_since_trigger", "behaviour",
+                f"days since the last exit trigger (capped at {DAYS_CAP})",
+                _days_since(TRIGGER_SQL), fill=DAYS_CAP))
+    add(Feature("beh_trigger_vs_baseline", "behaviour",
+                "exit triggers: last 14 days vs the customer's own average per 14 days over days "
+                "91-365 (log ratio)",
+                _trend(_count(TRIGGER_SQL, 1, 14),
+                       f"{_count(TRIGGER_SQL, 91, 365)} * 14.0 / 275.0")))
+    return out
+
+
 def _external() -> list[Feature]:
     return [
         Feature("ext_data_present", "external",
@@ -353,7 +408,7 @@ def _external() -> list[Feature]:
 
 
 FEATURES: tuple[Feature, ...] = tuple(_transaction() + _behaviour() + _interaction()
-                                      + _external())
+                                      + _triggers() + _external())
 assert len({f.name for f in FEATURES}) == len(FEATURES), "feature names must be unique"
 
 

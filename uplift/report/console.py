@@ -60,6 +60,10 @@ def plan_lines(summary: dict, excluded: dict[str, int], outlook: dict | None = N
     for offer, v in summary["per_offer"].items():
         lines.append(f"{offer:<16}{v['treated']:>10,}{_n(v['spend']):>14}"
                      f"{_n(v['expected_gain']):>20}")
+    if summary.get("offer_effects"):
+        lines.append("effects per offer (held-out calibration test, slope +- SE):")
+        for e in summary["offer_effects"]:
+            lines.append(f"  {e['offer']}, {e['outcome']} effect: {e['use']} ({e['why']})")
     roi = f"{summary['roi']:.2f}" if summary["roi"] is not None else "n/a"
     lines.append(f"ROI (net gain / spend) {roi}; the selection (contacted + held out) uses "
                  f"{_n(summary['budget_used'])} {cur} of the budget")

@@ -147,7 +147,7 @@ def plan_html(plan: pd.DataFrame, summary: dict, excluded: dict[str, int],
               curve: pd.DataFrame | None, interval: tuple[float, float],
               churn_validation: dict, effects_comparison: pd.DataFrame,
               effects_learner: str, context: dict, backtest=None,
-              outlook: dict | None = None) -> str:
+              outlook: dict | None = None, evidence: list[dict] | None = None) -> str:
     from uplift.allocate.calllist import outlook as make_outlook
 
     cur = summary["currency"]
@@ -277,4 +277,25 @@ def plan_html(plan: pd.DataFrame, summary: dict, excluded: dict[str, int],
     if "policy value" in chosen.columns:
         body += ("<p class=\"note\">Policy value: the held-out outcome of the model's "
                  "own best-offer policy, the same for every offer row.</p>")
+    if evidence:
+        body += _evidence_section(evidence, cur)
     return page("Retention campaign plan", body)
+
+
+def _evidence_section(evidence: list[dict], cur: str) -> str:
+    """Per offer: per-customer or segment-average effects, and the held-out test behind it."""
+    def pm(value: float | None, se: float | None, fmt: str) -> str:
+        return "untested" if value is None else f"{value:{fmt}} +- {se:{fmt}}"
+
+    rows = pd.DataFrame([{
+        "offer": e["offer"], "effect on": e["outcome"], "effects used": e["use"],
+        "average effect": pm(e["average_effect"], e["average_effect_se"],
+                             ".4f" if e["outcome"] == "churn" else ",.2f"),
+        "slope on the prediction": pm(e["slope"], e["slope_se"], ".2f"),
+        "why": e["why"]} for e in evidence])
+    return ("<h3>Which offers use per-customer effects</h3><p>Per offer, the predicted "
+            "effects on churn (probability) and on value (" + cur + ") were tested on held-out "
+            "rows of the past campaign (best linear predictor: the outcome regressed on the "
+            "prediction; slope 1 = calibrated, 0 = no signal, +- one standard error). Where "
+            "the slope is not above 0 at 5%, the plan uses the average effect of the "
+            "customer's segment instead of per-customer predictions.</p>") + table(rows)

@@ -37,10 +37,10 @@ class SimulatedBank:
 
 
 def simulate_to_folder(out: Path, customers: int, months: int = 12, *, seed: int = 0,
-                       start_date: str = "2025-01-01",
+                       start_date: str = "2025-01-01", triggers: bool = True,
                        progress: Callable[[int, int], None] | None = None) -> SimulatedBank:
     """Simulate a bank into ``out`` (new, empty or a previous simulation): every file or none.
-    """
+    ``triggers``: a share of disengagement onsets start with observable trigger events."""
     from uplift.simulate import simulate_bank, write_bank
 
     if out.exists() and any(out.iterdir()):
@@ -50,11 +50,12 @@ def simulate_to_folder(out: Path, customers: int, months: int = 12, *, seed: int
                              "choose an empty or new folder")
     with io.staged_directory(out) as stage:
         bank = simulate_bank(customers, months, seed=seed, start_date=start_date,
-                             events_path=stage / "events.parquet", progress=progress)
+                             events_path=stage / "events.parquet", triggers=triggers,
+                             progress=progress)
         rows = write_bank(bank, stage)
         io.record_run(stage, "simulate",
                       {"customers": customers, "months": months, "start_date": start_date,
-                       "out": out},
+                       "out": out, "triggers": triggers},
                       seed=seed, outputs=rows,
                       extra={"start_date": str(bank.start_date.date()),
                              "assignment_date": str(bank.assignment_date.date())})

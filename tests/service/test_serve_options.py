@@ -1,0 +1,54 @@
+"""`uplift serve` hands every option to the app it builds (settings, host, port), on the
+demo path too; uvicorn and the demo's heavy steps are replaced by recorders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from uplift.cli import run
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    import uvicorn
+
+    import uplift.service.api as api
+    import uplift.service.demo as demo
+
+    seen: dict = {}
+    monkeypatch.setattr(api, "create_app", lambda settings: seen.setdefault("app", settings))
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **_: seen.update(
+        served=app, host=host, port=port))
+    monkeypatch.setattr(demo, "demo_settings", lambda state, db, progress: seen.setdefault(
+        "demo", __import__("types").SimpleNamespace(state=state, db=db, webhooks=[],
+                                                    webhook_secret=None)))
+    monkeypatch.setattr(demo, "start_replay", lambda app, port, progress: seen.update(
+        replay_port=port))
+    return seen
+
+
+def test_serve_passes_every_option_to_the_app(tmp_path, recorded, monkeypatch):
+    monkeypatch.setenv("UPLIFT_WEBHOOK_SECRET", "s3cret")
+    db = str(tmp_path / "store" / "s.db")
+    args = ["serve", "--model", str(tmp_path / "models"), "--campaign", str(tmp_path / "c.yaml"),
+            "--data", str(tmp_path / "bank"), "--db", db, "--host", "127.0.0.2", "--port", "8123",
+            "--webhook", "http://127.0.0.1:9/a", "--webhook", "http://127.0.0.1:9/b",
+            "--config", str(tmp_path / "s.yaml"), "--state", str(tmp_path / "state")]
+    assert run(args) == 0
+    settings = recorded["app"]
+    assert settings.model == tmp_path / "models" and settings.data == tmp_path / "bank"
+    assert settings.campaign == tmp_path / "c.yaml" and settings.config == tmp_path / "s.yaml"
+    assert settings.db == db and Path(db).parent.is_dir()       # the SQLite folder is made
+    assert settings.webhooks == ["http://127.0.0.1:9/a", "http://127.0.0.1:9/b"]
+    assert settings.webhook_secret == b"s3cret" and settings.state == tmp_path / "state"
+    assert (recorded["host"], recorded["port"]) == ("127.0.0.2", 8123)
+
+
+def test_serve_demo_replays_on_the_port_it_serves(tmp_path, recorded):
+    assert run(["serve", "--demo", "--port", "8124", "--state", str(tmp_path / "state"),
+                "--webhook", "http://127.0.0.1:9/x"]) == 0
+    assert recorded["demo"].state == tmp_path / "state" and recorded["demo"].db is None
+    assert recorded["demo"].webhooks == ["http://127.0.0.1:9/x"]
+    assert recorded["replay_port"] == recorded["port"] == 8124

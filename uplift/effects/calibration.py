@@ -1,0 +1,232 @@
+"""Does each offer's predicted effect carry signal? A held-out calibration test, and the
+fallback to coarse effects where it does not.
+
+The allocator ranks customers by predicted gain; where the per-customer differences in an
+offer's predicted effect are noise, it picks the most over-estimated customers (winner's
+curse), worst for cheap offers. So, per offer, the out-of-fold predictions on the randomised
+campaign log are tested with the *best linear predictor* (BLP) of Chernozhukov, Demirer, Duflo
+and Fernandez-Val ("Generic machine learning inference on heterogeneous treatment effects in
+randomized experiments"): on the rows in the offer's arm or in control, weighted least squares
+
+    Y = a + c * S + D * (b1 + b2 * (S - mean S)) + e
+
+with ``D`` = 1 for the offer's arm, weights ``1 / propensity`` of the row's own arm (which
+balances the two arms as a 50/50 trial would), and heteroskedasticity-robust (HC1) standard
+errors. ``b1`` estimates the offer's average effect and ``b2`` the slope on the prediction: 1
+when the predictions are calibrated, 0 when they carry no signal. Each of the two predicted
+effects the gain is built from is tested on its own outcome:
+
+* churn: ``Y = -churned`` (plus the churn risk at assignment when the table has it, a baseline
+  that does not depend on the arm and only removes variance), ``S = -delta_churn``
+  (probability);
+* value: ``Y = value_after``, ``S = delta_value`` (currency).
+
+* gain (what the allocator ranks by): ``Y = -churned * customer value + value_after`` (plus
+  the baseline ``churn risk * customer value``), ``S = -delta_churn * customer value +
+  delta_value`` (currency).
+
+Decision per offer and effect: keep the per-customer predictions when the slope of the effect
+and the slope of the offer's money gain are both positive at one-sided 5% (``b2 - 1.645 * se >
+0``; an effect can carry signal while the gain built from it does not, e.g. a small effect on
+churn swamped by noise in the predicted value effect of large accounts); otherwise replace each
+customer's predicted effect by the average prediction of the customer's segment (a coarse,
+well-estimated effect; the offer average when no segment column is given). Gains still vary
+with each customer's value and cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from uplift.config import CustomerValue
+
+Z_ONE_SIDED_95 = 1.645
+MIN_ROWS = 50
+OOF_CHURN, OOF_VALUE, BASELINE = "oof_churn_", "oof_value_", "baseline_churn_risk"
+PER_CUSTOMER, SEGMENT = "per-customer", "segment average"
+
+
+@dataclass(frozen=True)
+class OfferEvidence:
+    """The BLP test of one offer's predicted effect on one outcome (churn: probability;
+    value: currency per customer)."""
+
+    offer: str
+    outcome: str                 # "churn" or "value"
+    treated_rows: int
+    control_rows: int
+    average_effect: float        # b1
+    average_effect_se: float
+    slope: float                 # b2 (1 = calibrated, 0 = no signal)
+    slope_se: float
+    use: str                     # PER_CUSTOMER or SEGMENT
+    gain_slope: float = float("nan")       # slope of the offer's money gain (when tested)
+    gain_slope_se: float = float("nan")
+
+    @property
+    def why(self) -> str:
+        """One line a planner can read."""
+        test = f"{self.outcome} slope {self.slope:.2f} +- {self.slope_se:.2f}"
+        if self.use == PER_CUSTOMER:
+            return f"{test}: held-out rows confirm the per-customer differences"
+        if self.slope - Z_ONE_SIDED_95 * self.slope_se > 0:
+            return (f"{test} passes, but the gain slope {self.gain_slope:.2f} +- "
+                    f"{self.gain_slope_se:.2f} is not above 0 at 5%: the predicted gains "
+                    "rank customers by noise")
+        if self.treated_rows < MIN_ROWS or self.control_rows < MIN_ROWS:
+            return (f"too few held-out rows ({self.treated_rows} offered, {self.control_rows} "
+                    "control) to test the per-customer differences")
+        return f"{test}: not above 0 at 5%, the per-customer differences look like noise"
+
+    def to_dict(self) -> dict:
+        """Fields (NaN as None, for JSON) and the ``why`` line."""
+        out = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+               for k, v in asdict(self).items()}
+        return {**out, "why": self.why}
+
+
+def blp_test(y: np.ndarray, treated: np.ndarray, score: np.ndarray, weight: np.ndarray
+             ) -> tuple[float, float, float, float]:
+    """(b1, se_b1, b2, se_b2) of the weighted BLP regression above (HC1 standard errors)."""
+    y, score, weight = (np.asarray(a, dtype=float) for a in (y, score, weight))
+    d = np.asarray(treated, dtype=float)
+    centred = score - np.average(score, weights=weight)
+    x = np.column_stack([np.ones_like(y), score, d, d * centred])
+    xw = x * weight[:, None]
+    bread = np.linalg.pinv(x.T @ xw)
+    beta = bread @ (xw.T @ y)
+    resid = y - x @ beta
+    meat = (xw * resid[:, None]).T @ (xw * resid[:, None])
+    n, k = x.shape
+    cov = bread @ meat @ bread * n / max(n - k, 1)
+    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    return float(beta[2]), float(se[2]), float(beta[3]), float(se[3])
+
+
+def offer_evidence(table: pd.DataFrame, offers: list[str] | None = None, *,
+                   outcome: str = "churn", value: CustomerValue | None = None,
+                   control: str = "control", z: float = Z_ONE_SIDED_95
+                   ) -> dict[str, OfferEvidence]:
+    """The BLP test of each offer's predicted effect on ``outcome`` ("churn", "value" or
+    "gain", which needs the customer ``value`` formula) on ``table``: the campaign log with
+    out-of-fold effects (``uplift.evaluate.backtest.backtest_table``: arm, propensity,
+    churned, value_after, aum, products_held, ``oof_churn_<offer>``, ``oof_value_<offer>``,
+    optionally the baseline churn risk). Offers without the needed column are left out."""
+    if offers is None:
+        offers = [c.removeprefix(OOF_CHURN) for c in table.columns if c.startswith(OOF_CHURN)]
+    need = OOF_VALUE if outcome == "value" else OOF_CHURN
+    offers = [o for o in offers if need + o in table.columns]
+    worth = np.ones(len(table))
+    if outcome == "gain":
+        aum = table["aum"].to_numpy(float) if "aum" in table else np.zeros(len(table))
+        products = (table["products_held"].to_numpy(float) if "products_held" in table
+                    else np.zeros(len(table)))
+        worth = (value or CustomerValue()).value(aum, products)
+    y = np.zeros(len(table))
+    if outcome in ("churn", "gain"):
+        y -= table["churned"].to_numpy(float) * worth
+        if BASELINE in table.columns:
+            y += table[BASELINE].to_numpy(float) * worth
+    if outcome in ("value", "gain"):
+        y += table["value_after"].to_numpy(float)
+    arm = table["arm"].astype(str).to_numpy()
+    weight = 1.0 / np.clip(table["propensity"].to_numpy(float), 1e-3, 1.0)
+    out: dict[str, OfferEvidence] = {}
+    for offer in offers:
+        score = np.zeros(len(table))
+        if outcome in ("churn", "gain"):
+            score -= table[OOF_CHURN + offer].to_numpy(float) * worth
+        if outcome in ("value", "gain") and OOF_VALUE + offer in table.columns:
+            score += table[OOF_VALUE + offer].to_numpy(float)
+        sign = -1.0 if outcome == "churn" else 1.0
+        rows = (arm == offer) | (arm == control)
+        n_t, n_c = int((arm == offer).sum()), int((arm == control).sum())
+        if n_t < MIN_ROWS or n_c < MIN_ROWS:
+            out[offer] = OfferEvidence(offer, outcome, n_t, n_c, float("nan"), float("nan"),
+                                       float("nan"), float("nan"), SEGMENT)
+            continue
+        b1, se1, b2, se2 = blp_test(y[rows], arm[rows] == offer, score[rows], weight[rows])
+        use = PER_CUSTOMER if b2 - z * se2 > 0 else SEGMENT
+        out[offer] = OfferEvidence(offer, outcome, n_t, n_c, sign * b1, se1, b2, se2, use)
+    return out
+
+
+def all_evidence(table: pd.DataFrame, offers: list[str] | None = None,
+                 value: CustomerValue | None = None) -> dict[str, dict[str, OfferEvidence]]:
+    """{"churn": {offer: evidence}, "value": {offer: evidence}}: each effect's own test, its
+    ``use`` downgraded to SEGMENT when the offer's money-gain test fails."""
+    from dataclasses import replace
+
+    gain = offer_evidence(table, offers, outcome="gain", value=value)
+    out = {}
+    for outcome in ("churn", "value"):
+        out[outcome] = {}
+        for offer, e in offer_evidence(table, offers, outcome=outcome).items():
+            g = gain.get(offer)
+            if g is not None:
+                e = replace(e, gain_slope=g.slope, gain_slope_se=g.slope_se,
+                            use=e.use if g.use == PER_CUSTOMER else SEGMENT)
+            out[outcome][offer] = e
+    return out
+
+
+def describe(evidence: dict[str, dict[str, OfferEvidence]]) -> list[str]:
+    """One line per offer and effect: what the plan uses and why."""
+    return [f"  {e.offer}: {e.outcome} effect {e.use} ({e.why})"
+            for per_offer in evidence.values() for e in per_offer.values()]
+
+
+def evidence_rows(evidence: dict[str, dict[str, OfferEvidence]]) -> list[dict]:
+    """The evidence as JSON-ready rows (one per offer and effect)."""
+    return [e.to_dict() for per_offer in evidence.values() for e in per_offer.values()]
+
+
+def coarse_effects(evidence: dict[str, OfferEvidence], effects: pd.DataFrame,
+                   segments: np.ndarray | None) -> pd.DataFrame:
+    """``effects`` (columns ``effect_<offer>``, rows = customers) with the offers that failed
+    the test replaced by the mean prediction of each customer's segment (the offer mean
+    without ``segments``). Other columns are kept."""
+    out = effects.copy()
+    groups = (np.zeros(len(out), dtype=np.int64) if segments is None
+              else pd.factorize(pd.Series(segments).astype(str))[0])
+    counts = np.bincount(groups)
+    for offer, e in evidence.items():
+        col = f"effect_{offer}"
+        if e.use == PER_CUSTOMER or col not in out.columns:
+            continue
+        values = out[col].to_numpy(float)
+        means = np.bincount(groups, weights=values) / np.maximum(counts, 1)
+        out[col] = means[groups]
+    return out
+
+
+EVIDENCE_FILE = "calibration.json"
+
+
+def evidence_for_models(folder, value: CustomerValue | None = None
+                        ) -> dict[str, dict[str, OfferEvidence]] | None:
+    """The tests of the models trained in ``folder`` (a path): ``calibration.json`` when
+    training wrote it, else computed from its ``backtest.parquet``; None when it has neither
+    (then every offer keeps its per-customer predictions)."""
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    if (folder / EVIDENCE_FILE).exists():
+        rows = json.loads((folder / EVIDENCE_FILE).read_text())
+        fields = set(OfferEvidence.__dataclass_fields__)
+        out: dict[str, dict[str, OfferEvidence]] = {"churn": {}, "value": {}}
+        try:
+            for r in rows:
+                e = OfferEvidence(**{k: (float("nan") if v is None else v)
+                                     for k, v in r.items() if k in fields})
+                out[e.outcome][e.offer] = e
+            return out
+        except (KeyError, TypeError):
+            pass       # written by another version: test again from the backtest table
+    if (folder / "backtest.parquet").exists():
+        return all_evidence(pd.read_parquet(folder / "backtest.parquet"), value=value)
+    return None
