@@ -213,7 +213,6 @@ def compute(job: PlanJob, progress: Progress = _quiet) -> PlanResult:
     """Train when needed, score, allocate and backtest: the plan in memory, nothing written."""
     from uplift.allocate.calllist import call_list, holdout_list, left_out_list, outlook
     from uplift.pipeline import run_plan
-    from uplift.valuation import total_interval
 
     request, run = job.request, job.run
     result, scores, models, backtest = run_plan(
@@ -228,11 +227,10 @@ def compute(job: PlanJob, progress: Progress = _quiet) -> PlanResult:
     realisation = None
     if backtest is not None and backtest.realisation is not None:
         realisation = (backtest.realisation, *backtest.realisation_interval)
-    contacted = result.plan[result.plan["holdout"] == 0]
-    interval = (total_interval(contacted["expected_gain"], contacted["expected_gain_low"])
-                if "expected_gain_low" in contacted.columns
-                else (float(contacted["expected_gain"].sum()),) * 2)
     expect = outlook(result.plan, realisation)
+    # the outlook already holds the interval of the contacted customers' total gain
+    interval = (expect.get("expected_gain_low", expect["expected_gain"]),
+                expect.get("expected_gain_high", expect["expected_gain"]))
     summary = {**result.summary, "expected_gain_interval": list(interval), "outlook": expect,
                "backtest": backtest.to_dict() if backtest is not None else None,
                "offer_effects": offer_effects, "as_of": run.day, "models": str(job.model_dir)}
