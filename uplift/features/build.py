@@ -38,6 +38,24 @@ from uplift.schema import (
 )
 
 EVENT_COLUMNS = ("customer_id", "ts", "event_type", "amount", "channel", "page", "topic")
+_MONETARY = "event_type IN (" + ", ".join(f"'{t}'" for t in MONETARY) + ")"
+_INFLOW = "event_type IN (" + ", ".join(f"'{t}'" for t in INFLOW) + ")"
+_OUTFLOW = "event_type IN (" + ", ".join(f"'{t}'" for t in OUTFLOW) + ")"
+#: inner columns of the ``agg`` step the RFM ranks are taken on (aggregates over ``ev``)
+RANK_HELPERS = {
+    "txn_count_365d_all": f"sum(CASE WHEN {_MONETARY} AND age <= 365 THEN 1 ELSE 0 END)",
+    "txn_amount_365d_all": f"sum(CASE WHEN {_MONETARY} AND age <= 365 THEN amount ELSE 0 END)",
+}
+#: the 30-day buckets ``m = (age - 1) // 30`` (0 = the last 30 days) the ``monthly`` features
+#: aggregate over: per customer and bucket, over events of the last MONTHLY_DAYS days
+MONTHLY_DAYS = 360
+MONTHLY_COLUMNS = {
+    "dep": "sum(CASE WHEN event_type = 'deposit' THEN amount ELSE 0 END)",
+    "card": "sum(CASE WHEN event_type = 'card_spend' THEN amount ELSE 0 END)",
+    "n": f"sum(CASE WHEN {_MONETARY} THEN 1 ELSE 0 END)",
+    "net": f"coalesce(sum(CASE WHEN {_INFLOW} THEN amount WHEN {_OUTFLOW} THEN -amount "
+           "ELSE 0 END), 0)",
+}
 OPTIONAL_EVENT_COLUMNS = ("channel", "page", "topic")
 CAMPAIGN_HORIZON_DAYS = 30
 
@@ -352,13 +370,7 @@ def feature_query(as_of: str, *, with_campaign: bool, with_external: bool,
     by_kind: dict[str, list[Feature]] = {}
     for f in FEATURES:
         by_kind.setdefault(f.kind, []).append(f)
-    monetary = "event_type IN (" + ", ".join(f"'{t}'" for t in MONETARY) + ")"
-    inflow = "event_type IN (" + ", ".join(f"'{t}'" for t in INFLOW) + ")"
-    outflow = "event_type IN (" + ", ".join(f"'{t}'" for t in OUTFLOW) + ")"
-    helpers = (f",\n    sum(CASE WHEN {monetary} AND age <= 365 THEN 1 ELSE 0 END) "
-               "AS txn_count_365d_all"
-               f",\n    sum(CASE WHEN {monetary} AND age <= 365 THEN amount ELSE 0 END) "
-               "AS txn_amount_365d_all")
+    helpers = "".join(f",\n    {sql} AS {name}" for name, sql in RANK_HELPERS.items())
     ctes = [
         f"""ev AS (
   SELECT customer_key, event_type, amount, channel, page, topic,
@@ -366,14 +378,9 @@ def feature_query(as_of: str, *, with_campaign: bool, with_external: bool,
          (hour(ts) < {NIGHT_END_HOUR} AND ts > CAST(CAST(ts AS DATE) AS TIMESTAMP)) AS night
   FROM events_src WHERE ts < TIMESTAMP '{as_of}')""",
         f"agg AS (\n{_group_sql(by_kind['agg'], 'ev', helpers)})",
-        f"""monthly_raw AS (
-  SELECT customer_key, (age - 1) // 30 AS m,
-    sum(CASE WHEN event_type = 'deposit' THEN amount ELSE 0 END) AS dep,
-    sum(CASE WHEN event_type = 'card_spend' THEN amount ELSE 0 END) AS card,
-    sum(CASE WHEN {monetary} THEN 1 ELSE 0 END) AS n,
-    coalesce(sum(CASE WHEN {inflow} THEN amount WHEN {outflow} THEN -amount ELSE 0 END), 0)
-      AS net
-  FROM ev WHERE age <= 360 GROUP BY customer_key, m)""",
+        "monthly_raw AS (\n  SELECT customer_key, (age - 1) // 30 AS m,\n    " + ",\n    ".join(
+            f"{sql} AS {name}" for name, sql in MONTHLY_COLUMNS.items()) +
+        f"\n  FROM ev WHERE age <= {MONTHLY_DAYS} GROUP BY customer_key, m)",
         f"monthly AS (\n{_group_sql(by_kind['monthly'], 'monthly_raw')})",
     ]
     joins = ["LEFT JOIN agg USING (customer_key)", "LEFT JOIN monthly USING (customer_key)"]

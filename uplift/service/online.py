@@ -1,9 +1,11 @@
-"""Online features and scores: the batch feature SQL on one customer's slice of events.
+"""Online features and scores: the batch feature definitions on one customer's own rows.
 
 ``uplift features --as-of T`` computes every feature with one DuckDB query over all events
-(:func:`uplift.features.build.feature_query`). The service runs *the same query* on the
-customer's own events, customer row and campaign rows, so every per-customer feature is
-identical by construction. The RFM scores are the one exception: they are quintiles *across
+(:func:`uplift.features.build.feature_query`). The service evaluates *the same SQL
+expressions* of the registry on the customer's own events, customer row and campaign rows with
+NumPy (:mod:`uplift.features.vector`: DuckDB's fixed cost of planning the ~200-column query,
+0.1-0.4 s, does not fit an online request), so every per-customer feature equals the batch one;
+the parity test checks it to 1e-9. The RFM scores are the one exception: they are quintiles *across
 customers* (``cume_dist`` over the whole bank). For them the service keeps the population's
 rank inputs as of T (computed with the same query over the whole store when the as-of day
 starts, and updated for each customer it re-scores) and computes the customer's quintile
@@ -16,7 +18,6 @@ data's "today", as ``uplift plan`` chooses it): features count events with ``ts 
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,27 +70,14 @@ class Reference:
 
 
 class FeatureEngine:
-    """Features of one customer (the batch SQL on their slice) or of everyone, as of a day."""
+    """Features of a few customers (the registry's SQL evaluated with NumPy on their own rows,
+    :mod:`uplift.features.vector`) or of everyone (the batch DuckDB query), as of a day."""
 
     def __init__(self, *, with_campaign: bool):
+        from uplift.features.vector import VectorFeatures
+
         self.with_campaign = with_campaign
-        self._local = threading.local()
-
-    def _con(self):
-        """This thread's connection for slices: fixed tables the slices are copied into and
-        the feature query prepared once per as-of day (planning the ~200-column query costs
-        far more than running it on one customer's events; the optimiser is off for the same
-        reason: its rewrites do not change results, and the parity test checks that)."""
-        con = getattr(self._local, "con", None)
-        if con is None:
-            from uplift.features.build import duckdb_connection
-
-            con = self._local.con = duckdb_connection(threads=1)
-            con.execute("PRAGMA disable_optimizer")
-            for name, columns in SLICE_TABLES.items():
-                con.execute(f"CREATE TEMP TABLE {name} ({columns})")
-            self._local.day = None
-        return con
+        self.vector = VectorFeatures()
 
     def query(self, as_of: str) -> str:
         from uplift.features.build import feature_query
@@ -116,25 +104,14 @@ class FeatureEngine:
     def compute(self, customers: pd.DataFrame, events: pd.DataFrame,
                 campaign: pd.DataFrame | None, as_of: str, *, con=None) -> pd.DataFrame:
         """The feature table (plus the RFM rank inputs) for ``customers`` as of ``as_of``:
-        on ``con`` over the frames as they are (the population), else on this thread's
-        prepared connection (slices)."""
-        frames = self._frames(customers, events, campaign if self.with_campaign else None)
-        if con is not None:
-            for name, frame in frames.items():
-                con.register(name, frame)
-            return con.execute(self.query(as_of)).df()
-        con = self._con()
-        if self._local.day != as_of:
-            if self._local.day is not None:
-                con.execute("DEALLOCATE features")
-            con.execute("PREPARE features AS " + self.query(as_of))
-            self._local.day = as_of
-        for name, frame in frames.items():
-            con.register("incoming", frame)
-            con.execute(f"DELETE FROM {name}")
-            con.execute(f"INSERT INTO {name} SELECT * FROM incoming")
-            con.unregister("incoming")
-        return con.execute("EXECUTE features").df()
+        with the batch query on ``con`` over the frames as they are (the population), else
+        with NumPy (a few customers; RFM quintiles are left NaN for :meth:`many`)."""
+        campaign = campaign if self.with_campaign else None
+        if con is None:
+            return self.vector.compute(customers, events, campaign, as_of)
+        for name, frame in self._frames(customers, events, campaign).items():
+            con.register(name, frame)
+        return con.execute(self.query(as_of)).df()
 
     def reference(self, customers: pd.DataFrame, events: pd.DataFrame,
                   campaign: pd.DataFrame | None, as_of: str) -> tuple[Reference, pd.DataFrame]:
