@@ -1,6 +1,7 @@
-"""Where one online re-score spends its time, in process (no HTTP): the batch feature SQL on
-one customer's events (prepared once per day, as the service runs it, and unprepared), the
-churn score with reasons, and the store transaction; medians over ``--repeat`` customers.
+"""Where one online re-score spends its time, in process (no HTTP): reading the customer's
+events, the features (the registry's SQL evaluated with NumPy, as the service runs it, and the
+batch DuckDB query on the same slice for comparison), the churn score with reasons, and the
+whole re-score with the store transaction; medians over ``--repeat`` customers.
 
     python evaluation/profile_serve.py --data BANK --model MODELS [--customers 250]
 """
@@ -47,7 +48,7 @@ def main() -> None:
         plain.execute("PRAGMA disable_optimizer")
         rng = np.random.default_rng(0)
         times: dict[str, list[float]] = {k: [] for k in (
-            "events read", "features prepared", "features unprepared", "churn score",
+            "events read", "features (NumPy)", "features (DuckDB query)", "churn score",
             "whole re-score")}
         frame = service.customers()
         for cid in rng.choice(sorted(chosen), args.repeat, replace=False):
@@ -59,10 +60,10 @@ def main() -> None:
                 else None
             t = time.perf_counter()
             features = service.engine.compute(row, events, campaign, day)
-            times["features prepared"].append(time.perf_counter() - t)
+            times["features (NumPy)"].append(time.perf_counter() - t)
             t = time.perf_counter()
             service.engine.compute(row, events, campaign, day, con=plain)
-            times["features unprepared"].append(time.perf_counter() - t)
+            times["features (DuckDB query)"].append(time.perf_counter() - t)
             t = time.perf_counter()
             service.churn_scores(features)
             times["churn score"].append(time.perf_counter() - t)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 pytest.importorskip("sqlglot")
 
 from uplift.features.registry import FEATURES
-from uplift.features.vector import Rows, UnsupportedSQL, VectorFeatures, compile_sql
+from uplift.features.vector import Rows, Text, UnsupportedSQL, VectorFeatures, compile_sql
 
 EXPRESSIONS = [
     "sum(CASE WHEN kind = 'a' AND age BETWEEN 1 AND 3 THEN 1 ELSE 0 END)",
@@ -58,13 +58,16 @@ def _duckdb(frame: pd.DataFrame, sql: str) -> np.ndarray:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=st.lists(row, min_size=1, max_size=25), which=st.integers(0, len(EXPRESSIONS) - 1))
-def test_expressions_equal_duckdb(rows, which):
+@given(rows=st.lists(row, min_size=1, max_size=25), which=st.integers(0, len(EXPRESSIONS) - 1),
+       coded=st.booleans())
+def test_expressions_equal_duckdb(rows, which, coded):
+    """Text columns as the service holds them (codes) or as plain object arrays."""
     frame = pd.DataFrame(rows).astype({"amount": float, "age": int, "flag": bool})
     frame["kind"] = frame["kind"].astype(object)
     sql = EXPRESSIONS[which]
     expected = _duckdb(frame, sql)
-    columns = {"kind": frame["kind"].to_numpy(object), "age": frame["age"].to_numpy(float),
+    kind = frame["kind"].to_numpy(object)
+    columns = {"kind": Text.of(kind) if coded else kind, "age": frame["age"].to_numpy(float),
                "amount": frame["amount"].to_numpy(float), "flag": frame["flag"].to_numpy(bool)}
     present = np.bincount(frame["g"], minlength=4) > 0
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -60,12 +60,43 @@ class Rows:
     def size(self) -> int:
         return self.groups if self.group is None else len(self.group)
 
+    def counts(self) -> np.ndarray:
+        """Rows per customer."""
+        hit = self.cache.get("#counts")
+        if hit is None:
+            hit = self.cache["#counts"] = np.bincount(self.group, minlength=self.groups)
+        return hit
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text column as codes into its own vocabulary (-1 = NULL): comparing it with a
+    literal is comparing integers."""
+
+    codes: np.ndarray
+    vocabulary: dict[str, int]
+
+    @classmethod
+    def of(cls, values) -> Text:
+        codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+        return cls(codes, {str(v): i for i, v in enumerate(uniques)})
+
+    def code(self, literal) -> int:
+        if not isinstance(literal, str):
+            raise UnsupportedSQL(f"a text column is compared with {literal!r}, not text")
+        return self.vocabulary.get(literal, -2)          # -2: matches no row, not even NULL
+
+    def __getitem__(self, keep) -> Text:
+        return Text(self.codes[keep], self.vocabulary)
+
 
 Evaluator = Callable[[Rows], object]
 
 
 # -- NULL-aware element-wise helpers ---------------------------------------------------------
 def _notnull(values) -> np.ndarray | bool:
+    if isinstance(values, Text):
+        return values.codes >= 0
     if isinstance(values, np.ndarray):
         kind = values.dtype.kind
         if kind == "f":
@@ -84,6 +115,8 @@ def _full(values, size: int) -> np.ndarray:
 
 
 def _number(values) -> np.ndarray | float:
+    if isinstance(values, Text):
+        raise UnsupportedSQL("a text column is used as a number")
     if isinstance(values, np.ndarray):
         return values.astype(float, copy=False)
     if values is None:
@@ -93,9 +126,22 @@ def _number(values) -> np.ndarray | float:
 
 def _compare(op: Callable) -> Callable:
     def compare(left, right):
+        if isinstance(left, Text) or isinstance(right, Text):
+            return _compare_text(op, left, right)
         result = op(left, right)
         return np.logical_and(result, np.logical_and(_notnull(left), _notnull(right)))
     return compare
+
+
+def _compare_text(op: Callable, left, right) -> np.ndarray:
+    """``text = 'literal'`` or ``<>``: integer codes; NULL (code -1) never matches."""
+    if op not in (np.equal, np.not_equal) or (isinstance(left, Text) and
+                                               isinstance(right, Text)):
+        raise UnsupportedSQL("text columns are only compared (= or <>) with text literals")
+    column, literal = (left, right) if isinstance(left, Text) else (right, left)
+    if literal is None:
+        return np.zeros(len(column.codes), bool)
+    return op(column.codes, column.code(literal)) & (column.codes >= 0)
 
 
 def _arith(op: Callable) -> Callable:
@@ -382,8 +428,11 @@ def _sum_where(node, case, where: Evaluator | None) -> Evaluator:
         if rows.group is None:
             raise UnsupportedSQL(f"an aggregate at the customer level: {node.sql()}")
         hit = _truthy(condition(rows), rows.size)
-        scope = None if where is None else _truthy(where(rows), rows.size)
         v = value(rows)
+        if where is None and constant:                 # the commonest: a count
+            total = np.bincount(rows.group[hit], minlength=rows.groups) * float(v)
+            return np.where(rows.counts() > 0, total, np.nan)
+        scope = None if where is None else _truthy(where(rows), rows.size)
         if constant:
             counted = hit if scope is None else hit & scope
             total = np.bincount(rows.group[counted], minlength=rows.groups) * float(v)
@@ -395,10 +444,9 @@ def _sum_where(node, case, where: Evaluator | None) -> Evaluator:
             total = np.bincount(rows.group[counted], weights=v[counted],
                                 minlength=rows.groups)
             valued = ~missing if scope is None else ~missing & scope
-        total = total.astype(float)
-        group = rows.group if valued is None else rows.group[valued]
-        total[np.bincount(group, minlength=rows.groups) == 0] = np.nan
-        return total
+        seen = rows.counts() if valued is None else \
+            np.bincount(rows.group[valued], minlength=rows.groups)
+        return np.where(seen > 0, total, np.nan)
     return sum_where
 
 
@@ -429,7 +477,8 @@ class VectorFeatures:
     def compute(self, customers: pd.DataFrame, events: pd.DataFrame,
                 campaign: pd.DataFrame | None, as_of: str) -> pd.DataFrame:
         """``customers``: customer_id, open_date, close_date, aum, products_held;
-        ``events``: customer_id, ts, event_type, amount, channel, page, topic;
+        ``events`` (a DataFrame or a mapping of column -> array): customer_id, ts,
+        event_type, amount, channel, page, topic, every customer among ``customers``;
         ``campaign`` (None: no campaign log): customer_id, arm, assigned_at, churned."""
         customers = customers.sort_values("customer_id", kind="stable")
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -442,23 +491,17 @@ class VectorFeatures:
         values: dict[str, np.ndarray] = {}
 
         ev = _event_rows(events, index, day)
-        present = np.bincount(ev.group, minlength=ev.groups) > 0
-        for c in self.by_kind.get("agg", []):
-            values[c.feature.name] = _filled(c.evaluate(ev), present, c.feature.fill)
-        helpers = {name: _filled(fn(ev), present, 0.0) for name, fn in self.helpers.items()}
-
-        months = _monthly_rows(ev, self.monthly_columns)
-        in_months = np.bincount(months.group, minlength=months.groups) > 0
-        for c in self.by_kind.get("monthly", []):
-            values[c.feature.name] = _filled(c.evaluate(months), in_months, c.feature.fill)
-
+        values.update(_stage(self.by_kind.get("agg", []), ev))
+        helpers = _stage([_Compiled(Feature(n, "", "", ""), fn) for n, fn in
+                          self.helpers.items()], ev)
+        values.update(_stage(self.by_kind.get("monthly", []),
+                             _monthly_rows(ev, self.monthly_columns)))
         camp = _campaign_rows(campaign, index, day) if campaign is not None else None
         for c in self.by_kind.get("campaign", []):
             if camp is None:
                 values[c.feature.name] = np.full(len(ids), float(c.feature.fill))
-            else:
-                has = np.bincount(camp.group, minlength=camp.groups) > 0
-                values[c.feature.name] = _filled(c.evaluate(camp), has, c.feature.fill)
+        if camp is not None:
+            values.update(_stage(self.by_kind.get("campaign", []), camp))
         for c in self.by_kind.get("external", []):
             values[c.feature.name] = np.full(len(ids), float(c.feature.fill))
 
@@ -477,17 +520,23 @@ class VectorFeatures:
         return pd.concat([out, pd.DataFrame(block, columns=names, index=out.index)], axis=1)
 
 
-def _filled(value, present: np.ndarray, fill: float) -> np.ndarray:
-    """``coalesce(step.feature, fill)`` of the LEFT JOIN: ``fill`` for customers without
-    rows at this step and where the expression is NULL."""
-    value = _full(_number(value), len(present))
-    return np.where(present & ~np.isnan(value), value, float(fill))
+def _stage(compiled: list[_Compiled], rows: Rows) -> dict[str, np.ndarray]:
+    """The features of one step, each ``coalesce(step.feature, fill)`` as after the query's
+    LEFT JOIN: ``fill`` for customers without rows at this step and where it is NULL."""
+    if not compiled:
+        return {}
+    block = np.vstack([_full(_number(c.evaluate(rows)), rows.groups) for c in compiled])
+    fills = np.array([float(c.feature.fill) for c in compiled])[:, None]
+    present = (rows.counts() > 0)[None, :]
+    block = np.where(present & ~np.isnan(block), block, fills)
+    return {c.feature.name: block[i] for i, c in enumerate(compiled)}
 
 
-def _event_rows(events: pd.DataFrame, index: dict[str, int], day: np.datetime64) -> Rows:
+def _event_rows(events, index: dict[str, int], day: np.datetime64) -> Rows:
     """The ``ev`` step: events before the as-of day with their age in days (1 = yesterday) and
-    the night flag (after midnight and before NIGHT_END_HOUR; a midnight-exact ts is a date)."""
-    ts = events["ts"].to_numpy("datetime64[us]")
+    the night flag (after midnight and before NIGHT_END_HOUR; a midnight-exact ts is a date).
+    ``events``: a DataFrame or a mapping of column -> array."""
+    ts = np.asarray(events["ts"], dtype="datetime64[us]")
     keep = ts < day
     ts = ts[keep]
     event_day = ts.astype("datetime64[D]")
@@ -496,13 +545,12 @@ def _event_rows(events: pd.DataFrame, index: dict[str, int], day: np.datetime64)
         "age": (day - event_day).astype(np.int64).astype(float),
         "night": (since_midnight < np.timedelta64(NIGHT_END_HOUR, "h"))
         & (since_midnight > np.timedelta64(0, "us")),
-        "amount": events["amount"].to_numpy(float)[keep],
+        "amount": np.asarray(events["amount"], dtype=float)[keep],
     }
     for name in TEXT_EVENT_COLUMNS:
-        raw = events[name].to_numpy(object)[keep]
-        columns[name] = np.where(pd.isna(raw), None, raw)
-    group = np.fromiter((index[c] for c in events["customer_id"].astype(str).to_numpy()[keep]),
-                        np.int64, count=int(keep.sum()))
+        columns[name] = Text.of(np.asarray(events[name], dtype=object)[keep])
+    owners = np.asarray(events["customer_id"], dtype=object)[keep]
+    group = np.fromiter((index[str(c)] for c in owners), np.int64, count=len(owners))
     return Rows(columns, groups=len(index), group=group)
 
 
@@ -528,9 +576,8 @@ def _campaign_rows(campaign: pd.DataFrame, index: dict[str, int], day: np.dateti
     ids = campaign["customer_id"].astype(str).to_numpy()
     keep = (assigned + np.timedelta64(CAMPAIGN_HORIZON_DAYS, "D") <= day) & \
         np.array([c in index for c in ids], bool)
-    arm = campaign["arm"].to_numpy(object)[keep]
     columns = {
-        "arm": np.where(pd.isna(arm), None, arm),
+        "arm": Text.of(campaign["arm"].to_numpy(object)[keep]),
         "churned": pd.to_numeric(campaign["churned"], errors="coerce").to_numpy(float)[keep],
         "camp_age": (day - assigned[keep].astype("datetime64[D]")).astype(np.int64)
         .astype(float),

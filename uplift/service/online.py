@@ -60,13 +60,13 @@ class Reference:
     ids: dict[str, int]
     values: dict[str, np.ndarray]      # inner column -> values aligned with ids
 
-    def update(self, customer_id: str, row: pd.Series) -> None:
-        """Replace one customer's rank inputs after re-scoring them."""
-        i = self.ids.get(customer_id)
-        if i is None:
-            return
+    def update_many(self, rows: pd.DataFrame) -> None:
+        """Replace the rank inputs of the customers of ``rows`` after re-scoring them."""
+        index = [self.ids.get(str(c), -1) for c in rows["customer_id"]]
+        keep = np.array([i >= 0 for i in index], bool)
+        at = np.array(index, np.int64)[keep]
         for col in self.values:
-            self.values[col][i] = float(row[col])
+            self.values[col][at] = rows[col].to_numpy(float)[keep]
 
 
 class FeatureEngine:

@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import and_, func, select
 
 from uplift.errors import InputError
 from uplift.service import schema as t
+from uplift.service.history import EventHistory
 from uplift.service.online import FeatureEngine, Reference, feature_columns, model_version
 from uplift.service.store import Store, utcnow
 
@@ -63,7 +65,12 @@ class OnlineService:
         self.tier_rank = {"green": 0, **{name: i + 1 for i, (name, _) in enumerate(tiers)}}
         self.engine = FeatureEngine(with_campaign=store.count("campaign_log") > 0)
         self.reference: Reference | None = None
+        self.history = EventHistory(store)
         self._customers: pd.DataFrame | None = None
+        self._position: dict[str, int] = {}          # customer id -> row of customers()
+        self._segments: dict[str, str] = {}
+        self._campaign: pd.DataFrame | None = None
+        self._campaign_rows: dict[str, np.ndarray] = {}
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self.scored = 0
@@ -80,12 +87,35 @@ class OnlineService:
         return str((pd.Timestamp(last).normalize() + pd.Timedelta(days=1)).date())
 
     def customers(self) -> pd.DataFrame:
+        """The customers table as stored (read once: customers are seeded, not posted)."""
         if self._customers is None:
-            self._customers = self.store.customers_frame()
+            frame = self.store.customers_frame()
+            ids = frame["customer_id"].astype(str)
+            self._position = {c: i for i, c in enumerate(ids)}
+            self._segments = dict(zip(ids, frame["segment"].astype(str), strict=True)) \
+                if "segment" in frame.columns else {}
+            self._customers = frame
         return self._customers
 
+    def customer_rows(self, ids: list[str]) -> pd.DataFrame:
+        """The customers table's rows of ``ids`` (known ids only)."""
+        frame = self.customers()
+        return frame.iloc[[self._position[c] for c in ids if c in self._position]]
+
+    def campaign_rows(self, ids: list[str]) -> pd.DataFrame | None:
+        """The past campaign rows of ``ids`` (None when the store has no campaign log)."""
+        if not self.engine.with_campaign:
+            return None
+        if self._campaign is None:
+            self._campaign = self.store.campaign_frame()
+            self._campaign_rows = {str(c): rows for c, rows in self._campaign.groupby(
+                "customer_id", sort=False).indices.items()}
+        picked = [self._campaign_rows[c] for c in ids if c in self._campaign_rows]
+        return self._campaign.iloc[np.concatenate(picked) if picked else []]
+
     def known(self, ids: set[str]) -> set[str]:
-        return ids & set(self.customers()["customer_id"].astype(str))
+        self.customers()
+        return {c for c in ids if c in self._position}
 
     def refresh_reference(self, day: str | None = None) -> pd.DataFrame:
         """Recompute the population's rank inputs (all features) as of ``day``."""
@@ -185,27 +215,16 @@ class OnlineService:
         day = self.current_day()
         if self.reference is None or self.reference.as_of != day:
             self.refresh_reference(day)
-        customers = self.customers()
-        rows = customers[customers["customer_id"].isin(wanted)]
-        events = self._events_of(wanted)
-        campaign = self.store.campaign_frame() if self.engine.with_campaign else None
-        if campaign is not None:
-            campaign = campaign[campaign["customer_id"].isin(wanted)]
-        features = self.engine.many(rows, events, campaign, self.reference)
-        for _, row in features.iterrows():
-            self.reference.update(str(row["customer_id"]), row)
+        wanted = [c for c in wanted if c in self._position]
+        events = self.history.events(wanted)
+        features = self.engine.many(self.customer_rows(wanted), events,
+                                    self.campaign_rows(wanted), self.reference)
+        self.reference.update_many(features)
         return self._write(features, initial=False)
 
     def _events_of(self, ids: list[str]) -> pd.DataFrame:
-        cols = [t.events.c.customer_id, t.events.c.ts, t.events.c.event_type,
-                t.events.c.amount, t.events.c.channel, t.events.c.page, t.events.c.topic]
-        with self.store.engine.connect() as connection:
-            rows = connection.execute(select(*cols).where(t.events.c.customer_id.in_(ids))
-                                      .order_by(t.events.c.seq)).all()
-        frame = pd.DataFrame(rows, columns=[c.name for c in cols])
-        frame["ts"] = pd.to_datetime(frame["ts"]).astype("datetime64[us]")
-        frame["amount"] = frame["amount"].astype(float)
-        return frame
+        """The events of ``ids`` as the online features read them (store order)."""
+        return self.history.frame(ids)
 
     # -- scores and alerts -------------------------------------------------------------------
     def churn_scores(self, features: pd.DataFrame) -> pd.DataFrame:
@@ -219,15 +238,21 @@ class OnlineService:
         names = feature_columns()
         day = str(pd.Timestamp(features["as_of"].iloc[0]).date()) if len(features) else ""
         now = utcnow()
-        segments = self.customers().set_index("customer_id")["segment"].astype(str)
+        self.customers()
+        segments = self._segments
+        values = features[names].to_numpy(float).tolist()
+        feature_ids = features["customer_id"].astype(str).tolist()
+        opened = dict(zip(feature_ids, features["open_at_as_of"].astype(bool).tolist(),
+                          strict=True))
+        vectors = {c: dict(zip(names, v, strict=True))
+                   for c, v in zip(feature_ids, values, strict=True)}
         out: dict[str, dict] = {}
         escalations: list[Escalation] = []
         with self.store.write_lock, self.store.begin() as connection:
             ids = [str(c) for c in scores["customer_id"]]
-            last_seq = dict(connection.execute(
-                select(t.events.c.customer_id, func.max(t.events.c.seq))
-                .where(t.events.c.customer_id.in_(ids)).group_by(t.events.c.customer_id)).all()
-                ) if not initial else {}
+            # the newest event each score rests on: what the history held when features
+            # were computed (a later event re-scores the customer again)
+            last_seq = {c: self.history.last_seq(c) for c in ids} if not initial else {}
             previous = dict(connection.execute(
                 select(t.scores.c.customer_id, t.scores.c.tier)
                 .where(t.scores.c.customer_id.in_(ids))).all()) if not initial else {}
@@ -236,7 +261,6 @@ class OnlineService:
                     select(t.events.c.customer_id, func.max(t.events.c.seq))
                     .group_by(t.events.c.customer_id)).all())
             records = []
-            feat = features.set_index(features["customer_id"].astype(str))
             for rec in scores.to_dict("records"):
                 cid = str(rec["customer_id"])
                 reasons = [rec[f"reason_{k}"] for k in (1, 2, 3) if rec.get(f"reason_{k}")]
@@ -245,10 +269,10 @@ class OnlineService:
                        "exit_signal": str(rec["exit_signal"]), "as_of": day,
                        "model_version": self.version, "scored_at": now,
                        "last_seq": int(last_seq.get(cid, 0)),
-                       "features": {n: float(feat.at[cid, n]) for n in names}}
+                       "features": vectors[cid]}
                 records.append(row)
                 out[cid] = {k: v for k, v in row.items() if k not in ("features", "last_seq")}
-                out[cid]["open"] = bool(feat.at[cid, "open_at_as_of"])
+                out[cid]["open"] = opened[cid]
                 before = previous.get(cid)
                 if before is not None and self.tier_rank.get(row["tier"], 0) > \
                         self.tier_rank.get(before, 0):
@@ -303,8 +327,7 @@ class OnlineService:
         from uplift.schema import parse_flags
         from uplift.valuation import Z_ONE_SIDED_95
 
-        info = self.customers()
-        info = info[info["customer_id"] == customer_id].reset_index(drop=True)
+        info = self.customer_rows([customer_id]).reset_index(drop=True)
         frame = pd.DataFrame([{"customer_id": customer_id, **features}])
         churn_effects = self.models.effects_churn.predict(frame, source="features")
         value_effects = (self.models.effects_value.predict(frame, source="features")
