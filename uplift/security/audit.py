@@ -217,9 +217,15 @@ def append(command: str, argv: list[str], recorder: Recorder, *, exit_code: int,
            who: str | None = None) -> dict[str, Any]:
     """Append one entry for a finished command (or service request: ``who`` names the
     caller instead of the process's operator); returns it."""
-    path = path or log_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    entry: dict[str, Any] = {
+    entry = new_entry(command, argv, recorder, exit_code=exit_code, message=message,
+                      seconds=seconds, who=who)
+    return append_entries([entry], path)[0]
+
+
+def new_entry(command: str, argv: list[str], recorder: Recorder, *, exit_code: int,
+              message: str | None, seconds: float, who: str | None = None) -> dict[str, Any]:
+    """An entry not yet chained (no sequence number or hashes): see :func:`append_entries`."""
+    return {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "operator": who or operator(), "host": socket.gethostname(), "command": command,
         "arguments": argv, "inputs": _describe(recorder.inputs),
@@ -227,6 +233,18 @@ def append(command: str, argv: list[str], recorder: Recorder, *, exit_code: int,
         "outcome": "ok" if exit_code == 0 else "failed", "exit_code": exit_code,
         "message": redact(message), "seconds": round(seconds, 3),
     }
+
+
+def append_entries(entries: list[dict[str, Any]], path: Path | None = None
+                   ) -> list[dict[str, Any]]:
+    """Chain ``entries`` (from :func:`new_entry`) onto the log in order, under one lock, with
+    one write, one fsync and one head update (a service appends its requests in groups);
+    returns them with their sequence numbers and hashes."""
+    path = path or log_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not entries:
+        return []
+    key = audit_key()
     with open(path, "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -238,21 +256,24 @@ def append(command: str, argv: list[str], recorder: Recorder, *, exit_code: int,
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise AuditError(f"{path}: the last line of the audit log is damaged; run "
                                  "`uplift audit verify`") from exc
-            entry["seq"], entry["prev"] = seq, prev
-            key = audit_key()
-            if key is not None:
-                entry["keyed"] = True
-            entry["hash"] = entry_hash(entry)
-            if key is not None:
-                entry["mac"] = _mac(key, "entry", entry["hash"])
+            lines = []
+            for entry in entries:
+                entry["seq"], entry["prev"] = seq, prev
+                if key is not None:
+                    entry["keyed"] = True
+                entry["hash"] = entry_hash(entry)
+                if key is not None:
+                    entry["mac"] = _mac(key, "entry", entry["hash"])
+                lines.append(json.dumps(entry, ensure_ascii=False) + "\n")
+                seq, prev = seq + 1, entry["hash"]
             handle.seek(0, os.SEEK_END)
-            handle.write((json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8"))
+            handle.write("".join(lines).encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
-            _write_head(path, entry)
+            _write_head(path, entries[-1])
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-    return entry
+    return entries
 
 
 def head_path(path: Path) -> Path:

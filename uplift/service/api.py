@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -17,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from uplift.service import auth
 from uplift.service import schema as t
+from uplift.service.auditing import GroupAudit
 from uplift.service.settings import ServiceSettings
 
 DESCRIPTION = ("Events in, churn risk, tier, reasons and the best offer out; tier escalations "
@@ -96,9 +98,12 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
     jobs = PlanJobs(store, PlanSources(settings.data, settings.model, spec_path,
                                        settings.state / "plans"))
 
+    audit_log = GroupAudit()
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI):
         yield
+        audit_log.stop()
         service.stop()
         if deliverer is not None:
             deliverer.stop()
@@ -125,7 +130,8 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
         metrics.latency.labels(request.method, path).observe(seconds)
         if (request.method, path) not in auth.PUBLIC:
             who = getattr(request.state, "caller", None)
-            await run_in_threadpool(_audit, request, path, response.status_code, seconds, who)
+            entry = _audit_entry(request, path, response.status_code, seconds, who)
+            await asyncio.wrap_future(audit_log.record(entry))   # on disk before the response
         return response
 
     # -- health ----------------------------------------------------------------------------
@@ -298,10 +304,12 @@ def _score_json(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _audit(request: Request, path: str, status: int, seconds: float, who) -> None:
+def _audit_entry(request: Request, path: str, status: int, seconds: float, who
+                 ) -> dict[str, Any]:
     from uplift.security import audit
 
-    audit.append("serve", [request.method, path, request.url.path], audit.Recorder(),
-                 exit_code=0 if status < 400 else status, message=f"HTTP {status}",
-                 seconds=seconds, who=f"{who.name} ({who.role})" if who else "anonymous")
+    return audit.new_entry("serve", [request.method, path, request.url.path], audit.Recorder(),
+                           exit_code=0 if status < 400 else status, message=f"HTTP {status}",
+                           seconds=seconds,
+                           who=f"{who.name} ({who.role})" if who else "anonymous")
 

@@ -15,13 +15,15 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, or_, select
+from sqlalchemy import String, func, select, type_coerce, union_all
 
 from uplift.service import schema as t
 
 #: events held in memory at most (about 120 bytes each: 2,000,000 ~ 240 MB)
 DEFAULT_MAX_EVENTS = 2_000_000
 TEXT = ("event_type", "channel", "page", "topic")
+#: per-customer lookups joined in one statement at most (SQLite allows 500)
+COMPOUND_LIMIT = 200
 
 
 class EventHistory:
@@ -41,6 +43,29 @@ class EventHistory:
         """The newest event sequence number held for the customer (0: none held)."""
         held = self._held.get(customer_id)
         return int(held["seq"][-1]) if held is not None and len(held["seq"]) else 0
+
+    def preload(self) -> int:
+        """Read the newest customers' histories up to the memory bound (at start: the first
+        event of a customer then costs no store read); returns the customers held."""
+        ev = t.events
+        with self.store.engine.connect() as connection:
+            total = connection.execute(select(func.count()).select_from(ev)).scalar() or 0
+            if total > self.max_events:
+                return 0
+            rows = connection.execute(select(*_read_columns()).order_by(ev.c.seq)).all()
+        columns = _columns(rows)
+        owner = columns.pop("customer_id")
+        order = np.argsort(owner, kind="stable")
+        owner = owner[order]
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else \
+            np.array([], int)
+        bounds = np.r_[starts, len(owner)]
+        for k, start in enumerate(starts):
+            rows_of = order[start:bounds[k + 1]]
+            self._held[str(owner[start])] = {name: values[rows_of]
+                                             for name, values in columns.items()}
+        self._size = len(owner)
+        return len(self._held)
 
     def events(self, ids: Iterable[str]) -> dict[str, np.ndarray]:
         """The events of ``ids`` (brought up to date with the store) as columns, with
@@ -66,17 +91,25 @@ class EventHistory:
         ev = t.events
         known = {c: self.last_seq(c) for c in ids if c in self._held}
         fresh = [c for c in ids if c not in self._held]
-        clauses = []
+        cols = _read_columns()
+        # index lookups on customer_id: everything of customers not held, and per held
+        # customer the rows after the newest one held (customer_id = ? AND seq > ? is one
+        # range of the customer_id index; an OR of such conditions, or one lower bound for
+        # all, lets the database scan the table by seq instead)
+        queries = []
         if fresh:
-            clauses.append(ev.c.customer_id.in_(fresh))
-        clauses += [and_(ev.c.customer_id == c, ev.c.seq > seq) for c, seq in known.items()]
-        if not clauses:
-            return
-        cols = [ev.c.customer_id, ev.c.seq, ev.c.ts, ev.c.event_type, ev.c.amount,
-                ev.c.channel, ev.c.page, ev.c.topic]
+            queries.append(select(*cols).where(ev.c.customer_id.in_(fresh)))
+        pending = list(known.items())
+        for start in range(0, len(pending), COMPOUND_LIMIT):
+            parts = [select(*cols).where(ev.c.customer_id == c, ev.c.seq > seq)
+                     for c, seq in pending[start:start + COMPOUND_LIMIT]]
+            queries.append(parts[0] if len(parts) == 1 else union_all(*parts))
+        rows = []
         with self.store.engine.connect() as connection:
-            rows = connection.execute(select(*cols).where(or_(*clauses))
-                                      .order_by(ev.c.seq)).all()
+            for query in queries:
+                rows += connection.execute(query).all()
+        rows = [r for r in rows if r[1] > known.get(r[0], 0)]
+        rows.sort(key=lambda r: r[1])
         new = _columns(rows)
         owner = new.pop("customer_id")
         for c in ids:
@@ -94,6 +127,14 @@ class EventHistory:
             self._size -= len(dropped["seq"])
 
 
+def _read_columns() -> list:
+    """The columns read, ``ts`` as the stored text on SQLite (NumPy parses ISO text in one
+    call; SQLAlchemy's per-row datetime parsing is most of a cold read's time)."""
+    ev = t.events
+    return [ev.c.customer_id, ev.c.seq, type_coerce(ev.c.ts, String).label("ts"),
+            ev.c.event_type, ev.c.amount, ev.c.channel, ev.c.page, ev.c.topic]
+
+
 _DTYPES = {"seq": np.int64, "ts": "datetime64[us]", "event_type": object, "amount": float,
            "channel": object, "page": object, "topic": object}
 
@@ -106,9 +147,16 @@ def _columns(rows: list) -> dict[str, np.ndarray]:
     customer, seq, ts, event_type, amount, channel, page, topic = zip(*rows, strict=True)
     return {"customer_id": np.array(customer, dtype=object),
             "seq": np.array(seq, dtype=np.int64),
-            "ts": pd.to_datetime(pd.Series(ts)).to_numpy("datetime64[us]"),
+            "ts": _timestamps(ts),
             "event_type": np.array(event_type, dtype=object),
             "amount": np.array(amount, dtype=float),
             "channel": np.array(channel, dtype=object),
             "page": np.array(page, dtype=object),
             "topic": np.array(topic, dtype=object)}
+
+
+def _timestamps(values: tuple) -> np.ndarray:
+    """Stored event times (ISO text from SQLite, datetimes from PostgreSQL) as datetime64[us]."""
+    if values and isinstance(values[0], str):
+        return np.array([v.replace(" ", "T") for v in values], dtype="datetime64[us]")
+    return pd.to_datetime(pd.Series(values)).to_numpy("datetime64[us]")

@@ -129,6 +129,7 @@ class OnlineService:
     def start(self) -> None:
         """Score everyone once if the store has no scores, re-score customers whose events are
         newer than their score (a crash between the two commits), start the worker."""
+        self.history.preload()
         full = self.refresh_reference()
         if self.store.count("scores") == 0:
             self._write(full, initial=True)

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy import Connection, Engine, String, create_engine, event, func, select, type_coerce
 
 from uplift.errors import InputError
 from uplift.service import schema as t
@@ -50,8 +50,10 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url`` (SQLite file or PostgreSQL)."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        # connections kept open for every request thread (a new SQLite connection sets
+        # its pragmas: milliseconds each)
         engine = create_engine(url, connect_args={"check_same_thread": False},
-                               pool_size=8, max_overflow=8)
+                               pool_size=48, max_overflow=16)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql"):
@@ -175,7 +177,11 @@ class Store:
     def events_frame(self, customer_id: str | None = None, *,
                      connection: Connection | None = None) -> pd.DataFrame:
         """Events (all, or one customer's) as the feature SQL reads them."""
-        cols = [t.events.c.customer_id, t.events.c.ts, t.events.c.event_type,
+        # ts read as the stored text on SQLite and parsed in one call (SQLAlchemy's per-row
+        # datetime parsing takes seconds on a million events)
+        ts = type_coerce(t.events.c.ts, String).label("ts") if self.dialect == "sqlite" \
+            else t.events.c.ts
+        cols = [t.events.c.customer_id, ts, t.events.c.event_type,
                 t.events.c.amount, t.events.c.channel, t.events.c.page, t.events.c.topic]
         query = select(*cols).order_by(t.events.c.seq)
         if customer_id is not None:
@@ -186,7 +192,7 @@ class Store:
         else:
             rows = connection.execute(query).all()
         frame = pd.DataFrame(rows, columns=[c.name for c in cols])
-        frame["ts"] = pd.to_datetime(frame["ts"]).astype("datetime64[us]")
+        frame["ts"] = pd.to_datetime(frame["ts"], format="ISO8601").astype("datetime64[us]")
         frame["amount"] = frame["amount"].astype(float)
         return frame
 
