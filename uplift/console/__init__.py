@@ -17,5 +17,8 @@ def mount(app: FastAPI) -> None:
     cs.seed_campaign(app.state.store, service.spec)
     cs.seed_tiers(app.state.store, dict(service.settings.churn.tiers))
     app.state.console_curves = {}
-    app.include_router(api.router)
-    app.include_router(pages.router)
+    # the routes themselves, not an included router: the app's route list (which the
+    # permission-matrix test reads) then names every route
+    for router in (api.router, pages.router):
+        for route in router.routes:
+            app.router.routes.append(route)

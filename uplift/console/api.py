@@ -384,7 +384,6 @@ def post_results(body: ResultsBody, _: auth.Caller = Depends(caller)) -> Respons
             text = str(exc).replace(str(table), "outcomes")
             return JSONResponse({"detail": [{"loc": "csv", "msg": text}]}, status_code=422)
         html = report.read_text(encoding="utf-8")
-    import json
+    from uplift.service.jobs import jsonable
 
-    return JSONResponse({"result": json.loads(json.dumps(result, default=str)),
-                         "report_html": html})
+    return JSONResponse({"result": jsonable(result), "report_html": html})

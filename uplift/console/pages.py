@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, Undefined, select_autoescape
 from sqlalchemy import select
 
 from uplift.console import store as cs
@@ -23,8 +23,14 @@ HERE = Path(str(resources.files("uplift.console")))
 STATIC = HERE / "static"
 _env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
                    autoescape=select_autoescape(["html"]))
-_env.filters["money"] = lambda v: "—" if v is None else f"{float(v):,.0f}"
-_env.filters["pct"] = lambda v: "—" if v is None else f"{100 * float(v):.1f}%"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or isinstance(value, Undefined)
+
+
+_env.filters["money"] = lambda v: "—" if _missing(v) else f"{float(v):,.0f}"
+_env.filters["pct"] = lambda v: "—" if _missing(v) else f"{100 * float(v):.1f}%"
 NAV = [("/", "Overview"), ("/campaign", "Campaign"), ("/tiers", "Alert tiers"),
        ("/whatif", "What-if"), ("/plans", "Plans"), ("/alerts", "Alerts"),
        ("/results", "Results")]

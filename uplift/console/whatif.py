@@ -76,6 +76,8 @@ def curve(frame: pd.DataFrame, spec: CampaignSpec, *, points: int = 401,
         i = int(np.searchsorted(spend, budget, side="right"))
         nxt = seq[i] if i < len(seq) else None
         shadow = float(ratio[nxt]) if nxt is not None else 0.0
+        # a free offer (cost 0) has no finite gain per cost: it is taken before any budget
+        shadow = shadow if np.isfinite(shadow) else 0.0
         binding = []
         if nxt is not None:
             binding.append({"rule": "budget", "shadow_price": shadow,

@@ -46,7 +46,7 @@ def run_planner(budget: float, campaign: Path | None, sources: PlanSources, out:
     outcome = execute(job)
     _write_whatif(outcome, job, out / "whatif.parquet")
     curve = outcome.curve.to_dict(orient="records") if outcome.curve is not None else None
-    return _jsonable({**outcome.summary, "excluded": outcome.excluded, "curve": curve})
+    return jsonable({**outcome.summary, "excluded": outcome.excluded, "curve": curve})
 
 
 def _write_whatif(outcome, job, path: Path) -> None:
@@ -58,10 +58,22 @@ def _write_whatif(outcome, job, path: Path) -> None:
     io.write_table(candidates(outcome.scores, job.spec, job.do_not_contact), path)
 
 
-def _jsonable(value):
+def jsonable(value):
+    """JSON-ready: strings for what JSON lacks, None for NaN and infinities (which strict
+    JSON cannot carry)."""
     import json
+    import math
 
-    return json.loads(json.dumps(value, default=str))
+    def scrub(item):
+        if isinstance(item, float) and not math.isfinite(item):
+            return None
+        if isinstance(item, dict):
+            return {k: scrub(v) for k, v in item.items()}
+        if isinstance(item, list):
+            return [scrub(v) for v in item]
+        return item
+
+    return scrub(json.loads(json.dumps(value, default=str)))
 
 
 class PlanJobs:
