@@ -277,7 +277,9 @@ def tier_evidence(request: Request, thresholds: dict[str, float]) -> dict[str, A
         rows.append(row)
     return {"thresholds": thresholds, "scored": int(len(risk)), "tiers": rows,
             "held_out": "the past campaign's control group: churn risk predicted at "
-            "assignment, churn observed within the horizon" if held is not None else
+            "assignment, churn observed within the horizon (outcomes the churn model is not "
+            "fitted on; the same customers are in its training snapshots)" if held is not None
+            else
             "no held-out rows (the model folder has no backtest table)"}
 
 

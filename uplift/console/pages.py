@@ -60,16 +60,22 @@ def can(who: auth.Caller, method: str, route: str) -> bool:
     return auth.allowed(method, route, who.role)
 
 
-def page(request: Request, name: str, title: str, **context: Any) -> HTMLResponse:
-    """The page for a signed-in caller allowed on it; the sign-in page (401) or a refusal
-    (403) otherwise."""
+def gate(request: Request) -> HTMLResponse | None:
+    """None for a signed-in caller allowed on the page (checked before the page reads
+    anything); the sign-in page (401) or a refusal (403) otherwise."""
     try:
-        who = signed_in(request)
+        signed_in(request)
     except HTTPException as exc:
         if exc.status_code == 401:
             return render("login.html", 401, title="Sign in", who=None, path="/login")
         return render("error.html", exc.status_code, title="Not allowed", who=None,
                       path=request.url.path, message=exc.detail)
+    return None
+
+
+def page(request: Request, name: str, title: str, **context: Any) -> HTMLResponse:
+    """Render a page for the caller :func:`gate` let in."""
+    who = request.state.caller
     return render(name, who=who, title=title, path=request.url.path,
                   can=lambda m, r: can(who, m, r), **context)
 
@@ -90,6 +96,8 @@ def login(request: Request) -> HTMLResponse:
 
 @router.get("/")
 def overview(request: Request) -> HTMLResponse:
+    if (refused := gate(request)) is not None:
+        return refused
     state = request.app.state
     with state.store.engine.connect() as connection:
         tiers = dict(connection.execute(select(t.scores.c.tier, _count()).group_by(
@@ -108,6 +116,8 @@ def _count():
 @router.get("/campaign")
 def campaign_page(request: Request, version: int | None = None,
                   diff: int | None = None) -> HTMLResponse:
+    if (refused := gate(request)) is not None:
+        return refused
     store = request.app.state.store
     versions = cs.campaigns(store)
     current = cs.campaign(store, version or versions[0]["version"])
@@ -125,6 +135,8 @@ def campaign_page(request: Request, version: int | None = None,
 
 @router.get("/tiers")
 def tiers_page(request: Request) -> HTMLResponse:
+    if (refused := gate(request)) is not None:
+        return refused
     from uplift.console.api import tier_evidence
 
     versions = cs.tier_versions(request.app.state.store)
@@ -134,6 +146,8 @@ def tiers_page(request: Request) -> HTMLResponse:
 
 @router.get("/whatif")
 def whatif_page(request: Request, plan: int | None = None) -> HTMLResponse:
+    if (refused := gate(request)) is not None:
+        return refused
     store = request.app.state.store
     done = [p for p in cs.plans(store) if p["status"] in ("done",)]
     chosen = plan or (done[0]["id"] if done else None)
@@ -143,6 +157,8 @@ def whatif_page(request: Request, plan: int | None = None) -> HTMLResponse:
 
 @router.get("/plans")
 def plans_page(request: Request) -> HTMLResponse:
+    if (refused := gate(request)) is not None:
+        return refused
     store = request.app.state.store
     return page(request, "plans.html", "Plans", plans=cs.plans(store),
                 versions=cs.campaigns(store))
@@ -150,6 +166,8 @@ def plans_page(request: Request) -> HTMLResponse:
 
 @router.get("/plans/{plan_id}")
 def plan_page(plan_id: int, request: Request) -> HTMLResponse:
+    if (refused := gate(request)) is not None:
+        return refused
     plan = request.app.state.jobs.get(plan_id)
     if plan is None:
         raise HTTPException(404, f"plan {plan_id} not found")
@@ -162,6 +180,8 @@ def plan_page(plan_id: int, request: Request) -> HTMLResponse:
 @router.get("/alerts")
 def alerts_page(request: Request, tier: str | None = None, segment: str | None = None,
                 reason: str | None = None) -> HTMLResponse:
+    if (refused := gate(request)) is not None:
+        return refused
     from uplift.service.webhooks import alert_json
 
     store = request.app.state.store
@@ -177,9 +197,39 @@ def alerts_page(request: Request, tier: str | None = None, segment: str | None =
     reasons = sorted({_reason(x) for r in rows for x in r["reasons"] or []})
     if reason:
         rows = [r for r in rows if reason in {_reason(x) for x in r["reasons"] or []}]
+    if rows:
+        # pseudonyms when a pseudonym key is set (as the plans carry them), raw ids otherwise
+        import pandas as pd
+
+        from uplift.security.pseudonym import protect_ids
+
+        shown = protect_ids(pd.DataFrame({"customer_id": [r["customer_id"] for r in rows]}),
+                            source="alerts")["customer_id"]
+        for row, name in zip(rows, shown, strict=True):
+            row["shown_id"] = str(name)
+    plan_id, offers = latest_offers(request)
     return page(request, "alerts.html", "Alerts", alerts=rows[:200], segments=segments,
                 reasons=reasons, tiers=list(request.app.state.service.tier_rank),
-                chosen={"tier": tier, "segment": segment, "reason": reason})
+                chosen={"tier": tier, "segment": segment, "reason": reason},
+                plan_id=plan_id, offers=offers)
+
+
+def latest_offers(request: Request) -> tuple[int | None, dict[str, str]]:
+    """The offer each contacted customer gets in the latest approved plan, by id."""
+    from uplift import io
+
+    with request.app.state.store.engine.connect() as connection:
+        row = connection.execute(select(t.plans.c.id, t.plans.c.folder).join(
+            t.approvals, t.approvals.c.plan_id == t.plans.c.id).order_by(
+            t.plans.c.id.desc()).limit(1)).first()
+    if row is None or not (Path(row[1]) / "plan.csv").exists():
+        return None, {}
+    plan = io.read_table(Path(row[1]) / "plan.csv", derived=True)
+    if "offer" not in plan.columns:
+        return row[0], {}
+    contacted = plan[plan["holdout"] == 0] if "holdout" in plan.columns else plan
+    return row[0], dict(zip(contacted["customer_id"].astype(str),
+                            contacted["offer"].astype(str), strict=True))
 
 
 def _reason(value: Any) -> str:
@@ -190,4 +240,6 @@ def _reason(value: Any) -> str:
 
 @router.get("/results")
 def results_page(request: Request) -> HTMLResponse:
+    if (refused := gate(request)) is not None:
+        return refused
     return page(request, "results.html", "Results")
