@@ -70,6 +70,13 @@ def test_campaign_invalid_field_then_new_version(contexts, server, tmp_path):
     assert _versions(server) == before                       # nothing saved
     _shot(page, "campaign-error")
     page.fill("#o0-fixed", "3.5")
+    # a rule naming a column the bank's customers lack is refused at its field too
+    page.fill("#o0-elig", "aum_typo >= 1000")
+    page.click("#save-campaign")
+    page.wait_for_selector('[data-error-for="offers.0.eligibility"]:has-text("aum_typo")')
+    assert _versions(server) == before
+    page.fill("#o0-elig", "aum >= 1000")
+    page.wait_for_selector("#validity:has-text('eligible')")   # live check, with shares
     page.fill("#f-holdout", "0.2")
     page.click("#save-campaign")
     page.wait_for_url(f"**/campaign?version={before + 1}")

@@ -187,6 +187,37 @@ def _spec_or_errors(raw: Any) -> tuple[CampaignSpec | None, list[dict[str, str]]
         return None, field_errors(exc)
 
 
+def bank_errors(request: Request, spec: CampaignSpec) -> tuple[list[dict[str, str]],
+                                                                list[str]]:
+    """The spec against the bank's customers (columns its rules name, consent, segments):
+    errors placed on the fields they concern, and each offer's eligible share."""
+    import re
+
+    from uplift.validation import check_spec_columns
+
+    try:
+        notes = check_spec_columns(spec, request.app.state.service.customers(),
+                                   source="the bank's customers")
+    except UpliftError as exc:
+        lines = [x.strip().removeprefix("- ") for x in str(exc).splitlines()[1:]] or [
+            str(exc).split(": ", 1)[-1]]
+        names = spec.offer_names
+        errors = []
+        for line in lines:
+            loc = ""
+            if m := re.match(r"offer '([^']+)' eligibility", line):
+                loc = f"offers.{names.index(m[1])}.eligibility" if m[1] in names else ""
+            elif m := re.match(r"segment_quotas\[(\d+)\]", line):
+                loc = f"segment_quotas.{m[1]}.segment"
+            elif line.startswith("holdout_stratify"):
+                loc = "holdout_stratify"
+            elif "marketing_consent" in line:
+                loc = "require_consent"
+            errors.append({"loc": loc, "msg": line})
+        return errors, []
+    return [], [n.strip() for n in notes]
+
+
 @router.get("/v1/campaigns", tags=["campaigns"])
 def list_campaigns(request: Request, _: auth.Caller = Depends(caller)) -> dict[str, Any]:
     """Every saved version of the campaign with who saved it and when, newest first."""
@@ -195,17 +226,25 @@ def list_campaigns(request: Request, _: auth.Caller = Depends(caller)) -> dict[s
 
 @router.post("/v1/campaigns/validate", tags=["campaigns"])
 async def validate_campaign(request: Request, _: auth.Caller = Depends(caller)) -> Response:
-    """Check a campaign (JSON object, the YAML's keys) with ``CampaignSpec``; nothing is
-    saved. 200 ``{"valid": true}`` or 422 with one error per field."""
+    """Check a campaign (JSON object, the YAML's keys) with ``CampaignSpec`` and against the
+    bank's customers; nothing is saved. 200 ``{"valid": true, "notes": [eligible shares]}`` or
+    422 with one error per field."""
     spec, errors = _spec_or_errors(await _json(request))
-    return _invalid(errors) if errors else JSONResponse({"valid": True, "name": spec.name})
+    if errors:
+        return _invalid(errors)
+    errors, notes = bank_errors(request, spec)
+    if errors:
+        return _invalid(errors)
+    return JSONResponse({"valid": True, "name": spec.name, "notes": notes})
 
 
 @router.post("/v1/campaigns", tags=["campaigns"], status_code=201)
 async def save_campaign(request: Request, who: auth.Caller = Depends(caller)) -> Response:
-    """Save a valid campaign as a new version (who/when recorded); 422 and nothing saved on
-    any error."""
+    """Save a valid campaign (``CampaignSpec``, and its rules fit the bank's customers) as a
+    new version (who/when recorded); 422 and nothing saved on any error."""
     spec, errors = _spec_or_errors(await _json(request))
+    if not errors:
+        errors, _ = bank_errors(request, spec)
     if errors:
         return _invalid(errors)
     return JSONResponse(cs.save_campaign(request.app.state.store, spec, who.name),

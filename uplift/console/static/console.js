@@ -94,7 +94,7 @@
       clearErrors(form);
       const r = await call("POST", "/v1/campaigns/validate", collect());
       if (r.status === 403) { status.textContent = ""; return; }
-      if (r.ok) status.textContent = "Valid campaign.";
+      if (r.ok) status.textContent = "Valid campaign. " + (r.data.notes || []).join("; ");
       else { status.textContent = "Not valid: see the fields marked."; showErrors(form, r.data.detail, rename); }
     }
     if (document.getElementById("save-campaign")) {
