@@ -390,3 +390,33 @@ def test_alerts_filter_by_tier_segment_and_reason(contexts, server, plan_id):
     assert rows[0]["customer_id"] in page.inner_text("#alerts tbody")
     _shot(page, "alerts")
     page.close()
+
+
+def test_campaign_offer_added_then_removed(contexts, server):
+    from uplift.console import store as cs
+
+    store = server["app"].state.store
+    page = contexts("admin").new_page()
+    page.goto("/campaign")
+    spec = cs.campaign(store, cs.campaigns(store)[0]["version"])["spec"]
+    n = len(spec["offers"])
+    before = _versions(server)
+    page.fill(f"#o{n}-name", "sms_nudge")                    # the blank row adds an offer
+    page.click("#save-campaign")                             # ... that has no channel or cost
+    page.wait_for_selector(f'[data-error-for="offers.{n}.channel"]:not(:empty)')
+    assert _versions(server) == before
+    page.select_option(f"#o{n}-channel", "sms")
+    page.fill(f"#o{n}-fixed", "0.8")
+    page.fill(f"#o{n}-max", "50")
+    page.click("#save-campaign")
+    page.wait_for_url(f"**/campaign?version={before + 1}")
+    added = cs.campaign(store, before + 1)["spec"]
+    assert [o["name"] for o in added["offers"]][-1] == "sms_nudge"
+    assert {"offer": "sms_nudge", "max_count": 50, "min_count": 0} in added["capacities"]
+    page.check(f"#o{n}-drop")                                # remove it again
+    page.click("#save-campaign")
+    page.wait_for_url(f"**/campaign?version={before + 2}")
+    removed = cs.campaign(store, before + 2)["spec"]
+    assert removed["offers"] == spec["offers"]
+    assert removed.get("capacities") == spec.get("capacities")
+    page.close()

@@ -46,8 +46,9 @@
   if (page === "campaign") {
     const form = document.getElementById("campaign-form");
     let capacityOffers = [];
+    let offerIndex = [];                    // the spec's offer i is the form's row offerIndex[i]
     function collect() {
-      const spec = {}; const caps = {}; const roi = {};
+      const spec = {}; const caps = {}; const roi = {}; const drop = new Set();
       for (const el of form.querySelectorAll("input[name], select[name]")) {
         const name = el.name; let value;
         const type = el.dataset.type;
@@ -58,6 +59,7 @@
         else if (type === "list") value = el.value.split(",").map((s) => s.trim()).filter(Boolean);
         else value = el.value;
         const parts = name.split(".");
+        if (parts[0] === "drop") { if (value) drop.add(Number(parts[1])); continue; }
         if (parts[0] === "cap") { (caps[parts[1]] = caps[parts[1]] || {})[parts[2]] = value; continue; }
         if (parts[0] === "roi") { roi[parts[1]] = value; continue; }
         let node = spec;
@@ -68,20 +70,29 @@
         }
         node[parts[parts.length - 1]] = value;
       }
-      if (spec.offers) spec.offers = spec.offers.filter(Boolean);
+      offerIndex = [];
+      (spec.offers || []).forEach((o, i) => { if (o && !drop.has(i)) offerIndex.push(i); });
+      if (spec.offers) spec.offers = offerIndex.map((i) => spec.offers[i]);
+      const kept = (el) => offerIndex.includes(Number(el.dataset.offerIndex));
       if (spec.segment_quotas) spec.segment_quotas = spec.segment_quotas.filter((q) => q && q.segment !== undefined);
       if (spec.segment_quotas && !spec.segment_quotas.length) delete spec.segment_quotas;
-      capacityOffers = Object.keys(caps);
+      const capField = (key) => form.querySelector(`[name="cap.${key}.max_count"]`);
+      capacityOffers = Object.keys(caps).filter((key) => kept(capField(key)));
       const rows = form.querySelectorAll("[name$='.name'][name^='offers.']");
       const names = Array.from(rows).map((r) => r.value);
-      spec.capacities = capacityOffers.map((key) => ({offer: names[Number(form.querySelector(`[name="cap.${key}.max_count"]`).dataset.offerIndex)] || key, ...caps[key]}));
+      spec.capacities = capacityOffers.map((key) => ({offer: names[Number(capField(key).dataset.offerIndex)] || key, ...caps[key]}));
       if (!spec.capacities.length) delete spec.capacities;
       const roiOut = {};
-      for (const key of Object.keys(roi)) roiOut[names[Number(form.querySelector(`[name="roi.${key}"]`).dataset.offerIndex)] || key] = roi[key];
+      for (const key of Object.keys(roi)) {
+        const field = form.querySelector(`[name="roi.${key}"]`);
+        if (kept(field)) roiOut[names[Number(field.dataset.offerIndex)] || key] = roi[key];
+      }
       if (Object.keys(roiOut).length) spec.min_roi = roiOut;
       return spec;
     }
     function rename(loc) {
+      const o = loc.match(/^offers\.(\d+)(.*)$/);
+      if (o && offerIndex[Number(o[1])] !== undefined) return `offers.${offerIndex[Number(o[1])]}${o[2]}`;
       const m = loc.match(/^capacities\.(\d+)\.(.*)$/);
       if (m && capacityOffers[Number(m[1])]) return `cap.${capacityOffers[Number(m[1])]}.${m[2]}`;
       const r = loc.match(/^min_roi\.(.*)$/);
