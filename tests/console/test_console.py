@@ -96,6 +96,9 @@ def test_campaign_invalid_field_then_new_version(contexts, server, tmp_path):
     page.goto(f"/campaign?version={before + 1}&diff={before}")
     diff = page.inner_text("#diff")
     assert "+holdout_fraction: 0.2" in diff and "-holdout_fraction: 0.1" in diff
+    changed = [line for line in diff.splitlines()
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert len(changed) == 4, changed                        # only the two edited values
     _shot(page, "campaign")
     page.close()
 

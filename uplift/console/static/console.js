@@ -77,7 +77,11 @@
       if (spec.segment_quotas) spec.segment_quotas = spec.segment_quotas.filter((q) => q && q.segment !== undefined);
       if (spec.segment_quotas && !spec.segment_quotas.length) delete spec.segment_quotas;
       const capField = (key) => form.querySelector(`[name="cap.${key}.max_count"]`);
-      capacityOffers = Object.keys(caps).filter((key) => kept(capField(key)));
+      // the saved order of the capacity rules is kept (a diff then shows only real changes)
+      const order = JSON.parse(form.dataset.capOrder || "[]");
+      const rank = (key) => { const i = order.indexOf(key); return i < 0 ? order.length : i; };
+      capacityOffers = Object.keys(caps).filter((key) => kept(capField(key)))
+        .sort((a, b) => rank(a) - rank(b));
       const rows = form.querySelectorAll("[name$='.name'][name^='offers.']");
       const names = Array.from(rows).map((r) => r.value);
       spec.capacities = capacityOffers.map((key) => ({offer: names[Number(capField(key).dataset.offerIndex)] || key, ...caps[key]}));
