@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "uplift"
 
-SHELLS = ("uplift.cli", "uplift.commands", "uplift.service")
+SHELLS = ("uplift.cli", "uplift.commands", "uplift.service", "uplift.console")
 ORCHESTRATION = ("uplift.pipeline", "uplift.planner", "uplift.tasks", "uplift.validation",
                  "uplift.security.export")
 # (importer, modules it must never import, why)

@@ -21,6 +21,8 @@ def _stub_plan(budget, campaign, sources, out: Path) -> dict:
     pd.DataFrame({"customer_id": ["10000001", "10000002"], "holdout": [0, 1],
                   "offer": ["fee_waiver", "fee_waiver"], "expected_gain": [5.0, 4.0]}
                  ).to_csv(out / "plan.csv", index=False)
+    pd.DataFrame({"segment": ["mass", "young"], "offer": ["fee_waiver", "fee_waiver"],
+                  "gain": [5.0, 4.0], "cost": [2.0, 2.0]}).to_parquet(out / "whatif.parquet")
     return {"budget": budget}
 
 
@@ -56,13 +58,26 @@ def _call(app, client, tokens, method: str, route: str, role: str, counter: list
         return client.post(route, headers=headers, json={
             "event_id": f"access-{counter[0]}", "customer_id": cid, "ts": ts,
             "event_type": "login", "amount": 0, "channel": "app"})
-    if route == "/v1/plans":
+    if route == "/v1/plans" and method == "POST":
         return client.post(route, headers=headers, json={"budget": 1000})
-    path = route.replace("{customer_id}", cid)
-    if "{plan_id}" in route:
+    body = None
+    if route in ("/v1/campaigns", "/v1/campaigns/validate"):
+        body = app.state.service.spec.model_dump(mode="json", exclude_none=True)
+    elif route == "/v1/tiers" and method == "POST":
+        body = {"thresholds": {"red": 0.3, "amber": 0.1}}
+    elif route.endswith(("/approve", "/reject")):
+        body = {"comment": "checked"}
+    elif route == "/v1/results":
+        body = {"csv": "arm,churned\n" + "control,1\ncontrol,0\nfee_waiver,0\nfee_waiver,0\n"
+                * 5}
+    path = route.replace("{customer_id}", cid).replace("{version}", "1").replace(
+        "{other}", "1")
+    if "{plan_id}" in route or route == "/v1/scenarios" and method == "POST":
         plan_id = _done_plan(app, client, tokens, approved=route.endswith("/export"))
         path = path.replace("{plan_id}", str(plan_id))
-    return client.request(method, path, headers=headers)
+        if route == "/v1/scenarios":
+            body = {"name": f"s{counter[0]}", "plan_id": plan_id, "budget": 3.0}
+    return client.request(method, path, headers=headers, json=body)
 
 
 ROUTES = sorted(auth.PERMISSIONS)
@@ -89,8 +104,34 @@ def test_route_by_role(setup, method, route):
     no_token = _call(app, client, tokens, method, route, "", counter)
     assert no_token.status_code == 401
     forged = client.request(method, route.replace("{customer_id}", "1").replace(
-        "{plan_id}", "1"), headers=bearer("upl_" + "x" * 43))
+        "{plan_id}", "1").replace("{version}", "1").replace("{other}", "1"),
+        headers=bearer("upl_" + "x" * 43))
     assert forged.status_code == 401
+
+
+def test_console_cookie_needs_the_console_header(setup):
+    """A signed-in cookie reads, but changes nothing without the console's header (a page
+    on another site cannot send it)."""
+    app, _, tokens = setup
+    client = TestClient(app)
+    assert client.post("/v1/session", json={"token": "upl_" + "y" * 43}).status_code == 401
+    assert client.post("/v1/session", json={"token": tokens["planner"]}).status_code == 200
+    assert client.get("/v1/campaigns").status_code == 200
+    spec = app.state.service.spec.model_dump(mode="json", exclude_none=True)
+    assert client.post("/v1/campaigns", json=spec).status_code == 403
+    ok = client.post("/v1/campaigns", json=spec, headers={"X-Uplift-Console": "1"})
+    assert ok.status_code == 201
+    client.delete("/v1/session")
+    assert client.get("/v1/campaigns").status_code == 401
+
+
+def test_pages_without_a_token_show_the_sign_in_form(setup):
+    _, client, tokens = setup
+    page = TestClient(setup[0]).get("/plans")
+    assert page.status_code == 401 and 'id="login-form"' in page.text
+    assert client.get("/login").status_code == 200
+    assert client.get("/static/console.js").status_code == 200
+    assert client.get("/static/..%2Fapi.py").status_code == 404
 
 
 def test_health_needs_no_token(setup):

@@ -30,20 +30,41 @@ DESCRIPTION = ("Events in, churn risk, tier, reasons and the best offer out; tie
 
 
 class PlanBody(BaseModel):
-    """A plan request: budget (currency of the campaign), optionally the campaign's name."""
+    """A plan request: budget (currency of the campaign), optionally the campaign's name and
+    a campaign version saved in the console (default: the served spec)."""
 
     budget: float = Field(gt=0)
     campaign: str | None = None
+    campaign_version: int | None = Field(None, ge=1)
+
+
+class ReviewBody(BaseModel):
+    """An approval or rejection: the reviewer's comment."""
+
+    comment: str = Field("", max_length=2000)
+
+
+SESSION_COOKIE = "uplift_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def caller(request: Request) -> auth.Caller:
-    """The authenticated caller allowed on this route (401 / 403 otherwise)."""
+    """The authenticated caller allowed on this route (401 / 403 otherwise). The token comes
+    from ``Authorization: Bearer`` or from the console's session cookie; a cookie alone does
+    not authorise a change without the console's ``X-Uplift-Console`` header (403)."""
     header = request.headers.get("authorization", "")
     secret = header[7:].strip() if header.lower().startswith("bearer ") else None
+    by_cookie = secret is None and SESSION_COOKIE in request.cookies
+    if by_cookie:
+        secret = request.cookies[SESSION_COOKIE]
     who = auth.identify(request.app.state.store, secret)
     if who is None:
         raise HTTPException(401, "a valid API token is required (Authorization: Bearer ...)",
                             headers={"WWW-Authenticate": "Bearer"})
+    if by_cookie and request.method not in SAFE_METHODS and \
+            request.headers.get("x-uplift-console") != "1":
+        raise HTTPException(403, "a change made with the console's cookie needs the "
+                            "X-Uplift-Console: 1 header")
     request.state.caller = who
     route = request.scope["route"].path
     if not auth.allowed(request.method, route, who.role):
@@ -249,7 +270,16 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
         if body.campaign is not None and body.campaign != spec.name:
             raise HTTPException(422, [{"loc": ["body", "campaign"], "msg": f"this service "
                                        f"plans campaign {spec.name!r} only"}])
-        plan_id = jobs.submit(who.name, body.budget, None)
+        path = None
+        if body.campaign_version is not None:
+            from uplift.console.store import campaign_file
+
+            path = campaign_file(store, settings.state, body.campaign_version)
+            if path is None:
+                raise HTTPException(422, [{"loc": ["body", "campaign_version"], "msg":
+                                           f"campaign version {body.campaign_version} not "
+                                           "found"}])
+        plan_id = jobs.submit(who.name, body.budget, str(path) if path else None)
         return {"id": plan_id, "status": "queued"}
 
     @app.get("/v1/plans/{plan_id}", tags=["plans"])
@@ -260,11 +290,19 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
         return plan
 
     @app.post("/v1/plans/{plan_id}/approve", tags=["plans"])
-    def approve_plan(plan_id: int, who: auth.Caller = Depends(caller)) -> dict[str, Any]:
-        """Approve a finished plan; the approver must not be its proposer (four eyes)."""
+    def approve_plan(plan_id: int, body: ReviewBody | None = None,
+                     who: auth.Caller = Depends(caller)) -> dict[str, Any]:
+        """Approve a finished plan, optionally with a comment; the approver must not be its
+        proposer (four eyes)."""
+        from uplift.console.store import record_review, reviews
+
+        if any(r["decision"] == "rejected" for r in reviews(store, plan_id)):
+            raise HTTPException(409, f"plan {plan_id} was rejected; propose a new plan")
         code, message = jobs.approve(plan_id, who.name)
         if code:
             raise HTTPException(code, message)
+
+        record_review(store, plan_id, who.name, "approved", body.comment if body else "")
         return {"id": plan_id, "approved_by": who.name}
 
     @app.get("/v1/plans/{plan_id}/export", tags=["plans"])
@@ -288,6 +326,9 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
         out.unlink()
         return PlainTextResponse(text, media_type="text/csv")
 
+    from uplift.console import mount
+
+    mount(app)
     return app
 
 

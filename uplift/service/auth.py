@@ -19,10 +19,26 @@ POST /v1/plans                          -       -        yes      -         -   
 GET  /v1/plans/{id}                     yes     yes      yes      yes       yes      yes
 POST /v1/plans/{id}/approve             -       -        -        yes       -        -
 GET  /v1/plans/{id}/export              -       -        -        -         yes      -
+GET  /v1/plans                          yes     yes      yes      yes       yes      yes
+POST /v1/plans/{id}/reject              -       -        -        yes       -        -
+GET  /v1/plans/{id}/curve               yes     yes      yes      yes       yes      yes
+GET  /v1/campaigns[/{v}[/yaml|/diff/w]] yes     yes      yes      yes       yes      yes
+POST /v1/campaigns[/validate]           -       -        yes      -         -        yes
+GET  /v1/tiers, /v1/scenarios           yes     yes      yes      yes       yes      yes
+POST /v1/tiers, /v1/scenarios           -       -        yes      -         -        yes
+POST /v1/results                        -       yes      yes      yes       yes      yes
+GET  console pages (/, /campaign, ...)  yes     yes      yes      yes       yes      yes
 ======================================  ======  =======  =======  ========  =======  =====
 
-``/healthz`` and ``/readyz`` need no token (load balancers and orchestrators probe them; they
-reveal nothing). Approving and exporting are kept from admin on purpose: the four-eyes rule
+The console (``uplift.console``) signs in with a token through ``POST /v1/session``, which
+keeps it in an HttpOnly, SameSite=Strict cookie; a request may name its token by that cookie
+instead of the header. A request authenticated by the cookie that changes anything must also
+carry ``X-Uplift-Console: 1`` (a header no other site can make a browser send), so a page
+elsewhere cannot act with a signed-in planner's cookie.
+
+``/healthz``, ``/readyz``, the sign-in page and the console's static files need no token
+(load balancers and orchestrators probe the first two; none of them reveals anything).
+Approving and exporting are kept from admin on purpose: the four-eyes rule
 (approver differs from proposer) and the release of raw ids belong to named business roles.
 """
 
@@ -52,8 +68,35 @@ PERMISSIONS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/plans/{plan_id}"): EVERYONE,
     ("POST", "/v1/plans/{plan_id}/approve"): frozenset({"approver"}),
     ("GET", "/v1/plans/{plan_id}/export"): frozenset({"officer"}),
+    # the console's JSON routes (uplift.console.api)
+    ("GET", "/v1/plans"): EVERYONE,
+    ("POST", "/v1/plans/{plan_id}/reject"): frozenset({"approver"}),
+    ("GET", "/v1/plans/{plan_id}/curve"): EVERYONE,
+    ("GET", "/v1/campaigns"): EVERYONE,
+    ("POST", "/v1/campaigns"): frozenset({"planner", "admin"}),
+    ("POST", "/v1/campaigns/validate"): frozenset({"planner", "admin"}),
+    ("GET", "/v1/campaigns/{version}"): EVERYONE,
+    ("GET", "/v1/campaigns/{version}/yaml"): EVERYONE,
+    ("GET", "/v1/campaigns/{version}/diff/{other}"): EVERYONE,
+    ("GET", "/v1/tiers"): EVERYONE,
+    ("POST", "/v1/tiers"): frozenset({"planner", "admin"}),
+    ("GET", "/v1/scenarios"): EVERYONE,
+    ("POST", "/v1/scenarios"): frozenset({"planner", "admin"}),
+    ("POST", "/v1/results"): EVERYONE - {"viewer"},
+    # the console's pages (uplift.console.pages)
+    ("GET", "/"): EVERYONE,
+    ("GET", "/campaign"): EVERYONE,
+    ("GET", "/tiers"): EVERYONE,
+    ("GET", "/whatif"): EVERYONE,
+    ("GET", "/plans"): EVERYONE,
+    ("GET", "/plans/{plan_id}"): EVERYONE,
+    ("GET", "/alerts"): EVERYONE,
+    ("GET", "/results"): EVERYONE,
 }
-PUBLIC = frozenset({("GET", "/healthz"), ("GET", "/readyz")})
+#: no token needed: health probes, the sign-in page and session, the console's static files
+PUBLIC = frozenset({("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/login"),
+                    ("POST", "/v1/session"), ("DELETE", "/v1/session"),
+                    ("GET", "/static/{name}")})
 PREFIX = "upl_"
 
 

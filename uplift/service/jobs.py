@@ -42,14 +42,38 @@ def run_planner(budget: float, campaign: Path | None, sources: PlanSources, out:
                           data=sources.data, model=sources.model, out=out / "plan.csv",
                           report=out / "plan.html", call_list=out / "contacts.csv",
                           holdout_list=out / "holdout.csv")
-    outcome = execute(prepare(request))
-    return _jsonable(outcome.summary)
+    job = prepare(request)
+    outcome = execute(job)
+    _write_whatif(outcome, job, out / "whatif.parquet")
+    curve = outcome.curve.to_dict(orient="records") if outcome.curve is not None else None
+    return jsonable({**outcome.summary, "excluded": outcome.excluded, "curve": curve})
 
 
-def _jsonable(value):
+def _write_whatif(outcome, job, path: Path) -> None:
+    """Each candidate customer's best allowed offer (gain, cost, segment): what the
+    console's what-if curve is precomputed from."""
+    from uplift import io
+    from uplift.console.whatif import candidates
+
+    io.write_table(candidates(outcome.scores, job.spec, job.do_not_contact), path)
+
+
+def jsonable(value):
+    """JSON-ready: strings for what JSON lacks, None for NaN and infinities (which strict
+    JSON cannot carry)."""
     import json
+    import math
 
-    return json.loads(json.dumps(value, default=str))
+    def scrub(item):
+        if isinstance(item, float) and not math.isfinite(item):
+            return None
+        if isinstance(item, dict):
+            return {k: scrub(v) for k, v in item.items()}
+        if isinstance(item, list):
+            return [scrub(v) for v in item]
+        return item
+
+    return scrub(json.loads(json.dumps(value, default=str)))
 
 
 class PlanJobs:

@@ -135,3 +135,46 @@ deliveries = Table(
     Column("next_attempt_at", DateTime, nullable=False),
     Column("delivered_at", DateTime, nullable=True),
 )
+
+#: campaign specs saved from the console, one row per version (revision 0002)
+campaign_versions = Table(
+    "campaign_versions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("yaml", Text, nullable=False),
+    Column("author", String(128), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+#: alert tier thresholds, one row per version (revision 0002)
+tier_versions = Table(
+    "tier_versions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("thresholds", JSON, nullable=False),
+    Column("author", String(128), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+#: what-if scenarios: a budget on a plan's precomputed curve (revision 0002)
+scenarios = Table(
+    "scenarios", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("plan_id", Integer, ForeignKey("plans.id"), nullable=False),
+    Column("budget", Float, nullable=False),
+    Column("result", JSON, nullable=False),
+    Column("author", String(128), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+#: plan reviews with a comment: approvals and rejections (revision 0002)
+reviews = Table(
+    "reviews", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("plan_id", Integer, ForeignKey("plans.id"), nullable=False, index=True),
+    Column("reviewer", String(128), nullable=False),
+    Column("decision", String(16), nullable=False),      # approved | rejected
+    Column("comment", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, String, create_engine, event, func, s
 from uplift.errors import InputError
 from uplift.service import schema as t
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 
 def utcnow() -> datetime:

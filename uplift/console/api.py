@@ -1,0 +1,430 @@
+"""The console's JSON routes: everything a console page does is one of these calls (or a
+route of :mod:`uplift.service.api`), so it can be scripted with a token as well."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select
+
+from uplift.campaign import CampaignSpec
+from uplift.console import store as cs
+from uplift.errors import UpliftError
+from uplift.service import auth
+from uplift.service import schema as t
+from uplift.service.api import SESSION_COOKIE, ReviewBody, caller
+
+router = APIRouter()
+
+
+class SessionBody(BaseModel):
+    token: str = Field(min_length=1, max_length=200)
+
+
+class TiersBody(BaseModel):
+    thresholds: dict[str, float]
+
+
+class ScenarioBody(BaseModel):
+    name: str = Field(min_length=1, max_length=128)
+    plan_id: int
+    budget: float = Field(gt=0)
+
+
+class ResultsBody(BaseModel):
+    """An outcomes table (CSV text) and the columns the A/B evaluation reads."""
+
+    csv: str = Field(min_length=1, max_length=50_000_000)
+    arm: str = "arm"
+    control: str = "control"
+    metric: str = "churned"
+    retention: bool = True
+    cost: str | None = None
+    value: str | None = None
+    segment: str | None = None
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Pydantic errors as ``{"loc": "offers.0.cost.fixed", "msg": ...}`` (the form's field
+    names), the form-level ones with loc ""."""
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling)"
+        out.append({"loc": loc, "msg": msg})
+    return out
+
+
+def _invalid(errors: list[dict[str, str]]) -> JSONResponse:
+    return JSONResponse({"detail": errors, "saved": False}, status_code=422)
+
+
+# -- session --------------------------------------------------------------------------------
+@router.post("/v1/session", tags=["console"])
+def open_session(body: SessionBody, request: Request) -> JSONResponse:
+    """Sign in with a token: the console keeps it in an HttpOnly, SameSite=Strict cookie."""
+    who = auth.identify(request.app.state.store, body.token.strip())
+    if who is None:
+        return JSONResponse({"detail": [{"loc": "token", "msg": "unknown or revoked token"}]},
+                            status_code=401)
+    response = JSONResponse({"name": who.name, "role": who.role})
+    response.set_cookie(SESSION_COOKIE, body.token.strip(), httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", path="/")
+    return response
+
+
+@router.delete("/v1/session", tags=["console"])
+def close_session() -> JSONResponse:
+    """Sign out (forget the cookie)."""
+    response = JSONResponse({"signed_out": True})
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- plans ----------------------------------------------------------------------------------
+@router.get("/v1/plans", tags=["plans"])
+def list_plans(request: Request, _: auth.Caller = Depends(caller)) -> dict[str, Any]:
+    """The latest 50 plans, newest first."""
+    return {"plans": cs.plans(request.app.state.store)}
+
+
+@router.post("/v1/plans/{plan_id}/reject", tags=["plans"])
+def reject_plan(plan_id: int, body: ReviewBody, request: Request,
+                who: auth.Caller = Depends(caller)) -> dict[str, Any]:
+    """Reject a finished, unapproved plan with a comment (the comment is required)."""
+    store = request.app.state.store
+    if not body.comment.strip():
+        raise HTTPException(422, [{"loc": ["body", "comment"],
+                                   "msg": "say why the plan is rejected"}])
+    plan = request.app.state.jobs.get(plan_id)
+    if plan is None:
+        raise HTTPException(404, f"plan {plan_id} not found")
+    if plan["status"] != "done" or plan["approved_by"]:
+        raise HTTPException(409, f"plan {plan_id} is {plan['status']}"
+                            f"{', approved' if plan['approved_by'] else ''}; only a finished, "
+                            "unapproved plan can be rejected")
+    if plan["proposer"] == who.name:
+        raise HTTPException(409, "the proposer cannot review their own plan (four eyes)")
+    cs.record_review(store, plan_id, who.name, "rejected", body.comment.strip())
+    return {"id": plan_id, "rejected_by": who.name}
+
+
+def plan_folder(request: Request, plan_id: int) -> Path:
+    with request.app.state.store.engine.connect() as connection:
+        row = connection.execute(select(t.plans.c.status, t.plans.c.folder).where(
+            t.plans.c.id == plan_id)).first()
+    if row is None:
+        raise HTTPException(404, f"plan {plan_id} not found")
+    if row[0] != "done":
+        raise HTTPException(409, f"plan {plan_id} is {row[0]}; the what-if curve comes with "
+                            "a finished plan")
+    return Path(row[1])
+
+
+def plan_spec(request: Request, plan_id: int) -> CampaignSpec:
+    from uplift.campaign import load_campaign_spec
+
+    with request.app.state.store.engine.connect() as connection:
+        path = connection.execute(select(t.plans.c.campaign).where(
+            t.plans.c.id == plan_id)).scalar()
+    return load_campaign_spec(path) if path else request.app.state.service.spec
+
+
+def curve_for(request: Request, plan_id: int) -> dict[str, Any]:
+    """The plan's what-if curve, computed once and kept in memory."""
+    cache = request.app.state.console_curves
+    if plan_id not in cache:
+        from uplift import io
+        from uplift.console.whatif import curve
+
+        path = plan_folder(request, plan_id) / "whatif.parquet"
+        if not path.exists():
+            raise HTTPException(404, f"plan {plan_id} has no what-if table")
+        spec = plan_spec(request, plan_id)
+        frame = io.read_table(path, derived=True)
+        plan = request.app.state.jobs.get(plan_id)
+        top = max(2.0 * float(plan["budget"]), 1.0)
+        data = curve(frame, spec, top=top)
+        summary = plan.get("summary") or {}
+        data.update({"plan_id": plan_id, "plan_budget": plan["budget"],
+                     "excluded": summary.get("excluded") or {},
+                     "solved": [{k: _finite(p.get(k)) for k in ("budget", "spend",
+                                                               "expected_gain", "rules")}
+                                for p in summary.get("curve") or []]})
+        cache[plan_id] = data
+    return cache[plan_id]
+
+
+def _finite(value):
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+@router.get("/v1/plans/{plan_id}/curve", tags=["plans"])
+def get_curve(plan_id: int, request: Request, _: auth.Caller = Depends(caller)
+              ) -> dict[str, Any]:
+    """The precomputed what-if curve of a finished plan: gain, spend, marginal ROI, offer mix
+    and binding rules with shadow prices on a grid of budgets up to twice the plan's."""
+    return curve_for(request, plan_id)
+
+
+# -- campaign versions ----------------------------------------------------------------------
+def _spec_or_errors(raw: Any) -> tuple[CampaignSpec | None, list[dict[str, str]]]:
+    if not isinstance(raw, dict):
+        return None, [{"loc": "", "msg": "expected the campaign as a JSON object"}]
+    try:
+        return CampaignSpec.model_validate(raw), []
+    except ValidationError as exc:
+        return None, field_errors(exc)
+
+
+def bank_errors(request: Request, spec: CampaignSpec) -> tuple[list[dict[str, str]],
+                                                                list[str]]:
+    """The spec against the bank's customers (columns its rules name, consent, segments):
+    errors placed on the fields they concern, and each offer's eligible share."""
+    import re
+
+    from uplift.validation import check_spec_columns
+
+    try:
+        notes = check_spec_columns(spec, request.app.state.service.customers(),
+                                   source="the bank's customers")
+    except UpliftError as exc:
+        lines = [x.strip().removeprefix("- ") for x in str(exc).splitlines()[1:]] or [
+            str(exc).split(": ", 1)[-1]]
+        names = spec.offer_names
+        errors = []
+        for line in lines:
+            loc = ""
+            if m := re.match(r"offer '([^']+)' eligibility", line):
+                loc = f"offers.{names.index(m[1])}.eligibility" if m[1] in names else ""
+            elif m := re.match(r"segment_quotas\[(\d+)\]", line):
+                loc = f"segment_quotas.{m[1]}.segment"
+            elif line.startswith("holdout_stratify"):
+                loc = "holdout_stratify"
+            elif "marketing_consent" in line:
+                loc = "require_consent"
+            errors.append({"loc": loc, "msg": line})
+        return errors, []
+    return [], [n.strip() for n in notes]
+
+
+@router.get("/v1/campaigns", tags=["campaigns"])
+def list_campaigns(request: Request, _: auth.Caller = Depends(caller)) -> dict[str, Any]:
+    """Every saved version of the campaign with who saved it and when, newest first."""
+    return {"versions": cs.campaigns(request.app.state.store)}
+
+
+@router.post("/v1/campaigns/validate", tags=["campaigns"])
+async def validate_campaign(request: Request, _: auth.Caller = Depends(caller)) -> Response:
+    """Check a campaign (JSON object, the YAML's keys) with ``CampaignSpec`` and against the
+    bank's customers; nothing is saved. 200 ``{"valid": true, "notes": [eligible shares]}`` or
+    422 with one error per field."""
+    spec, errors = _spec_or_errors(await _json(request))
+    if errors:
+        return _invalid(errors)
+    errors, notes = bank_errors(request, spec)
+    if errors:
+        return _invalid(errors)
+    return JSONResponse({"valid": True, "name": spec.name, "notes": notes})
+
+
+@router.post("/v1/campaigns", tags=["campaigns"], status_code=201)
+async def save_campaign(request: Request, who: auth.Caller = Depends(caller)) -> Response:
+    """Save a valid campaign (``CampaignSpec``, and its rules fit the bank's customers) as a
+    new version (who/when recorded); 422 and nothing saved on any error."""
+    spec, errors = _spec_or_errors(await _json(request))
+    if not errors:
+        errors, _ = bank_errors(request, spec)
+    if errors:
+        return _invalid(errors)
+    return JSONResponse(cs.save_campaign(request.app.state.store, spec, who.name),
+                        status_code=201)
+
+
+async def _json(request: Request) -> Any:
+    import json
+
+    try:
+        return json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPException(422, [{"loc": ["body"], "msg": f"not JSON: {exc}"}]) from exc
+
+
+def _version(request: Request, version: int) -> dict[str, Any]:
+    found = cs.campaign(request.app.state.store, version)
+    if found is None:
+        raise HTTPException(404, f"campaign version {version} not found")
+    return found
+
+
+@router.get("/v1/campaigns/{version}", tags=["campaigns"])
+def get_campaign(version: int, request: Request, _: auth.Caller = Depends(caller)
+                 ) -> dict[str, Any]:
+    return _version(request, version)
+
+
+@router.get("/v1/campaigns/{version}/yaml", tags=["campaigns"])
+def get_campaign_yaml(version: int, request: Request, _: auth.Caller = Depends(caller)
+                      ) -> PlainTextResponse:
+    """The version as the YAML file `uplift plan --campaign` reads."""
+    found = _version(request, version)
+    text = cs.campaign_text(request.app.state.store, version)
+    return PlainTextResponse(text, media_type="application/yaml", headers={
+        "Content-Disposition": f'attachment; filename="{found["name"]}-v{version}.yaml"'})
+
+
+@router.get("/v1/campaigns/{version}/diff/{other}", tags=["campaigns"])
+def diff_campaigns(version: int, other: int, request: Request,
+                   _: auth.Caller = Depends(caller)) -> PlainTextResponse:
+    """Unified diff of two versions' YAML."""
+    _version(request, version)
+    _version(request, other)
+    return PlainTextResponse(cs.campaign_diff(request.app.state.store, version, other) or "")
+
+
+# -- alert tiers ----------------------------------------------------------------------------
+def tier_evidence(request: Request, thresholds: dict[str, float]) -> dict[str, Any]:
+    """Customers per tier now (the store's latest scores) and, per tier, the churn observed
+    among the past campaign's control group (risk predicted at assignment)."""
+    from uplift.config import assign_tiers
+
+    with request.app.state.store.engine.connect() as connection:
+        risk = np.array([r[0] for r in connection.execute(select(t.scores.c.churn_risk))],
+                        dtype=float)
+    names = [n for n, _ in sorted(thresholds.items(), key=lambda kv: -kv[1])] + ["green"]
+    now = pd.Series(assign_tiers(risk, thresholds)).value_counts()
+    held = held_out(request)
+    rows = []
+    for name in names:
+        row = {"tier": name, "customers": int(now.get(name, 0)), "held_out_customers": None,
+               "held_out_churn": None}
+        if held is not None:
+            tiers = assign_tiers(held[0], thresholds)
+            mask = tiers == name
+            row["held_out_customers"] = int(mask.sum())
+            row["held_out_churn"] = float(held[1][mask].mean()) if mask.any() else None
+        rows.append(row)
+    return {"thresholds": thresholds, "scored": int(len(risk)), "tiers": rows,
+            "held_out": "the past campaign's control group: churn risk predicted at "
+            "assignment, churn observed within the horizon (outcomes the churn model is not "
+            "fitted on; the same customers are in its training snapshots)" if held is not None
+            else
+            "no held-out rows (the model folder has no backtest table)"}
+
+
+def held_out(request: Request) -> tuple[np.ndarray, np.ndarray] | None:
+    state = request.app.state
+    if not hasattr(state, "console_held_out"):
+        from uplift import io
+        from uplift.evaluate.backtest import BASELINE
+
+        path = Path(state.service.models.folder) / "backtest.parquet"
+        state.console_held_out = None
+        if path.exists():
+            table = io.read_table(path, derived=True)
+            if BASELINE in table.columns:
+                control = table[table["arm"].astype(str) == "control"]
+                state.console_held_out = (control[BASELINE].to_numpy(float),
+                                          control["churned"].to_numpy(float))
+    return state.console_held_out
+
+
+def check_thresholds(thresholds: dict[str, float]) -> list[dict[str, str]]:
+    from uplift.config import ChurnSettings
+
+    try:
+        ChurnSettings(tiers=thresholds)
+    except ValidationError as exc:
+        return [{"loc": ".".join(str(p) for p in e["loc"][1:]) or "thresholds",
+                 "msg": e["msg"].removeprefix("Value error, ")} for e in exc.errors()]
+    return [] if thresholds else [{"loc": "thresholds", "msg": "name at least one tier"}]
+
+
+@router.get("/v1/tiers", tags=["tiers"])
+def get_tiers(request: Request, red: float | None = Query(None),
+              amber: float | None = Query(None), _: auth.Caller = Depends(caller)
+              ) -> Response:
+    """The saved threshold versions and, for the current (or the given red/amber)
+    thresholds, customers per tier and held-out churn per tier."""
+    versions = cs.tier_versions(request.app.state.store)
+    thresholds = dict(versions[0]["thresholds"])
+    if red is not None:
+        thresholds["red"] = red
+    if amber is not None:
+        thresholds["amber"] = amber
+    errors = check_thresholds(thresholds)
+    if errors:
+        return _invalid(errors)
+    return JSONResponse({"versions": versions, **tier_evidence(request, thresholds)})
+
+
+@router.post("/v1/tiers", tags=["tiers"], status_code=201)
+def save_tiers(body: TiersBody, request: Request, who: auth.Caller = Depends(caller)
+               ) -> Response:
+    """Save tier thresholds as a new version (422 and nothing saved when invalid)."""
+    errors = check_thresholds(body.thresholds)
+    if errors:
+        return _invalid(errors)
+    return JSONResponse(cs.save_tiers(request.app.state.store, body.thresholds, who.name),
+                        status_code=201)
+
+
+# -- scenarios ------------------------------------------------------------------------------
+@router.get("/v1/scenarios", tags=["scenarios"])
+def list_scenarios(request: Request, _: auth.Caller = Depends(caller)) -> dict[str, Any]:
+    return {"scenarios": cs.scenarios(request.app.state.store)}
+
+
+@router.post("/v1/scenarios", tags=["scenarios"], status_code=201)
+def save_scenario(body: ScenarioBody, request: Request, who: auth.Caller = Depends(caller)
+                  ) -> Response:
+    """Save a scenario: a budget on a finished plan's what-if curve (its campaign version),
+    with the gain, offer mix and binding rules at that budget."""
+    from uplift import io
+    from uplift.console.whatif import curve
+
+    path = plan_folder(request, body.plan_id) / "whatif.parquet"
+    if not path.exists():
+        raise HTTPException(404, f"plan {body.plan_id} has no what-if table")
+    point = curve(io.read_table(path, derived=True), plan_spec(request, body.plan_id),
+                  points=2, top=body.budget)["points"][-1]
+    plan = request.app.state.jobs.get(body.plan_id)
+    point["campaign"] = Path(plan["campaign"]).stem if plan["campaign"] else "served spec"
+    scenario_id = cs.save_scenario(request.app.state.store, body.name, body.plan_id,
+                                   body.budget, point, who.name)
+    return JSONResponse({"id": scenario_id, **point}, status_code=201)
+
+
+# -- results --------------------------------------------------------------------------------
+@router.post("/v1/results", tags=["results"])
+def post_results(body: ResultsBody, _: auth.Caller = Depends(caller)) -> Response:
+    """The A/B ROI evaluation of an uploaded outcomes table (the library's
+    ``evaluate_outcomes``): lifts with intervals, ROI by offer and segment, and its report."""
+    from uplift.tasks.evaluation import ABSettings, evaluate_outcomes
+
+    with tempfile.TemporaryDirectory(prefix="uplift-results-") as folder:
+        table = Path(folder) / "outcomes.csv"
+        table.write_text(body.csv, encoding="utf-8")
+        report = Path(folder) / "report.html"
+        try:
+            result = evaluate_outcomes(table, ABSettings(
+                arm=body.arm, control=body.control, metric=body.metric, cost=body.cost,
+                value=body.value, retention=body.retention), segment=body.segment,
+                report=report)
+        except UpliftError as exc:
+            text = str(exc).replace(str(table), "outcomes")
+            return JSONResponse({"detail": [{"loc": "csv", "msg": text}]}, status_code=422)
+        html = report.read_text(encoding="utf-8")
+    from uplift.service.jobs import jsonable
+
+    return JSONResponse({"result": jsonable(result), "report_html": html})
