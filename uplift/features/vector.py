@@ -548,7 +548,9 @@ def _event_rows(events, index: dict[str, int], day: np.datetime64) -> Rows:
         "amount": np.asarray(events["amount"], dtype=float)[keep],
     }
     for name in TEXT_EVENT_COLUMNS:
-        columns[name] = Text.of(np.asarray(events[name], dtype=object)[keep])
+        raw = events[name]
+        columns[name] = raw[keep] if isinstance(raw, Text) else \
+            Text.of(np.asarray(raw, dtype=object)[keep])
     owners = np.asarray(events["customer_id"], dtype=object)[keep]
     group = np.fromiter((index[str(c)] for c in owners), np.int64, count=len(owners))
     return Rows(columns, groups=len(index), group=group)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,10 @@ DEFAULT_DB = "uplift-serve/store.db"
 DbOption = Annotated[str, typer.Option(
     "--db", help="Store: a SQLite file path or sqlite:///FILE (default uplift-serve/store.db) "
     "or postgresql://user:pass@host/db.")]
+
+
+#: the GIL switch interval while serving (seconds)
+SWITCH_INTERVAL_S = 0.0005
 
 
 def _need_extra() -> None:
@@ -84,6 +89,10 @@ def serve(
         from uplift.service.demo import start_replay
 
         start_replay(app, port=port, progress=lambda m: typer.echo(m, err=True))
+    # a request crosses threads several times (event loop, request thread, scoring worker,
+    # audit writer); with the default 5 ms GIL switch interval each crossing can wait that
+    # long behind the scoring worker's NumPy work
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 

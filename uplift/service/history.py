@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import String, func, select, type_coerce, union_all
 
+from uplift.features.vector import Text
 from uplift.service import schema as t
 
 #: events held in memory at most (about 120 bytes each: 2,000,000 ~ 240 MB)
@@ -35,6 +36,10 @@ class EventHistory:
         self.max_events = max_events
         self._held: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
         self._size = 0
+        # text columns are held as codes into one growing vocabulary per column: no Python
+        # string object per event (millions of them would make each full garbage collection
+        # pause the service for hundreds of milliseconds)
+        self.vocabulary: dict[str, dict[str, int]] = {name: {} for name in TEXT}
 
     def __len__(self) -> int:
         return len(self._held)
@@ -53,7 +58,7 @@ class EventHistory:
             if total > self.max_events:
                 return 0
             rows = connection.execute(select(*_read_columns()).order_by(ev.c.seq)).all()
-        columns = _columns(rows)
+        columns = self._columns(rows)
         owner = columns.pop("customer_id")
         order = np.argsort(owner, kind="stable")
         owner = owner[order]
@@ -74,18 +79,42 @@ class EventHistory:
         ids = list(dict.fromkeys(ids))
         self._refresh(ids)
         parts = [self._held[c] for c in ids]
-        out = {name: np.concatenate([p[name] for p in parts]) if parts else
-               np.empty(0, dtype=_DTYPES[name]) for name in _DTYPES}
+        out: dict = {name: np.concatenate([p[name] for p in parts]) if parts else
+                     np.empty(0, dtype=_DTYPES[name]) for name in _DTYPES}
         out["customer_id"] = np.repeat(np.array(ids, dtype=object),
                                        [len(p["seq"]) for p in parts])
+        for name in TEXT:
+            out[name] = Text(out[name], self.vocabulary[name])
         return out
 
     def frame(self, ids: Iterable[str]) -> pd.DataFrame:
         """:meth:`events` as a DataFrame."""
         columns = self.events(ids)
+        for name in TEXT:
+            words = np.array(list(self.vocabulary[name]) + [None], dtype=object)
+            columns[name] = words[columns[name].codes]          # code -1: the None at the end
         return pd.DataFrame({"customer_id": columns["customer_id"], "ts": columns["ts"],
                              **{n: columns[n] for n in ("event_type", "amount", "channel",
                                                         "page", "topic")}})
+
+    def _columns(self, rows: list) -> dict[str, np.ndarray]:
+        """Store rows (customer_id, seq, ts, event_type, amount, channel, page, topic) as
+        columns, text as codes (-1: NULL)."""
+        if not rows:
+            empty = {name: np.empty(0, dtype=dtype) for name, dtype in _DTYPES.items()}
+            return {"customer_id": np.empty(0, dtype=object), **empty}
+        customer, seq, ts, event_type, amount, channel, page, topic = zip(*rows, strict=True)
+        out = {"customer_id": np.array(customer, dtype=object),
+               "seq": np.array(seq, dtype=np.int64), "ts": _timestamps(ts),
+               "amount": np.array(amount, dtype=float)}
+        for name, values in zip(TEXT, (event_type, channel, page, topic), strict=True):
+            codes, uniques = pd.factorize(np.array(values, dtype=object),
+                                          use_na_sentinel=True)
+            vocabulary = self.vocabulary[name]
+            known = np.array([vocabulary.setdefault(str(u), len(vocabulary))
+                              for u in uniques] + [-1], dtype=np.int32)
+            out[name] = known[codes]                            # code -1 stays -1
+        return out
 
     def _refresh(self, ids: list[str]) -> None:
         ev = t.events
@@ -110,7 +139,7 @@ class EventHistory:
                 rows += connection.execute(query).all()
         rows = [r for r in rows if r[1] > known.get(r[0], 0)]
         rows.sort(key=lambda r: r[1])
-        new = _columns(rows)
+        new = self._columns(rows)
         owner = new.pop("customer_id")
         for c in ids:
             mine = owner == c
@@ -135,24 +164,8 @@ def _read_columns() -> list:
             ev.c.event_type, ev.c.amount, ev.c.channel, ev.c.page, ev.c.topic]
 
 
-_DTYPES = {"seq": np.int64, "ts": "datetime64[us]", "event_type": object, "amount": float,
-           "channel": object, "page": object, "topic": object}
-
-
-def _columns(rows: list) -> dict[str, np.ndarray]:
-    """Store rows (customer_id, seq, ts, event_type, amount, channel, page, topic) as columns."""
-    if not rows:
-        empty = {name: np.empty(0, dtype=dtype) for name, dtype in _DTYPES.items()}
-        return {"customer_id": np.empty(0, dtype=object), **empty}
-    customer, seq, ts, event_type, amount, channel, page, topic = zip(*rows, strict=True)
-    return {"customer_id": np.array(customer, dtype=object),
-            "seq": np.array(seq, dtype=np.int64),
-            "ts": _timestamps(ts),
-            "event_type": np.array(event_type, dtype=object),
-            "amount": np.array(amount, dtype=float),
-            "channel": np.array(channel, dtype=object),
-            "page": np.array(page, dtype=object),
-            "topic": np.array(topic, dtype=object)}
+_DTYPES = {"seq": np.int64, "ts": "datetime64[us]", "event_type": np.int32, "amount": float,
+           "channel": np.int32, "page": np.int32, "topic": np.int32}
 
 
 def _timestamps(values: tuple) -> np.ndarray:

@@ -12,6 +12,7 @@ and tier).
 
 from __future__ import annotations
 
+import gc
 import queue
 import threading
 import time
@@ -68,6 +69,7 @@ class OnlineService:
         self.history = EventHistory(store)
         self._customers: pd.DataFrame | None = None
         self._position: dict[str, int] = {}          # customer id -> row of customers()
+        self._core: pd.DataFrame | None = None
         self._segments: dict[str, str] = {}
         self._campaign: pd.DataFrame | None = None
         self._campaign_rows: dict[str, np.ndarray] = {}
@@ -102,6 +104,18 @@ class OnlineService:
         frame = self.customers()
         return frame.iloc[[self._position[c] for c in ids if c in self._position]]
 
+    def _core_rows(self, ids: list[str]) -> pd.DataFrame:
+        """The customer columns the features read, for ``ids`` (a small NumPy-backed copy of
+        the table: picking rows from it costs microseconds)."""
+        if self._core is None:
+            frame = self.customers()
+            self._core = pd.DataFrame({
+                "customer_id": frame["customer_id"].astype(str).to_numpy(object),
+                **{c: frame[c].to_numpy() for c in ("open_date", "close_date")},
+                **{c: pd.to_numeric(frame[c], errors="coerce").to_numpy(float)
+                   for c in ("aum", "products_held")}})
+        return self._core.iloc[[self._position[c] for c in ids if c in self._position]]
+
     def campaign_rows(self, ids: list[str]) -> pd.DataFrame | None:
         """The past campaign rows of ``ids`` (None when the store has no campaign log)."""
         if not self.engine.with_campaign:
@@ -135,8 +149,22 @@ class OnlineService:
             self._write(full, initial=True)
         else:
             self.recover()
+        self._warm_up()
+        # what is loaded now lives as long as the process: keep it out of the garbage
+        # collector's full passes (each would pause scoring for the whole heap)
+        gc.collect()
+        gc.freeze()
         self._worker = threading.Thread(target=self._run, name="scoring", daemon=True)
         self._worker.start()
+
+    def _warm_up(self) -> None:
+        """One customer's features and score, unsaved: the first request then pays no
+        first-use costs (imports, model and query set-up)."""
+        ids = list(self._position)[:1]
+        if ids and self.reference is not None:
+            features = self.engine.many(self._core_rows(ids), self.history.events(ids),
+                                        self.campaign_rows(ids), self.reference)
+            self.churn_scores(features)
 
     def stop(self) -> None:
         if self._worker is not None:
@@ -218,7 +246,7 @@ class OnlineService:
             self.refresh_reference(day)
         wanted = [c for c in wanted if c in self._position]
         events = self.history.events(wanted)
-        features = self.engine.many(self.customer_rows(wanted), events,
+        features = self.engine.many(self._core_rows(wanted), events,
                                     self.campaign_rows(wanted), self.reference)
         self.reference.update_many(features)
         return self._write(features, initial=False)
