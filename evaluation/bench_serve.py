@@ -90,11 +90,18 @@ def load(port: int, token: str, ids: list[str], start_ts: pd.Timestamp, rate: fl
     status = np.zeros(total, dtype=int)
     next_index = [0]
     lock = threading.Lock()
-    t0 = time.perf_counter() + 0.5
+    # every client is made (and its connection opened) before the clock starts: making 64
+    # clients inside the run would count the generator's own start-up as server latency
+    clients = [httpx.Client(timeout=DRAIN_SECONDS, headers={"Authorization": f"Bearer {token}"})
+               for _ in range(SENDERS)]
+    for client in clients:
+        client.get(f"http://{HOST}:{port}/healthz")
+    ready = threading.Barrier(SENDERS + 1)
+    start = [0.0]
 
-    def sender() -> None:
-        client = httpx.Client(timeout=DRAIN_SECONDS,
-                              headers={"Authorization": f"Bearer {token}"})
+    def sender(client) -> None:
+        ready.wait()
+        t0 = start[0]
         while True:
             with lock:
                 i = next_index[0]
@@ -118,9 +125,11 @@ def load(port: int, token: str, ids: list[str], start_ts: pd.Timestamp, rate: fl
                 status[i] = -1
             latencies[i] = (time.perf_counter() - sent) * 1000
 
-    threads = [threading.Thread(target=sender, daemon=True) for _ in range(SENDERS)]
+    threads = [threading.Thread(target=sender, args=(c,), daemon=True) for c in clients]
     for t in threads:
         t.start()
+    start[0] = t0 = time.perf_counter() + 0.5
+    ready.wait()
     deadline = time.perf_counter() + seconds + DRAIN_SECONDS + 5
     for t in threads:
         t.join(timeout=max(0.0, deadline - time.perf_counter()))

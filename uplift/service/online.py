@@ -32,15 +32,6 @@ RANK_INPUTS = {           # rank feature -> (inner column, descending order)
     "rfm_monetary_score": ("txn_amount_365d_all", False),
 }
 HELPERS = ("txn_count_365d_all", "txn_amount_365d_all")
-#: the tables the feature SQL reads, with the types the batch reading gives them
-SLICE_TABLES = {
-    "events_src": "customer_key VARCHAR, ts TIMESTAMP, event_type VARCHAR, amount DOUBLE, "
-                  "channel VARCHAR, page VARCHAR, topic VARCHAR",
-    "customers_df": "customer_id VARCHAR, open_date TIMESTAMP, close_date TIMESTAMP, "
-                    "aum DOUBLE, products_held DOUBLE, customer_key VARCHAR",
-    "campaign_df": "customer_id VARCHAR, arm VARCHAR, assigned_at TIMESTAMP, churned BIGINT, "
-                   "customer_key VARCHAR",
-}
 
 
 def rank_score(values: np.ndarray, own: float, *, descending: bool) -> float:
