@@ -133,7 +133,7 @@ def test_exact_solver_takes_over_when_the_lagrangian_repair_fails(monkeypatch):
 
     monkeypatch.setattr(plan_module, "EXACT_MAX_VARIABLES", 0)
     monkeypatch.setattr(plan_module, "solve_lagrangian", failing)
-    problem = problem_for(bank(800), 400.0, {"segment": "young", "min_budget_share": 0.3})
+    problem = problem_for(bank(200), 100.0, {"segment": "young", "min_budget_share": 0.3})
     solution = solve(problem, "auto")
     assert solution.solver == "scip"
     assert "exact solver took over" in solution.note
