@@ -371,12 +371,14 @@ def get_tiers(request: Request, red: float | None = Query(None),
 @router.post("/v1/tiers", tags=["tiers"], status_code=201)
 def save_tiers(body: TiersBody, request: Request, who: auth.Caller = Depends(caller)
                ) -> Response:
-    """Save tier thresholds as a new version (422 and nothing saved when invalid)."""
+    """Save tier thresholds as a new version (422 and nothing saved when invalid); the
+    service scores with them from the next event on."""
     errors = check_thresholds(body.thresholds)
     if errors:
         return _invalid(errors)
-    return JSONResponse(cs.save_tiers(request.app.state.store, body.thresholds, who.name),
-                        status_code=201)
+    saved = cs.save_tiers(request.app.state.store, body.thresholds, who.name)
+    request.app.state.service.set_tiers(body.thresholds)
+    return JSONResponse(saved, status_code=201)
 
 
 # -- scenarios ------------------------------------------------------------------------------

@@ -62,8 +62,8 @@ class OnlineService:
         self.webhooks = list(webhooks)
         self.on_alert = on_alert or (lambda alerts: None)
         self.version = model_version(Path(models.folder))
-        tiers = sorted(settings.churn.tiers.items(), key=lambda kv: kv[1])
-        self.tier_rank = {"green": 0, **{name: i + 1 for i, (name, _) in enumerate(tiers)}}
+        self.tier_rank: dict[str, int] = {}
+        self.set_tiers(models.churn.tiers_)
         self.engine = FeatureEngine(with_campaign=store.count("campaign_log") > 0)
         self.reference: Reference | None = None
         self.history = EventHistory(store)
@@ -77,6 +77,13 @@ class OnlineService:
         self._worker: threading.Thread | None = None
         self.scored = 0
         self._last_ts = None               # latest event time in the store (cached)
+
+    def set_tiers(self, thresholds: dict[str, float]) -> None:
+        """Score with these tier thresholds (churn risk at or above each) from the next score
+        on; scores already stored keep their tier until the customer is scored again."""
+        tiers = sorted(thresholds.items(), key=lambda kv: kv[1])
+        self.models.churn.tiers_ = dict(thresholds)
+        self.tier_rank = {"green": 0, **{name: i + 1 for i, (name, _) in enumerate(tiers)}}
 
     # -- the clock ---------------------------------------------------------------------------
     def current_day(self) -> str:
