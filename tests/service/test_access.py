@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from tests.service.conftest import bearer, last_day, some_customer
 from uplift.service import auth
+from uplift.service.jobs import WHATIF_FILE
 
 
 def _stub_plan(budget, campaign, sources, out: Path) -> dict:
@@ -21,8 +22,11 @@ def _stub_plan(budget, campaign, sources, out: Path) -> dict:
     pd.DataFrame({"customer_id": ["10000001", "10000002"], "holdout": [0, 1],
                   "offer": ["fee_waiver", "fee_waiver"], "expected_gain": [5.0, 4.0]}
                  ).to_csv(out / "plan.csv", index=False)
-    pd.DataFrame({"segment": ["mass", "young"], "offer": ["fee_waiver", "fee_waiver"],
-                  "gain": [5.0, 4.0], "cost": [2.0, 2.0]}).to_parquet(out / "whatif.parquet")
+    (out / WHATIF_FILE).write_text(json.dumps({"customers": 2, "points": [
+        {"budget": 0.0, "spend": 0.0, "expected_gain": 0.0, "selected": 0, "rules": "",
+         "mix": {"fee_waiver": 0}, "prices": []},
+        {"budget": budget, "spend": 4.0, "expected_gain": 9.0, "selected": 2, "rules": "",
+         "mix": {"fee_waiver": 2}, "prices": []}]}))
     return {"budget": budget}
 
 

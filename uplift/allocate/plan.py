@@ -124,12 +124,15 @@ def allocate(
     solver: str = "auto", confident: bool = False, contacts: pd.DataFrame | None = None,
     as_of: pd.Timestamp | None = None, seed: int = 0, time_limit: float = 60.0,
     curve_points: int = 0, do_not_contact: pd.DataFrame | None = None, source: str = "scores",
+    curve_factors: np.ndarray | None = None,
 ) -> Allocation:
     """Assign at most one offer per customer under the campaign's rules and budget.
 
     ``scores``: loaded (pseudonymised when keyed) per-customer gains and costs in currency;
     ``contacts``: contact history (customer_id, contacted_at) for the spec's contact limit;
-    ``do_not_contact``: the spec's do-not-contact list, loaded (needed when it names one)."""
+    ``do_not_contact``: the spec's do-not-contact list, loaded (needed when it names one);
+    ``curve_factors``: budgets (times ``budget``) of a detailed budget curve (offer mix and
+    shadow prices at each), instead of ``curve_points`` evenly spread ones."""
     budget = budget if budget is not None else spec.budget
     check_budget(budget)
     offers = spec.offer_names
@@ -186,8 +189,9 @@ def allocate(
     if spec.contact_limit is not None and contacts is None:
         summary["notes"].append("the spec's contact_limit was not applied: no contact history "
                                 "was given")
-    curve = (budget_curve(problem, budget, points=curve_points, solution=solution)
-             if curve_points else None)
+    curve = (budget_curve(problem, budget, points=curve_points, solution=solution,
+                          factors=curve_factors, detail=curve_factors is not None)
+             if curve_points or curve_factors is not None else None)
     if curve is not None:
         summary["curve_rules"] = sorted({r for r in curve["rules"] if r})
     return Allocation(plan, solution, summary, excluded, curve, reasons)

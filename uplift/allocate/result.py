@@ -127,18 +127,22 @@ def scaled_rows(problem: Problem, budget: float) -> tuple[list[Row], list[str]]:
 
 
 def budget_curve(problem: Problem, budget: float, *, points: int = 9,
-                 low: float = 0.1, high: float = 2.0, solution: Solution | None = None
-                 ) -> pd.DataFrame:
+                 low: float = 0.1, high: float = 2.0, solution: Solution | None = None,
+                 factors: np.ndarray | None = None, detail: bool = False) -> pd.DataFrame:
     """Best plan's gain and spend (before the holdout, like the plan's own selection) at budgets
-    from ``low`` to ``high`` times ``budget``, always including ``budget`` itself (where
-    ``solution``, the plan's own, is used when given, so the plan sits on its curve).
+    from ``low`` to ``high`` times ``budget`` (or at ``factors`` times it), always including
+    ``budget`` itself (where ``solution``, the plan's own, is used when given, so the plan sits
+    on its curve).
 
     Each point is solved by the Lagrangian method (the exact solver takes over where its
     repair fails). Share rules scale with each budget; absolute minimums that a smaller budget
     cannot meet are dropped at that point and named in the ``rules`` column (see
-    :func:`scaled_rows`)."""
+    :func:`scaled_rows`). With ``detail`` each point also has ``mix`` (customers per offer) and
+    ``prices`` (each binding rule: label, shadow price and whether per currency unit or per
+    customer; empty where the exact solver gave the point)."""
     rows = []
-    factors = np.unique(np.append(np.linspace(low, high, points), 1.0))
+    factors = np.unique(np.append(np.linspace(low, high, points) if factors is None
+                                  else np.asarray(factors, float), 1.0))
     for factor in factors:
         level = float(budget * factor)
         scaled_rules, dropped = scaled_rows(problem, level)
@@ -158,11 +162,21 @@ def budget_curve(problem: Problem, budget: float, *, points: int = 9,
         except InfeasibleError as exc:
             rows.append({"budget": level, "spend": np.nan, "expected_gain": np.nan,
                          "bound": np.nan, "selected": 0,
-                         "rules": "; ".join(filter(None, [note, f"infeasible: {exc}"]))})
+                         "rules": "; ".join(filter(None, [note, f"infeasible: {exc}"])),
+                         **({"mix": {}, "prices": []} if detail else {})})
             continue
-        rows.append({"budget": level, "spend": scaled.spend(sol.choice),
-                     "expected_gain": sol.value, "bound": sol.bound,
-                     "selected": int((sol.choice >= 0).sum()), "rules": note})
+        point = {"budget": level, "spend": scaled.spend(sol.choice),
+                 "expected_gain": sol.value, "bound": sol.bound,
+                 "selected": int((sol.choice >= 0).sum()), "rules": note}
+        if detail:
+            counts = np.bincount(sol.choice[sol.choice >= 0], minlength=len(problem.offers))
+            point["solver"] = sol.solver
+            point["mix"] = {o: int(c) for o, c in zip(problem.offers, counts, strict=True)}
+            point["prices"] = [
+                {"rule": r.label or r.name, "shadow_price": float(sol.multipliers[r.name]),
+                 "per": "currency unit" if r.use_cost else "customer"}
+                for r in scaled_rules if sol.multipliers.get(r.name, 0.0) > 1e-9]
+        rows.append(point)
     curve = pd.DataFrame(rows)
     curve["marginal_roi"] = curve["expected_gain"].diff() / curve["spend"].diff()
     return curve

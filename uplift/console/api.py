@@ -140,23 +140,30 @@ def plan_spec(request: Request, plan_id: int) -> CampaignSpec:
     return load_campaign_spec(path) if path else request.app.state.service.spec
 
 
+def solved_points(request: Request, plan_id: int) -> list[dict[str, Any]]:
+    """The plan's what-if points as the plan job solved them."""
+    import json
+
+    from uplift.service.jobs import WHATIF_FILE
+
+    path = plan_folder(request, plan_id) / WHATIF_FILE
+    if not path.exists():
+        raise HTTPException(404, f"plan {plan_id} has no what-if curve")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def curve_for(request: Request, plan_id: int) -> dict[str, Any]:
-    """The plan's what-if curve, computed once and kept in memory."""
+    """The plan's what-if curve, read once and kept in memory."""
     cache = request.app.state.console_curves
     if plan_id not in cache:
-        from uplift import io
         from uplift.console.whatif import curve
 
-        path = plan_folder(request, plan_id) / "whatif.parquet"
-        if not path.exists():
-            raise HTTPException(404, f"plan {plan_id} has no what-if table")
-        spec = plan_spec(request, plan_id)
-        frame = io.read_table(path, derived=True)
+        solved = solved_points(request, plan_id)
+        data = curve(solved["points"], plan_spec(request, plan_id))
         plan = request.app.state.jobs.get(plan_id)
-        top = max(2.0 * float(plan["budget"]), 1.0)
-        data = curve(frame, spec, top=top)
         summary = plan.get("summary") or {}
         data.update({"plan_id": plan_id, "plan_budget": plan["budget"],
+                     "candidates": solved.get("customers"),
                      "excluded": summary.get("excluded") or {},
                      "solved": [{k: _finite(p.get(k)) for k in ("budget", "spend",
                                                                "expected_gain", "rules")}
@@ -392,18 +399,17 @@ def save_scenario(body: ScenarioBody, request: Request, who: auth.Caller = Depen
                   ) -> Response:
     """Save a scenario: a budget on a finished plan's what-if curve (its campaign version),
     with the gain, offer mix and binding rules at that budget."""
-    from uplift import io
-    from uplift.console.whatif import curve
+    from uplift.console.whatif import nearest
 
-    path = plan_folder(request, body.plan_id) / "whatif.parquet"
-    if not path.exists():
-        raise HTTPException(404, f"plan {body.plan_id} has no what-if table")
-    point = curve(io.read_table(path, derived=True), plan_spec(request, body.plan_id),
-                  points=2, top=body.budget)["points"][-1]
+    points = curve_for(request, body.plan_id)["points"]
+    if not points:
+        raise HTTPException(409, f"plan {body.plan_id}: no budget of its what-if curve could "
+                            "be solved")
+    point = dict(nearest(points, body.budget))
     plan = request.app.state.jobs.get(body.plan_id)
     point["campaign"] = Path(plan["campaign"]).stem if plan["campaign"] else "served spec"
     scenario_id = cs.save_scenario(request.app.state.store, body.name, body.plan_id,
-                                   body.budget, point, who.name)
+                                   point["budget"], point, who.name)   # the solved budget
     return JSONResponse({"id": scenario_id, **point}, status_code=201)
 
 

@@ -44,18 +44,30 @@ def run_planner(budget: float, campaign: Path | None, sources: PlanSources, out:
                           holdout_list=out / "holdout.csv")
     job = prepare(request)
     outcome = execute(job)
-    _write_whatif(outcome, job, out / "whatif.parquet")
+    _write_whatif(outcome, job, out / WHATIF_FILE)
     curve = outcome.curve.to_dict(orient="records") if outcome.curve is not None else None
     return jsonable({**outcome.summary, "excluded": outcome.excluded, "curve": curve})
 
 
 def _write_whatif(outcome, job, path: Path) -> None:
-    """Each candidate customer's best allowed offer (gain, cost, segment): what the
-    console's what-if curve is precomputed from."""
-    from uplift import io
-    from uplift.console.whatif import candidates
+    write_whatif(outcome.scores, job.spec, job.request.budget, path,
+                 do_not_contact=job.do_not_contact, confident=job.request.confident,
+                 seed=job.request.seed)
 
-    io.write_table(candidates(outcome.scores, job.spec, job.do_not_contact), path)
+
+def write_whatif(scores, spec, budget: float, path: Path, *, do_not_contact=None,
+                 confident: bool = False, seed: int = 0) -> None:
+    """The console's what-if curve: the plan's problem solved at a grid of budgets (see
+    :mod:`uplift.console.whatif`), written once as JSON next to the plan."""
+    import json
+
+    from uplift.console.whatif import solve_curve
+    from uplift.files import write_text_atomic
+
+    table = solve_curve(scores, spec, budget, do_not_contact=do_not_contact,
+                        confident=confident, seed=seed)
+    write_text_atomic(json.dumps(jsonable({"customers": int(len(scores)),
+                                           "points": table.to_dict(orient="records")})), path)
 
 
 def jsonable(value):
@@ -74,6 +86,10 @@ def jsonable(value):
         return item
 
     return scrub(json.loads(json.dumps(value, default=str)))
+
+
+#: the what-if curve of a plan, in its folder
+WHATIF_FILE = "whatif.json"
 
 
 class PlanJobs:

@@ -182,7 +182,7 @@
       const mix = document.querySelector("#mix tbody"); mix.innerHTML = "";
       for (const o of data.offers) { const tr = mix.insertRow(); tr.insertCell().textContent = o; const c = tr.insertCell(); c.className = "num"; c.textContent = fmt(p.mix[o]); }
       const bind = document.querySelector("#binding tbody"); bind.innerHTML = "";
-      if (!p.binding.length) { const tr = bind.insertRow(); tr.insertCell().textContent = "none: every candidate fits"; tr.insertCell(); }
+      if (!p.binding.length) { const tr = bind.insertRow(); tr.insertCell().textContent = p.binding_note; tr.insertCell(); }
       for (const b of p.binding) { const tr = bind.insertRow(); tr.insertCell().textContent = b.rule; tr.insertCell().textContent = `${b.shadow_price.toFixed(2)} (${b.unit})`; }
       const cursor = document.getElementById("cursor");
       if (cursor) { const xx = 40 + 550 * Number(slider.value) / (data.points.length - 1); cursor.setAttribute("x1", xx); cursor.setAttribute("x2", xx); }
@@ -195,7 +195,7 @@
       slider.max = String(data.points.length - 1);
       const planAt = data.points.findIndex((p) => p.budget >= data.plan_budget);
       slider.value = String(planAt >= 0 ? planAt : Math.floor(data.points.length / 2));
-      set("method", `Precomputed over ${fmt(data.candidates)} candidate customers: ${data.method}. Dots: the plan's solved points.`);
+      set("method", `Precomputed for ${fmt(data.candidates)} scored customers: ${data.method}. Dots: the plan report's curve points.`);
       const ex = document.querySelector("#excluded tbody");
       for (const [rule, n] of Object.entries(data.excluded)) { const tr = ex.insertRow(); tr.insertCell().textContent = rule; const c = tr.insertCell(); c.className = "num"; c.textContent = fmt(n); }
       draw(); show();
