@@ -50,3 +50,19 @@ def test_saved_thresholds_score_the_next_event_and_survive_a_restart(make_app): 
     assert restarted.state.service.models.churn.tiers_ == {"red": 1e-6, "amber": 5e-7}
     again = _post(TestClient(restarted), analyst, cid, ts + pd.Timedelta(minutes=2), "tiers-3")
     assert again["tier"] == "red"
+
+
+def test_a_version_must_keep_the_tiers_and_their_order(make_app):  # noqa: F811
+    app = make_app()
+    planner = new_token(app.state.store, name="order-planner", role="planner")
+    client = TestClient(app)
+    before = dict(app.state.service.models.churn.tiers_)
+    for bad, field in (({"red": 0.05, "amber": 0.2}, "red"),          # red below amber
+                       ({"red": 0.3}, "amber"),                       # a tier missing
+                       ({"red": 0.3, "amber": 0.1, "purple": 0.5}, "purple"),
+                       ({"red": 0.3, "amber": 0.3}, "thresholds"),
+                       ({"red": 1.2, "amber": 0.1}, "red")):
+        response = client.post("/v1/tiers", json={"thresholds": bad}, headers=bearer(planner))
+        assert response.status_code == 422, bad
+        assert field in {e["loc"] for e in response.json()["detail"]}, response.text
+    assert app.state.service.models.churn.tiers_ == before

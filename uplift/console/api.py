@@ -346,15 +346,36 @@ def held_out(request: Request) -> tuple[np.ndarray, np.ndarray] | None:
     return state.console_held_out
 
 
-def check_thresholds(thresholds: dict[str, float]) -> list[dict[str, str]]:
+def check_thresholds(thresholds: dict[str, float], current: dict[str, float] | None = None
+                     ) -> list[dict[str, str]]:
+    """Errors of a new tier version: each threshold a churn risk in (0, 1); with ``current``
+    (the thresholds in force) the same tier names in the same order from low to high, since
+    alerts, escalations and every stored tier are named by them."""
     from uplift.config import ChurnSettings
 
+    if not thresholds:
+        return [{"loc": "thresholds", "msg": "name at least one tier"}]
     try:
         ChurnSettings(tiers=thresholds)
     except ValidationError as exc:
         return [{"loc": ".".join(str(p) for p in e["loc"][1:]) or "thresholds",
                  "msg": e["msg"].removeprefix("Value error, ")} for e in exc.errors()]
-    return [] if thresholds else [{"loc": "thresholds", "msg": "name at least one tier"}]
+    errors = [{"loc": name, "msg": f"{value!r}: a churn risk between 0 and 1 (exclusive)"}
+              for name, value in thresholds.items() if not 0 < value < 1]
+    if current is None or errors:
+        return errors
+    if set(thresholds) != set(current):
+        extra, missing = sorted(set(thresholds) - set(current)), sorted(set(current) -
+                                                                         set(thresholds))
+        return [{"loc": name, "msg": "not a tier of the service (its tiers: "
+                 f"{', '.join(sorted(current))})"} for name in extra] + [
+            {"loc": name, "msg": "missing: every tier needs a threshold"} for name in missing]
+    order = [n for n, _ in sorted(current.items(), key=lambda kv: kv[1])]
+    new = sorted(thresholds.items(), key=lambda kv: kv[1])
+    if [n for n, _ in new] != order or len({v for _, v in new}) < len(new):
+        return [{"loc": name, "msg": "the tiers must keep their order from low to high risk "
+                 f"({' < '.join(order)}) with distinct thresholds"} for name in order]
+    return []
 
 
 @router.get("/v1/tiers", tags=["tiers"])
@@ -369,7 +390,7 @@ def get_tiers(request: Request, red: float | None = Query(None),
         thresholds["red"] = red
     if amber is not None:
         thresholds["amber"] = amber
-    errors = check_thresholds(thresholds)
+    errors = check_thresholds(thresholds, request.app.state.service.models.churn.tiers_)
     if errors:
         return _invalid(errors)
     return JSONResponse({"versions": versions, **tier_evidence(request, thresholds)})
@@ -380,7 +401,7 @@ def save_tiers(body: TiersBody, request: Request, who: auth.Caller = Depends(cal
                ) -> Response:
     """Save tier thresholds as a new version (422 and nothing saved when invalid); the
     service scores with them from the next event on."""
-    errors = check_thresholds(body.thresholds)
+    errors = check_thresholds(body.thresholds, request.app.state.service.models.churn.tiers_)
     if errors:
         return _invalid(errors)
     saved = cs.save_tiers(request.app.state.store, body.thresholds, who.name)

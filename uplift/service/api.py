@@ -79,6 +79,7 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
     from uplift.config import load_settings
     from uplift.pipeline import load_models
     from uplift.planner import default_campaign
+    from uplift.service.identity import StoreIds
     from uplift.service.jobs import PlanJobs, PlanSources
     from uplift.service.metrics import Metrics
     from uplift.service.scoring import OnlineService
@@ -87,13 +88,15 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
     from uplift.service.webhooks import Deliverer
 
     store = Store(settings.db)
+    ids = StoreIds.configured()
     if store.count("customers") == 0:
         if settings.data is None:
             from uplift.errors import InputError
 
             raise InputError(f"{settings.db}: the store is empty; pass --data with the bank's "
                              "customers and events to seed it")
-        seed(store, settings.data)
+        seed(store, settings.data, ids=ids)
+    ids.check(store)
     models = load_models(settings.model)
     spec_path = settings.campaign or default_campaign()
     spec = load_campaign_spec(spec_path)
@@ -133,6 +136,7 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
     app = FastAPI(title="uplift", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.store, app.state.service, app.state.jobs = store, service, jobs
     app.state.metrics, app.state.settings, app.state.deliverer = metrics, settings, deliverer
+    app.state.ids = ids
     app.state.ready = False
     if start:
         service.start()
@@ -143,17 +147,23 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
     @app.middleware("http")
     async def _record(request: Request, call_next):
         started = time.perf_counter()
-        response = await call_next(request)
-        seconds = time.perf_counter() - started
+        try:
+            response = await call_next(request)
+        except Exception:          # the server's own failure: counted and audited as a 500
+            await _account(request, 500, time.perf_counter() - started)
+            raise
+        await _account(request, response.status_code, time.perf_counter() - started)
+        return response
+
+    async def _account(request: Request, status: int, seconds: float) -> None:
         route = request.scope.get("route")
         path = route.path if route is not None else "unmatched"
-        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        metrics.requests.labels(request.method, path, str(status)).inc()
         metrics.latency.labels(request.method, path).observe(seconds)
         if (request.method, path) not in auth.PUBLIC:
             who = getattr(request.state, "caller", None)
-            entry = _audit_entry(request, path, response.status_code, seconds, who)
+            entry = _audit_entry(request, path, status, seconds, who)
             await asyncio.wrap_future(audit_log.record(entry))   # on disk before the response
-        return response
 
     # -- health ----------------------------------------------------------------------------
     @app.get("/healthz", tags=["health"])
@@ -198,24 +208,35 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
             return JSONResponse({"detail": [{"loc": ["body"], "msg": f"not JSON: {exc}"}]},
                                 status_code=422)
         records, errors = parse_batch(payload)
+        raw_of: dict[str, str] = {}             # store id -> the id the caller wrote
         if not errors:
+            for record, stored_as in zip(records, ids.to_store(
+                    [r["customer_id"] for r in records]), strict=True):
+                raw_of[stored_as] = record["customer_id"]
+                record["customer_id"] = stored_as
             known = service.known({r["customer_id"] for r in records})
             errors = [{"loc": ["events", i, "customer_id"],
-                       "msg": f"unknown customer {r['customer_id']!r}; nothing was stored"}
+                       "msg": f"unknown customer {raw_of[r['customer_id']]!r}; nothing was "
+                              "stored"}
                       for i, r in enumerate(records) if r["customer_id"] not in known]
         if errors:
             metrics.events.labels(outcome="rejected").inc(
                 len(payload) if isinstance(payload, list) else 1)
             return JSONResponse({"detail": errors}, status_code=422)
-        result = await run_in_threadpool(_ingest, records)
+        result = await run_in_threadpool(_ingest, records, raw_of)
         return JSONResponse(result)
 
-    def _ingest(records: list[dict[str, Any]]) -> dict[str, Any]:
+    def _ingest(records: list[dict[str, Any]], raw_of: dict[str, str]) -> dict[str, Any]:
         stored, duplicates, fresh = service.store_events(records)
         metrics.events.labels(outcome="stored").inc(stored)
         metrics.events.labels(outcome="duplicate").inc(duplicates)
         scores = service.score(fresh)
-        named = sorted({r["customer_id"] for r in records})
+        failed = {c for c, r in scores.items() if "error" in r}
+        unscored = [{"customer_id": raw_of[c], "error": scores.pop(c)["error"]}
+                    for c in sorted(failed, key=lambda c: raw_of[c])]
+        if unscored:
+            metrics.events.labels(outcome="unscored").inc(len(unscored))
+        named = sorted({r["customer_id"] for r in records} - failed, key=lambda c: raw_of[c])
         missing = [c for c in named if c not in scores]
         if missing:                         # retried events: the scores already stored
             with store.engine.connect() as connection:
@@ -223,18 +244,22 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
                         t.scores.c.customer_id.in_(missing))).mappings():
                     scores[row["customer_id"]] = {k: v for k, v in row.items()
                                                   if k not in ("features", "last_seq")}
-        return {"stored": stored, "duplicates": duplicates,
-                "customers": [_score_json(scores[c]) for c in named if c in scores]}
+        out = {"stored": stored, "duplicates": duplicates,
+               "customers": [{**_score_json(scores[c]), "customer_id": raw_of[c]}
+                             for c in named if c in scores]}
+        if unscored:
+            out["unscored"] = unscored
+        return out
 
     # -- customers and alerts ----------------------------------------------------------------
     @app.get("/v1/customers/{customer_id}", tags=["customers"])
     def get_customer(customer_id: str, _: auth.Caller = Depends(caller)) -> dict[str, Any]:
         """Current risk, tier, reasons, the best offer under the campaign spec (expected net
         gain and its 95% interval, currency), model version and scoring time."""
-        view = service.customer_view(customer_id)
+        view = service.customer_view(ids.to_store([customer_id])[0])
         if view is None:
             raise HTTPException(404, f"customer {customer_id!r} is not known to the service")
-        return view
+        return {**view, "customer_id": customer_id}
 
     @app.get("/v1/alerts", tags=["alerts"])
     def get_alerts(tier: str | None = None, since: datetime | None = None,

@@ -16,6 +16,7 @@ import gc
 import queue
 import threading
 import time
+import warnings
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import and_, func, select
 
-from uplift.errors import InputError
+from uplift.errors import InputError, UpliftError
 from uplift.service import schema as t
 from uplift.service.history import EventHistory
 from uplift.service.online import FeatureEngine, Reference, feature_columns, model_version
@@ -76,6 +77,7 @@ class OnlineService:
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self.scored = 0
+        self.unscorable = 0                 # scorings refused by the data (see _score_isolated)
         self._last_ts = None               # latest event time in the store (cached)
 
     def set_tiers(self, thresholds: dict[str, float]) -> None:
@@ -188,7 +190,10 @@ class OnlineService:
             stale = [r[0] for r in connection.execute(query)]
         stale = sorted(self.known(set(stale)))
         for start in range(0, len(stale), MAX_BATCH):
-            self._score_now(stale[start:start + MAX_BATCH])
+            for customer, result in self._score_isolated(stale[start:start + MAX_BATCH]).items():
+                if "error" in result:           # reported; the start goes on
+                    warnings.warn(f"at start: customer {customer} {result['error']}",
+                                  RuntimeWarning, stacklevel=2)
         return stale
 
     # -- ingestion ---------------------------------------------------------------------------
@@ -239,13 +244,36 @@ class OnlineService:
                 jobs.append(nxt)
             wanted = sorted({c for j in jobs for c in j.customers})
             try:
-                results = self._score_now(wanted)
+                results = self._score_isolated(wanted)
             except Exception as exc:
                 for j in jobs:
                     j.future.set_exception(exc)
                 continue
             for j in jobs:
                 j.future.set_result({c: results[c] for c in j.customers if c in results})
+
+    def _score_isolated(self, wanted: list[str]) -> dict[str, dict]:
+        """Score ``wanted`` together; when their data cannot be scored (an input problem,
+        e.g. features beyond what the model takes), score each alone so one customer's
+        data never blocks the others: that customer's entry is ``{"error": why}`` and keeps
+        its previous stored score."""
+        try:
+            return self._score_now(wanted)
+        except UpliftError as exc:
+            if len(wanted) == 1:
+                return {wanted[0]: self._unscorable(exc)}
+        results: dict[str, dict] = {}
+        for customer in wanted:
+            try:
+                results.update(self._score_now([customer]))
+            except UpliftError as exc:
+                results[customer] = self._unscorable(exc)
+        return results
+
+    def _unscorable(self, exc: Exception) -> dict[str, str]:
+        self.unscorable += 1
+        return {"error": f"could not be scored: {exc}; its events are stored and its previous "
+                         "score is kept"}
 
     def _score_now(self, wanted: list[str]) -> dict[str, dict]:
         day = self.current_day()

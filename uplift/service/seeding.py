@@ -35,9 +35,14 @@ def read_bank(data: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | No
 
 
 def seed(store: Store, data: Path, *, customers: set[str] | None = None,
-         before: pd.Timestamp | None = None) -> dict[str, int]:
+         before: pd.Timestamp | None = None, ids=None) -> dict[str, int]:
     """Load ``data`` into an empty store; ``customers`` keeps only those ids, ``before`` only
-    events earlier than that time (the rest can be replayed). Returns rows per table."""
+    events earlier than that time (the rest can be replayed); ids are written as ``ids`` (a
+    :class:`~uplift.service.identity.StoreIds`; default: pseudonyms when a pseudonym key is
+    configured). Returns rows per table."""
+    from uplift.service.identity import StoreIds
+
+    ids = ids or StoreIds.configured()
     table, events, campaign = read_bank(data)
     known = set(table["customer_id"].astype(str))
     events = events[events["customer_id"].astype(str).isin(known)]
@@ -48,6 +53,9 @@ def seed(store: Store, data: Path, *, customers: set[str] | None = None,
             campaign = campaign[campaign["customer_id"].isin(customers)]
     if before is not None:
         events = events[events["ts"] < before]
+    table = ids.protect(table, source=f"{data}: customers")
+    events = ids.protect(events, source=f"{data}: events")
+    campaign = ids.protect(campaign, source=f"{data}: campaign log")
     rows = {"customers": store.load_customers(table), "events": store.load_events(events)}
     if campaign is not None:
         rows["campaign_log"] = store.load_campaign_log(campaign)
