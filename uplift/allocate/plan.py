@@ -33,6 +33,8 @@ from uplift.ids import canonical_ids, fractional_ids
 from uplift.schema import MAX_ABS_VALUE, number_problems, rows_text
 
 EXACT_MAX_VARIABLES = 40_000
+#: a detailed budget curve (many budgets) is solved exactly up to this many variables
+CURVE_EXACT_MAX_VARIABLES = 8_000
 
 
 def _matrix(scores: pd.DataFrame, prefix: str, offers: list[str], source: str) -> np.ndarray:
@@ -190,7 +192,9 @@ def allocate(
         summary["notes"].append("the spec's contact_limit was not applied: no contact history "
                                 "was given")
     curve = (budget_curve(problem, budget, points=curve_points, solution=solution,
-                          factors=curve_factors, detail=curve_factors is not None)
+                          factors=curve_factors, detail=curve_factors is not None,
+                          exact_up_to=CURVE_EXACT_MAX_VARIABLES if curve_factors is not None
+                          else 0)
              if curve_points or curve_factors is not None else None)
     if curve is not None:
         summary["curve_rules"] = sorted({r for r in curve["rules"] if r})

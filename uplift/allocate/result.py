@@ -128,18 +128,21 @@ def scaled_rows(problem: Problem, budget: float) -> tuple[list[Row], list[str]]:
 
 def budget_curve(problem: Problem, budget: float, *, points: int = 9,
                  low: float = 0.1, high: float = 2.0, solution: Solution | None = None,
-                 factors: np.ndarray | None = None, detail: bool = False) -> pd.DataFrame:
+                 factors: np.ndarray | None = None, detail: bool = False,
+                 exact_up_to: int = 0) -> pd.DataFrame:
     """Best plan's gain and spend (before the holdout, like the plan's own selection) at budgets
     from ``low`` to ``high`` times ``budget`` (or at ``factors`` times it), always including
     ``budget`` itself (where ``solution``, the plan's own, is used when given, so the plan sits
     on its curve).
 
     Each point is solved by the Lagrangian method (the exact solver takes over where its
-    repair fails). Share rules scale with each budget; absolute minimums that a smaller budget
-    cannot meet are dropped at that point and named in the ``rules`` column (see
-    :func:`scaled_rows`). With ``detail`` each point also has ``mix`` (customers per offer) and
-    ``prices`` (each binding rule: label, shadow price and whether per currency unit or per
-    customer; empty where the exact solver gave the point)."""
+    repair fails), or by the exact solver when the problem has at most ``exact_up_to``
+    customer-offer variables (small banks, where Lagrangian plans can fall well short). Share
+    rules scale with each budget; absolute minimums that a smaller budget cannot meet are
+    dropped at that point and named in the ``rules`` column (see :func:`scaled_rows`). With
+    ``detail`` each point also has ``solver``, ``mix`` (customers per offer) and ``prices``
+    (each binding rule: label, shadow price and whether per currency unit or per customer;
+    empty where the exact solver gave the point)."""
     rows = []
     factors = np.unique(np.append(np.linspace(low, high, points) if factors is None
                                   else np.asarray(factors, float), 1.0))
@@ -155,9 +158,13 @@ def budget_curve(problem: Problem, budget: float, *, points: int = 9,
             if solution is not None and factor == 1.0:
                 sol = solution
             else:
+                small = problem.gains.size <= exact_up_to
                 try:
-                    sol = solve_lagrangian(scaled, tol=1e-3, time_limit=30.0)
+                    sol = solve_exact(scaled, time_limit=30.0) if small else \
+                        solve_lagrangian(scaled, tol=1e-3, time_limit=30.0)
                 except InfeasibleError:
+                    if small:
+                        raise
                     sol = solve_exact(scaled, time_limit=30.0)
         except InfeasibleError as exc:
             rows.append({"budget": level, "spend": np.nan, "expected_gain": np.nan,

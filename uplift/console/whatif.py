@@ -2,8 +2,10 @@
 plan so a budget slider answers at once.
 
 At each of :data:`FACTORS` times the plan's budget (0 to twice it) the allocator solves the
-plan's problem again -- the same scores, rules and solver as the plan (share rules scale with
-the budget; a minimum a small budget cannot meet is dropped at that point and named): the best
+plan's problem again -- the same scores and rules as the plan (share rules scale with the
+budget; a minimum a small budget cannot meet is dropped at that point and named), exactly for
+small banks (up to 2,000 customers with four offers) and by the Lagrangian method with its
+certificate above that: the best
 achievable expected net gain, its spend, the customers per offer and each binding rule's
 shadow price (:func:`uplift.allocate.result.budget_curve`). The marginal ROI at a point is the
 budget's shadow price (gain per extra currency unit), or the slope from the previous point
