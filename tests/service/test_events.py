@@ -208,3 +208,26 @@ def test_customer_view_has_the_best_offer(served):
     else:
         assert offer["why"]
     assert client.get("/v1/customers/nobody", headers=headers).status_code == 404
+
+
+@pytest.mark.parametrize("written", ["as number", "as float", "padded by spaces", "as float text"])
+def test_ids_written_as_banks_write_them_reach_the_customer(served, written):
+    """Ids are read as the files' ids are (:mod:`uplift.ids`): a JSON number, a whole float,
+    spaces around, ``.0`` text all name the same customer; a fraction is refused by field."""
+    app, client, _ = served
+    token = new_token(app.state.store, name=f"ids-{written.replace(' ', '-')}", role="analyst")
+    cid = str(app.state.service.customers()["customer_id"].iloc[11])
+    value = {"as number": int(cid), "as float": float(cid), "padded by spaces": f"  {cid} ",
+             "as float text": f"{cid}.0"}[written]
+    ts = last_day(app) + pd.Timedelta(minutes=7)
+    response = client.post("/v1/events", headers=bearer(token), json={
+        "customer_id": value, "ts": ts.isoformat(), "event_type": "login", "amount": 0,
+        "channel": "app", "event_id": f"ids-{written}"})
+    assert response.status_code == 200, response.text
+    assert response.json()["customers"][0]["customer_id"] == cid
+    assert client.get(f"/v1/customers/%20{cid}.0", headers=bearer(token)).status_code == 200
+    refused = client.post("/v1/events", headers=bearer(token), json={
+        "customer_id": float(cid) + 0.5, "ts": ts.isoformat(), "event_type": "login",
+        "amount": 0})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["events", 0, "customer_id"]

@@ -256,7 +256,10 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
     def get_customer(customer_id: str, _: auth.Caller = Depends(caller)) -> dict[str, Any]:
         """Current risk, tier, reasons, the best offer under the campaign spec (expected net
         gain and its 95% interval, currency), model version and scoring time."""
-        view = service.customer_view(ids.to_store([customer_id])[0])
+        from uplift.service.events import canonical_id
+
+        written = canonical_id(customer_id)
+        view = service.customer_view(ids.to_store([written])[0]) if written else None
         if view is None:
             raise HTTPException(404, f"customer {customer_id!r} is not known to the service")
         return {**view, "customer_id": customer_id}

@@ -28,6 +28,29 @@ def content_key(record: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def canonical_id(value: Any) -> str | None:
+    """An id as the store writes it (the canonical text of :mod:`uplift.ids`, as ids read
+    from files): ``10000004``, ``10000004.0`` and ``" 10000004 "`` are ``"10000004"``;
+    zero-padded text keeps its zeros. None for a missing, empty, true/false or fractional
+    value."""
+    from uplift.ids import MAX_EXACT_FLOAT, canonical_ids
+
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, float):
+        if not value.is_integer() or abs(value) >= MAX_EXACT_FLOAT:
+            return None
+        value = int(value)
+    if isinstance(value, int):
+        return str(value)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    if value.strip().isdigit():
+        return value.strip()                         # the common case, without pandas
+    text = canonical_ids(pd.Series([value], dtype="string")).iloc[0]
+    return None if pd.isna(text) else str(text)
+
+
 def _error(index: int, field: str, message: str) -> dict[str, Any]:
     return {"loc": ["events", index, field], "msg": message}
 
@@ -68,13 +91,12 @@ def parse_batch(body: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         for name in sorted(set(item) - known):
             errors.append(_error(i, name, f"unknown field; fields are {', '.join(sorted(known))}"))
         rec: dict[str, Any] = {}
-        cid = item.get("customer_id")
-        if isinstance(cid, int) and not isinstance(cid, bool):
-            cid = str(cid)
-        if not isinstance(cid, str) or not cid.strip():
-            errors.append(_error(i, "customer_id", "required text"))
+        cid = canonical_id(item.get("customer_id"))
+        if cid is None:
+            errors.append(_error(i, "customer_id", f"{item.get('customer_id')!r}: an id is "
+                                 "required: text, or a whole number"))
         else:
-            rec["customer_id"] = cid.strip()
+            rec["customer_id"] = cid
         try:
             rec["ts"] = _ts(item.get("ts"))
             if rec["ts"] >= limit:
