@@ -231,3 +231,20 @@ def test_ids_written_as_banks_write_them_reach_the_customer(served, written):
         "amount": 0})
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["loc"] == ["events", 0, "customer_id"]
+
+
+def test_an_event_id_reused_for_another_event_is_a_conflict(served):
+    app, client, headers = served
+    first = _event(app, 41, event_id="reuse-1")
+    assert client.post("/v1/events", json=first, headers=headers).status_code == 200
+    retry = client.post("/v1/events", json=first, headers=headers)
+    assert retry.status_code == 200 and retry.json()["duplicates"] == 1
+    before = app.state.store.count("events")
+    changed = client.post("/v1/events", headers=headers,
+                          json=[_event(app, 42, event_id="fresh-9"), {**first, "amount": 99.0}])
+    assert changed.status_code == 409, changed.text
+    assert changed.json()["detail"][0]["loc"] == ["events", 1, "event_id"]
+    inside = client.post("/v1/events", headers=headers, json=[
+        _event(app, 43, event_id="twice"), _event(app, 44, event_id="twice")])
+    assert inside.status_code == 409
+    assert app.state.store.count("events") == before          # nothing of either batch

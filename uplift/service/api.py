@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from uplift.service import auth
 from uplift.service import schema as t
 from uplift.service.auditing import GroupAudit
+from uplift.service.scoring import EventConflict
 from uplift.service.settings import ServiceSettings
 
 DESCRIPTION = ("Events in, churn risk, tier, reasons and the best offer out; tier escalations "
@@ -223,7 +224,15 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
             metrics.events.labels(outcome="rejected").inc(
                 len(payload) if isinstance(payload, list) else 1)
             return JSONResponse({"detail": errors}, status_code=422)
-        result = await run_in_threadpool(_ingest, records, raw_of)
+        try:
+            result = await run_in_threadpool(_ingest, records, raw_of)
+        except EventConflict as exc:
+            metrics.events.labels(outcome="rejected").inc(len(records))
+            return JSONResponse({"detail": [
+                {"loc": ["events", i, "event_id"],
+                 "msg": f"event_id {records[i]['event_key'][3:]!r} was already used for a "
+                        "different event; a retry must repeat its event exactly; nothing "
+                        "was stored"} for i in exc.positions]}, status_code=409)
         return JSONResponse(result)
 
     def _ingest(records: list[dict[str, Any]], raw_of: dict[str, str]) -> dict[str, Any]:

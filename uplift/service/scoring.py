@@ -36,6 +36,28 @@ Z_TWO_SIDED_95 = 1.96
 MAX_BATCH = 500
 
 
+#: what makes two events the same event (a retry) besides their key
+EVENT_FIELDS = ("customer_id", "ts", "event_type", "amount", "channel", "page", "topic")
+
+
+class EventConflict(InputError):
+    """Events whose ``event_id`` names a different stored (or earlier) event."""
+
+    def __init__(self, positions: list[int]):
+        self.positions = positions
+        super().__init__(f"events {positions}: event_id already used for a different event")
+
+
+def _content(record) -> tuple:
+    """An event's fields in a comparable form (times to the microsecond, amounts as floats)."""
+    values = dict(zip(EVENT_FIELDS, record, strict=True)) if isinstance(record, tuple) else \
+        {name: record[name] for name in EVENT_FIELDS}
+    values["ts"] = pd.Timestamp(values["ts"]).tz_localize(None) \
+        if pd.Timestamp(values["ts"]).tzinfo else pd.Timestamp(values["ts"])
+    values["amount"] = float(values["amount"])
+    return tuple(values[name] for name in EVENT_FIELDS)
+
+
 @dataclass
 class Escalation:
     """A tier escalation written to the store."""
@@ -198,19 +220,29 @@ class OnlineService:
 
     # -- ingestion ---------------------------------------------------------------------------
     def store_events(self, records: list[dict[str, Any]]) -> tuple[int, int, list[str]]:
-        """Commit new events (duplicates by key are skipped); returns (stored, duplicates,
-        customers with new events)."""
+        """Commit new events (retries of stored ones are skipped); returns (stored,
+        duplicates, customers with new events). An ``event_id`` already used for a different
+        event (in the store or earlier in the batch) raises :class:`EventConflict` and
+        nothing is stored: a retry must repeat its event exactly."""
         keys = [r["event_key"] for r in records]
         now = utcnow()
+        fields = [t.events.c[name] for name in EVENT_FIELDS]
         with self.store.write_lock, self.store.begin() as connection:
-            existing = set(connection.execute(select(t.events.c.event_key).where(
-                t.events.c.event_key.in_(keys))).scalars())
-            fresh, seen = [], set()
-            for rec in records:
-                if rec["event_key"] in existing or rec["event_key"] in seen:
+            existing = {row[0]: _content(tuple(row[1:])) for row in connection.execute(
+                select(t.events.c.event_key, *fields).where(t.events.c.event_key.in_(keys)))}
+            fresh, seen, conflicts = [], {}, []
+            for i, rec in enumerate(records):
+                key = rec["event_key"]
+                content = _content(rec)
+                earlier = existing.get(key, seen.get(key))
+                if earlier is not None:
+                    if earlier != content:
+                        conflicts.append(i)
                     continue
-                seen.add(rec["event_key"])
+                seen[key] = content
                 fresh.append({**rec, "received_at": now})
+            if conflicts:
+                raise EventConflict(conflicts)
             if fresh:
                 connection.execute(t.events.insert(), fresh)
         if fresh:
