@@ -248,3 +248,11 @@ def test_an_event_id_reused_for_another_event_is_a_conflict(served):
         _event(app, 43, event_id="twice"), _event(app, 44, event_id="twice")])
     assert inside.status_code == 409
     assert app.state.store.count("events") == before          # nothing of either batch
+
+
+def test_a_page_view_without_its_page_is_refused(served):
+    app, client, headers = served
+    response = client.post("/v1/events", headers=headers,
+                           json=_event(app, 45, event_type="page_view"))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["events", 0, "page"]

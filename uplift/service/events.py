@@ -123,6 +123,9 @@ def parse_batch(body: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             if value is not None and not isinstance(value, str):
                 errors.append(_error(i, name, "must be text or null"))
             rec[name] = value if isinstance(value, str) and value.strip() else None
+        if rec.get("event_type") == "page_view" and rec.get("page") is None:
+            errors.append(_error(i, "page", "a page_view names its page (as in the events "
+                                 "files' contract)"))
         key = item.get("event_id")
         if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 120):
             errors.append(_error(i, "event_id", "must be text of 1 to 120 characters"))
