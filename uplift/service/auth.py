@@ -135,6 +135,28 @@ def new_token(store: Store, *, name: str, role: str) -> str:
     return secret
 
 
+def revoke(store: Store, name: str) -> None:
+    """Revoke the token named ``name``: every later request with it gets 401 (console
+    sessions made with it end too)."""
+    with store.begin() as connection:
+        done = connection.execute(t.tokens.update().where(
+            t.tokens.c.name == name, t.tokens.c.revoked_at.is_(None)).values(
+            revoked_at=utcnow())).rowcount
+    if not done:
+        raise InputError(f"--name {name!r}: no active token has this name (`uplift tokens "
+                         "list` shows them)")
+
+
+def listing(store: Store) -> list[dict[str, str]]:
+    """Every token's name, role, creation and revocation time (never the secret)."""
+    with store.engine.connect() as connection:
+        rows = connection.execute(select(t.tokens.c.name, t.tokens.c.role,
+                                         t.tokens.c.created_at, t.tokens.c.revoked_at)
+                                  .order_by(t.tokens.c.name)).all()
+    return [{"name": r[0], "role": r[1], "created": f"{r[2]:%Y-%m-%d %H:%M}",
+             "revoked": f"{r[3]:%Y-%m-%d %H:%M}" if r[3] else ""} for r in rows]
+
+
 def identify(store: Store, secret: str | None) -> Caller | None:
     """The caller a bearer secret belongs to; None for a missing, unknown or revoked one."""
     if not secret or not secret.startswith(PREFIX):

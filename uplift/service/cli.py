@@ -114,3 +114,38 @@ def tokens_new(
         typer.echo(new_token(store, name=name, role=role))
     finally:
         store.close()
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(
+    name: Annotated[str, typer.Option(help="The token's name (as given to `tokens new`).")],
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Revoke a token: every later request with it is refused (401)."""
+    _need_extra()
+    from uplift.service.auth import revoke
+    from uplift.service.store import Store
+
+    store = Store(db)
+    try:
+        revoke(store, name)
+    finally:
+        store.close()
+    typer.echo(f"revoked {name}")
+
+
+@tokens_app.command("list")
+def tokens_list(db: DbOption = DEFAULT_DB) -> None:
+    """The tokens: name, role, created, revoked (secrets are never stored)."""
+    _need_extra()
+    from uplift.service.auth import listing
+    from uplift.service.store import Store
+
+    store = Store(db)
+    try:
+        rows = listing(store)
+    finally:
+        store.close()
+    for row in rows:
+        typer.echo(f"{row['name']}\t{row['role']}\tcreated {row['created']}"
+                   + (f"\trevoked {row['revoked']}" if row["revoked"] else ""))
