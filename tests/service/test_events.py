@@ -151,6 +151,11 @@ def test_escalation_alert_and_webhooks(served):
                               headers=headers).json()["alerts"] if a["tier"] == "amber"]
     assert client.get("/v1/alerts", params={"tier": "purple"}, headers=headers
                       ).status_code == 422
+    typo = client.get("/v1/alerts", params={"segment": segment + "x", "teir": "red"},
+                      headers=headers)                   # typos are errors, not "no alerts"
+    assert typo.status_code == 422
+    assert {tuple(e["loc"]) for e in typo.json()["detail"]} == {("query", "segment"),
+                                                               ("query", "teir")}
     future = (pd.Timestamp.now(tz="UTC") + pd.Timedelta(hours=1)).isoformat()
     assert client.get("/v1/alerts", params={"since": future}, headers=headers
                       ).json()["alerts"] == []

@@ -274,14 +274,24 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
         return {**view, "customer_id": customer_id}
 
     @app.get("/v1/alerts", tags=["alerts"])
-    def get_alerts(tier: str | None = None, since: datetime | None = None,
+    def get_alerts(request: Request, tier: str | None = None, since: datetime | None = None,
                    segment: str | None = None, after: int = Query(0, ge=0),
                    limit: int = Query(100, ge=1, le=1000),
                    _: auth.Caller = Depends(caller)) -> dict[str, Any]:
-        """Tier escalations, oldest first; page with ``after`` = the last id seen."""
+        """Tier escalations, oldest first; page with ``after`` = the last id seen. An unknown
+        tier, segment or parameter is a 422 (a typo never reads as "no alerts")."""
+        problems = [{"loc": ["query", name], "msg": "unknown parameter; parameters are tier, "
+                     "since, segment, after, limit"} for name in request.query_params
+                    if name not in ("tier", "since", "segment", "after", "limit")]
         if tier is not None and tier not in service.tier_rank:
-            raise HTTPException(422, [{"loc": ["query", "tier"], "msg": f"{tier!r}: tiers are "
-                                       f"{', '.join(service.tier_rank)}"}])
+            problems.append({"loc": ["query", "tier"], "msg": f"{tier!r}: tiers are "
+                             f"{', '.join(service.tier_rank)}"})
+        segments = set(service.segments())
+        if segment is not None and segment not in segments:
+            problems.append({"loc": ["query", "segment"], "msg": f"{segment!r}: segments are "
+                             f"{', '.join(sorted(segments))}"})
+        if problems:
+            raise HTTPException(422, problems)
         query = select(t.alerts).where(t.alerts.c.id > after).order_by(t.alerts.c.id)
         if tier is not None:
             query = query.where(t.alerts.c.tier == tier)

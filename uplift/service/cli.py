@@ -93,6 +93,8 @@ def serve(
     # audit writer); with the default 5 ms GIL switch interval each crossing can wait that
     # long behind the scoring worker's NumPy work
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    typer.echo(f"serving the store {settings.db} on http://{host}:{port}/ : console at /, API "
+               "docs at /docs; make tokens with uplift tokens new", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 

@@ -130,6 +130,11 @@ class OnlineService:
             self._customers = frame
         return self._customers
 
+    def segments(self) -> list[str]:
+        """The customers' segments."""
+        self.customers()
+        return sorted(set(self._segments.values()))
+
     def customer_rows(self, ids: list[str]) -> pd.DataFrame:
         """The customers table's rows of ``ids`` (known ids only)."""
         frame = self.customers()
