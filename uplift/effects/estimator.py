@@ -72,7 +72,9 @@ class UpliftEstimator(BaseEstimator):
                  if n < self.min_rows_per_arm]
         if small:
             problems.append(f"arm(s) with fewer than {self.min_rows_per_arm} rows: "
-                            f"{', '.join(small)}")
+                            f"{', '.join(small)}: an offer's effect cannot be learned from so "
+                            "few customers; use a larger campaign (or history), or leave "
+                            "that arm out of the campaign log")
         if len(arms) < 2:
             problems.append("only the control arm is present; nothing to compare")
         if self.outcome == "binary" and not np.isin(y, [0, 1]).all():
