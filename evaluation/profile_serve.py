@@ -1,7 +1,8 @@
 """Where one online re-score spends its time, in process (no HTTP): reading the customer's
 events, the features (the registry's SQL evaluated with NumPy, as the service runs it, and the
 batch DuckDB query on the same slice for comparison), the churn score with reasons, and the
-whole re-score with the store transaction; medians over ``--repeat`` customers.
+whole re-score with the store transaction; medians over ``--repeat`` customers; then whole
+re-scores of ``--batches`` customers at once (what the scoring worker does under load).
 
     python evaluation/profile_serve.py --data BANK --model MODELS [--customers 250]
 """
@@ -24,6 +25,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--customers", type=int, default=250)
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--batches", default="1,10,50",
+                        help="customers re-scored together (the worker's batches), comma-separated")
     args = parser.parse_args()
 
     from uplift.campaign import load_campaign_spec
@@ -70,6 +73,15 @@ def main() -> None:
             t = time.perf_counter()
             service._score_now([cid])
             times["whole re-score"].append(time.perf_counter() - t)
+        ordered = sorted(chosen)
+        for size in (int(b) for b in args.batches.split(",")):
+            key = f"batch of {size}"
+            times[key] = []
+            for k in range(max(3, args.repeat // 3)):
+                batch = [ordered[(k * size + j) % len(ordered)] for j in range(size)]
+                t = time.perf_counter()
+                service._score_now(batch)
+                times[key].append(time.perf_counter() - t)
         service.stop()
         store.close()
     print(f"{args.repeat} customers, load average {os.getloadavg()[0]:.1f}")

@@ -2,12 +2,12 @@
 
 Events are committed first (durable before anything else happens); the affected customers
 are then scored by one worker thread that takes every pending customer at once, so concurrent
-requests share one pass (features, churn model, store transaction: ~19 ms for one customer,
-~56 ms for fifty on this machine). Scores, alerts and webhook deliveries are written
-in one transaction. If the process dies between the two commits, :meth:`OnlineService.recover`
-re-scores at start every customer whose events are newer than their score, so no escalation is
-lost (a re-scored escalation is written at most once: alerts are unique per customer, event
-and tier).
+requests share one pass (features, churn model, store transaction; its cost grows far less
+than the number of customers: `evaluation/profile_serve.py --batches`). Scores, alerts and
+webhook deliveries are written in one transaction. If the process dies between the two
+commits, :meth:`OnlineService.recover` re-scores at start every customer whose events are
+newer than their score, so no escalation is lost (a re-scored escalation is written at most
+once: alerts are unique per customer, event and tier).
 """
 
 from __future__ import annotations
