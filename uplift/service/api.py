@@ -30,6 +30,10 @@ DESCRIPTION = ("Events in, churn risk, tier, reasons and the best offer out; tie
                    for (m, p), roles in auth.PERMISSIONS.items()))
 
 
+#: how long a request waits for its customers' new scores (seconds)
+SCORE_TIMEOUT_S = 60.0
+
+
 class PlanBody(BaseModel):
     """A plan request: budget (currency of the campaign), optionally the campaign's name and
     a campaign version saved in the console (default: the served spec)."""
@@ -225,7 +229,7 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
                 len(payload) if isinstance(payload, list) else 1)
             return JSONResponse({"detail": errors}, status_code=422)
         try:
-            result = await run_in_threadpool(_ingest, records, raw_of)
+            stored, duplicates, fresh = await run_in_threadpool(service.store_events, records)
         except EventConflict as exc:
             metrics.events.labels(outcome="rejected").inc(len(records))
             return JSONResponse({"detail": [
@@ -233,13 +237,11 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
                  "msg": f"event_id {records[i]['event_key'][3:]!r} was already used for a "
                         "different event; a retry must repeat its event exactly; nothing "
                         "was stored"} for i in exc.positions]}, status_code=409)
-        return JSONResponse(result)
-
-    def _ingest(records: list[dict[str, Any]], raw_of: dict[str, str]) -> dict[str, Any]:
-        stored, duplicates, fresh = service.store_events(records)
         metrics.events.labels(outcome="stored").inc(stored)
         metrics.events.labels(outcome="duplicate").inc(duplicates)
-        scores = service.score(fresh)
+        # awaited, not waited on in a request thread: threads stay free for other requests
+        scores = await asyncio.wait_for(asyncio.wrap_future(service.submit(fresh)),
+                                        SCORE_TIMEOUT_S)
         failed = {c for c, r in scores.items() if "error" in r}
         unscored = [{"customer_id": raw_of[c], "error": scores.pop(c)["error"]}
                     for c in sorted(failed, key=lambda c: raw_of[c])]
@@ -248,17 +250,20 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
         named = sorted({r["customer_id"] for r in records} - failed, key=lambda c: raw_of[c])
         missing = [c for c in named if c not in scores]
         if missing:                         # retried events: the scores already stored
-            with store.engine.connect() as connection:
-                for row in connection.execute(select(t.scores).where(
-                        t.scores.c.customer_id.in_(missing))).mappings():
-                    scores[row["customer_id"]] = {k: v for k, v in row.items()
-                                                  if k not in ("features", "last_seq")}
+            scores.update(await run_in_threadpool(_stored_scores, missing))
         out = {"stored": stored, "duplicates": duplicates,
                "customers": [{**_score_json(scores[c]), "customer_id": raw_of[c]}
                              for c in named if c in scores]}
         if unscored:
             out["unscored"] = unscored
-        return out
+        return JSONResponse(out)
+
+    def _stored_scores(ids: list[str]) -> dict[str, dict[str, Any]]:
+        with store.engine.connect() as connection:
+            return {row["customer_id"]: {k: v for k, v in row.items()
+                                         if k not in ("features", "last_seq")}
+                    for row in connection.execute(select(t.scores).where(
+                        t.scores.c.customer_id.in_(ids))).mappings()}
 
     # -- customers and alerts ----------------------------------------------------------------
     @app.get("/v1/customers/{customer_id}", tags=["customers"])

@@ -257,12 +257,18 @@ class OnlineService:
         return len(fresh), len(records) - len(fresh), sorted({r["customer_id"] for r in fresh})
 
     def score(self, customers: list[str], timeout: float = 60.0) -> dict[str, dict]:
-        """Re-score ``customers`` (through the worker; concurrent calls share a query)."""
-        if not customers:
-            return {}
+        """Re-score ``customers`` (through the worker; concurrent calls share a pass)."""
+        return self.submit(customers).result(timeout=timeout)
+
+    def submit(self, customers: list[str]) -> Future:
+        """Queue ``customers`` for the worker; the future's result is what :meth:`score`
+        returns (an HTTP handler awaits it instead of holding a thread while it waits)."""
         job = _Job(customers)
+        if not customers:
+            job.future.set_result({})
+            return job.future
         self._queue.put(job)
-        return job.future.result(timeout=timeout)
+        return job.future
 
     def _run(self) -> None:
         while True:
