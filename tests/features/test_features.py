@@ -235,3 +235,24 @@ def test_features_separate_churners_from_stayers(small_bank_dir):
     churn = joined.groupby("churned")[["beh_page_account_closing_30d", "beh_logins_30d"]].mean()
     assert churn.loc[1, "beh_page_account_closing_30d"] > 3 * churn.loc[0,
                                                                         "beh_page_account_closing_30d"]
+
+
+@pytest.mark.parametrize("written", ["2025-05-31T23:30:00", "2025-06-01T01:30:00+02:00",
+                                     "2025-05-31T23:30:00Z"])
+def test_event_times_with_an_offset_are_read_in_utc(tmp_path, written):
+    """The events contract's times are UTC: an offset is applied, not dropped (01:30 at +02:00
+    is 23:30 the day before, a night transfer of that day is not one), as the service reads
+    posted events."""
+    from uplift.service.events import _ts
+
+    (tmp_path / "customers.csv").write_text(
+        "customer_id,segment,open_date\n1,mass,2020-01-01\n2,mass,2020-01-01\n")
+    (tmp_path / "events.csv").write_text(
+        "customer_id,ts,event_type,amount,channel,page,topic\n"
+        f"1,{written},transfer_out,100,app,,\n2,2025-05-30T10:00:00,deposit,5,app,,\n")
+    features = build_features(FeatureInputs.from_folder(tmp_path), "2025-06-01")
+    one = features.set_index("customer_id").loc["1"]
+    assert one["txn_transfer_out_count_7d"] == 1              # 2025-05-31 23:30 UTC: counted
+    assert one["txn_night_transfers_7d"] == 0                 # 23:30 is not night
+    assert one["txn_days_since_last"] == 1
+    assert _ts(written) == pd.Timestamp("2025-05-31T23:30:00").to_pydatetime()

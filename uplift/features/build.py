@@ -144,6 +144,9 @@ def duckdb_connection(threads: int = 1, memory_limit: str | None = None):  # -> 
     import duckdb
 
     con = duckdb.connect()
+    # times are UTC (the events contract): text with an offset is converted to UTC, text
+    # without one is read as UTC, whatever the machine's time zone
+    con.execute("SET TimeZone = 'UTC'")
     con.execute(f"SET threads = {int(threads)}")
     con.execute("SET preserve_insertion_order = true")
     if memory_limit:
@@ -198,7 +201,7 @@ def events_view(con, inputs: FeatureInputs) -> None:
     # text columns are trimmed before parsing (which also keeps DuckDB from pushing a strict
     # cast into the CSV reader, so bad values are reported by row instead of aborting)
     text = io.table_format(path) == "csv"
-    ts_expr = "TRY_CAST(nullif(trim(raw_ts), '') AS TIMESTAMP)" if text else \
+    ts_expr = utc_sql("nullif(trim(raw_ts), '')") if text else \
         "TRY_CAST(raw_ts AS TIMESTAMP)"
     amount_expr = "TRY_CAST(nullif(trim(raw_amount), '') AS DOUBLE)" if text else \
         "TRY_CAST(raw_amount AS DOUBLE)"
@@ -213,6 +216,13 @@ def events_view(con, inputs: FeatureInputs) -> None:
             CAST(raw_topic AS VARCHAR) AS topic,
             raw_ts, raw_amount
         FROM events_raw""")
+
+
+def utc_sql(expr: str) -> str:
+    """SQL reading ``expr`` (text or a timestamp) as a UTC time without zone: an offset
+    (``+02:00``, ``Z``) is applied (``TIMESTAMP`` alone would drop it), none means UTC; NULL
+    when unparseable. Needs the connection's TimeZone at UTC (:func:`duckdb_connection`)."""
+    return f"CAST(TRY_CAST({expr} AS TIMESTAMPTZ) AS TIMESTAMP)"
 
 
 INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
@@ -351,7 +361,7 @@ def _external_view(con, inputs: FeatureInputs) -> bool:
         if missing:
             raise SchemaError(str(path), [f"missing required column '{m}'" for m in missing])
         parts.append(f"SELECT {CANONICAL_SQL.format(col='customer_id')} AS customer_key, "
-                     f"TRY_CAST({time_col} AS TIMESTAMP) AS ts, '{src}' AS src FROM {source}")
+                     f"{utc_sql(time_col)} AS ts, '{src}' AS src FROM {source}")
     if not parts:
         return False
     con.execute("CREATE OR REPLACE TEMP VIEW external_src AS " + " UNION ALL ".join(parts))
