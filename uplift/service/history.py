@@ -19,6 +19,7 @@ from sqlalchemy import String, func, select, type_coerce, union_all
 
 from uplift.features.vector import Text
 from uplift.service import schema as t
+from uplift.service.store import stored_times
 
 #: events held in memory at most (about 120 bytes each: 2,000,000 ~ 240 MB)
 DEFAULT_MAX_EVENTS = 2_000_000
@@ -105,7 +106,7 @@ class EventHistory:
             return {"customer_id": np.empty(0, dtype=object), **empty}
         customer, seq, ts, event_type, amount, channel, page, topic = zip(*rows, strict=True)
         out = {"customer_id": np.array(customer, dtype=object),
-               "seq": np.array(seq, dtype=np.int64), "ts": _timestamps(ts),
+               "seq": np.array(seq, dtype=np.int64), "ts": stored_times(ts),
                "amount": np.array(amount, dtype=float)}
         for name, values in zip(TEXT, (event_type, channel, page, topic), strict=True):
             codes, uniques = pd.factorize(np.array(values, dtype=object),
@@ -166,10 +167,3 @@ def _read_columns() -> list:
 
 _DTYPES = {"seq": np.int64, "ts": "datetime64[us]", "event_type": np.int32, "amount": float,
            "channel": np.int32, "page": np.int32, "topic": np.int32}
-
-
-def _timestamps(values: tuple) -> np.ndarray:
-    """Stored event times (ISO text from SQLite, datetimes from PostgreSQL) as datetime64[us]."""
-    if values and isinstance(values[0], str):
-        return np.array([v.replace(" ", "T") for v in values], dtype="datetime64[us]")
-    return pd.to_datetime(pd.Series(values)).to_numpy("datetime64[us]")

@@ -52,8 +52,8 @@ def _content(record) -> tuple:
     """An event's fields in a comparable form (times to the microsecond, amounts as floats)."""
     values = dict(zip(EVENT_FIELDS, record, strict=True)) if isinstance(record, tuple) else \
         {name: record[name] for name in EVENT_FIELDS}
-    values["ts"] = pd.Timestamp(values["ts"]).tz_localize(None) \
-        if pd.Timestamp(values["ts"]).tzinfo else pd.Timestamp(values["ts"])
+    ts = pd.Timestamp(values["ts"])
+    values["ts"] = ts.tz_convert(None) if ts.tzinfo else ts          # UTC without zone
     values["amount"] = float(values["amount"])
     return tuple(values[name] for name in EVENT_FIELDS)
 

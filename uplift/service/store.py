@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, String, create_engine, event, func, select, type_coerce
 
@@ -192,7 +193,7 @@ class Store:
         else:
             rows = connection.execute(query).all()
         frame = pd.DataFrame(rows, columns=[c.name for c in cols])
-        frame["ts"] = pd.to_datetime(frame["ts"], format="ISO8601").astype("datetime64[us]")
+        frame["ts"] = stored_times(frame["ts"].tolist())
         frame["amount"] = frame["amount"].astype(float)
         return frame
 
@@ -212,6 +213,15 @@ class Store:
     def last_event_ts(self) -> datetime | None:
         with self.engine.connect() as connection:
             return connection.execute(select(func.max(t.events.c.ts))).scalar()
+
+
+def stored_times(values) -> np.ndarray:
+    """Event times as the store returns them (ISO text on SQLite, read as text because
+    SQLAlchemy parses each with a regex; datetimes on PostgreSQL) as datetime64[us]."""
+    values = list(values)
+    if values and isinstance(values[0], str):
+        return np.array([v.replace(" ", "T") for v in values], dtype="datetime64[us]")
+    return pd.to_datetime(pd.Series(values, dtype=object)).to_numpy("datetime64[us]")
 
 
 def _dt(value) -> datetime | None:
