@@ -242,8 +242,6 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
                     settings: Settings, *, features: pd.DataFrame | None = None,
                     progress: Progress = _quiet) -> pd.DataFrame:
     """One row per customer open at ``as_of``: risk, tier, reasons, gains and costs per offer."""
-    from uplift.effects.gain import expected_gains
-
     customers = read_customers(inputs)
     check_consent_column(customers, spec, source=str(inputs.customers))
     if features is None:
@@ -253,47 +251,124 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
     current = features[features["open_at_as_of"] == 1].drop(columns=["open_at_as_of", "as_of"])
     current = current.reset_index(drop=True)
     progress(f"scoring {len(current):,} open customers")
+    info = customers.set_index("customer_id").reindex(current["customer_id"]).reset_index()
+    return score_rows(current, info, models, spec, settings)
+
+
+def score_rows(current: pd.DataFrame, info: pd.DataFrame, models: Models, spec: CampaignSpec,
+               settings: Settings) -> pd.DataFrame:
+    """The scores of customers ``current`` (their features) with ``info`` (their customers-table
+    rows, same order): risk, tier, reasons, gains and costs per offer."""
+    predicted = predict_rows(current, models, spec)
+    evidence = offer_evidence(models, settings)
+    means = effect_means(evidence, predicted, info)
+    return finish_rows(predicted, info, models, spec, settings, means, evidence)
+
+
+def offer_evidence(models: Models, settings: Settings) -> dict | None:
+    """The held-out calibration test of each offer's predicted effects, as trained with the
+    models (:func:`uplift.effects.calibration.evidence_for_models`); None without one."""
+    from uplift.effects.calibration import evidence_for_models
+
+    return evidence_for_models(models.folder, settings.customer_value)
+
+
+CHURN_EFFECT, VALUE_EFFECT = "churn__", "value__"
+
+
+def predict_rows(current: pd.DataFrame, models: Models, spec: CampaignSpec) -> pd.DataFrame:
+    """Row by row (no statistic across customers, so any batch scores the same; the Spark
+    engine runs it on partitions): customer_id, churn risk, tier, reasons, and every arm's
+    predicted effects on churn (columns ``churn__effect_<arm>``, ``churn__se_<arm>``) and on
+    value (``value__...``)."""
     models.churn.reasons_from = 0.0      # every planned customer gets reasons, even green
     churn = models.churn.score(current, source="features", id_col="customer_id")
-    churn_effects = models.effects_churn.predict(current, source="features")
     known = set(models.effects_churn.arms)
     unknown = [o for o in spec.offer_names if o not in known]
     if unknown:
         raise InputError(f"campaign {spec.name!r}: offer(s) {', '.join(unknown)} were not in "
                          f"the past campaign, so their effect is unknown; the model knows "
                          f"{', '.join(sorted(known))}")
-    value_effects = (models.effects_value.predict(current, source="features")
-                     if models.effects_value is not None else None)
-    info = customers.set_index("customer_id").reindex(current["customer_id"]).reset_index()
-    churn_effects, value_effects = _coarse_where_no_signal(models, info, churn_effects,
-                                                           value_effects, settings)
+    parts = [churn.reset_index(drop=True),
+             models.effects_churn.predict(current, source="features").add_prefix(CHURN_EFFECT)
+             .reset_index(drop=True)]
+    if models.effects_value is not None:
+        parts.append(models.effects_value.predict(current, source="features")
+                     .add_prefix(VALUE_EFFECT).reset_index(drop=True))
+    return pd.concat(parts, axis=1)
+
+
+def _effects(predicted: pd.DataFrame, prefix: str) -> pd.DataFrame | None:
+    cols = [c for c in predicted.columns if c.startswith(prefix)]
+    return predicted[cols].rename(columns=lambda c: c.removeprefix(prefix)) if cols else None
+
+
+def effect_sums(evidence: dict | None, predicted: pd.DataFrame, info: pd.DataFrame
+                ) -> pd.DataFrame:
+    """Per outcome (``churn`` / ``value``), offer without per-customer signal (``evidence``,
+    :func:`offer_evidence`) and segment: the sum and count of predicted effects (rows of
+    batches add up; :func:`effect_means`)."""
+    from uplift.effects.calibration import segment_sums
+
+    columns = ["outcome", "offer", "segment", "total", "count"]
+    if not evidence:
+        return pd.DataFrame({c: [] for c in columns})
+    segments = info["segment"].to_numpy() if "segment" in info.columns else None
+    parts = []
+    for outcome, prefix in (("churn", CHURN_EFFECT), ("value", VALUE_EFFECT)):
+        effects = _effects(predicted, prefix)
+        if effects is not None:
+            parts.append(segment_sums(evidence[outcome], effects, segments)
+                         .assign(outcome=outcome))
+    return pd.concat(parts, ignore_index=True)[columns]
+
+
+def effect_means(evidence: dict | None, predicted: pd.DataFrame | None,
+                 info: pd.DataFrame | None, *, sums: pd.DataFrame | None = None
+                 ) -> dict[str, dict[str, dict[str, float]]]:
+    """outcome -> offer -> segment -> mean predicted effect over all scored customers, for the
+    offers whose predictions failed the held-out calibration test (from ``sums`` when the
+    customers were scored in batches)."""
+    from uplift.effects.calibration import segment_means
+
+    if sums is None:
+        sums = effect_sums(evidence, predicted, info)
+    return {outcome: segment_means(sums[sums["outcome"] == outcome])
+            for outcome in ("churn", "value")}
+
+
+def finish_rows(predicted: pd.DataFrame, info: pd.DataFrame, models: Models,
+                spec: CampaignSpec, settings: Settings,
+                means: dict[str, dict[str, dict[str, float]]], evidence: dict | None
+                ) -> pd.DataFrame:
+    """Scores from :func:`predict_rows` and the customers' rows: offers without per-customer
+    signal (``evidence``) take their segment's mean effect (``means``, :func:`effect_means`),
+    then gains and costs per offer. Row by row."""
+    from uplift.effects.calibration import coarse_effects
+    from uplift.effects.gain import expected_gains
+
+    churn_effects = _effects(predicted, CHURN_EFFECT)
+    value_effects = _effects(predicted, VALUE_EFFECT)
+    if evidence:
+        segments = info["segment"].to_numpy() if "segment" in info.columns else None
+        churn_effects = coarse_effects(evidence["churn"], churn_effects, segments,
+                                       means=means["churn"])
+        if value_effects is not None:
+            value_effects = coarse_effects(evidence["value"], value_effects, segments,
+                                           means=means["value"])
     gains = expected_gains(info, churn_effects, spec, settings.customer_value,
                            value_effects=value_effects)
     keep = [c for c in info.columns if c not in ("customer_id", "open_date", "close_date")]
+    churn = predicted[[c for c in predicted.columns
+                       if not c.startswith((CHURN_EFFECT, VALUE_EFFECT))]]
     table = pd.concat([gains, info[keep].reset_index(drop=True),
-                       churn.drop(columns=["customer_id"])], axis=1)
+                       churn.drop(columns=["customer_id"]).reset_index(drop=True)], axis=1)
     for arm in models.effects_churn.arms:
         table[f"delta_churn_{arm}"] = churn_effects[f"effect_{arm}"].to_numpy()
         if f"se_{arm}" in churn_effects.columns:
             table[f"se_churn_{arm}"] = churn_effects[f"se_{arm}"].to_numpy()
     table["segment"] = table["segment"].astype(str)
     return table
-
-
-def _coarse_where_no_signal(models: Models, info: pd.DataFrame, churn_effects: pd.DataFrame,
-                            value_effects: pd.DataFrame | None, settings: Settings):
-    """Offers whose predicted effects failed the held-out calibration test get segment-average
-    effects (:mod:`uplift.effects.calibration`)."""
-    from uplift.effects.calibration import coarse_effects, evidence_for_models
-
-    evidence = evidence_for_models(models.folder, settings.customer_value)
-    if not evidence:
-        return churn_effects, value_effects
-    segments = info["segment"].to_numpy() if "segment" in info.columns else None
-    churn_effects = coarse_effects(evidence["churn"], churn_effects, segments)
-    if value_effects is not None:
-        value_effects = coarse_effects(evidence["value"], value_effects, segments)
-    return churn_effects, value_effects
 
 
 @dataclass

@@ -145,9 +145,12 @@ def build_rows(
     offers: list[str], costs: np.ndarray, *, budget: float,
     capacities: dict[str, tuple[int, int | None]] | None = None,
     segments: np.ndarray | dict[str, np.ndarray] | None = None,
-    quotas: list[dict] | None = None,
+    quotas: list[dict] | None = None, check: bool = True,
 ) -> list[Row]:
     """Coupling rows from the campaign's rules.
+
+    ``check=False`` builds the rows for one batch of the customers (a partition): a quota's
+    segment may be absent from it, and minimum rules are judged on the whole table only.
 
     ``capacities``: offer -> (min_count, max_count or None). ``quotas``: dicts with
     ``segment``, ``column`` (default ``segment``; ``segments`` then holds each customer's value
@@ -177,7 +180,7 @@ def build_rows(
             raise InputError(f"segment quotas need the column {column!r} in the scores")
         seg = quota["segment"]
         members = values == seg
-        if not members.any():
+        if check and not members.any():
             raise InputError(f"segment quota names segment {seg!r}, which no customer has")
         if quota.get("max_budget_share", 1.0) < 1.0:
             cap = quota["max_budget_share"] * budget
@@ -196,7 +199,8 @@ def build_rows(
             rows.append(Row(f"min_count_seg:{seg}", -float(quota["min_count"]), False, every,
                             members, sign=-1.0,
                             label=f"{seg} selected >= {quota['min_count']:,}"))
-    _check_minimums(rows, costs)
+    if check:
+        _check_minimums(rows, costs)
     return rows
 
 

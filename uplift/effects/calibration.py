@@ -185,22 +185,57 @@ def evidence_rows(evidence: dict[str, dict[str, OfferEvidence]]) -> list[dict]:
 
 
 def coarse_effects(evidence: dict[str, OfferEvidence], effects: pd.DataFrame,
-                   segments: np.ndarray | None) -> pd.DataFrame:
+                   segments: np.ndarray | None,
+                   means: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
     """``effects`` (columns ``effect_<offer>``, rows = customers) with the offers that failed
     the test replaced by the mean prediction of each customer's segment (the offer mean
-    without ``segments``). Other columns are kept."""
+    without ``segments``). Other columns are kept. ``means`` (offer -> segment -> mean, from
+    :func:`segment_means`) gives the means when ``effects`` is one batch of the customers."""
     out = effects.copy()
-    groups = (np.zeros(len(out), dtype=np.int64) if segments is None
-              else pd.factorize(pd.Series(segments).astype(str))[0])
-    counts = np.bincount(groups)
+    labels = _segment_labels(segments, len(out))
+    if means is None:
+        means = segment_means(segment_sums(evidence, effects, segments))
     for offer, e in evidence.items():
         col = f"effect_{offer}"
         if e.use == PER_CUSTOMER or col not in out.columns:
             continue
-        values = out[col].to_numpy(float)
-        means = np.bincount(groups, weights=values) / np.maximum(counts, 1)
-        out[col] = means[groups]
+        out[col] = pd.Series(labels).map(means[offer]).to_numpy(float)
     return out
+
+
+def _segment_labels(segments: np.ndarray | None, n: int) -> np.ndarray:
+    return (np.full(n, "", dtype=object) if segments is None
+            else pd.Series(segments).astype(str).to_numpy(dtype=object))
+
+
+def segment_sums(evidence: dict[str, OfferEvidence], effects: pd.DataFrame,
+                 segments: np.ndarray | None) -> pd.DataFrame:
+    """Per offer that failed the test and segment: the sum and count of predicted effects
+    (columns offer, segment, total, count); sums of batches add up to the whole's."""
+    labels = _segment_labels(segments, len(effects))
+    parts = []
+    for offer, e in evidence.items():
+        col = f"effect_{offer}"
+        if e.use == PER_CUSTOMER or col not in effects.columns:
+            continue
+        grouped = pd.DataFrame({"segment": labels, "total": effects[col].to_numpy(float)}
+                               ).groupby("segment", sort=True)["total"].agg(["sum", "count"])
+        parts.append(pd.DataFrame({"offer": offer, "segment": grouped.index.astype(str),
+                                   "total": grouped["sum"].to_numpy(float),
+                                   "count": grouped["count"].to_numpy(np.int64)}))
+    return (pd.concat(parts, ignore_index=True) if parts else
+            pd.DataFrame({"offer": [], "segment": [], "total": [], "count": []}))
+
+
+def segment_means(sums: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """offer -> segment -> mean predicted effect, from :func:`segment_sums` rows (of one
+    table, or of several batches: rows of the same offer and segment are added)."""
+    grouped = sums.groupby(["offer", "segment"], sort=True)[["total", "count"]].sum()
+    means: dict[str, dict[str, float]] = {}
+    for (offer, segment), row in grouped.iterrows():
+        means.setdefault(str(offer), {})[str(segment)] = float(row["total"]) / max(
+            float(row["count"]), 1.0)
+    return means
 
 
 EVIDENCE_FILE = "calibration.json"

@@ -155,14 +155,32 @@ def duckdb_connection(threads: int = 1, memory_limit: str | None = None):  # -> 
 
 
 def _columns_of(con, source: str) -> list[str]:
+    if hasattr(con, "columns_of"):                      # the Spark engine
+        return con.columns_of(source)
     return [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()]
+
+
+def _table_source(con, path: Path, encoding: str | None) -> str:
+    """What a query reads ``path`` from: DuckDB's table function, or a Spark view over it."""
+    if hasattr(con, "table_source"):                    # the Spark engine
+        source_sql(path, encoding)                      # the same checks of the file
+        return con.table_source(io.readable_copy(path), io.table_format(path), encoding)
+    return source_sql(path, encoding)
+
+
+def _type_of(con, view: str, column: str) -> str | None:
+    """The column's type in DuckDB's spelling (``BIGINT``, ``DOUBLE``, ``VARCHAR``)."""
+    if hasattr(con, "type_of"):                         # the Spark engine
+        return con.type_of(view, column)
+    row = con.execute(f"SELECT typeof({column}) FROM {view} LIMIT 1").fetchone()
+    return row[0] if row else None
 
 
 def events_view(con, inputs: FeatureInputs) -> None:
     """Create view ``events_src`` with canonical names and types, after checking the columns."""
     path = inputs.events
     io.check_readable(path)
-    source = source_sql(path, inputs.encoding)
+    source = _table_source(con, path, inputs.encoding)
     try:
         present = _columns_of(con, source)
     except Exception as exc:  # duckdb raises its own error types for damaged files
@@ -183,9 +201,9 @@ def events_view(con, inputs: FeatureInputs) -> None:
                                       f"{', '.join(present[:20])}" for m in missing])
     con.execute(f"CREATE OR REPLACE TEMP VIEW events_raw AS SELECT {', '.join(select)} "
                 f"FROM {source}")
-    id_type = con.execute("SELECT typeof(raw_customer_id) FROM events_raw LIMIT 1").fetchone()
+    id_type = _type_of(con, "events_raw", "raw_customer_id")
     id_expr = CANONICAL_SQL.format(col="raw_customer_id")
-    if id_type and id_type[0] in ("DOUBLE", "FLOAT"):
+    if id_type in ("DOUBLE", "FLOAT"):
         inexact, = con.execute(
             "SELECT count(*) FROM events_raw WHERE raw_customer_id IS NOT NULL AND ("
             "raw_customer_id <> floor(raw_customer_id) OR "
@@ -196,7 +214,7 @@ def events_view(con, inputs: FeatureInputs) -> None:
                 "whole numbers (fractional, or beyond 2^53 where digits are lost); store ids "
                 "as text or integers"])
         id_expr = "CAST(CAST(raw_customer_id AS BIGINT) AS VARCHAR)"
-    elif id_type and id_type[0] in INTEGER_TYPES:
+    elif id_type in INTEGER_TYPES:
         id_expr = "CAST(raw_customer_id AS VARCHAR)"      # already canonical: no text rules
     # text columns are trimmed before parsing (which also keeps DuckDB from pushing a strict
     # cast into the CSV reader, so bad values are reported by row instead of aborting)
@@ -225,6 +243,8 @@ def utc_sql(expr: str) -> str:
     return f"CAST(TRY_CAST({expr} AS TIMESTAMPTZ) AS TIMESTAMP)"
 
 
+#: positive infinity in SQL both engines read (DuckDB has ``isinf``, Spark has not)
+INFINITY = "CAST('Infinity' AS DOUBLE)"
 INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                  "UINTEGER", "UBIGINT")
 
@@ -262,10 +282,10 @@ def check_events(con, path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
     if count:
         problems.append(f"column 'amount': {count:,} missing amounts in {rows} (0 for events "
                         "that move no money)")
-    count, rows = _rows_where(con, "isinf(amount) OR amount < 0")
+    count, rows = _rows_where(con, f"abs(amount) = {INFINITY} OR amount < 0")
     if count:
         problems.append(f"column 'amount': {count:,} negative or infinite amounts in {rows}")
-    count, rows = _rows_where(con, f"NOT isinf(amount) AND abs(amount) > {MAX_ABS_VALUE}")
+    count, rows = _rows_where(con, f"abs(amount) < {INFINITY} AND abs(amount) > {MAX_ABS_VALUE}")
     if count:
         problems.append(f"column 'amount': {count:,} implausibly large amounts (beyond "
                         f"{MAX_ABS_VALUE:g}) in {rows}")
@@ -355,7 +375,7 @@ def _external_view(con, inputs: FeatureInputs) -> bool:
         if path is None:
             continue
         io.check_readable(path)
-        source = source_sql(path, inputs.encoding)
+        source = _table_source(con, path, inputs.encoding)
         present = _columns_of(con, source)
         missing = [c for c in ("customer_id", time_col) if c not in present]
         if missing:
@@ -456,14 +476,54 @@ def _prepare(con, inputs: FeatureInputs, as_of: date | str) -> tuple[str, bool, 
 
 
 def build_features(inputs: FeatureInputs, as_of: date | str, *, threads: int = 1,
-                   memory_limit: str | None = None) -> pd.DataFrame:
-    """Features as of ``as_of`` for every customer of the customers table (one row each)."""
+                   memory_limit: str | None = None, spark: object | None = None
+                   ) -> pd.DataFrame:
+    """Features as of ``as_of`` for every customer of the customers table (one row each).
+    With ``spark`` (a SparkSession, :func:`uplift.spark.session.spark_session`) the same SQL
+    runs on Spark and the table is collected here."""
+    if spark is not None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="uplift-features-") as folder:
+            out = Path(folder) / "features.parquet"
+            write_features_spark(inputs, as_of, out, spark)
+            frame = pd.read_parquet(out).sort_values("customer_id", ignore_index=True)
+        return frame.astype({"as_of": "datetime64[us]"})
     con = duckdb_connection(threads, memory_limit)
     try:
         day, with_campaign, with_external = _prepare(con, inputs, as_of)
         return con.execute(feature_query(day, with_campaign=with_campaign,
                                          with_external=with_external)).df()
     finally:
+        con.close()
+
+
+def write_features_spark(inputs: FeatureInputs, as_of: date | str, out: Path, spark: object
+                         ) -> None:
+    """The feature table computed by Spark (the same SQL, transpiled) and written by it as a
+    Parquet dataset folder ``out`` (part files; pandas, PyArrow and DuckDB read it as one
+    table), atomically: a failed run leaves no folder. Ids are pseudonymised like every
+    derived table when a pseudonym key is set."""
+    import shutil
+
+    from uplift.features.spark import SparkConnection
+    from uplift.security.keys import encryption_key, pseudonym_key
+
+    if pseudonym_key() is not None or encryption_key() is not None:
+        raise InputError("the Spark engine does not write protected (pseudonymised or "
+                         "encrypted) tables yet: unset the keys or use the DuckDB engine")
+    if out.exists():
+        raise InputError(f"{out}: exists; the Spark engine writes a new Parquet folder")
+    con = SparkConnection(spark)
+    stage = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        day, with_campaign, with_external = _prepare(con, inputs, as_of)
+        query = feature_query(day, with_campaign=with_campaign, with_external=with_external)
+        con.execute(query).frame.write.parquet(str(stage))
+        stage.rename(out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
         con.close()
 
 

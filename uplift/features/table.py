@@ -25,6 +25,10 @@ from uplift.errors import InputError, SchemaError
 from uplift.schema import MAX_ABS_VALUE, DataWarning, number_problems, rows_text
 
 TEXT_LEVELS_MIN = 50
+#: model inputs keep this many significant bits (about 12 decimal digits), and magnitudes below
+#: 2**-40 (about 9e-13) are 0: see :func:`model_inputs`
+MODEL_INPUT_BITS = 40
+MODEL_INPUT_TINY = 2.0 ** -40
 TEXT_LEVELS_SHARE = 0.05
 
 
@@ -206,7 +210,30 @@ def apply_table(frame: pd.DataFrame, spec: TableSpec, *, source: str,
             problems.extend(found)
     if problems:
         raise SchemaError(source, problems)
+    for col in spec.features:
+        if col not in spec.categorical:
+            columns[col] = model_inputs(columns[col])
     return pd.DataFrame(columns, index=frame.index, copy=False)
+
+
+def model_inputs(values: np.ndarray) -> np.ndarray:
+    """Numbers as the models see them: rounded to :data:`MODEL_INPUT_BITS` significant bits,
+    magnitudes below :data:`MODEL_INPUT_TINY` set to 0 (NaN and infinities kept).
+
+    The engines that compute features (DuckDB, Spark, the service's NumPy evaluation) agree to
+    the last bits only up to the order of floating point additions and their math libraries
+    (``ln`` in C and in Java differ by an ulp or two; ``ln(a) - ln(b)`` of two sums that differ
+    in the last bit is 1e-16 in one and 0 in the other). A tree split falling between two
+    such values would send one customer down different branches on different engines; rounding
+    away the last 12 bits makes the model inputs identical but for values that straddle a
+    rounding step (about 1 in 1,000 of those that differ at all, and then by 1e-12 relative).
+    Trees compare values, so 12 significant digits lose nothing they could use."""
+    values = np.asarray(values, dtype="float64")
+    mantissa, exponent = np.frexp(values)
+    rounded = np.ldexp(np.round(np.ldexp(mantissa, MODEL_INPUT_BITS)),
+                       exponent - MODEL_INPUT_BITS)
+    rounded[np.abs(values) < MODEL_INPUT_TINY] = 0.0
+    return rounded
 
 
 def _all_numbers(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame | None:
@@ -223,4 +250,5 @@ def _all_numbers(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame | None:
         suspect = np.abs(matrix) > MAX_ABS_VALUE      # NaN compares false; inf is caught
     if suspect.any():
         return None
+    matrix = model_inputs(matrix)
     return pd.DataFrame(matrix, columns=list(spec.features), index=frame.index, copy=False)
