@@ -32,6 +32,9 @@ class ChurnSettings(BaseModel):
     gap_days: Annotated[int, Field(ge=0)] = 0
     #: lower bounds of calibrated 30-day churn probability per tier; below all: green
     tiers: dict[str, Annotated[float, Field(gt=0, lt=1)]] = {"red": 0.30, "amber": 0.10}
+    #: banks with more customers train the churn model on a random sample of this many
+    #: customers (stratified by segment; the same customers at every snapshot); None: all
+    train_customers: Annotated[int, Field(ge=1000)] | None = 200_000
 
     @model_validator(mode="after")
     def _distinct(self) -> ChurnSettings:

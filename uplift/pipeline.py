@@ -103,13 +103,19 @@ class Models:
     folder: Path
 
 
-def campaign_table(inputs: FeatureInputs, threads: int = 1, progress: Progress = _quiet
-                   ) -> pd.DataFrame:
-    """The campaign log joined with each customer's features as of their assignment date."""
+def campaign_table(inputs: FeatureInputs, threads: int = 1, progress: Progress = _quiet,
+                   *, large_bank: int | None = None) -> pd.DataFrame:
+    """The campaign log joined with each customer's features as of their assignment date.
+    In a bank of more than ``large_bank`` customers the features are computed for the
+    campaign's customers only (their RFM quintiles then rank them among themselves)."""
     if inputs.campaign_log is None:
         raise InputError(f"{inputs.customers.parent}: no campaign_log table; effects need a "
                          "past randomised campaign")
     log = inputs.read("campaign_log")
+    if large_bank is not None and len(inputs.read("customers")) > large_bank:
+        progress(f"  features for the campaign's {log['customer_id'].nunique():,} customers "
+                 "only (large bank)")
+        inputs = inputs.restricted_to(log["customer_id"])
     parts = []
     for day, rows in log.groupby(log["assigned_at"].dt.normalize()):
         progress(f"  features as of campaign date {day.date()} ({len(rows):,} customers)")
@@ -136,7 +142,8 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
     snapshots = [str((last_label_end.normalize() - pd.DateOffset(months=k)).date())
                  for k in range(SNAPSHOTS)]
     progress(f"training churn model on snapshots {', '.join(sorted(snapshots))}")
-    table = snapshot_table(inputs, snapshots, horizon_days=horizon,
+    sample = training_sample(inputs, settings, seed, progress)
+    table = snapshot_table(sample, snapshots, horizon_days=horizon,
                            gap_days=settings.churn.gap_days, threads=threads, progress=progress)
     churn = ChurnModel(tiers=settings.churn.tiers, threads=threads, random_state=seed)
     try:
@@ -148,7 +155,8 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
     e = churn.validation_["evaluation"]
     progress(f"  churn model: ROC-AUC {e['roc_auc']:.3f}, ECE {e['ece']:.4f}")
     progress("training offer-effect models on the campaign log")
-    campaign = campaign_table(inputs, threads, progress)
+    campaign = campaign_table(inputs, threads, progress,
+                              large_bank=settings.churn.train_customers)
     drop = ["campaign_id", "assigned_at"]
     effect_models = {}
     for name, outcome, goal, other, kind in (
@@ -189,6 +197,27 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
         io.write_json(stamp or {}, stage / MODEL_MARKER)
     return Models(churn, effect_models["effects_churn"], effect_models["effects_value"],
                   folder)
+
+
+def training_sample(inputs: FeatureInputs, settings: Settings, seed: int,
+                    progress: Progress = _quiet) -> FeatureInputs:
+    """The inputs restricted to a random sample of ``settings.churn.train_customers``
+    customers, stratified by segment (when the table has one), when the bank is larger; the
+    inputs themselves otherwise. The same customers at every snapshot."""
+    limit = settings.churn.train_customers
+    customers = inputs.read("customers")
+    if limit is None or len(customers) <= limit:
+        return inputs
+    share = limit / len(customers)
+    if "segment" in customers.columns:
+        sample = customers.groupby(customers["segment"].astype(str), group_keys=False,
+                                   observed=True).sample(frac=share, random_state=seed)
+    else:
+        sample = customers.sample(n=limit, random_state=seed)
+    progress(f"  churn model trained on a random sample of {len(sample):,} of "
+             f"{len(customers):,} customers (stratified by segment; settings "
+             "churn.train_customers)")
+    return inputs.restricted_to(sample["customer_id"])
 
 
 def trained_fingerprint(folder: Path) -> str | None:
@@ -409,10 +438,13 @@ def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: st
              settings: Settings, *, key: str, model_dir: Path, data_folder: Path, train_first: bool,
              cache: Path, confident: bool = False, seed: int = 0,
              contacts: pd.DataFrame | None = None, do_not_contact: pd.DataFrame | None = None,
+             engine: str = "duckdb", spark_master: str | None = None,
              progress: Progress = _quiet):
     """The plan's long stages: train (when asked), features (cached), scores, allocation with
     the budget curve, and the backtest replay. Returns (allocation, scores, models, backtest or
-    None); ``budget`` and money in the spec's currency."""
+    None); ``budget`` and money in the spec's currency. ``engine="spark"`` computes features,
+    scores and the allocation's dual on Spark (:mod:`uplift.spark.plan`); the scores returned
+    are then the screened candidates' only."""
     from uplift.allocate import allocate
     from uplift.allocate.plan import ScoreTable
 
@@ -421,6 +453,17 @@ def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: st
                                           data=data_folder, key=key, progress=progress)):
         progress(f"reusing models in {model_dir}")
     models = load_models(model_dir)
+    if engine == "spark":
+        from uplift.spark.plan import plan_on_spark
+
+        result, scores, customers = plan_on_spark(
+            spec, budget, inputs, as_of, settings, models, cache=cache, key=key, seed=seed,
+            confident=confident, contacts=contacts, do_not_contact=do_not_contact,
+            master=spark_master, progress=progress)
+        return result, scores, models, _backtest(model_dir, spec, budget, customers, settings,
+                                                 seed, progress)
+    if engine != "duckdb":
+        raise InputError(f"the engine must be duckdb or spark, not {engine!r}")
     features_cache = cache / "features" / f"{key}.parquet"
     if features_cache.exists():
         features = io.read_table(features_cache, derived=True)
@@ -436,11 +479,17 @@ def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: st
                       budget=budget, confident=confident, seed=seed, curve_points=9,
                       contacts=contacts, as_of=pd.Timestamp(as_of),
                       do_not_contact=do_not_contact, source="scores")
-    backtest = None
-    if (model_dir / "backtest.parquet").exists():
-        from uplift.evaluate.backtest import replay
+    return result, scores, models, _backtest(model_dir, spec, budget, len(scores), settings,
+                                             seed, progress)
 
-        progress("replaying the plan's rule on the past campaign (backtest)")
-        backtest = replay(io.read_table(model_dir / "backtest.parquet", derived=True), spec,
-                          budget, len(scores), settings.customer_value, seed=seed)
-    return result, scores, models, backtest
+
+def _backtest(model_dir: Path, spec: CampaignSpec, budget: float, customers: int,
+              settings: Settings, seed: int, progress: Progress):
+    """The plan's rule replayed on the past campaign (None without a backtest table)."""
+    if not (model_dir / "backtest.parquet").exists():
+        return None
+    from uplift.evaluate.backtest import replay
+
+    progress("replaying the plan's rule on the past campaign (backtest)")
+    return replay(io.read_table(model_dir / "backtest.parquet", derived=True), spec, budget,
+                  customers, settings.customer_value, seed=seed)

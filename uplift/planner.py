@@ -86,6 +86,8 @@ class PlanRequest:
     call_list: Path | None = None
     holdout_list: Path | None = None
     left_out: Path | None = None
+    engine: str = "duckdb"
+    spark_master: str | None = None
 
 
 @dataclass
@@ -125,6 +127,7 @@ def prepare(request: PlanRequest, *, cache: Path | None = None,
 
     cache = cache or default_cache()
     check_budget(request.budget)
+    check_engine(request.engine)
     spec_path = request.campaign or default_campaign()
     spec = load_campaign_spec(spec_path)
     if request.campaign is None:
@@ -148,6 +151,24 @@ def prepare(request: PlanRequest, *, cache: Path | None = None,
     check_spec_columns(spec, read_customers(run.inputs), source=str(run.inputs.customers))
     job.training = request.model is None and trained_fingerprint(model_dir) != run.key
     return job
+
+
+def check_engine(engine: str) -> None:
+    """Refuse an unknown engine, or Spark when PySpark or Java is missing or the data is to be
+    protected (the Spark engine does not write pseudonymised or sealed tables yet)."""
+    if engine == "duckdb":
+        return
+    if engine != "spark":
+        raise InputError(f"--engine: must be duckdb or spark, not {engine!r}")
+    from uplift.security.keys import encryption_key, pseudonym_key
+    from uplift.spark.session import spark_available
+
+    if not spark_available():
+        raise InputError('--engine spark needs PySpark and a Java 17+ runtime: pip install '
+                         '"uplift[spark]" and install a JDK (JAVA_HOME)')
+    if pseudonym_key() is not None or encryption_key() is not None:
+        raise InputError("--engine spark does not write protected (pseudonymised or sealed) "
+                         "tables yet: use the DuckDB engine with keys set")
 
 
 @dataclass
@@ -219,7 +240,8 @@ def compute(job: PlanJob, progress: Progress = _quiet) -> PlanResult:
         job.spec, request.budget, run.inputs, run.day, run.settings, key=run.key,
         model_dir=job.model_dir, data_folder=run.folder, train_first=job.training,
         cache=job.cache, confident=request.confident, seed=request.seed,
-        contacts=job.history, do_not_contact=job.do_not_contact, progress=progress)
+        contacts=job.history, do_not_contact=job.do_not_contact, engine=request.engine,
+        spark_master=request.spark_master, progress=progress)
     from uplift.effects.calibration import evidence_for_models, evidence_rows
 
     offer_effects = evidence_rows(evidence_for_models(models.folder,

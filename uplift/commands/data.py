@@ -70,8 +70,15 @@ def features(
     threads: Annotated[int, typer.Option(help="DuckDB threads.")] = 1,
     memory_limit: Annotated[str | None, typer.Option(
         "--memory-limit", help="DuckDB memory limit, e.g. 2GB (spills to disk beyond).")] = None,
+    engine: Annotated[str, typer.Option(
+        help="duckdb (default) or spark: the same SQL on Spark, written as a Parquet folder "
+        "(--out must end in .parquet; needs uplift\\[spark] and Java).")] = "duckdb",
+    spark_master: Annotated[str | None, typer.Option(
+        "--spark-master", help="Spark master URL for --engine spark (default: SPARK_MASTER, "
+        "else local[2]).")] = None,
 ) -> None:
-    """Build one row of ~197 documented features per customer as of a date (DuckDB)."""
+    """Build one row of ~210 documented features per customer as of a date (DuckDB, or Spark
+    with --engine spark)."""
     from uplift.features import registry_frame
 
     if list_:
@@ -90,7 +97,8 @@ def features(
     from uplift.tasks.data import features_to_file, open_inputs
 
     rows = features_to_file(open_inputs(data, column_map, encoding), as_of, out,
-                            threads=threads, memory_limit=memory_limit)
+                            threads=threads, memory_limit=memory_limit, engine=engine,
+                            spark_master=spark_master)
     say(f"wrote {out}: {rows:,} customers x {len(registry_frame())} features as of {as_of}")
 
 

@@ -113,6 +113,12 @@ def plan(
         "rule that finally removed them.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")
                        ] = False,
+    engine: Annotated[str, typer.Option(
+        help="duckdb (one machine, default) or spark (features, scores and the allocation's "
+        "dual on Spark; needs uplift\\[spark] and Java).")] = "duckdb",
+    spark_master: Annotated[str | None, typer.Option(
+        "--spark-master", help="Spark master URL for --engine spark (default: SPARK_MASTER, "
+        "else local[2]).")] = None,
 ) -> None:
     """Plan a retention campaign end to end: features, churn, effects, allocation, report.
 
@@ -124,7 +130,8 @@ def plan(
     job = prepare(PlanRequest(
         budget=budget, campaign=campaign, data=data, as_of=as_of, model=model, out=out,
         report=report, config=config, confident=confident, seed=seed, contacts=contacts,
-        call_list=call_list, holdout_list=holdout_list, left_out=left_out), progress=say)
+        call_list=call_list, holdout_list=holdout_list, left_out=left_out, engine=engine,
+        spark_master=spark_master), progress=say)
     with stages(PLAN_STAGES + (TRAIN_STAGES if job.training else 0)) as progress:
         result = execute(job, progress)
     print_allocation(result, as_json, result.outlook, result.files)

@@ -71,6 +71,9 @@ class FeatureInputs:
     external: dict[str, Path] = field(default_factory=dict)
     rename: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     encoding: str | None = None
+    #: canonical ids of the customers to compute for (None: every customer); the inputs are
+    #: still checked as a whole (see :meth:`restricted_to`)
+    only: frozenset[str] | None = None
     # ids of the customers table as last read (the campaign log is checked against them)
     _customer_ids: pd.Series | None = field(default=None, init=False, repr=False,
                                             compare=False)
@@ -90,6 +93,14 @@ class FeatureInputs:
         return cls(customers=customers, events=events,
                    campaign_log=find_table(data, "campaign_log"), external=external,
                    **kwargs)  # type: ignore[arg-type]
+
+    def restricted_to(self, ids: pd.Series) -> FeatureInputs:
+        """The same inputs, features and labels computed for customers ``ids`` only (a
+        training sample): the events are checked as a whole, rank features (RFM quintiles)
+        are taken within the subset."""
+        from dataclasses import replace
+
+        return replace(self, only=frozenset(ids.astype(str)))
 
     def read(self, table: str) -> pd.DataFrame:
         """The ``customers`` or ``campaign_log`` table, checked against its contract (column
@@ -315,7 +326,37 @@ def check_events(con, path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
     return pd.Timestamp(lo), pd.Timestamp(hi)
 
 
-def customers_view(con, inputs: FeatureInputs) -> pd.DataFrame:
+#: inputs already checked in this process (file identity -> the events' time range), so the
+#: snapshots, campaign dates and planning date of one run scan the events for checks once
+_CHECKED_EVENTS: dict[tuple, tuple[pd.Timestamp, pd.Timestamp]] = {}
+_CHECKED_JOINS: set[tuple] = set()
+
+
+def _identity(inputs: FeatureInputs, *tables: str) -> tuple:
+    """What the checks depend on: each file's path, size and modification time, the column
+    map and the encoding."""
+    def stamp(path: Path | None) -> tuple:
+        if path is None:
+            return ()
+        stat = path.stat()
+        return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+    files = tuple(stamp(getattr(inputs, t)) for t in tables)
+    rename = tuple(sorted((k, tuple(sorted(v.items()))) for k, v in inputs.rename.items()))
+    return files + (rename, inputs.encoding)
+
+
+def checked_events(con, inputs: FeatureInputs) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """:func:`check_events` once per events file and process: the time range of the events."""
+    key = _identity(inputs, "events")
+    if key not in _CHECKED_EVENTS:
+        _CHECKED_EVENTS[key] = check_events(con, inputs.events)
+    return _CHECKED_EVENTS[key]
+
+
+def customers_view(con, inputs: FeatureInputs, *, subset: bool = True) -> pd.DataFrame:
+    """View ``customers_df`` (the customers, or with ``subset`` those of ``inputs.only``);
+    returns the whole checked table."""
     customers = inputs.read("customers")
     keep = ["customer_id", "open_date"] + [c for c in ("close_date", "aum", "products_held")
                                             if c in customers.columns]
@@ -326,8 +367,17 @@ def customers_view(con, inputs: FeatureInputs) -> pd.DataFrame:
             table[col] = 0.0
     if "close_date" not in table.columns:
         table["close_date"] = pd.NaT
+    if subset and inputs.only is not None:
+        table = table[table["customer_id"].isin(inputs.only)]
     con.register("customers_df", table)
     return customers
+
+
+def subset_sql(inputs: FeatureInputs) -> str:
+    """``AND ...`` keeping the events of ``customers_df`` only, when the inputs are restricted
+    (DuckDB then aggregates the subset's events only)."""
+    return ("" if inputs.only is None else
+            " AND customer_key IN (SELECT customer_key FROM customers_df)")
 
 
 def _check_unknown_customers(con, inputs: FeatureInputs) -> None:
@@ -394,9 +444,10 @@ def _group_sql(features: list[Feature], source: str, extra: str = "") -> str:
 
 
 def feature_query(as_of: str, *, with_campaign: bool, with_external: bool,
-                  extra: tuple[str, ...] = ()) -> str:
+                  extra: tuple[str, ...] = (), events_filter: str = "") -> str:
     """The whole feature SQL for one as-of date (``YYYY-MM-DD``); ``extra`` names inner
-    columns to return as well (the RFM rank inputs, for the online service)."""
+    columns to return as well (the RFM rank inputs, for the online service);
+    ``events_filter`` (``AND ...``) restricts the events read (:func:`subset_sql`)."""
     by_kind: dict[str, list[Feature]] = {}
     for f in FEATURES:
         by_kind.setdefault(f.kind, []).append(f)
@@ -406,7 +457,7 @@ def feature_query(as_of: str, *, with_campaign: bool, with_external: bool,
   SELECT customer_key, event_type, amount, channel, page, topic,
          date_diff('day', CAST(ts AS DATE), DATE '{as_of}') AS age,
          (hour(ts) < {NIGHT_END_HOUR} AND ts > CAST(CAST(ts AS DATE) AS TIMESTAMP)) AS night
-  FROM events_src WHERE ts < TIMESTAMP '{as_of}')""",
+  FROM events_src WHERE ts < TIMESTAMP '{as_of}'{events_filter})""",
         f"agg AS (\n{_group_sql(by_kind['agg'], 'ev', helpers)})",
         "monthly_raw AS (\n  SELECT customer_key, (age - 1) // 30 AS m,\n    " + ",\n    ".join(
             f"{sql} AS {name}" for name, sql in MONTHLY_COLUMNS.items()) +
@@ -462,14 +513,19 @@ def _prepare(con, inputs: FeatureInputs, as_of: date | str) -> tuple[str, bool, 
     if as_of_ts != as_of_ts.normalize():
         raise InputError(f"the as-of date must be a date (YYYY-MM-DD), got {as_of}")
     events_view(con, inputs)
-    lo, hi = check_events(con, inputs.events)
+    lo, hi = checked_events(con, inputs)
     if not (lo < as_of_ts <= hi.normalize() + pd.Timedelta(days=1)):
         raise InputError(
             f"the as-of date {as_of_ts.date()} is outside the data range of {inputs.events}: "
             f"events run from {lo} to {hi}; choose a date after {lo.date()} and no later than "
             f"{(hi.normalize() + pd.Timedelta(days=1)).date()}")
-    customers_view(con, inputs)
-    _check_unknown_customers(con, inputs)
+    customers_view(con, inputs, subset=False)
+    joined = _identity(inputs, "events", "customers")
+    if joined not in _CHECKED_JOINS:
+        _check_unknown_customers(con, inputs)
+        _CHECKED_JOINS.add(joined)
+    if inputs.only is not None:
+        customers_view(con, inputs)
     with_campaign = _campaign_view(con, inputs, str(as_of_ts.date()))
     with_external = _external_view(con, inputs)
     return str(as_of_ts.date()), with_campaign, with_external
@@ -493,7 +549,8 @@ def build_features(inputs: FeatureInputs, as_of: date | str, *, threads: int = 1
     try:
         day, with_campaign, with_external = _prepare(con, inputs, as_of)
         return con.execute(feature_query(day, with_campaign=with_campaign,
-                                         with_external=with_external)).df()
+                                         with_external=with_external,
+                                         events_filter=subset_sql(inputs))).df()
     finally:
         con.close()
 
@@ -502,8 +559,8 @@ def write_features_spark(inputs: FeatureInputs, as_of: date | str, out: Path, sp
                          ) -> None:
     """The feature table computed by Spark (the same SQL, transpiled) and written by it as a
     Parquet dataset folder ``out`` (part files; pandas, PyArrow and DuckDB read it as one
-    table), atomically: a failed run leaves no folder. Ids are pseudonymised like every
-    derived table when a pseudonym key is set."""
+    table), atomically: a failed run leaves ``out`` as it was; an earlier table at ``out`` is
+    replaced. Protected (pseudonymised or sealed) output is refused for now."""
     import shutil
 
     from uplift.features.spark import SparkConnection
@@ -512,16 +569,22 @@ def write_features_spark(inputs: FeatureInputs, as_of: date | str, out: Path, sp
     if pseudonym_key() is not None or encryption_key() is not None:
         raise InputError("the Spark engine does not write protected (pseudonymised or "
                          "encrypted) tables yet: unset the keys or use the DuckDB engine")
-    if out.exists():
-        raise InputError(f"{out}: exists; the Spark engine writes a new Parquet folder")
     con = SparkConnection(spark)
     stage = out.with_name(f".{out.name}.partial")
     shutil.rmtree(stage, ignore_errors=True)
     try:
         day, with_campaign, with_external = _prepare(con, inputs, as_of)
-        query = feature_query(day, with_campaign=with_campaign, with_external=with_external)
+        query = feature_query(day, with_campaign=with_campaign, with_external=with_external,
+                              events_filter=subset_sql(inputs))
         con.execute(query).frame.write.parquet(str(stage))
+        old = out.with_name(f".{out.name}.replaced")
+        if out.exists():
+            out.rename(old)
         stage.rename(out)
+        if old.is_dir():
+            shutil.rmtree(old)
+        elif old.exists():
+            old.unlink()
     finally:
         shutil.rmtree(stage, ignore_errors=True)
         con.close()
@@ -541,7 +604,8 @@ def write_features(inputs: FeatureInputs, as_of: date | str, out: Path, *, threa
     con = duckdb_connection(threads, memory_limit)
     try:
         day, with_campaign, with_external = _prepare(con, inputs, as_of)
-        query = feature_query(day, with_campaign=with_campaign, with_external=with_external)
+        query = feature_query(day, with_campaign=with_campaign, with_external=with_external,
+                              events_filter=subset_sql(inputs))
         fmt = io.table_format(out)
         with io.atomic_path(out) as tmp:
             options = "FORMAT PARQUET, COMPRESSION ZSTD" if fmt == "parquet" else \

@@ -20,10 +20,11 @@ import pandas as pd
 from uplift.errors import InputError
 from uplift.features.build import (
     FeatureInputs,
-    check_events,
+    checked_events,
     customers_view,
     duckdb_connection,
     events_view,
+    subset_sql,
 )
 from uplift.features.registry import INFLOW, OUTFLOW
 
@@ -42,7 +43,7 @@ def build_labels(
     con = duckdb_connection(threads)
     try:
         events_view(con, inputs)
-        lo, hi = check_events(con, inputs.events)
+        lo, hi = checked_events(con, inputs)
         data_end = hi.normalize() + pd.Timedelta(days=1)
         if not lo < t or end > data_end:
             raise InputError(
@@ -55,14 +56,14 @@ def build_labels(
         query = f"""
         WITH closes AS (
             SELECT customer_key, min(ts) AS closed_at FROM events_src
-            WHERE event_type = 'account_close' GROUP BY customer_key),
+            WHERE event_type = 'account_close'{subset_sql(inputs)} GROUP BY customer_key),
         flows AS (
             SELECT customer_key,
               sum(CASE WHEN ts < TIMESTAMP '{t}' THEN s ELSE 0 END) AS net_t,
               sum(CASE WHEN ts < TIMESTAMP '{end}' THEN s ELSE 0 END) AS net_end
             FROM (SELECT customer_key, ts, CASE WHEN event_type IN ({inflow}) THEN amount
                          WHEN event_type IN ({outflow}) THEN -amount ELSE 0 END AS s
-                  FROM events_src WHERE ts < TIMESTAMP '{end}')
+                  FROM events_src WHERE ts < TIMESTAMP '{end}'{subset_sql(inputs)})
             GROUP BY customer_key),
         pop AS (
             SELECT c.customer_id, c.customer_key,

@@ -53,6 +53,20 @@ def to_spark_sql(sql: str) -> str:
         "ROW_NUMBER() OVER (ORDER BY MONOTONICALLY_INCREASING_ID())", spark_sql)
 
 
+def csv_delimiter(path: Path) -> str:
+    """The delimiter of a CSV file as DuckDB's sniffer (which the DuckDB engine reads with)
+    finds it: the two engines split the same file the same way."""
+    import duckdb
+
+    quoted = str(path).replace("'", "''")
+    con = duckdb.connect()
+    try:
+        row = con.execute(f"SELECT delimiter FROM sniff_csv('{quoted}')").fetchone()
+    finally:
+        con.close()
+    return row[0] if row and row[0] else ","
+
+
 @dataclass
 class _Result:
     """The answer of one statement, read like DuckDB's (``fetchall``, ``fetchone``, ``df``)."""
@@ -121,6 +135,7 @@ class SparkConnection:
             frame = reader.parquet(str(path))
         else:
             frame = (reader.option("header", "true").option("inferSchema", "false")
+                     .option("sep", csv_delimiter(path))
                      .option("encoding", encoding or "UTF-8").csv(str(path)))
         frame.createOrReplaceTempView(name)
         self._views.append(name)

@@ -14,6 +14,9 @@ customers that can matter: those whose best reduced gain is positive at ``SCREEN
 (everyone else gets no offer), so ``(bound - value) / bound`` is a certified gap for the whole
 bank; when it exceeds ``RETRY_GAP`` the screen is widened (a quarter of the multipliers, then
 every customer with a positive gain). The driver holds the candidates, never the bank.
+
+The budget curve and the left-out list cover the candidates only: curve points above the
+plan's budget may need customers the screen left out, so there they are lower bounds.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class SparkAllocation:
     """The plan over the candidates, with the whole bank's certificate."""
 
     allocation: Allocation
+    candidate_scores: pd.DataFrame     # the scores of the customers allocated over
     bound: float                  # upper bound on the best plan for the whole bank (currency)
     customers: int                # customers priced (the whole bank)
     candidates: int               # customers the driver allocated over
@@ -76,8 +80,8 @@ def _rules(spec: CampaignSpec, batch: pd.DataFrame, costs: np.ndarray, budget: f
                       check=False)
 
 
-def _problem_columns(spec: CampaignSpec, budget: float, contacts, do_not_contact, as_of
-                     ) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+def _problem_columns(spec: CampaignSpec, budget: float, contacts, do_not_contact, as_of,
+                     confident: bool) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """Partition function: scores -> customer_id, allowed gains (-inf where not allowed),
     costs, and membership of every rule that covers some customers only."""
     offers = spec.offer_names
@@ -91,7 +95,8 @@ def _problem_columns(spec: CampaignSpec, budget: float, contacts, do_not_contact
                 blocked, _ = excluded_customers(table.frame, spec, contacts=contacts,
                                                 as_of=as_of, do_not_contact=do_not_contact)
                 allowed, _ = allowed_matrix(table.frame, spec, table.gains, table.costs,
-                                            blocked, lower=None, source="scores")
+                                            blocked, source="scores",
+                                            lower=table.lower if confident else None)
             out = {"customer_id": batch["customer_id"].astype(str).to_numpy(dtype=object)}
             for k in range(len(offers)):
                 out[f"{_GAIN}{k}"] = np.where(allowed[:, k], table.gains[:, k], -np.inf)
@@ -115,6 +120,7 @@ def _batch_problem(batch: pd.DataFrame, offers: list[str], template: list[Row]) 
 
 
 def allocate_frame(session, scores, spec: CampaignSpec, *, budget: float, seed: int = 0,
+                   confident: bool = False, curve_points: int = 9,
                    contacts: pd.DataFrame | None = None,
                    do_not_contact: pd.DataFrame | None = None, as_of: pd.Timestamp | None = None,
                    tol: float = 1e-4, max_iter: int = 100,
@@ -132,8 +138,8 @@ def allocate_frame(session, scores, spec: CampaignSpec, *, budget: float, seed: 
     schema = ", ".join(["customer_id string"] + [f"{_GAIN}{j} double, {_COST}{j} double"
                                                   for j in range(k)]
                        + [f"{c} boolean" for c in member_cols])
-    columns = scores.mapInPandas(_problem_columns(spec, budget, contacts, do_not_contact, as_of),
-                                 schema).persist()
+    columns = scores.mapInPandas(_problem_columns(spec, budget, contacts, do_not_contact, as_of,
+                                                  confident), schema).persist()
     customers = columns.count()
     bounds = np.array([r.bound for r in template])
     m = len(template)
@@ -199,9 +205,10 @@ def allocate_frame(session, scores, spec: CampaignSpec, *, budget: float, seed: 
         progress(f"  plan over {len(candidates):,} of {customers:,} customers (screen "
                  f"{screen:g} x multipliers)")
         allocation = allocate(candidates, spec, budget=budget, seed=seed, contacts=contacts,
-                              as_of=as_of, do_not_contact=do_not_contact, source="scores")
-        result = SparkAllocation(allocation, float(best_bound), customers, len(candidates),
-                                 iterations, time.perf_counter() - started,
+                              as_of=as_of, do_not_contact=do_not_contact, source="scores",
+                              confident=confident, curve_points=curve_points)
+        result = SparkAllocation(allocation, candidates, float(best_bound), customers,
+                                 len(candidates), iterations, time.perf_counter() - started,
                                  {r.name: float(v) for r, v in zip(template, best_lam,
                                                                    strict=True)})
         if result.gap <= RETRY_GAP:

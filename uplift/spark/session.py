@@ -24,6 +24,12 @@ def spark_session(master: str | None = None, *, app: str = "uplift", threads: in
     """A SparkSession for the feature engine: ``master`` (``local[2]``, ``spark://host:7077``,
     ``yarn``, ...), else ``SPARK_MASTER``, else ``local[2]``; UTC, Arrow transfers on.
     An existing session is reused (``getOrCreate``), its master unchanged."""
+    import warnings
+
+    # PySpark 4 warns on import that it "does not yet fully support pandas >= 3"; the engine
+    # converts pandas 3's Arrow-backed text columns itself (uplift.spark.scoring.plain)
+    warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas",
+                            category=FutureWarning)
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
@@ -35,7 +41,8 @@ def spark_session(master: str | None = None, *, app: str = "uplift", threads: in
                .config("spark.sql.ansi.enabled", "true")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .config("spark.sql.legacy.parquet.nanosAsLong", "false")
-               .config("spark.ui.showConsoleProgress", "false"))
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.log.level", "ERROR"))
     if master.startswith("local"):
         builder = builder.config("spark.sql.shuffle.partitions",
                                  str(max(2, 2 * (threads or os.cpu_count() or 2))))

@@ -63,18 +63,36 @@ def simulate_to_folder(out: Path, customers: int, months: int = 12, *, seed: int
 
 
 def features_to_file(inputs: FeatureInputs, as_of: str, out: Path, *, threads: int = 1,
-                     memory_limit: str | None = None) -> int:
+                     memory_limit: str | None = None, engine: str = "duckdb",
+                     spark_master: str | None = None) -> int:
     """Write the feature table as of ``as_of``, its registry (``<out>.registry.csv``) and its
-    manifest; returns the number of customers."""
+    manifest; returns the number of customers. ``engine="spark"`` writes a Parquet folder."""
     from uplift.features import registry_frame, write_features
+    from uplift.planner import check_engine
 
+    check_engine(engine)
     io.ensure_not_input([out], input_files(inputs))
-    rows = write_features(inputs, as_of, out, threads=threads, memory_limit=memory_limit)
+    if engine == "spark":
+        rows = _features_on_spark(inputs, as_of, out, spark_master)
+    else:
+        rows = write_features(inputs, as_of, out, threads=threads, memory_limit=memory_limit)
     io.write_table(registry_frame(), out.with_name(out.name + ".registry.csv"))
     io.record_run(out, "features", {"data": inputs.customers.parent, "as_of": as_of,
                                     "out": out, "threads": threads},
                   seed=None, inputs=input_files(inputs), outputs={out.name: rows})
     return rows
+
+
+def _features_on_spark(inputs: FeatureInputs, as_of: str, out: Path,
+                       master: str | None) -> int:
+    from uplift.features.build import write_features_spark
+    from uplift.spark.session import spark_session
+
+    if io.table_format(out) != "parquet":
+        raise InputError(f"{out}: --engine spark writes a Parquet folder; name it *.parquet")
+    session = spark_session(master)
+    write_features_spark(inputs, as_of, out, session)
+    return int(session.read.parquet(str(out)).count())
 
 
 def labels_to_file(inputs: FeatureInputs, as_of: str, out: Path, *, horizon: int = 30,
