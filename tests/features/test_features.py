@@ -256,3 +256,19 @@ def test_event_times_with_an_offset_are_read_in_utc(tmp_path, written):
     assert one["txn_night_transfers_7d"] == 0                 # 23:30 is not night
     assert one["txn_days_since_last"] == 1
     assert _ts(written) == pd.Timestamp("2025-05-31T23:30:00").to_pydatetime()
+
+
+def test_inputs_restricted_to_a_sample_compute_its_rows_alike(small_bank_dir):
+    """A training sample's features equal the whole bank's for those customers, but for the
+    RFM quintiles (ranked within the sample); the checks still cover every event."""
+    inputs = FeatureInputs.from_folder(small_bank_dir)
+    full = build_features(inputs, "2025-09-01")
+    ids = full["customer_id"].iloc[::7]
+    part = build_features(inputs.restricted_to(ids), "2025-09-01")
+    assert part["customer_id"].tolist() == ids.tolist()
+    ranked = {f.name for f in FEATURES if f.kind in ("rank", "rank_derived")}
+    same = [c for c in full.columns if c not in ranked]
+    pd.testing.assert_frame_equal(part[same].reset_index(drop=True),
+                                  full.loc[ids.index, same].reset_index(drop=True))
+    assert ranked and all(part[c].between(1, 5).all() for c in ranked
+                          if c.startswith("rfm_") and c.endswith("_score"))

@@ -97,3 +97,24 @@ def test_plan_config_sets_the_customer_value(model_plans, small_bank_dir):
     rows = customers.loc[plan["customer_id"]]
     by_hand = 0.02 * rows["aum"].to_numpy() + 10.0 * rows["products_held"].to_numpy() + 100.0
     assert plan["customer_value"].to_numpy() == pytest.approx(by_hand, abs=0.01)
+
+
+def test_large_banks_train_the_churn_model_on_a_stratified_sample(small_bank_dir):
+    from uplift.config import ChurnSettings, Settings
+    from uplift.features import FeatureInputs
+    from uplift.pipeline import training_sample
+
+    inputs = FeatureInputs.from_folder(small_bank_dir)
+    customers = inputs.read("customers")
+    settings = Settings(churn=ChurnSettings(train_customers=1000))
+    lines: list[str] = []
+    sample = training_sample(inputs, settings, seed=3, progress=lines.append)
+    assert sample.only is not None and abs(len(sample.only) - 1000) <= 10
+    chosen = customers[customers["customer_id"].isin(sample.only)]
+    shares = chosen["segment"].astype(str).value_counts(normalize=True)
+    whole = customers["segment"].astype(str).value_counts(normalize=True)
+    assert (shares - whole).abs().max() < 0.01           # stratified by segment
+    assert "random sample of" in lines[0]
+    again = training_sample(inputs, settings, seed=3)
+    assert again.only == sample.only                     # seeded
+    assert training_sample(inputs, Settings(), seed=3) is inputs   # small bank: everyone
