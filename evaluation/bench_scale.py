@@ -4,8 +4,9 @@ For each size in ``--customers`` it simulates a bank (seed 0, 12 months; kept un
 ``--work`` for reruns), then runs the command a planner runs, as a separate process under
 ``/usr/bin/time -v``:
 
-* cold: ``uplift plan --budget B --data BANK`` with an empty cache (features, training,
-  scoring, allocation, report); B is the demo's budget per customer (1.8 EUR) times the size;
+* cold: ``uplift plan --budget B --data BANK --config S`` with an empty cache (features,
+  training, scoring, allocation, report); B is the demo's budget per customer (1.8 EUR) times
+  the size, S sets ``runtime.threads`` to ``--threads`` (default 2, this machine's cores);
 * warm: the same command again (models and the planning date's features cached);
 * with ``--spark``: ``uplift plan --engine spark --model <the cold run's models>`` on
   ``local[2]`` with an empty features cache (Spark features + scoring + allocation; a
@@ -16,6 +17,7 @@ reports it; the Spark JVM is a separate process and is reported by the Spark run
 the plan's certificate.
 
 Usage: python evaluation/bench_scale.py --customers 100000[,1000000] [--work DIR] [--spark]
+       [--threads 2]
 """
 
 from __future__ import annotations
@@ -51,11 +53,11 @@ def plan_summary(folder: Path) -> dict:
     manifest = json.loads((folder / "plan.csv.manifest.json").read_text())
     summary = manifest.get("summary", manifest.get("extra", {}).get("summary", {}))
     keys = ("customers_scored", "treated", "spend", "plan_value_before_holdout", "bound", "gap",
-            "solver")
-    return {k: summary.get(k) for k in keys}
+            "solver", "engine")
+    return {k: summary[k] for k in keys if k in summary}
 
 
-def bench(customers: int, work: Path, spark: bool) -> None:
+def bench(customers: int, work: Path, spark: bool, threads: int) -> None:
     bank = work / f"bank-{customers}"
     if not (bank / "events.parquet").exists():
         started = time.perf_counter()
@@ -67,8 +69,10 @@ def bench(customers: int, work: Path, spark: bool) -> None:
     cache = work / f"cache-{customers}"
     shutil.rmtree(cache, ignore_errors=True)
     env = {**os.environ, "UPLIFT_CACHE": str(cache)}
+    config = work / f"settings-threads-{threads}.yaml"
+    config.write_text(f"runtime:\n  threads: {threads}\n")
     base = [sys.executable, "-m", "uplift.cli", "plan", "--budget", f"{budget:.0f}", "--data",
-            str(bank)]
+            str(bank), "--config", str(config)]
     for label in ("cold", "warm"):
         out = work / f"run-{customers}-{label}"
         shutil.rmtree(out, ignore_errors=True)
@@ -96,10 +100,12 @@ def main() -> None:
     parser.add_argument("--customers", default="100000")
     parser.add_argument("--work", type=Path, default=Path("bench-scale"))
     parser.add_argument("--spark", action="store_true")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="runtime.threads of the plan's settings (DuckDB, LightGBM)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     for size in (int(s) for s in args.customers.split(",")):
-        bench(size, args.work.resolve(), args.spark)
+        bench(size, args.work.resolve(), args.spark, args.threads)
 
 
 if __name__ == "__main__":

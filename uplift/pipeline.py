@@ -271,6 +271,28 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
                     settings: Settings, *, features: pd.DataFrame | None = None,
                     progress: Progress = _quiet) -> pd.DataFrame:
     """One row per customer open at ``as_of``: risk, tier, reasons, gains and costs per offer."""
+    return scoring(inputs, as_of, models, spec, settings, features=features,
+                   progress=progress).table
+
+
+@dataclass
+class Scoring:
+    """Scores with what it took to make them: the open customers' features and customers-table
+    rows (same order as ``table``), the segment means and the calibration evidence."""
+
+    table: pd.DataFrame
+    current: pd.DataFrame
+    info: pd.DataFrame
+    means: dict
+    evidence: dict | None
+
+
+def scoring(inputs: FeatureInputs, as_of: str, models: Models, spec: CampaignSpec,
+            settings: Settings, *, features: pd.DataFrame | None = None, with_se: bool = True,
+            progress: Progress = _quiet) -> Scoring:
+    """:func:`score_customers` with its parts; ``with_se=False`` leaves the effects' standard
+    errors out (``gain_lo_*`` then equal the gains; :func:`with_uncertainty` adds them for the
+    customers a plan selected)."""
     customers = read_customers(inputs)
     check_consent_column(customers, spec, source=str(inputs.customers))
     if features is None:
@@ -281,17 +303,48 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
     current = current.reset_index(drop=True)
     progress(f"scoring {len(current):,} open customers")
     info = customers.set_index("customer_id").reindex(current["customer_id"]).reset_index()
-    return score_rows(current, info, models, spec, settings)
-
-
-def score_rows(current: pd.DataFrame, info: pd.DataFrame, models: Models, spec: CampaignSpec,
-               settings: Settings) -> pd.DataFrame:
-    """The scores of customers ``current`` (their features) with ``info`` (their customers-table
-    rows, same order): risk, tier, reasons, gains and costs per offer."""
-    predicted = predict_rows(current, models, spec)
+    predicted = predict_rows(current, models, spec, with_se=with_se)
     evidence = offer_evidence(models, settings)
     means = effect_means(evidence, predicted, info)
-    return finish_rows(predicted, info, models, spec, settings, means, evidence)
+    table = finish_rows(predicted, info, models, spec, settings, means, evidence)
+    return Scoring(table, current, info, means, evidence)
+
+
+def with_uncertainty(allocation, scored: Scoring, models: Models, spec: CampaignSpec,
+                     settings: Settings):
+    """The allocation's plan with the expected-gain lower bounds (``expected_gain_low``) of
+    its customers, their effects' standard errors computed now (row by row, so equal to
+    scoring everyone with them); returns (allocation, scores without ``gain_lo_*`` columns,
+    which were not computed for everyone). The plan's choices do not depend on them (no
+    ``--confident``)."""
+    import numpy as np
+
+    from uplift.allocate.plan import ScoreTable
+    from uplift.allocate.result import plan_frame
+
+    plan = allocation.plan
+    rows = np.flatnonzero(scored.table["customer_id"].isin(plan["customer_id"]).to_numpy())
+    predicted = predict_rows(scored.current.iloc[rows].reset_index(drop=True), models, spec)
+    chosen = finish_rows(predicted, scored.info.iloc[rows].reset_index(drop=True), models,
+                         spec, settings, scored.means, scored.evidence)
+    table = scored.table.copy()
+    for column in chosen.columns:
+        if column.startswith(("gain_lo_", "se_churn_")):
+            table[column] = np.nan            # not computed for customers left out
+            table.loc[rows, column] = chosen[column].to_numpy()
+    order = pd.Series(np.arange(len(table)), index=table["customer_id"].to_numpy())
+    where = order.loc[plan["customer_id"].to_numpy()].to_numpy()
+    holdout = np.zeros(len(table), dtype=bool)
+    holdout[where] = plan["holdout"].to_numpy(bool)
+    prob = np.zeros(len(table))
+    prob[where] = plan["assignment_probability"].to_numpy(float)
+    matrices = ScoreTable.from_frame(table.fillna({c: 0.0 for c in table.columns
+                                                   if c.startswith("gain_lo_")}),
+                                     spec.offer_names, "scores")
+    allocation.plan = plan_frame(table, spec, allocation.solution.choice, holdout, prob,
+                                 matrices.gains, matrices.costs, matrices.lower)
+    return allocation, scored.table.drop(columns=[c for c in scored.table.columns
+                                                  if c.startswith("gain_lo_")])
 
 
 def offer_evidence(models: Models, settings: Settings) -> dict | None:
@@ -305,7 +358,8 @@ def offer_evidence(models: Models, settings: Settings) -> dict | None:
 CHURN_EFFECT, VALUE_EFFECT = "churn__", "value__"
 
 
-def predict_rows(current: pd.DataFrame, models: Models, spec: CampaignSpec) -> pd.DataFrame:
+def predict_rows(current: pd.DataFrame, models: Models, spec: CampaignSpec, *,
+                 with_se: bool = True) -> pd.DataFrame:
     """Row by row (no statistic across customers, so any batch scores the same; the Spark
     engine runs it on partitions): customer_id, churn risk, tier, reasons, and every arm's
     predicted effects on churn (columns ``churn__effect_<arm>``, ``churn__se_<arm>``) and on
@@ -319,10 +373,10 @@ def predict_rows(current: pd.DataFrame, models: Models, spec: CampaignSpec) -> p
                          f"the past campaign, so their effect is unknown; the model knows "
                          f"{', '.join(sorted(known))}")
     parts = [churn.reset_index(drop=True),
-             models.effects_churn.predict(current, source="features").add_prefix(CHURN_EFFECT)
-             .reset_index(drop=True)]
+             models.effects_churn.predict(current, source="features", with_se=with_se)
+             .add_prefix(CHURN_EFFECT).reset_index(drop=True)]
     if models.effects_value is not None:
-        parts.append(models.effects_value.predict(current, source="features")
+        parts.append(models.effects_value.predict(current, source="features", with_se=with_se)
                      .add_prefix(VALUE_EFFECT).reset_index(drop=True))
     return pd.concat(parts, axis=1)
 
@@ -471,14 +525,21 @@ def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: st
         progress(f"computing features as of {as_of}")
         features = protect_ids(build_features(inputs, as_of, threads=settings.runtime.threads))
         io.write_table(features, features_cache)
-    scores = score_customers(inputs, as_of, models, spec, settings, features=features,
-                             progress=progress)
+    # standard errors only where the plan needs them: every customer's when acting on
+    # confident effects, else those of the selected customers, after the allocation
+    scored = scoring(inputs, as_of, models, spec, settings, features=features,
+                     with_se=confident, progress=progress)
+    scores = scored.table
     progress(f"allocating {budget:,.0f} {spec.currency} over {len(scores):,} customers, with "
              "the budget curve")
     result = allocate(ScoreTable.from_frame(scores, spec.offer_names, "scores"), spec,
                       budget=budget, confident=confident, seed=seed, curve_points=9,
                       contacts=contacts, as_of=pd.Timestamp(as_of),
                       do_not_contact=do_not_contact, source="scores")
+    if not confident:
+        progress(f"standard errors of the effects for the {len(result.plan):,} selected "
+                 "customers")
+        result, scores = with_uncertainty(result, scored, models, spec, settings)
     return result, scores, models, _backtest(model_dir, spec, budget, len(scores), settings,
                                              seed, progress)
 

@@ -254,3 +254,31 @@ def test_plan_says_per_offer_which_effects_it_used_and_why(planned):
     assert saved == rows
     html = (work / "report.html").read_text()
     assert "Which offers use per-customer effects" in html
+
+
+def test_standard_errors_for_the_selected_customers_only_give_the_same_plan(small_bank_dir,
+                                                                             trained_models):
+    """`plan` computes the effects' standard errors after the allocation, for the selected
+    customers only: the plan (intervals included) equals scoring everyone with them."""
+    from uplift.allocate import allocate
+    from uplift.campaign import load_campaign_spec
+    from uplift.config import Settings
+    from uplift.features import FeatureInputs, build_features
+    from uplift.pipeline import load_models, score_customers, scoring, with_uncertainty
+    from uplift.planner import default_campaign
+
+    inputs = FeatureInputs.from_folder(small_bank_dir)
+    models = load_models(trained_models["models"])
+    spec, settings, day = load_campaign_spec(default_campaign()), Settings(), \
+        trained_models["as_of"]
+    features = build_features(inputs, day)
+    everyone = score_customers(inputs, day, models, spec, settings, features=features)
+    expected = allocate(everyone, spec, budget=6000, as_of=pd.Timestamp(day)).plan
+    lazy = scoring(inputs, day, models, spec, settings, features=features, with_se=False)
+    assert not [c for c in lazy.table.columns if c.startswith("se_churn_")]
+    allocation = allocate(lazy.table, spec, budget=6000, as_of=pd.Timestamp(day))
+    allocation, scores = with_uncertainty(allocation, lazy, models, spec, settings)
+    pd.testing.assert_frame_equal(allocation.plan.reset_index(drop=True),
+                                  expected.reset_index(drop=True))
+    assert (allocation.plan["expected_gain_low"] < allocation.plan["expected_gain"]).mean() > 0.9
+    assert not [c for c in scores.columns if c.startswith("gain_lo_")]

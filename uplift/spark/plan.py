@@ -10,6 +10,7 @@ features or every customer's scores.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,22 +34,31 @@ def plan_on_spark(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_o
     from uplift.spark.scoring import score_frame
     from uplift.spark.session import spark_session
 
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
     session = spark_session(master, threads=settings.runtime.threads)
+    seconds["session"] = time.perf_counter() - started
     features_dir = cache / "features" / f"{key}.spark.parquet"
     if not features_dir.exists():
         progress(f"computing features as of {as_of} on Spark ({session.sparkContext.master})")
         features_dir.parent.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
         write_features_spark(inputs, as_of, features_dir, session)
+        seconds["features"] = time.perf_counter() - started
     customers = read_customers(inputs)
     check_consent_column(customers, spec, source=str(inputs.customers))
     progress("scoring on Spark")
-    scores = score_frame(session, session.read.parquet(str(features_dir)), customers, models,
-                         spec, settings).persist()
+    started = time.perf_counter()
+    features = session.read.parquet(str(features_dir))
+    scores = score_frame(session, features, customers, models, spec, settings).persist()
+    scored = scores.count()
+    seconds["scores"] = time.perf_counter() - started
     progress(f"allocating {budget:,.0f} {spec.currency}: the dual on Spark")
     planned = allocate_frame(session, scores, spec, budget=budget, seed=seed,
                              confident=confident, contacts=contacts,
                              do_not_contact=do_not_contact, as_of=pd.Timestamp(as_of),
                              progress=progress)
+    seconds["allocation"] = planned.seconds
     scores.unpersist()
     summary = planned.allocation.summary
     summary["notes"].append(
@@ -60,6 +70,8 @@ def plan_on_spark(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_o
         "solver": f"{summary['solver']} over {planned.candidates:,} screened candidates; "
                   f"bound from the dual on Spark over {planned.customers:,} customers",
         "engine": {"name": "spark", "master": session.sparkContext.master,
+                   "partitions": features.rdd.getNumPartitions(), "scored": scored,
+                   "seconds": {k: round(v, 1) for k, v in seconds.items()},
                    "customers": planned.customers, "candidates": planned.candidates,
                    "dual_iterations": planned.iterations, "multipliers": planned.multipliers}})
     return planned.allocation, planned.candidate_scores, planned.customers
