@@ -32,9 +32,6 @@ class ChurnSettings(BaseModel):
     gap_days: Annotated[int, Field(ge=0)] = 0
     #: lower bounds of calibrated 30-day churn probability per tier; below all: green
     tiers: dict[str, Annotated[float, Field(gt=0, lt=1)]] = {"red": 0.30, "amber": 0.10}
-    #: banks with more customers train the churn model on a random sample of this many
-    #: customers (stratified by segment; the same customers at every snapshot); None: all
-    train_customers: Annotated[int, Field(ge=1000)] | None = 200_000
 
     @model_validator(mode="after")
     def _distinct(self) -> ChurnSettings:
@@ -43,6 +40,15 @@ class ChurnSettings(BaseModel):
         if "green" in self.tiers:
             raise ValueError("'green' is the tier below every threshold; do not list it")
         return self
+
+
+class Training(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    #: banks with more customers train the churn model on a random sample of this many
+    #: customers (stratified by segment; the same customers at every snapshot), and the effect
+    #: models on as many rows of the past campaign (stratified by arm and segment, the same
+    #: share of every arm, so the assignment probabilities stay true); None: everyone
+    sample_customers: Annotated[int, Field(ge=1000)] | None = 200_000
 
 
 class Runtime(BaseModel):
@@ -55,6 +61,7 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     customer_value: CustomerValue = CustomerValue()
     churn: ChurnSettings = ChurnSettings()
+    training: Training = Training()
     runtime: Runtime = Runtime()
 
 

@@ -104,17 +104,27 @@ class Models:
 
 
 def campaign_table(inputs: FeatureInputs, threads: int = 1, progress: Progress = _quiet,
-                   *, large_bank: int | None = None) -> pd.DataFrame:
+                   *, sample: int | None = None, seed: int = 0) -> pd.DataFrame:
     """The campaign log joined with each customer's features as of their assignment date.
-    In a bank of more than ``large_bank`` customers the features are computed for the
-    campaign's customers only (their RFM quintiles then rank them among themselves)."""
+    In a bank of more than ``sample`` customers the log is cut to a random ``sample`` rows,
+    stratified by arm and segment with the same share in each (so every arm keeps its
+    assignment probability), and the features are computed for those customers only (their
+    RFM quintiles then rank them among themselves)."""
     if inputs.campaign_log is None:
         raise InputError(f"{inputs.customers.parent}: no campaign_log table; effects need a "
                          "past randomised campaign")
     log = inputs.read("campaign_log")
-    if large_bank is not None and len(inputs.read("customers")) > large_bank:
-        progress(f"  features for the campaign's {log['customer_id'].nunique():,} customers "
-                 "only (large bank)")
+    if sample is not None and len(inputs.read("customers")) > sample:
+        if len(log) > sample:
+            strata = [log["arm"].astype(str)]
+            if "segment" in log.columns:
+                strata.append(log["segment"].astype(str))
+            whole = len(log)
+            log = log.groupby(strata, group_keys=False, observed=True).sample(
+                frac=sample / whole, random_state=seed).sort_index()
+            progress(f"  effect models trained on a random sample of {len(log):,} of "
+                     f"{whole:,} campaign rows (stratified by arm; settings "
+                     "training.sample_customers)")
         inputs = inputs.restricted_to(log["customer_id"])
     parts = []
     for day, rows in log.groupby(log["assigned_at"].dt.normalize()):
@@ -156,7 +166,7 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
     progress(f"  churn model: ROC-AUC {e['roc_auc']:.3f}, ECE {e['ece']:.4f}")
     progress("training offer-effect models on the campaign log")
     campaign = campaign_table(inputs, threads, progress,
-                              large_bank=settings.churn.train_customers)
+                              sample=settings.training.sample_customers, seed=seed)
     drop = ["campaign_id", "assigned_at"]
     effect_models = {}
     for name, outcome, goal, other, kind in (
@@ -201,10 +211,10 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
 
 def training_sample(inputs: FeatureInputs, settings: Settings, seed: int,
                     progress: Progress = _quiet) -> FeatureInputs:
-    """The inputs restricted to a random sample of ``settings.churn.train_customers``
+    """The inputs restricted to a random sample of ``settings.training.sample_customers``
     customers, stratified by segment (when the table has one), when the bank is larger; the
     inputs themselves otherwise. The same customers at every snapshot."""
-    limit = settings.churn.train_customers
+    limit = settings.training.sample_customers
     customers = inputs.read("customers")
     if limit is None or len(customers) <= limit:
         return inputs
@@ -216,7 +226,7 @@ def training_sample(inputs: FeatureInputs, settings: Settings, seed: int,
         sample = customers.sample(n=limit, random_state=seed)
     progress(f"  churn model trained on a random sample of {len(sample):,} of "
              f"{len(customers):,} customers (stratified by segment; settings "
-             "churn.train_customers)")
+             "training.sample_customers)")
     return inputs.restricted_to(sample["customer_id"])
 
 

@@ -100,13 +100,13 @@ def test_plan_config_sets_the_customer_value(model_plans, small_bank_dir):
 
 
 def test_large_banks_train_the_churn_model_on_a_stratified_sample(small_bank_dir):
-    from uplift.config import ChurnSettings, Settings
+    from uplift.config import Settings, Training
     from uplift.features import FeatureInputs
     from uplift.pipeline import training_sample
 
     inputs = FeatureInputs.from_folder(small_bank_dir)
     customers = inputs.read("customers")
-    settings = Settings(churn=ChurnSettings(train_customers=1000))
+    settings = Settings(training=Training(sample_customers=1000))
     lines: list[str] = []
     sample = training_sample(inputs, settings, seed=3, progress=lines.append)
     assert sample.only is not None and abs(len(sample.only) - 1000) <= 10
@@ -118,3 +118,19 @@ def test_large_banks_train_the_churn_model_on_a_stratified_sample(small_bank_dir
     again = training_sample(inputs, settings, seed=3)
     assert again.only == sample.only                     # seeded
     assert training_sample(inputs, Settings(), seed=3) is inputs   # small bank: everyone
+
+
+def test_large_banks_train_the_effect_models_on_a_sample_of_the_campaign(small_bank_dir):
+    from uplift.features import FeatureInputs
+    from uplift.pipeline import campaign_table
+
+    inputs = FeatureInputs.from_folder(small_bank_dir)
+    log = inputs.read("campaign_log")
+    lines: list[str] = []
+    table = campaign_table(inputs, sample=1000, seed=2, progress=lines.append)
+    assert abs(len(table) - 1000) <= 10 and table["customer_id"].is_unique
+    shares = table["arm"].value_counts(normalize=True)
+    whole = log["arm"].value_counts(normalize=True)
+    assert (shares - whole).abs().max() < 0.01           # every arm keeps its share
+    assert any("campaign rows" in line for line in lines)
+    assert len(campaign_table(inputs, sample=None)) == len(log)

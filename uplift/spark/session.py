@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from uplift.errors import InputError
 
@@ -36,7 +37,13 @@ def spark_session(master: str | None = None, *, app: str = "uplift", threads: in
         raise InputError('the Spark engine needs PySpark: pip install "uplift[spark]" (and a '
                          "Java 17+ runtime)") from exc
     master = master or os.environ.get("SPARK_MASTER") or DEFAULT_MASTER
+    quiet = "ignore:PySpark does not yet fully support pandas:FutureWarning"
+    os.environ.setdefault("PYTHONWARNINGS", quiet)           # local Python workers inherit it
+    logging = Path(__file__).with_name("log4j2.properties")
     builder = (SparkSession.builder.appName(app).master(master)
+               .config("spark.driver.extraJavaOptions",
+                       f"-Dlog4j.configurationFile=file:{logging}")
+               .config("spark.executorEnv.PYTHONWARNINGS", quiet)
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.sql.ansi.enabled", "true")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
