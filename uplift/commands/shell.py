@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -59,11 +60,21 @@ class Stages:
                                  console=Console(stderr=True), transient=True)
         self.task = self.progress.add_task("starting", total=expected)
         self.done = 0
+        self.stage = "starting"
+        self.stage_started = time.monotonic()
+
+    def fraction(self, done: float) -> None:
+        """The current stage's share done, with the time it has left (a long query)."""
+        elapsed = time.monotonic() - self.stage_started
+        left = elapsed * (1 - done) / done if done > 0.01 else None
+        eta = f", about {_duration(left)} left" if left is not None else ""
+        self.progress.update(self.task, description=f"{self.stage[:30]} {done:.0%}{eta}")
 
     def __call__(self, message: str) -> None:
         if self.done:
             self.progress.advance(self.task)
         self.done += 1
+        self.stage, self.stage_started = message.strip(), time.monotonic()
         if self.done > self.expected:               # more stages than expected
             self.expected = self.done
             self.progress.update(self.task, total=self.expected)
@@ -71,20 +82,64 @@ class Stages:
         self.progress.update(self.task, description=message.strip()[:36])
 
     def __enter__(self) -> Stages:
+        from uplift.progress import reporting
+
         self.progress.start()
+        self._reporting = reporting(self.fraction)
+        self._reporting.__enter__()
         return self
 
     def __exit__(self, *_: object) -> None:
+        self._reporting.__exit__(None, None, None)
         self.progress.update(self.task, completed=self.expected)
         self.progress.stop()
+
+
+class PlainStages:
+    """Progress as plain lines (logs, pipes): each stage's message, and for a long step inside
+    a stage a line at every quarter with the time left."""
+
+    def __init__(self) -> None:
+        self.stage_started = time.monotonic()
+        self.next_quarter = 0.25
+
+    def fraction(self, done: float) -> None:
+        if done < self.next_quarter:
+            return
+        elapsed = time.monotonic() - self.stage_started
+        left = elapsed * (1 - done) / done if done > 0 else 0.0
+        say(f"  ... {done:.0%} of this step ({_duration(elapsed)} so far, about "
+            f"{_duration(left)} left)")
+        while self.next_quarter <= done:
+            self.next_quarter += 0.25
+
+    def __call__(self, message: str) -> None:
+        self.stage_started, self.next_quarter = time.monotonic(), 0.25
+        say(message)
+
+    def __enter__(self) -> PlainStages:
+        from uplift.progress import reporting
+
+        self._reporting = reporting(self.fraction)
+        self._reporting.__enter__()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._reporting.__exit__(None, None, None)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def stages(expected: int):
     """A progress reporter for a long command: rich stages on a terminal, else plain lines."""
     import contextlib
 
-    if state["quiet"] or not (sys.stdout.isatty() and sys.stderr.isatty()):
+    if state["quiet"]:
         return contextlib.nullcontext(say)
+    if not (sys.stdout.isatty() and sys.stderr.isatty()):
+        return PlainStages()
     return Stages(expected)
 
 

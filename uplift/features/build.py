@@ -545,12 +545,14 @@ def build_features(inputs: FeatureInputs, as_of: date | str, *, threads: int = 1
             write_features_spark(inputs, as_of, out, spark)
             frame = pd.read_parquet(out).sort_values("customer_id", ignore_index=True)
         return frame.astype({"as_of": "datetime64[us]"})
+    from uplift.progress import duckdb_query
+
     con = duckdb_connection(threads, memory_limit)
     try:
         day, with_campaign, with_external = _prepare(con, inputs, as_of)
-        return con.execute(feature_query(day, with_campaign=with_campaign,
-                                         with_external=with_external,
-                                         events_filter=subset_sql(inputs))).df()
+        query = feature_query(day, with_campaign=with_campaign, with_external=with_external,
+                              events_filter=subset_sql(inputs))
+        return duckdb_query(con, lambda: con.execute(query).df())
     finally:
         con.close()
 
@@ -595,6 +597,7 @@ def write_features(inputs: FeatureInputs, as_of: date | str, out: Path, *, threa
     """Compute features and write them to ``out`` (Parquet or CSV) atomically; returns rows.
     With a pseudonym or master key configured the table goes through :func:`io.write_table`
     (ids pseudonymised, file encrypted) like every derived table."""
+    from uplift.progress import duckdb_query
     from uplift.security.keys import encryption_key, pseudonym_key
 
     if pseudonym_key() is not None or encryption_key() is not None:
@@ -611,7 +614,8 @@ def write_features(inputs: FeatureInputs, as_of: date | str, out: Path, *, threa
             options = "FORMAT PARQUET, COMPRESSION ZSTD" if fmt == "parquet" else \
                 "FORMAT CSV, HEADER"
             target = str(tmp).replace("'", "''")
-            rows, = con.execute(f"COPY ({query}) TO '{target}' ({options})").fetchall()[0]
+            rows, = duckdb_query(con, lambda: con.execute(
+                f"COPY ({query}) TO '{target}' ({options})").fetchall()[0])
         return int(rows)
     finally:
         con.close()
