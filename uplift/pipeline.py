@@ -301,8 +301,8 @@ def scoring(inputs: FeatureInputs, as_of: str, models: Models, spec: CampaignSpe
             settings: Settings, *, features: pd.DataFrame | None = None, with_se: bool = True,
             progress: Progress = _quiet) -> Scoring:
     """:func:`score_customers` with its parts; ``with_se=False`` leaves the effects' standard
-    errors out (``gain_lo_*`` then equal the gains; :func:`with_uncertainty` adds them for the
-    customers a plan selected)."""
+    errors and the churn reasons out (``gain_lo_*`` then equal the gains, reasons are empty;
+    :func:`with_uncertainty` adds both for the customers a plan selected)."""
     customers = read_customers(inputs)
     check_consent_column(customers, spec, source=str(inputs.customers))
     if features is None:
@@ -313,7 +313,7 @@ def scoring(inputs: FeatureInputs, as_of: str, models: Models, spec: CampaignSpe
     current = current.reset_index(drop=True)
     progress(f"scoring {len(current):,} open customers")
     info = customers.set_index("customer_id").reindex(current["customer_id"]).reset_index()
-    predicted = predict_rows(current, models, spec, with_se=with_se)
+    predicted = predict_rows(current, models, spec, with_se=with_se, reasons=with_se)
     evidence = offer_evidence(models, settings)
     means = effect_means(evidence, predicted, info)
     table = finish_rows(predicted, info, models, spec, settings, means, evidence)
@@ -322,11 +322,11 @@ def scoring(inputs: FeatureInputs, as_of: str, models: Models, spec: CampaignSpe
 
 def with_uncertainty(allocation, scored: Scoring, models: Models, spec: CampaignSpec,
                      settings: Settings):
-    """The allocation's plan with the expected-gain lower bounds (``expected_gain_low``) of
-    its customers, their effects' standard errors computed now (row by row, so equal to
-    scoring everyone with them); returns (allocation, scores without ``gain_lo_*`` columns,
-    which were not computed for everyone). The plan's choices do not depend on them (no
-    ``--confident``)."""
+    """The allocation's plan with the expected-gain lower bounds (``expected_gain_low``) and
+    churn reasons of its customers, computed now (row by row, so equal to scoring everyone
+    with them); returns (allocation, scores without ``gain_lo_*`` columns, which were not
+    computed for everyone, and with reasons for the selected customers only). The plan's
+    choices depend on neither (no ``--confident``)."""
     import numpy as np
 
     from uplift.allocate.plan import ScoreTable
@@ -342,6 +342,8 @@ def with_uncertainty(allocation, scored: Scoring, models: Models, spec: Campaign
         if column.startswith(("gain_lo_", "se_churn_")):
             table[column] = np.nan            # not computed for customers left out
             table.loc[rows, column] = chosen[column].to_numpy()
+        elif column.startswith("reason_") or column == "exit_signal":
+            table.loc[rows, column] = chosen[column].to_numpy()
     order = pd.Series(np.arange(len(table)), index=table["customer_id"].to_numpy())
     where = order.loc[plan["customer_id"].to_numpy()].to_numpy()
     holdout = np.zeros(len(table), dtype=bool)
@@ -353,8 +355,8 @@ def with_uncertainty(allocation, scored: Scoring, models: Models, spec: Campaign
                                      spec.offer_names, "scores")
     allocation.plan = plan_frame(table, spec, allocation.solution.choice, holdout, prob,
                                  matrices.gains, matrices.costs, matrices.lower)
-    return allocation, scored.table.drop(columns=[c for c in scored.table.columns
-                                                  if c.startswith("gain_lo_")])
+    return allocation, table.drop(columns=[c for c in table.columns
+                                           if c.startswith(("gain_lo_", "se_churn_"))])
 
 
 def offer_evidence(models: Models, settings: Settings) -> dict | None:
@@ -369,12 +371,14 @@ CHURN_EFFECT, VALUE_EFFECT = "churn__", "value__"
 
 
 def predict_rows(current: pd.DataFrame, models: Models, spec: CampaignSpec, *,
-                 with_se: bool = True) -> pd.DataFrame:
+                 with_se: bool = True, reasons: bool = True) -> pd.DataFrame:
     """Row by row (no statistic across customers, so any batch scores the same; the Spark
     engine runs it on partitions): customer_id, churn risk, tier, reasons, and every arm's
     predicted effects on churn (columns ``churn__effect_<arm>``, ``churn__se_<arm>``) and on
-    value (``value__...``)."""
-    models.churn.reasons_from = 0.0      # every planned customer gets reasons, even green
+    value (``value__...``). ``reasons=False`` leaves the reasons empty (they are TreeSHAP, the
+    costly part of a churn score); ``with_se=False`` the effects' standard errors out."""
+    # every planned customer gets reasons, even green
+    models.churn.reasons_from = 0.0 if reasons else float("inf")
     churn = models.churn.score(current, source="features", id_col="customer_id")
     known = set(models.effects_churn.arms)
     unknown = [o for o in spec.offer_names if o not in known]
@@ -547,8 +551,8 @@ def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: st
                       contacts=contacts, as_of=pd.Timestamp(as_of),
                       do_not_contact=do_not_contact, source="scores")
     if not confident:
-        progress(f"standard errors of the effects for the {len(result.plan):,} selected "
-                 "customers")
+        progress(f"reasons and standard errors of the effects for the {len(result.plan):,} "
+                 "selected customers")
         result, scores = with_uncertainty(result, scored, models, spec, settings)
     return result, scores, models, _backtest(model_dir, spec, budget, len(scores), settings,
                                              seed, progress)

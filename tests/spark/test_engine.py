@@ -84,15 +84,20 @@ def assert_features_agree(duck: pd.DataFrame, spark: pd.DataFrame) -> None:
     assert (np.abs(seen_a - seen_b)[differ] <= 2.0 ** -39 * np.abs(seen_a)[differ]).all()
 
 
-@pytest.mark.parametrize("shape", ["parquet", "semicolon_csv_padded_ids_offsets"])
-def test_features_equal_duckdb(spark, tiny_bank, tmp_path, shape):
-    bank = tiny_bank if shape == "parquet" else bank_shaped_otherwise(tiny_bank, tmp_path / "b")
-    inputs = FeatureInputs.from_folder(bank)
+def test_features_equal_duckdb(scored):
+    """The simulator's Parquet files (the Parquet folder Spark wrote for the scores)."""
+    on_spark = pd.read_parquet(scored["features"]).sort_values("customer_id",
+                                                               ignore_index=True)
+    assert_features_agree(scored["duck_features"], on_spark.astype({"as_of": "datetime64[us]"}))
+
+
+def test_features_equal_duckdb_on_a_banks_export(spark, tiny_bank, tmp_path):
+    """Semicolon CSV, zero-padded text ids, times with an offset."""
+    inputs = FeatureInputs.from_folder(bank_shaped_otherwise(tiny_bank, tmp_path / "b"))
     duck = build_features(inputs, "2025-09-01")
     on_spark = build_features(inputs, "2025-09-01", spark=spark)
     assert_features_agree(duck, on_spark)
-    if shape != "parquet":
-        assert duck["customer_id"].str.len().eq(9).all()     # padded ids kept as written
+    assert duck["customer_id"].str.len().eq(9).all()         # padded ids kept as written
 
 
 def test_bad_events_are_refused_by_row_as_on_duckdb(spark, tiny_bank, tmp_path):
@@ -127,12 +132,14 @@ def scored(spark, tiny_bank, trained_models):
     spec = load_campaign_spec(default_campaign())
     settings = Settings()
     day = planning_date(tiny_bank, inputs, None)
-    local = score_customers(inputs, day, models, spec, settings)
+    duck_features = build_features(inputs, day)
+    local = score_customers(inputs, day, models, spec, settings, features=duck_features)
     folder = tiny_bank.parent / "features.parquet"
     write_features_spark(inputs, day, folder, spark)
     frame = score_frame(spark, spark.read.parquet(str(folder)), read_customers(inputs), models,
                         spec, settings).persist()
-    return {"local": local, "frame": frame, "spec": spec, "as_of": pd.Timestamp(day)}
+    return {"local": local, "frame": frame, "spec": spec, "as_of": pd.Timestamp(day),
+            "features": folder, "duck_features": duck_features}
 
 
 def test_scores_equal_single_machine(scored):
