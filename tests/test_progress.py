@@ -33,3 +33,4 @@ def test_plain_lines_at_every_quarter(capsys):
             progress.report(share)
     err = capsys.readouterr().err
     assert err.count("of this step") == 3 and "about" in err
+

@@ -272,3 +272,15 @@ def test_inputs_restricted_to_a_sample_compute_its_rows_alike(small_bank_dir):
                                   full.loc[ids.index, same].reset_index(drop=True))
     assert ranked and all(part[c].between(1, 5).all() for c in ranked
                           if c.startswith("rfm_") and c.endswith("_score"))
+
+
+def test_the_duckdb_memory_limit_comes_from_the_environment(monkeypatch):
+    from uplift.errors import InputError
+    from uplift.features.build import duckdb_connection
+
+    monkeypatch.setenv("UPLIFT_DUCKDB_MEMORY_LIMIT", "1GB")
+    con = duckdb_connection()
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0].endswith("MiB")
+    monkeypatch.setenv("UPLIFT_DUCKDB_MEMORY_LIMIT", "lots")
+    with pytest.raises(InputError, match="UPLIFT_DUCKDB_MEMORY_LIMIT"):
+        duckdb_connection()

@@ -151,9 +151,19 @@ def _duckdb_problem(path: Path, exc: Exception) -> InputError:
     return InputError(f"{path}: cannot be read ({first})")
 
 
+#: environment variable with DuckDB's memory limit for every feature and label query (e.g.
+#: ``4GB``; DuckDB spills to disk beyond it) when a command is not given one
+MEMORY_LIMIT_ENV = "UPLIFT_DUCKDB_MEMORY_LIMIT"
+
+
 def duckdb_connection(threads: int = 1, memory_limit: str | None = None):  # -> duckdb connection
+    """A DuckDB connection for the feature SQL: UTC, ``threads``, insertion order kept, and
+    ``memory_limit`` (else ``UPLIFT_DUCKDB_MEMORY_LIMIT``, else DuckDB's 80% of the RAM)."""
+    import os
+
     import duckdb
 
+    memory_limit = memory_limit or os.environ.get(MEMORY_LIMIT_ENV)
     con = duckdb.connect()
     # times are UTC (the events contract): text with an offset is converted to UTC, text
     # without one is read as UTC, whatever the machine's time zone
@@ -161,7 +171,12 @@ def duckdb_connection(threads: int = 1, memory_limit: str | None = None):  # -> 
     con.execute(f"SET threads = {int(threads)}")
     con.execute("SET preserve_insertion_order = true")
     if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
+        try:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+        except duckdb.Error as exc:
+            con.close()
+            raise InputError(f"memory limit {memory_limit!r} (--memory-limit or "
+                             f"{MEMORY_LIMIT_ENV}) is not a size such as 4GB") from exc
     return con
 
 

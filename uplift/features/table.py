@@ -29,6 +29,7 @@ TEXT_LEVELS_MIN = 50
 #: 2**-40 (about 9e-13) are 0: see :func:`model_inputs`
 MODEL_INPUT_BITS = 40
 MODEL_INPUT_TINY = 2.0 ** -40
+MODEL_INPUT_CHUNK = 1 << 20          # values rounded at a time (8 MB of temporaries)
 TEXT_LEVELS_SHARE = 0.05
 
 
@@ -229,11 +230,17 @@ def model_inputs(values: np.ndarray) -> np.ndarray:
     rounding step (about 1 in 1,000 of those that differ at all, and then by 1e-12 relative).
     Trees compare values, so 12 significant digits lose nothing they could use."""
     values = np.asarray(values, dtype="float64")
-    mantissa, exponent = np.frexp(values)
-    rounded = np.ldexp(np.round(np.ldexp(mantissa, MODEL_INPUT_BITS)),
-                       exponent - MODEL_INPUT_BITS)
-    rounded[np.abs(values) < MODEL_INPUT_TINY] = 0.0
-    return rounded
+    out = np.empty_like(values)
+    flat_in, flat_out = values.reshape(-1), out.reshape(-1)
+    for start in range(0, flat_in.size, MODEL_INPUT_CHUNK):   # bounded temporaries
+        part = flat_in[start:start + MODEL_INPUT_CHUNK]
+        mantissa, exponent = np.frexp(part)
+        np.ldexp(mantissa, MODEL_INPUT_BITS, out=mantissa)
+        np.round(mantissa, out=mantissa)
+        exponent -= MODEL_INPUT_BITS
+        rounded = np.ldexp(mantissa, exponent, out=flat_out[start:start + MODEL_INPUT_CHUNK])
+        rounded[np.abs(part) < MODEL_INPUT_TINY] = 0.0
+    return out
 
 
 def _all_numbers(frame: pd.DataFrame, spec: TableSpec) -> pd.DataFrame | None:
