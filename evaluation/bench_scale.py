@@ -82,7 +82,8 @@ def bench(customers: int, work: Path, spark: bool, threads: int) -> None:
         result.update(plan_summary(out) if result["exit"] == 0 else {})
         print(f"{customers:,} {label}: {json.dumps(result)}", flush=True)
     if spark:
-        models = next((cache / "models").iterdir())
+        models = next(p for p in (cache / "models").iterdir()
+                      if p.is_dir() and not p.name.startswith("."))
         shutil.rmtree(cache / "features", ignore_errors=True)
         out = work / f"run-{customers}-spark"
         shutil.rmtree(out, ignore_errors=True)
