@@ -284,3 +284,20 @@ def test_the_duckdb_memory_limit_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("UPLIFT_DUCKDB_MEMORY_LIMIT", "lots")
     with pytest.raises(InputError, match="UPLIFT_DUCKDB_MEMORY_LIMIT"):
         duckdb_connection()
+
+
+def test_model_inputs_round_any_layout_alike():
+    """Row-major, column-major, strided and 1-D inputs round alike (40 significant bits)."""
+    from uplift.features.table import model_inputs
+
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(2000, 60)) * 10.0 ** rng.integers(-20, 20, size=(2000, 60))
+    base[0, :3] = [1e-13, -8.9e-16, np.nan]
+    mantissa, exponent = np.frexp(base)
+    expected = np.ldexp(np.round(np.ldexp(mantissa, 40)), exponent - 40)
+    expected[np.abs(base) < 2.0 ** -40] = 0.0
+    cases = [(base, expected), (np.asfortranarray(base), expected),
+             (base[:, ::2], expected[:, ::2]), (base[:, 5], expected[:, 5])]
+    for layout, want in cases:
+        np.testing.assert_array_equal(model_inputs(layout), want)
+    assert model_inputs(base)[0, 0] == 0.0 and np.isnan(model_inputs(base)[0, 2])

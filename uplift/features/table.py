@@ -231,15 +231,17 @@ def model_inputs(values: np.ndarray) -> np.ndarray:
     Trees compare values, so 12 significant digits lose nothing they could use."""
     values = np.asarray(values, dtype="float64")
     out = np.empty_like(values)
-    flat_in, flat_out = values.reshape(-1), out.reshape(-1)
-    for start in range(0, flat_in.size, MODEL_INPUT_CHUNK):   # bounded temporaries
-        part = flat_in[start:start + MODEL_INPUT_CHUNK]
+    width = int(np.prod(values.shape[1:])) if values.ndim > 1 else 1
+    rows = max(1, MODEL_INPUT_CHUNK // max(width, 1))
+    for start in range(0, len(values), rows):          # bounded temporaries, any layout
+        part = values[start:start + rows]
         mantissa, exponent = np.frexp(part)
         np.ldexp(mantissa, MODEL_INPUT_BITS, out=mantissa)
         np.round(mantissa, out=mantissa)
         exponent -= MODEL_INPUT_BITS
-        rounded = np.ldexp(mantissa, exponent, out=flat_out[start:start + MODEL_INPUT_CHUNK])
+        rounded = np.ldexp(mantissa, exponent)
         rounded[np.abs(part) < MODEL_INPUT_TINY] = 0.0
+        out[start:start + rows] = rounded
     return out
 
 
