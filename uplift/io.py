@@ -540,10 +540,12 @@ def record_run(
     outputs: Mapping[str, int] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write the manifest of a run beside its output: ``<file>.manifest.json`` for a file,
-    ``manifest.json`` inside a folder (a model folder, a simulated bank). Returns its path."""
+    """Write the manifest of a run beside its output: ``<file>.manifest.json`` for a file or a
+    Parquet dataset folder (Spark's output, read as one table), ``manifest.json`` inside any
+    other folder (a model folder, a simulated bank). Returns its path."""
     output = Path(output)
-    target = output / "manifest.json" if output.is_dir() else manifest_path_for(output)
+    inside = output.is_dir() and not output.name.lower().endswith(PARQUET_SUFFIXES)
+    target = output / "manifest.json" if inside else manifest_path_for(output)
     manifest = build_manifest(command, arguments, seed=seed,
                               inputs=[p for p in inputs if p is not None], outputs=outputs,
                               extra=extra)

@@ -171,3 +171,32 @@ def test_plan_within_the_certified_gap(spark, scored, budget):
     assert abs(remote.value - local.solution.value) <= slack
     plan = remote.allocation.plan
     assert plan["cost"].sum() <= budget + 1e-6
+
+
+def test_cli_features_and_plan_on_spark(spark, tiny_bank, trained_models, tmp_path,
+                                        monkeypatch):
+    """`uplift features` / `uplift plan` with `--engine spark --spark-master local[2]`."""
+    import json
+
+    from uplift.cli import run
+
+    monkeypatch.setenv("UPLIFT_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "features.parquet"
+    assert run(["--quiet", "features", "--data", str(tiny_bank), "--as-of", "2025-09-01",
+                "--out", str(out), "--engine", "spark", "--spark-master", "local[2]"]) == 0
+    assert out.is_dir() and len(pd.read_parquet(out)) == 400
+    assert run(["--quiet", "features", "--data", str(tiny_bank), "--as-of", "2025-09-01",
+                "--out", str(tmp_path / "f.csv"), "--engine", "spark"]) == 2
+    assert run(["--quiet", "features", "--data", str(tiny_bank), "--as-of", "2025-09-01",
+                "--out", str(tmp_path / "g.parquet"), "--engine", "sparky"]) == 2
+    plan = tmp_path / "plan.csv"
+    assert run(["--quiet", "plan", "--budget", "1500", "--data", str(tiny_bank), "--model",
+                str(trained_models["models"]), "--out", str(plan), "--report",
+                str(tmp_path / "plan.html"), "--engine", "spark", "--spark-master",
+                "local[2]"]) == 0
+    summary = json.loads((tmp_path / "plan.csv.manifest.json").read_text())["summary"]
+    assert summary["engine"]["name"] == "spark" and summary["customers_scored"] > 0
+    # a 400-customer bank at 1,500 EUR: the bound is the LP's, a few percent above any plan
+    assert 0 <= summary["gap"] < 0.05 and summary["bound"] >= summary[
+        "plan_value_before_holdout"] - 1e-6
+    assert pd.read_csv(plan)["cost"].sum() <= 1500 + 1e-6

@@ -416,7 +416,7 @@ def solve_lagrangian(problem: Problem, *, tol: float = 1e-4, max_iter: int = 200
             if out_of_time:
                 break
             stalled = 0
-        lam = _master(mb, cuts, best_lam, radius, upper)
+        lam = next_multipliers(mb, cuts, best_lam, radius, upper)
     if not np.isfinite(best_value):
         if problem.excess(best_choice) and failure is not None:
             raise failure
@@ -467,7 +467,7 @@ def _min_positive(problem: Problem, row: Row) -> float:
     return float(positive.min()) if len(positive) else 1.0
 
 
-def _master(mb, cuts, center: np.ndarray, radius: np.ndarray, upper: np.ndarray
+def next_multipliers(mb, cuts, center: np.ndarray, radius: np.ndarray, upper: np.ndarray
             ) -> np.ndarray:
     """Next multipliers: minimise the cutting-plane model inside the trust region."""
     model = mb.Model()

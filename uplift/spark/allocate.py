@@ -3,7 +3,7 @@
 For multipliers ``lam`` every customer independently takes the offer with the best reduced
 gain (:func:`uplift.allocate.lagrangian.price`), so pricing runs on the partitions and only
 ``sum of reduced gains`` and the rules' usage (one number per rule) travel to the driver,
-where the cutting-plane master (:func:`uplift.allocate.lagrangian._master`) picks the next
+where the cutting-plane master (:func:`uplift.allocate.lagrangian.next_multipliers`) picks the next
 ``lam``. The minimum over the iterations of the dual function is an upper bound on the best
 plan for the *whole* bank.
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from uplift.allocate.lagrangian import _master, price
+from uplift.allocate.lagrangian import next_multipliers, price
 from uplift.allocate.plan import ScoreTable, allocate
 from uplift.allocate.problem import Problem, Row, build_rows
 from uplift.allocate.result import Allocation
@@ -196,7 +196,7 @@ def allocate_frame(session, scores, spec: CampaignSpec, *, budget: float, seed: 
         progress(f"  dual iteration {iterations}: bound {best_bound:,.0f}")
         if stalled >= STALL_LIMIT or float(np.max(radius / upper, initial=0.0)) < 1e-9:
             break
-        lam = _master(mb, cuts, best_lam, radius, upper)
+        lam = next_multipliers(mb, cuts, best_lam, radius, upper)
 
     result = None
     for screen in SCREENS:
