@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from uplift.commands.shell import ColumnMapOption, EncodingOption, echo, say
+from uplift.commands.shell import (
+    ColumnMapOption,
+    EncodingOption,
+    SparkMasterOption,
+    echo,
+    say,
+)
 from uplift.errors import InputError
 
 
@@ -73,9 +79,7 @@ def features(
     engine: Annotated[str, typer.Option(
         help="duckdb (default) or spark: the same SQL on Spark, written as a Parquet folder "
         "(--out must end in .parquet; needs uplift\\[spark] and Java).")] = "duckdb",
-    spark_master: Annotated[str | None, typer.Option(
-        "--spark-master", help="Spark master URL for --engine spark (default: SPARK_MASTER, "
-        "else local[2]).")] = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Build one row of ~210 documented features per customer as of a date (DuckDB, or Spark
     with --engine spark)."""

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from uplift.commands.shell import say, stages, state
+from uplift.commands.shell import SparkMasterOption, say, stages, state
 
 PLAN_STAGES = 4       # models, scoring, allocation with the budget curve, backtest
 # training: churn snapshots and model, campaign features, and for each of the two effects
@@ -116,9 +116,7 @@ def plan(
     engine: Annotated[str, typer.Option(
         help="duckdb (one machine, default) or spark (features, scores and the allocation's "
         "dual on Spark; needs uplift\\[spark] and Java).")] = "duckdb",
-    spark_master: Annotated[str | None, typer.Option(
-        "--spark-master", help="Spark master URL for --engine spark (default: SPARK_MASTER, "
-        "else local[2]).")] = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Plan a retention campaign end to end: features, churn, effects, allocation, report.
 

@@ -23,6 +23,9 @@ CostOption = Annotated[list[str] | None, typer.Option(
 EncodingOption = Annotated[str | None, typer.Option(help="Text encoding of CSV inputs.")]
 ColumnMapOption = Annotated[Path | None, typer.Option(
     "--column-map", help="YAML: {table: {canonical_name: your_name}}.")]
+SparkMasterOption = Annotated[str | None, typer.Option(
+    "--spark-master", help="Spark master URL for --engine spark (default: SPARK_MASTER, else "
+    "local[2]).")]
 
 
 def say(message: str) -> None:
