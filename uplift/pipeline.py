@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from uplift import __version__, io
@@ -288,13 +289,15 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
 @dataclass
 class Scoring:
     """Scores with what it took to make them: the open customers' features and customers-table
-    rows (same order as ``table``), the segment means and the calibration evidence."""
+    rows (same order as ``table``), the segment means, the calibration evidence and the raw
+    predictions (:func:`predict_rows`)."""
 
     table: pd.DataFrame
     current: pd.DataFrame
     info: pd.DataFrame
     means: dict
     evidence: dict | None
+    predicted: pd.DataFrame
 
 
 def scoring(inputs: FeatureInputs, as_of: str, models: Models, spec: CampaignSpec,
@@ -317,24 +320,27 @@ def scoring(inputs: FeatureInputs, as_of: str, models: Models, spec: CampaignSpe
     evidence = offer_evidence(models, settings)
     means = effect_means(evidence, predicted, info)
     table = finish_rows(predicted, info, models, spec, settings, means, evidence)
-    return Scoring(table, current, info, means, evidence)
+    return Scoring(table, current, info, means, evidence, predicted)
 
 
 def with_uncertainty(allocation, scored: Scoring, models: Models, spec: CampaignSpec,
                      settings: Settings):
     """The allocation's plan with the expected-gain lower bounds (``expected_gain_low``) and
     churn reasons of its customers, computed now (row by row, so equal to scoring everyone
-    with them); returns (allocation, scores without ``gain_lo_*`` columns, which were not
-    computed for everyone, and with reasons for the selected customers only). The plan's
-    choices depend on neither (no ``--confident``)."""
+    with them; the standard error of the chosen offer's effects only); returns (allocation,
+    scores without ``gain_lo_*`` columns, which were not computed for everyone, and with
+    reasons for the selected customers only). The plan's choices depend on neither (no
+    ``--confident``)."""
     import numpy as np
 
     from uplift.allocate.plan import ScoreTable
     from uplift.allocate.result import plan_frame
 
     plan = allocation.plan
-    rows = np.flatnonzero(scored.table["customer_id"].isin(plan["customer_id"]).to_numpy())
-    predicted = predict_rows(scored.current.iloc[rows].reset_index(drop=True), models, spec)
+    choice = np.asarray(allocation.solution.choice)
+    rows = np.flatnonzero(choice >= 0)
+    offer_of_row = np.asarray(spec.offer_names, dtype=object)[choice[rows]]
+    predicted = selected_rows(scored, rows, offer_of_row, models)
     chosen = finish_rows(predicted, scored.info.iloc[rows].reset_index(drop=True), models,
                          spec, settings, scored.means, scored.evidence)
     table = scored.table.copy()
@@ -357,6 +363,27 @@ def with_uncertainty(allocation, scored: Scoring, models: Models, spec: Campaign
                                  matrices.gains, matrices.costs, matrices.lower)
     return allocation, table.drop(columns=[c for c in table.columns
                                            if c.startswith(("gain_lo_", "se_churn_"))])
+
+
+def selected_rows(scored: Scoring, rows: np.ndarray, offer_of_row: np.ndarray,
+                  models: Models) -> pd.DataFrame:
+    """:func:`predict_rows` of the customers at ``rows`` of the scores with churn reasons and,
+    of each effect, the standard error of the customer's offer (``offer_of_row``) only: the
+    effects are the ones already predicted, the standard errors come from that offer's
+    models alone (NaN for the other offers)."""
+    current = scored.current.iloc[rows].reset_index(drop=True)
+    models.churn.reasons_from = 0.0
+    churn = models.churn.score(current, source="features", id_col="customer_id")
+    effects = scored.predicted.iloc[rows].reset_index(drop=True)
+    parts = [churn.reset_index(drop=True),
+             effects[[c for c in effects.columns if c.startswith(CHURN_EFFECT)]],
+             models.effects_churn.predict_se_of(current, offer_of_row, source="features")
+             .add_prefix(CHURN_EFFECT)]
+    if models.effects_value is not None:
+        parts += [effects[[c for c in effects.columns if c.startswith(VALUE_EFFECT)]],
+                  models.effects_value.predict_se_of(current, offer_of_row, source="features")
+                  .add_prefix(VALUE_EFFECT)]
+    return pd.concat(parts, axis=1)
 
 
 def offer_evidence(models: Models, settings: Settings) -> dict | None:

@@ -253,3 +253,30 @@ def test_cli_fit_min_rows_seed_threads_and_predict_evidence_id(tmp_path, capsys)
 
     report = json.loads((tmp_path / "ev.json").read_text())
     assert set(report["metrics"]) == {"a", "b"} and "net_value" in report
+
+
+@pytest.mark.parametrize("learner", ["t", "x", "s", "forest"])
+@pytest.mark.parametrize("n_arms", [1, 2, 4])
+def test_the_standard_error_of_each_rows_own_arm_equals_the_full_one(learner, n_arms):
+    """`predict_se_of` (the plan's selected customers: one offer each) gives exactly the
+    standard errors `predict_se` gives for that offer, and NaN for the others; a learner asked
+    for some arms predicts exactly those columns of the full prediction."""
+    rng = np.random.default_rng(n_arms)
+    n = 1500
+    X = rng.normal(size=(n, 3))
+    names = [f"offer {k}" for k in range(n_arms)]
+    arm = rng.choice(["control", *names], n)
+    churned = (rng.random(n) < 0.3 + 0.1 * (X[:, 0] > 0) * (arm != "control")).astype(int)
+    est = UpliftEstimator(learners=(learner,), goal="decrease", random_state=0)
+    est.fit(X, churned, treatment=arm)
+    wanted = rng.choice([*names, "none"], n)
+    one = est.predict_se_of(X, wanted)
+    full = est.predict_se(X)
+    assert list(one.columns) == names
+    for name in names:
+        rows = wanted == name
+        np.testing.assert_array_equal(one.loc[rows, name].to_numpy(), full.loc[rows, name])
+        assert one.loc[~rows, name].isna().all()
+        fold = est.fold_models_[0]
+        pd.testing.assert_frame_equal(fold.predict(X[:200], arms=[name]),
+                                      fold.predict(X[:200])[[name]])

@@ -23,6 +23,7 @@ propensity model is too slow for routine use.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import warnings
 from dataclasses import dataclass
@@ -107,6 +108,19 @@ class CausalLearner(BaseEstimator):
     def _predict(self, X: np.ndarray) -> tuple[np.ndarray, list[str]]:
         return self.model_.predict(X=X), [str(g) for g in self.model_.t_groups]
 
+    def _only(self, arms: list[str]) -> CausalLearner:
+        """This fitted learner predicting ``arms`` only (a shallow copy whose causalml model
+        loops over those treatment groups: the same values for a fraction of the trees)."""
+        groups = getattr(self.model_, "t_groups", None)
+        if groups is None:
+            return self
+        keep = np.asarray([g for g in groups if str(g) in set(arms)], dtype=groups.dtype)
+        narrowed = copy.copy(self)
+        narrowed.model_ = copy.copy(self.model_)
+        narrowed.model_.t_groups = keep
+        narrowed.arms = [str(g) for g in keep]
+        return narrowed
+
     def fit(self, X: np.ndarray, arms: np.ndarray, y: np.ndarray,
             p: dict[str, np.ndarray]) -> CausalLearner:
         if self.binary_only and not self.binary:
@@ -117,13 +131,15 @@ class CausalLearner(BaseEstimator):
             self._fit(X, arms, y, p)
         return self
 
-    def predict(self, X: np.ndarray) -> pd.DataFrame:
+    def predict(self, X: np.ndarray, arms: list[str] | None = None) -> pd.DataFrame:
+        """Effects of every arm (or of ``arms`` only, computed from their models alone)."""
         if not hasattr(self, "model_"):
             raise NotFittedError(f"the {self.name} learner is not fitted")
+        learner = self if arms is None else self._only(arms)
         with quiet():
-            raw, names = self._predict(X)
+            raw, names = learner._predict(X)
         frame = pd.DataFrame(np.asarray(raw, dtype=float).reshape(len(X), -1), columns=names)
-        return frame[list(self.arms or names)]
+        return frame[list(arms if arms is not None else self.arms or names)]
 
 
 def register(cls: type[CausalLearner]) -> type[CausalLearner]:
