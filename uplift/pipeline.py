@@ -316,7 +316,9 @@ def scoring(inputs: FeatureInputs, as_of: str, models: Models, spec: CampaignSpe
     current = current.reset_index(drop=True)
     progress(f"scoring {len(current):,} open customers")
     info = customers.set_index("customer_id").reindex(current["customer_id"]).reset_index()
-    predicted = predict_rows(current, models, spec, with_se=with_se, reasons=with_se)
+    predicted = pd.concat([predict_rows(current.iloc[rows], models, spec, with_se=with_se,
+                                        reasons=with_se) for rows in chunks(len(current))],
+                          ignore_index=True)
     evidence = offer_evidence(models, settings)
     means = effect_means(evidence, predicted, info)
     table = finish_rows(predicted, info, models, spec, settings, means, evidence)
@@ -365,25 +367,42 @@ def with_uncertainty(allocation, scored: Scoring, models: Models, spec: Campaign
                                            if c.startswith(("gain_lo_", "se_churn_"))])
 
 
+#: customers scored at a time: each model's input matrix is built for this many rows (~170 MB
+#: at 200 features), so the scores' memory does not grow with the bank (the scores are row by
+#: row: any split gives the same values)
+SCORING_CHUNK = 100_000
+
+
+def chunks(n: int, size: int | None = None) -> list[slice]:
+    """Consecutive slices of ``size`` (default :data:`SCORING_CHUNK`) covering ``range(n)``
+    (one empty slice when n is 0, so an empty table still gives the scores' columns)."""
+    size = size or SCORING_CHUNK
+    return [slice(s, min(s + size, n)) for s in range(0, n, size)] or [slice(0, 0)]
+
+
 def selected_rows(scored: Scoring, rows: np.ndarray, offer_of_row: np.ndarray,
                   models: Models) -> pd.DataFrame:
     """:func:`predict_rows` of the customers at ``rows`` of the scores with churn reasons and,
     of each effect, the standard error of the customer's offer (``offer_of_row``) only: the
     effects are the ones already predicted, the standard errors come from that offer's
     models alone (NaN for the other offers)."""
-    current = scored.current.iloc[rows].reset_index(drop=True)
     models.churn.reasons_from = 0.0
-    churn = models.churn.score(current, source="features", id_col="customer_id")
-    effects = scored.predicted.iloc[rows].reset_index(drop=True)
-    parts = [churn.reset_index(drop=True),
-             effects[[c for c in effects.columns if c.startswith(CHURN_EFFECT)]],
-             models.effects_churn.predict_se_of(current, offer_of_row, source="features")
-             .add_prefix(CHURN_EFFECT)]
-    if models.effects_value is not None:
-        parts += [effects[[c for c in effects.columns if c.startswith(VALUE_EFFECT)]],
-                  models.effects_value.predict_se_of(current, offer_of_row, source="features")
-                  .add_prefix(VALUE_EFFECT)]
-    return pd.concat(parts, axis=1)
+    out = []
+    for part in chunks(len(rows)):
+        current = scored.current.iloc[rows[part]].reset_index(drop=True)
+        effects = scored.predicted.iloc[rows[part]].reset_index(drop=True)
+        offers = offer_of_row[part]
+        pieces = [models.churn.score(current, source="features", id_col="customer_id")
+                  .reset_index(drop=True),
+                  effects[[c for c in effects.columns if c.startswith(CHURN_EFFECT)]],
+                  models.effects_churn.predict_se_of(current, offers, source="features")
+                  .add_prefix(CHURN_EFFECT)]
+        if models.effects_value is not None:
+            pieces += [effects[[c for c in effects.columns if c.startswith(VALUE_EFFECT)]],
+                       models.effects_value.predict_se_of(current, offers, source="features")
+                       .add_prefix(VALUE_EFFECT)]
+        out.append(pd.concat(pieces, axis=1))
+    return pd.concat(out, ignore_index=True)
 
 
 def offer_evidence(models: Models, settings: Settings) -> dict | None:
@@ -570,6 +589,7 @@ def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: st
     # confident effects, else those of the selected customers, after the allocation
     scored = scoring(inputs, as_of, models, spec, settings, features=features,
                      with_se=confident, progress=progress)
+    del features                        # the open customers' rows are in scored.current
     scores = scored.table
     progress(f"allocating {budget:,.0f} {spec.currency} over {len(scores):,} customers, with "
              "the budget curve")

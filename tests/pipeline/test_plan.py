@@ -257,9 +257,11 @@ def test_plan_says_per_offer_which_effects_it_used_and_why(planned):
 
 
 def test_standard_errors_for_the_selected_customers_only_give_the_same_plan(small_bank_dir,
-                                                                             trained_models):
+                                                                             trained_models,
+                                                                             monkeypatch):
     """`plan` computes the effects' standard errors after the allocation, for the selected
-    customers only: the plan (intervals included) equals scoring everyone with them."""
+    customers only and their chosen offer only: the plan (intervals included) equals scoring
+    everyone with them; scoring in blocks changes nothing."""
     from uplift.allocate import allocate
     from uplift.campaign import load_campaign_spec
     from uplift.config import Settings
@@ -282,3 +284,11 @@ def test_standard_errors_for_the_selected_customers_only_give_the_same_plan(smal
                                   expected.reset_index(drop=True))
     assert (allocation.plan["expected_gain_low"] < allocation.plan["expected_gain"]).mean() > 0.9
     assert not [c for c in scores.columns if c.startswith("gain_lo_")]
+    # scored in blocks of 7 customers (memory bounded by the block): the same scores and plan
+    monkeypatch.setattr("uplift.pipeline.SCORING_CHUNK", 7)
+    blocks = scoring(inputs, day, models, spec, settings, features=features, with_se=False)
+    pd.testing.assert_frame_equal(blocks.table, lazy.table)
+    allocation = allocate(blocks.table, spec, budget=6000, as_of=pd.Timestamp(day))
+    allocation, _ = with_uncertainty(allocation, blocks, models, spec, settings)
+    pd.testing.assert_frame_equal(allocation.plan.reset_index(drop=True),
+                                  expected.reset_index(drop=True))
