@@ -37,6 +37,8 @@ def stratified(frame: pd.DataFrame, by: list[str], share: float, seed: int) -> p
     """``share`` of the rows of every stratum of ``by`` (all rows when share is 1)."""
     if share >= 1:
         return frame
+    if not by:
+        return frame.sample(frac=share, random_state=seed)
     keys = [frame[c].astype(str) for c in by]
     return frame.groupby(keys, group_keys=False, observed=True).sample(frac=share,
                                                                        random_state=seed)

@@ -37,6 +37,7 @@ from uplift.campaign import CampaignSpec
 from uplift.config import Settings
 from uplift.errors import InputError, ModelError, SchemaError
 from uplift.features import FeatureInputs, build_features
+from uplift.memory import release_memory
 from uplift.security import protect_ids
 from uplift.security.keys import protection_state
 
@@ -566,6 +567,7 @@ def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: st
     if not (train_first and ensure_models(inputs, as_of, model_dir, settings, seed=seed,
                                           data=data_folder, key=key, progress=progress)):
         progress(f"reusing models in {model_dir}")
+    release_memory()                    # the training tables' pages, before the next peak
     models = load_models(model_dir)
     if engine == "spark":
         from uplift.spark.plan import plan_on_spark
@@ -585,6 +587,7 @@ def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: st
         progress(f"computing features as of {as_of}")
         features = protect_ids(build_features(inputs, as_of, threads=settings.runtime.threads))
         io.write_table(features, features_cache)
+        release_memory()                # DuckDB's result and the Parquet writer's buffers
     # standard errors only where the plan needs them: every customer's when acting on
     # confident effects, else those of the selected customers, after the allocation
     scored = scoring(inputs, as_of, models, spec, settings, features=features,
