@@ -36,7 +36,7 @@ from uplift import __version__, io
 from uplift.campaign import CampaignSpec
 from uplift.config import Settings
 from uplift.errors import InputError, ModelError, SchemaError
-from uplift.features import FeatureInputs, build_features
+from uplift.features import FeatureInputs, build_features, write_features
 from uplift.memory import release_memory
 from uplift.security import protect_ids
 from uplift.security.keys import protection_state
@@ -585,9 +585,16 @@ def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: st
         features = io.read_table(features_cache, derived=True)
     else:
         progress(f"computing features as of {as_of}")
-        features = protect_ids(build_features(inputs, as_of, threads=settings.runtime.threads))
-        io.write_table(features, features_cache)
-        release_memory()                # DuckDB's result and the Parquet writer's buffers
+        if any(protection_state().values()):         # keyed: ids pseudonymised first
+            features = protect_ids(build_features(inputs, as_of,
+                                                  threads=settings.runtime.threads))
+            io.write_table(features, features_cache)
+        else:
+            # DuckDB writes the table itself and lets go of its memory before pandas reads it
+            # (its result and the DataFrame never both in memory: a large bank's peak)
+            write_features(inputs, as_of, features_cache, threads=settings.runtime.threads)
+            release_memory()
+            features = io.read_table(features_cache, derived=True)
     # standard errors only where the plan needs them: every customer's when acting on
     # confident effects, else those of the selected customers, after the allocation
     scored = scoring(inputs, as_of, models, spec, settings, features=features,

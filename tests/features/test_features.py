@@ -286,8 +286,8 @@ def test_the_duckdb_memory_limit_comes_from_the_environment(monkeypatch):
         duckdb_connection()
 
 
-def test_without_a_limit_duckdb_gets_a_fifth_of_the_ram(monkeypatch):
-    """No limit given: a fifth of the physical RAM, not DuckDB's 80% (a large bank's feature
+def test_without_a_limit_duckdb_gets_15_percent_of_the_ram(monkeypatch):
+    """No limit given: 15% of the physical RAM, not DuckDB's 80% (a large bank's feature
     query took most of it, leaving no room for the features, models and scores)."""
     import os
 
@@ -296,7 +296,7 @@ def test_without_a_limit_duckdb_gets_a_fifth_of_the_ram(monkeypatch):
     monkeypatch.delenv("UPLIFT_DUCKDB_MEMORY_LIMIT", raising=False)
     ram_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**2
     limit = default_memory_limit()
-    assert limit == f"{max(1024, int(ram_mb * 0.2))}MiB"
+    assert limit == f"{max(1024, int(ram_mb * 0.15))}MiB"
     text = duckdb_connection().execute("SELECT current_setting('memory_limit')").fetchone()[0]
     number, unit = text.split()                 # e.g. "4.4 GiB": one decimal, truncated
     shown = float(number) * {"MiB": 1, "GiB": 1024}[unit]

@@ -76,7 +76,7 @@ def features(
     threads: Annotated[int, typer.Option(help="DuckDB threads.")] = 1,
     memory_limit: Annotated[str | None, typer.Option(
         "--memory-limit", help="DuckDB memory limit, e.g. 2GB (spills to disk beyond; default: "
-        "UPLIFT_DUCKDB_MEMORY_LIMIT, else a fifth of the RAM).")] = None,
+        "UPLIFT_DUCKDB_MEMORY_LIMIT, else 15% of the RAM).")] = None,
     engine: Annotated[str, typer.Option(
         help="duckdb (default) or spark: the same SQL on Spark, written as a Parquet folder "
         "(--out must end in .parquet; needs uplift\\[spark] and Java).")] = "duckdb",
