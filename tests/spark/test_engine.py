@@ -48,20 +48,24 @@ def tiny_bank(tmp_path_factory) -> Path:
     return out
 
 
-def bank_shaped_otherwise(bank: Path, folder: Path) -> Path:
-    """The same bank as a bank's export: semicolon CSV, ids zero-padded text, times with a
-    +02:00 offset (the same instants), flags and amounts as text."""
+ID_STYLES = {"padded": lambda v: f"{v:09d}", "float": lambda v: f"{v}.0"}
+
+
+def bank_shaped_otherwise(bank: Path, folder: Path, ids: str = "padded") -> Path:
+    """The same bank as a bank's export: semicolon CSV, ids as zero-padded text or as floats
+    (``123.0``), times with a +02:00 offset (the same instants), flags and amounts as text."""
     folder.mkdir()
+    written = ID_STYLES[ids]
     customers = pd.read_parquet(bank / "customers.parquet")
-    customers["customer_id"] = customers["customer_id"].map(lambda v: f"{v:09d}")
+    customers["customer_id"] = customers["customer_id"].map(written)
     customers.to_csv(folder / "customers.csv", sep=";", index=False)
     events = pd.read_parquet(bank / "events.parquet")
-    events["customer_id"] = events["customer_id"].map(lambda v: f"{v:09d}")
+    events["customer_id"] = events["customer_id"].map(written)
     local = events["ts"] + pd.Timedelta(hours=2)
     events["ts"] = local.dt.strftime("%Y-%m-%dT%H:%M:%S.%f") + "+02:00"
     events.to_csv(folder / "events.csv", sep=";", index=False)
     log = pd.read_parquet(bank / "campaign_log.parquet")
-    log["customer_id"] = log["customer_id"].map(lambda v: f"{v:09d}")
+    log["customer_id"] = log["customer_id"].map(written)
     log.to_csv(folder / "campaign_log.csv", sep=";", index=False)
     return folder
 
@@ -91,13 +95,24 @@ def test_features_equal_duckdb(scored):
     assert_features_agree(scored["duck_features"], on_spark.astype({"as_of": "datetime64[us]"}))
 
 
-def test_features_equal_duckdb_on_a_banks_export(spark, tiny_bank, tmp_path):
-    """Semicolon CSV, zero-padded text ids, times with an offset."""
-    inputs = FeatureInputs.from_folder(bank_shaped_otherwise(tiny_bank, tmp_path / "b"))
+@pytest.mark.parametrize("ids", ["padded", "float"])
+def test_features_equal_duckdb_on_a_banks_export(spark, tiny_bank, tmp_path, ids):
+    """Semicolon CSV, zero-padded text ids or float ids (``123.0``), times with an offset."""
+    inputs = FeatureInputs.from_folder(bank_shaped_otherwise(tiny_bank, tmp_path / "b", ids))
     duck = build_features(inputs, "2025-09-01")
     on_spark = build_features(inputs, "2025-09-01", spark=spark)
     assert_features_agree(duck, on_spark)
-    assert duck["customer_id"].str.len().eq(9).all()         # padded ids kept as written
+    original = pd.read_parquet(tiny_bank / "customers.parquet")["customer_id"]
+    expected = sorted(original.map(ID_STYLES["padded"] if ids == "padded" else str))
+    assert sorted(duck["customer_id"]) == expected   # padded kept as written, floats whole
+
+
+def test_regexp_replace_groups_are_written_for_java():
+    from uplift.features.spark import to_spark_sql
+    from uplift.ids import CANONICAL_SQL
+
+    spark_sql = to_spark_sql("SELECT " + CANONICAL_SQL.format(col="x") + " FROM t")
+    assert "'$1'" in spark_sql and "\\1'" not in spark_sql
 
 
 def test_bad_events_are_refused_by_row_as_on_duckdb(spark, tiny_bank, tmp_path):

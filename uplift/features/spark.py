@@ -15,7 +15,9 @@ Spark differs from DuckDB in ways the adapter settles explicitly:
 * ``row_number() OVER ()`` (file order, only used to name bad rows in an error) becomes
   ``row_number() OVER (ORDER BY monotonically_increasing_id())``, which is file order for
   one file read in order;
-* Parquet timestamps in nanoseconds are read as microseconds (pandas writes nanoseconds).
+* Parquet timestamps in nanoseconds are read as microseconds (pandas writes nanoseconds);
+* a group in a ``regexp_replace`` replacement is ``$1`` in Spark, ``\\1`` in DuckDB
+  (:func:`java_groups`; the canonical id rule turns ``"123.0"`` into ``"123"`` on both).
 
 Sums of floating point amounts are added in another order than DuckDB's, so a sum may differ
 from DuckDB's in its last bits (relative 1e-15); counts, minima and ranks are identical.
@@ -34,6 +36,13 @@ _SPARK_TYPES = {"INT": "INTEGER", "LONG": "BIGINT", "SHORT": "SMALLINT", "BYTE":
                 "STRING": "VARCHAR"}
 
 
+def java_groups(replacement: str) -> str:
+    """A ``regexp_replace`` replacement in Java's syntax: DuckDB (RE2) names a group ``\\1``,
+    Spark (Java) ``$1`` and reads ``\\1`` as a literal ``1`` (float ids ``"123.0"`` became
+    ``"1"``); a literal ``$`` is escaped."""
+    return re.sub(r"\\(\d)", r"$\1", replacement.replace("$", r"\$"))
+
+
 def to_spark_sql(sql: str) -> str:
     """DuckDB SQL as Spark SQL (one statement). Literals with a decimal point are doubles:
     Spark computes with DECIMAL literals at a fixed scale (``x / 143.0`` rounded to 6
@@ -46,6 +55,10 @@ def to_spark_sql(sql: str) -> str:
     def doubles(node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.Literal) and not node.is_string and "." in node.this:
             return exp.cast(node.copy(), exp.DataType.build("DOUBLE"))
+        if isinstance(node, exp.RegexpReplace):
+            replacement = node.args.get("replacement")
+            if isinstance(replacement, exp.Literal) and replacement.is_string:
+                node.set("replacement", exp.Literal.string(java_groups(replacement.this)))
         return node
 
     spark_sql = tree.transform(doubles).sql(dialect="spark")
