@@ -56,7 +56,11 @@ def spark_session(master: str | None = None, *, app: str = "uplift", threads: in
     try:
         session = builder.getOrCreate()
     except Exception as exc:  # py4j / JVM start-up errors have no common type
-        raise InputError(f"cannot start Spark (master {master}): {str(exc).splitlines()[0]}; "
-                         "is a Java 17+ runtime installed (JAVA_HOME)?") from exc
+        java = "a Java runtime was found" if spark_available() else \
+            "no Java runtime was found: install Java 17+ or set JAVA_HOME"
+        raise InputError(f"cannot start Spark (master {master!r}): "
+                         f"{str(exc).splitlines()[0]}; check the master (local[N], "
+                         f"spark://host:port, yarn, k8s://...; --spark-master or SPARK_MASTER) "
+                         f"and that the cluster is reachable; {java}") from exc
     session.sparkContext.setLogLevel("ERROR")
     return session
