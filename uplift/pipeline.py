@@ -65,14 +65,19 @@ def demo_data(cache: Path, progress: Progress = _quiet) -> Path:
 
 
 def planning_date(data: Path, inputs: FeatureInputs, as_of: str | None) -> str:
-    """``as_of`` if given; else the day after the last event (the data's 'today')."""
+    """``as_of`` if given; else the day after the last event (the data's 'today'), in UTC: the
+    events' times read as the features read them (an offset converted, text without one taken
+    as UTC)."""
     if as_of:
         return str(pd.Timestamp(as_of).date())
-    import duckdb
+    from uplift.features.build import duckdb_connection, events_view
 
-    from uplift.features.build import source_sql
-
-    last = duckdb.sql(f"SELECT max(ts) FROM {source_sql(inputs.events)}").fetchall()[0][0]
+    con = duckdb_connection()
+    try:
+        events_view(con, inputs)
+        last = con.execute("SELECT max(ts) FROM events_src").fetchall()[0][0]
+    finally:
+        con.close()
     if last is None:
         raise InputError(f"{inputs.events}: no events")
     return str((pd.Timestamp(last).normalize() + pd.Timedelta(days=1)).date())

@@ -292,3 +292,23 @@ def test_standard_errors_for_the_selected_customers_only_give_the_same_plan(smal
     allocation, _ = with_uncertainty(allocation, blocks, models, spec, settings)
     pd.testing.assert_frame_equal(allocation.plan.reset_index(drop=True),
                                   expected.reset_index(drop=True))
+
+
+@pytest.mark.parametrize("written", ["2026-01-01T00:59:43+02:00", "2025-12-31T22:59:43",
+                                     "2025-12-31 22:59:43Z"])
+def test_the_default_planning_date_is_the_day_after_the_last_event_in_utc(tmp_path, written):
+    """The same last instant written with an offset, in UTC, or with Z: the same planning
+    date (an offset's local date once moved it a day later than the features' data)."""
+    from uplift.features import FeatureInputs
+    from uplift.pipeline import planning_date
+
+    folder = tmp_path / "bank"
+    folder.mkdir()
+    (folder / "customers.csv").write_text(
+        "customer_id;segment;open_date;marketing_consent\n7;mass;2024-01-01;J\n")
+    (folder / "events.csv").write_text(
+        "customer_id;ts;event_type;amount\n"
+        "7;2025-12-01T10:00:00;deposit;100\n"
+        f"7;{written};deposit;50\n")
+    inputs = FeatureInputs.from_folder(folder)
+    assert planning_date(folder, inputs, None) == "2026-01-01"
