@@ -339,8 +339,6 @@ def with_uncertainty(allocation, scored: Scoring, models: Models, spec: Campaign
     scores without ``gain_lo_*`` columns, which were not computed for everyone, and with
     reasons for the selected customers only). The plan's choices depend on neither (no
     ``--confident``)."""
-    import numpy as np
-
     from uplift.allocate.plan import ScoreTable
     from uplift.allocate.result import plan_frame
 
@@ -397,16 +395,15 @@ def selected_rows(scored: Scoring, rows: np.ndarray, offer_of_row: np.ndarray,
     for part in chunks(len(rows)):
         current = scored.current.iloc[rows[part]].reset_index(drop=True)
         effects = scored.predicted.iloc[rows[part]].reset_index(drop=True)
-        offers = offer_of_row[part]
         pieces = [models.churn.score(current, source="features", id_col="customer_id")
                   .reset_index(drop=True),
-                  effects[[c for c in effects.columns if c.startswith(CHURN_EFFECT)]],
-                  models.effects_churn.predict_se_of(current, offers, source="features")
-                  .add_prefix(CHURN_EFFECT)]
-        if models.effects_value is not None:
-            pieces += [effects[[c for c in effects.columns if c.startswith(VALUE_EFFECT)]],
-                       models.effects_value.predict_se_of(current, offers, source="features")
-                       .add_prefix(VALUE_EFFECT)]
+                  effects[[c for c in effects.columns
+                           if c.startswith((CHURN_EFFECT, VALUE_EFFECT))]]]
+        for prefix, model in ((CHURN_EFFECT, models.effects_churn),
+                              (VALUE_EFFECT, models.effects_value)):
+            if model is not None:
+                pieces.append(model.predict_se_of(current, offer_of_row[part],
+                                                  source="features").add_prefix(prefix))
         out.append(pd.concat(pieces, axis=1))
     return pd.concat(out, ignore_index=True)
 
@@ -569,10 +566,11 @@ def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: st
     from uplift.allocate.plan import ScoreTable
 
     # trains under a lock (a concurrent first run waits, then reuses what the other trained)
-    if not (train_first and ensure_models(inputs, as_of, model_dir, settings, seed=seed,
-                                          data=data_folder, key=key, progress=progress)):
+    if train_first and ensure_models(inputs, as_of, model_dir, settings, seed=seed,
+                                     data=data_folder, key=key, progress=progress):
+        release_memory()                # the training tables' pages, before the next peak
+    else:
         progress(f"reusing models in {model_dir}")
-    release_memory()                    # the training tables' pages, before the next peak
     models = load_models(model_dir)
     if engine == "spark":
         from uplift.spark.plan import plan_on_spark

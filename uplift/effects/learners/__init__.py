@@ -114,7 +114,8 @@ class CausalLearner(BaseEstimator):
         groups = getattr(self.model_, "t_groups", None)
         if groups is None:
             return self
-        keep = np.asarray([g for g in groups if str(g) in set(arms)], dtype=groups.dtype)
+        wanted = set(arms)
+        keep = np.asarray([g for g in groups if str(g) in wanted], dtype=groups.dtype)
         narrowed = copy.copy(self)
         narrowed.model_ = copy.copy(self.model_)
         narrowed.model_.t_groups = keep
