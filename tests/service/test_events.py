@@ -261,3 +261,43 @@ def test_a_page_view_without_its_page_is_refused(served):
                            json=_event(app, 45, event_type="page_view"))
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["events", 0, "page"]
+
+
+def test_requests_stored_together_keep_their_own_outcomes(served):
+    """The worker stores the events of every waiting request in one commit: a request whose
+    event_id names another event (stored, or posted by an earlier request of the same group)
+    gets its conflict and stores nothing; the others are stored and scored, retries are
+    duplicates."""
+    from uplift.service.events import parse_batch
+    from uplift.service.scoring import EventConflict
+
+    app, _, _ = served
+    service = app.state.service
+    before = app.state.store.count("events")
+
+    def records(*events):
+        parsed, errors = parse_batch(list(events))
+        assert not errors
+        return parsed
+
+    first = records(_event(app, 51, event_id="group-1"))
+    clash = records(_event(app, 52, event_id="group-2"),
+                    {**_event(app, 51, event_id="group-1"), "amount": 7.0})
+    retry = records(_event(app, 51, event_id="group-1"))
+    other = records(_event(app, 53, event_id="group-3", event_type="complaint",
+                           topic="fees"))
+    outcomes = service._store_batches([first, clash, retry, other])
+    assert outcomes[0][:2] == (1, 0)
+    assert isinstance(outcomes[1], EventConflict) and outcomes[1].positions == [1]
+    assert outcomes[2][:2] == (0, 1) and outcomes[2][2] == []
+    assert outcomes[3][:2] == (1, 0)
+    assert app.state.store.count("events") == before + 2
+    # through the worker: one job's conflict leaves the other's score intact
+    good = service.ingest(records(_event(app, 54, event_id="group-4")))
+    bad = service.ingest(records({**_event(app, 53, event_id="group-3"), "amount": 3.0}))
+    stored, duplicates, scores = good.result(timeout=60)
+    assert (stored, duplicates) == (1, 0) and list(scores) == [some_customer(app)]
+    assert "churn_risk" in scores[some_customer(app)]
+    with pytest.raises(EventConflict):
+        bad.result(timeout=60)
+    assert app.state.store.count("events") == before + 3

@@ -40,8 +40,15 @@ from uplift.churn.reasons import (
 )
 from uplift.config import assign_tiers
 from uplift.errors import InputError, ModelError, NotFittedError
-from uplift.features.table import TableSpec, apply_table, binary_label, learn_table, output_ids
-from uplift.schema import parse_date_column
+from uplift.features.table import (
+    TableSpec,
+    apply_table,
+    binary_label,
+    learn_table,
+    model_inputs,
+    output_ids,
+)
+from uplift.schema import MAX_ABS_VALUE, parse_date_column
 from uplift.security.keys import model_signature, signature_matches
 
 FORMAT = "uplift-churn-model"
@@ -271,6 +278,19 @@ class ChurnModel(BaseEstimator):
                                                  spec=self.spec_, source=source)
         X = apply_table(frame, self.spec_, source=source,
                         allowed_extra=(self.label_, id_name, self.time_col_))
+        risk, tier, reason, signal = self.score_inputs(X, top_k=top_k)
+        out = pd.DataFrame({"churn_risk": risk, "tier": tier}, index=frame.index)
+        out.insert(0, id_name, ids)
+        for k in range(top_k):
+            out[f"reason_{k + 1}"] = reason[:, k]
+        out["exit_signal"] = signal
+        return out.reset_index(drop=True)
+
+    def score_inputs(self, X: pd.DataFrame, *, top_k: int = 3
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What :meth:`score` returns, as arrays, from model inputs (``apply_table``'s
+        output, or :meth:`inputs_of`'s): churn risk (rounded to 6 decimals), tier, reasons
+        (rows x ``top_k``, "" where none) and exit signal."""
         risk = np.concatenate([self.calibrator_(self.booster_.predict(
             self._matrix(X.iloc[s:s + SCORE_CHUNK])))
                                for s in range(0, len(X), SCORE_CHUNK)]) if len(X) else \
@@ -291,13 +311,30 @@ class ChurnModel(BaseEstimator):
                                        self.spec_.medians, top_k, exclude=set(self.symptoms_))
             signal[rows] = symptom_signal(contrib, list(part.columns), self.feature_reasons_,
                                           set(self.symptoms_))
-        out = pd.DataFrame({"churn_risk": np.round(risk, 6),
-                            "tier": assign_tiers(risk, self.tiers_)}, index=frame.index)
-        out.insert(0, id_name, ids)
-        for k in range(top_k):
-            out[f"reason_{k + 1}"] = reason[:, k]
-        out["exit_signal"] = signal
-        return out.reset_index(drop=True)
+        return np.round(risk, 6), assign_tiers(risk, self.tiers_), reason, signal
+
+    def inputs_of(self, matrix: np.ndarray, columns: list[str]) -> pd.DataFrame | None:
+        """Model inputs from a float matrix whose columns are ``columns`` (a feature table as
+        an array: the online service's path, without a DataFrame per call); None when the
+        model needs more than plain numbers or a value is out of range (then
+        :meth:`score` on a table names the problem)."""
+        if self.spec_.categorical or self.spec_.dates:
+            return None
+        key = tuple(columns)
+        cached = getattr(self, "_input_positions", None)
+        if cached is None or cached[0] != key:
+            where = {c: i for i, c in enumerate(columns)}
+            missing = [c for c in self.spec_.features if c not in where]
+            if missing:
+                return None
+            cached = self._input_positions = (key, np.array(
+                [where[c] for c in self.spec_.features], dtype=np.int64))
+        inputs = matrix[:, cached[1]]
+        with np.errstate(invalid="ignore"):
+            if (np.abs(inputs) > MAX_ABS_VALUE).any():
+                return None
+        return pd.DataFrame(model_inputs(inputs), columns=list(self.spec_.features),
+                            copy=False)
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, folder: Path) -> None:

@@ -229,7 +229,10 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
                 len(payload) if isinstance(payload, list) else 1)
             return JSONResponse({"detail": errors}, status_code=422)
         try:
-            stored, duplicates, fresh = await run_in_threadpool(service.store_events, records)
+            # stored (with the events other requests posted meanwhile, in one commit) and
+            # scored by the worker; awaited, so no request thread waits on it
+            stored, duplicates, scores = await asyncio.wait_for(
+                asyncio.wrap_future(service.ingest(records)), SCORE_TIMEOUT_S)
         except EventConflict as exc:
             metrics.events.labels(outcome="rejected").inc(len(records))
             return JSONResponse({"detail": [
@@ -239,9 +242,6 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
                         "was stored"} for i in exc.positions]}, status_code=409)
         metrics.events.labels(outcome="stored").inc(stored)
         metrics.events.labels(outcome="duplicate").inc(duplicates)
-        # awaited, not waited on in a request thread: threads stay free for other requests
-        scores = await asyncio.wait_for(asyncio.wrap_future(service.submit(fresh)),
-                                        SCORE_TIMEOUT_S)
         failed = {c for c, r in scores.items() if "error" in r}
         unscored = [{"customer_id": raw_of[c], "error": scores.pop(c)["error"]}
                     for c in sorted(failed, key=lambda c: raw_of[c])]

@@ -70,6 +70,7 @@ class Escalation:
 @dataclass
 class _Job:
     customers: list[str]
+    records: list[dict[str, Any]] | None = None     # events to store first (None: score only)
     future: Future = field(default_factory=Future)
 
 
@@ -229,32 +230,52 @@ class OnlineService:
         duplicates, customers with new events). An ``event_id`` already used for a different
         event (in the store or earlier in the batch) raises :class:`EventConflict` and
         nothing is stored: a retry must repeat its event exactly."""
-        keys = [r["event_key"] for r in records]
+        outcome = self._store_batches([records])[0]
+        if isinstance(outcome, EventConflict):
+            raise outcome
+        return outcome
+
+    def _store_batches(self, batches: list[list[dict[str, Any]]]
+                       ) -> list[tuple[int, int, list[str]] | EventConflict]:
+        """:meth:`store_events` for several requests' batches in one transaction (one commit
+        for all: the scoring worker stores what concurrent requests posted together), each
+        batch all or nothing, in order: a batch whose ``event_id`` names a different event
+        (stored, earlier in it, or in an earlier batch here) gets :class:`EventConflict` and
+        stores nothing; the others are stored."""
+        keys = [r["event_key"] for records in batches for r in records]
         now = utcnow()
         fields = [t.events.c[name] for name in EVENT_FIELDS]
+        outcomes: list[tuple[int, int, list[str]] | EventConflict] = []
+        fresh_all: list[dict[str, Any]] = []
         with self.store.write_lock, self.store.begin() as connection:
             existing = {row[0]: _content(tuple(row[1:])) for row in connection.execute(
                 select(t.events.c.event_key, *fields).where(t.events.c.event_key.in_(keys)))}
-            fresh, seen, conflicts = [], {}, []
-            for i, rec in enumerate(records):
-                key = rec["event_key"]
-                content = _content(rec)
-                earlier = existing.get(key, seen.get(key))
-                if earlier is not None:
-                    if earlier != content:
-                        conflicts.append(i)
+            for records in batches:
+                fresh, seen, conflicts = [], {}, []
+                for i, rec in enumerate(records):
+                    key = rec["event_key"]
+                    content = _content(rec)
+                    earlier = existing.get(key, seen.get(key))
+                    if earlier is not None:
+                        if earlier != content:
+                            conflicts.append(i)
+                        continue
+                    seen[key] = content
+                    fresh.append({**rec, "received_at": now})
+                if conflicts:
+                    outcomes.append(EventConflict(conflicts))
                     continue
-                seen[key] = content
-                fresh.append({**rec, "received_at": now})
-            if conflicts:
-                raise EventConflict(conflicts)
-            if fresh:
-                connection.execute(t.events.insert(), fresh)
-        if fresh:
-            latest = max(r["ts"] for r in fresh)
+                existing.update(seen)
+                fresh_all += fresh
+                outcomes.append((len(fresh), len(records) - len(fresh),
+                                 sorted({r["customer_id"] for r in fresh})))
+            if fresh_all:
+                connection.execute(t.events.insert(), fresh_all)
+        if fresh_all:
+            latest = max(r["ts"] for r in fresh_all)
             if self._last_ts is not None and latest > self._last_ts:
                 self._last_ts = latest
-        return len(fresh), len(records) - len(fresh), sorted({r["customer_id"] for r in fresh})
+        return outcomes
 
     def score(self, customers: list[str], timeout: float = 60.0) -> dict[str, dict]:
         """Re-score ``customers`` (through the worker; concurrent calls share a pass)."""
@@ -270,13 +291,23 @@ class OnlineService:
         self._queue.put(job)
         return job.future
 
+    def ingest(self, records: list[dict[str, Any]]) -> Future:
+        """Queue events to store and their customers to re-score; the future's result is
+        (stored, duplicates, {customer: new score}) once both are committed, or
+        :class:`EventConflict` (nothing stored). The worker stores the events of every request
+        waiting in one transaction, then scores their customers together."""
+        job = _Job([], records)
+        self._queue.put(job)
+        return job.future
+
     def _run(self) -> None:
         while True:
             job = self._queue.get()
             if job is None:
                 return
             jobs = [job]
-            while len({c for j in jobs for c in j.customers}) < MAX_BATCH:
+            while len({c for j in jobs for c in j.customers}) + \
+                    sum(len(j.records or ()) for j in jobs) < MAX_BATCH:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
@@ -285,15 +316,43 @@ class OnlineService:
                     self._queue.put(None)
                     break
                 jobs.append(nxt)
-            wanted = sorted({c for j in jobs for c in j.customers})
+            self._serve(jobs)
+
+    def _serve(self, jobs: list[_Job]) -> None:
+        """Store the events of ``jobs`` that bring some, score every customer named, settle
+        each job's future."""
+        posting = [j for j in jobs if j.records is not None]
+        stored: dict[int, tuple[int, int, list[str]]] = {}
+        if posting:
             try:
-                results = self._score_isolated(wanted)
+                outcomes = self._store_batches([j.records for j in posting])
             except Exception as exc:
-                for j in jobs:
+                for j in posting:
                     j.future.set_exception(exc)
-                continue
-            for j in jobs:
-                j.future.set_result({c: results[c] for c in j.customers if c in results})
+                outcomes = None
+            for k, j in enumerate(posting):
+                if outcomes is None:
+                    continue
+                if isinstance(outcomes[k], EventConflict):
+                    j.future.set_exception(outcomes[k])
+                else:
+                    stored[id(j)] = outcomes[k]
+                    j.customers = outcomes[k][2]
+        live = [j for j in jobs if j.records is None or id(j) in stored]
+        wanted = sorted({c for j in live for c in j.customers})
+        try:
+            results = self._score_isolated(wanted) if wanted else {}
+        except Exception as exc:
+            for j in live:
+                j.future.set_exception(exc)
+            return
+        for j in live:
+            mine = {c: results[c] for c in j.customers if c in results}
+            if j.records is None:
+                j.future.set_result(mine)
+            else:
+                count, duplicates, _ = stored[id(j)]
+                j.future.set_result((count, duplicates, mine))
 
     def _score_isolated(self, wanted: list[str]) -> dict[str, dict]:
         """Score ``wanted`` together; when their data cannot be scored (an input problem,
@@ -340,23 +399,33 @@ class OnlineService:
                                        "txn_amount_365d_all"], errors="ignore")
         return self.models.churn.score(table, source="features", id_col="customer_id")
 
+    def _scores_of(self, features: pd.DataFrame, values: np.ndarray, names: list[str]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Churn risk, tier, reasons (rows x 3) and exit signal of the rows of ``features``
+        (``values``: its columns ``names`` as a matrix): from the matrix when the model takes
+        plain numbers, else through :meth:`churn_scores` (which names any problem)."""
+        churn = self.models.churn
+        inputs = churn.inputs_of(values, names)
+        if inputs is not None:
+            return churn.score_inputs(inputs)
+        table = self.churn_scores(features)
+        return (table["churn_risk"].to_numpy(), table["tier"].to_numpy(object),
+                table[[f"reason_{k}" for k in (1, 2, 3)]].to_numpy(object),
+                table["exit_signal"].to_numpy(object))
+
     def _write(self, features: pd.DataFrame, *, initial: bool) -> dict[str, dict]:
-        scores = self.churn_scores(features)
         names = feature_columns()
+        values = features[names].to_numpy(float)
+        risk, tier, reasons, signal = self._scores_of(features, values, names)
         day = str(pd.Timestamp(features["as_of"].iloc[0]).date()) if len(features) else ""
         now = utcnow()
         self.customers()
         segments = self._segments
-        values = features[names].to_numpy(float).tolist()
-        feature_ids = features["customer_id"].astype(str).tolist()
-        opened = dict(zip(feature_ids, features["open_at_as_of"].astype(bool).tolist(),
-                          strict=True))
-        vectors = {c: dict(zip(names, v, strict=True))
-                   for c, v in zip(feature_ids, values, strict=True)}
+        ids = features["customer_id"].astype(str).tolist()
+        opened = features["open_at_as_of"].astype(bool).tolist()
         out: dict[str, dict] = {}
         escalations: list[Escalation] = []
         with self.store.write_lock, self.store.begin() as connection:
-            ids = [str(c) for c in scores["customer_id"]]
             # the newest event each score rests on: what the history held when features
             # were computed (a later event re-scores the customer again)
             last_seq = {c: self.history.last_seq(c) for c in ids} if not initial else {}
@@ -368,18 +437,16 @@ class OnlineService:
                     select(t.events.c.customer_id, func.max(t.events.c.seq))
                     .group_by(t.events.c.customer_id)).all())
             records = []
-            for rec in scores.to_dict("records"):
-                cid = str(rec["customer_id"])
-                reasons = [rec[f"reason_{k}"] for k in (1, 2, 3) if rec.get(f"reason_{k}")]
-                row = {"customer_id": cid, "churn_risk": float(rec["churn_risk"]),
-                       "tier": str(rec["tier"]), "reasons": reasons,
-                       "exit_signal": str(rec["exit_signal"]), "as_of": day,
+            for i, cid in enumerate(ids):
+                row = {"customer_id": cid, "churn_risk": float(risk[i]), "tier": str(tier[i]),
+                       "reasons": [r for r in reasons[i].tolist() if r],
+                       "exit_signal": str(signal[i]), "as_of": day,
                        "model_version": self.version, "scored_at": now,
                        "last_seq": int(last_seq.get(cid, 0)),
-                       "features": vectors[cid]}
+                       "features": dict(zip(names, values[i].tolist(), strict=True))}
                 records.append(row)
                 out[cid] = {k: v for k, v in row.items() if k not in ("features", "last_seq")}
-                out[cid]["open"] = opened[cid]
+                out[cid]["open"] = opened[i]
                 before = previous.get(cid)
                 if before is not None and self.tier_rank.get(row["tier"], 0) > \
                         self.tier_rank.get(before, 0):
