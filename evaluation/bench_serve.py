@@ -207,7 +207,9 @@ def main() -> None:
         store.close()
         rates = [float(r) for r in args.search.split(",")] if args.search else [args.rate]
         for k, rate in enumerate(rates):
-            result = load(port, token, ids, start_ts + pd.Timedelta(hours=k), rate,
+            # minutes apart: every rate's events fall on the same data day (a day change
+            # recomputes the population's rank inputs; `profile_serve.py` times that)
+            result = load(port, token, ids, start_ts + pd.Timedelta(minutes=k), rate,
                           args.seconds, seed=k, tag=f"{run_dir.name}-{k}")
             result["store"] = "postgresql" if args.db else "sqlite"
             result["load_average"] = os.getloadavg()[0]

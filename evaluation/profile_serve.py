@@ -2,7 +2,8 @@
 events, the features (the registry's SQL evaluated with NumPy, as the service runs it, and the
 batch DuckDB query on the same slice for comparison), the churn score with reasons, and the
 whole re-score with the store transaction; medians over ``--repeat`` customers; then whole
-re-scores of ``--batches`` customers at once (what the scoring worker does under load).
+re-scores of ``--batches`` customers at once (what the scoring worker does under load); then
+the day change (the population's rank inputs recomputed for a new data day, once).
 
     python evaluation/profile_serve.py --data BANK --model MODELS [--customers 250]
 """
@@ -34,6 +35,7 @@ def main() -> None:
     from uplift.features.build import duckdb_connection
     from uplift.pipeline import load_models
     from uplift.planner import default_campaign
+    from uplift.service.online import feature_columns
     from uplift.service.scoring import OnlineService
     from uplift.service.seeding import read_bank, seed
     from uplift.service.store import Store
@@ -68,7 +70,8 @@ def main() -> None:
             service.engine.compute(row, events, campaign, day, con=plain)
             times["features (DuckDB query)"].append(time.perf_counter() - t)
             t = time.perf_counter()
-            service.churn_scores(features)
+            names = feature_columns()
+            service._scores_of(features, features[names].to_numpy(float), names)
             times["churn score"].append(time.perf_counter() - t)
             t = time.perf_counter()
             service._score_now([cid])
@@ -82,6 +85,11 @@ def main() -> None:
                 t = time.perf_counter()
                 service._score_now(batch)
                 times[key].append(time.perf_counter() - t)
+        # the first event of a new data day: the population's rank inputs are recomputed
+        # (the whole store's events read and the batch query run) before it is scored
+        t = time.perf_counter()
+        service.refresh_reference(str(np.datetime64(day) + np.timedelta64(1, "D")))
+        times["day change"] = [time.perf_counter() - t]
         service.stop()
         store.close()
     print(f"{args.repeat} customers, load average {os.getloadavg()[0]:.1f}")
