@@ -1,13 +1,14 @@
 """The online service's core: ingest events, refresh features, re-score, raise alerts.
 
-Events are committed first (durable before anything else happens); the affected customers
-are then scored by one worker thread that takes every pending customer at once, so concurrent
-requests share one pass (features, churn model, store transaction; its cost grows far less
-than the number of customers: `evaluation/profile_serve.py --batches`). Scores, alerts and
-webhook deliveries are written in one transaction. If the process dies between the two
-commits, :meth:`OnlineService.recover` re-scores at start every customer whose events are
-newer than their score, so no escalation is lost (a re-scored escalation is written at most
-once: alerts are unique per customer, event and tier).
+One worker thread does the writing and the scoring. It takes every request waiting at once:
+their events are committed first, in one transaction (durable before anything else happens;
+each request's batch all or nothing), then every customer they name is scored in one pass
+(features, churn model, store transaction; its cost grows far less than the number of
+customers: `evaluation/profile_serve.py --batches`), so concurrent requests share the commits
+and the pass. Scores, alerts and webhook deliveries are written in one transaction. If the
+process dies between the two commits, :meth:`OnlineService.recover` re-scores at start every
+customer whose events are newer than their score, so no escalation is lost (a re-scored
+escalation is written at most once: alerts are unique per customer, event and tier).
 """
 
 from __future__ import annotations
