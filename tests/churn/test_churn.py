@@ -237,3 +237,34 @@ def test_cli_fit_config_seed_threads_and_score_id(tmp_path, capsys):
     assert (scores["tier"].to_numpy() == by_hand).all()
     assert {"red", "amber", "green"} <= set(scores["tier"])     # the thresholds matter here
     np.testing.assert_allclose(scored["two"]["churn_risk"], risk, atol=1e-9)
+
+
+def _numeric_model():
+    table = synthetic_table().drop(columns=["region"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return table, ChurnModel(random_state=1).fit(table, label="churned", id_col="client",
+                                                     source="t.csv")
+
+
+def test_scores_from_a_matrix_equal_scores_from_the_table(fitted):
+    """The online path (a float matrix, columns in any order, more than the model takes)
+    gives what ``score`` gives; it declines (None) what only the table path can name."""
+    table, model = _numeric_model()
+    new = synthetic_table(300, seed=4).drop(columns=["region"])
+    expected = model.score(new, source="s.csv")
+    columns = ["constant", "balance", "age", "active", "extra"]
+    matrix = np.column_stack([new[c].to_numpy(float) for c in columns[:-1]]
+                             + [np.zeros(len(new))])
+    risk, tier, reasons, signal = model.score_inputs(model.inputs_of(matrix, columns))
+    np.testing.assert_array_equal(risk, expected["churn_risk"].to_numpy())
+    assert tier.tolist() == expected["tier"].tolist()
+    assert reasons.tolist() == expected[["reason_1", "reason_2", "reason_3"]].to_numpy(
+        object).tolist()
+    assert signal.tolist() == expected["exit_signal"].tolist()
+    huge = matrix.copy()
+    huge[3, 1] = 1e300
+    assert model.inputs_of(huge, columns) is None                 # out of range
+    assert model.inputs_of(matrix[:, 1:], columns[1:2] + columns[3:]) is None  # age missing
+    # a categorical column needs the table path
+    assert fitted.inputs_of(np.zeros((1, 4)), ["age", "balance", "active", "region"]) is None

@@ -58,6 +58,14 @@ def test_online_equals_batch_for_200_customer_times(service, served_bank):
                                        err_msg=f"{name} as of {day}")
         _same_scores(service.churn_scores(online.reset_index()),
                      service.churn_scores(expected.reset_index()))
+        # the path the service scores with: the feature matrix straight into the model
+        table = online.reset_index()
+        risk, tier, reasons, signal = service._scores_of(
+            table, table[feature_columns()].to_numpy(float), feature_columns())
+        direct = pd.DataFrame({"customer_id": table["customer_id"], "churn_risk": risk,
+                               "tier": tier, "exit_signal": signal,
+                               **{f"reason_{k + 1}": reasons[:, k] for k in range(3)}})
+        _same_scores(direct, service.churn_scores(expected.reset_index()))
         checked += len(chosen)
     assert checked == DAYS * PER_DAY
 

@@ -173,9 +173,18 @@ class OnlineService:
         """Recompute the population's rank inputs (all features) as of ``day``."""
         day = day or self.current_day()
         campaign = self.store.campaign_frame() if self.engine.with_campaign else None
-        self.reference, full = self.engine.reference(self.customers(),
-                                                     self.store.events_frame(), campaign, day)
+        self.reference, full = self.engine.reference(self.customers(), self._all_events(),
+                                                     campaign, day)
         return full
+
+    def _all_events(self) -> pd.DataFrame:
+        """Every stored event as the features read them: from the in-memory histories
+        (brought up to date with the store first) when the store's events fit in them, else
+        read from the store (seconds per million events)."""
+        if self.store.count("events") <= self.history.max_events:
+            self.customers()
+            return self.history.frame(list(self._position))
+        return self.store.events_frame()
 
     # -- start -------------------------------------------------------------------------------
     def start(self) -> None:
