@@ -301,3 +301,26 @@ def test_requests_stored_together_keep_their_own_outcomes(served):
     with pytest.raises(EventConflict):
         bad.result(timeout=60)
     assert app.state.store.count("events") == before + 3
+
+
+def test_a_request_gone_before_its_turn_stores_nothing_and_the_worker_goes_on(served):
+    """A job cancelled while queued (its request timed out or the client left) is dropped
+    without storing its events; the worker keeps serving the others."""
+    from concurrent.futures import Future
+
+    from uplift.service.events import parse_batch
+    from uplift.service.scoring import _Job
+
+    app, _, _ = served
+    service = app.state.service
+    before = app.state.store.count("events")
+    records, _ = parse_batch(_event(app, 61, event_id="gone-1"))
+    gone = _Job([], records, Future())
+    assert gone.future.cancel()
+    kept = _Job([], parse_batch(_event(app, 62, event_id="kept-1"))[0], Future())
+    service._serve([gone, kept])
+    assert kept.future.result(timeout=5)[:2] == (1, 0)
+    assert app.state.store.count("events") == before + 1
+    stored, _, scores = service.ingest(parse_batch(_event(app, 63, event_id="after-1"))[0]) \
+        .result(timeout=60)
+    assert stored == 1 and scores

@@ -326,11 +326,20 @@ class OnlineService:
                     self._queue.put(None)
                     break
                 jobs.append(nxt)
-            self._serve(jobs)
+            try:
+                self._serve(jobs)
+            except Exception as exc:        # the worker outlives any one group's failure
+                for j in jobs:
+                    if not j.future.done():
+                        j.future.set_exception(exc)
 
     def _serve(self, jobs: list[_Job]) -> None:
         """Store the events of ``jobs`` that bring some, score every customer named, settle
-        each job's future."""
+        each job's future. A job whose future was cancelled before it ran (its request timed
+        out or went away) is dropped, events unstored; once running, a future cannot be
+        cancelled, so every result set here lands (a cancelled one would raise and end the
+        worker)."""
+        jobs = [j for j in jobs if j.future.set_running_or_notify_cancel()]
         posting = [j for j in jobs if j.records is not None]
         stored: dict[int, tuple[int, int, list[str]]] = {}
         if posting:
