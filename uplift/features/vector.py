@@ -91,6 +91,8 @@ class Text:
 
 
 Evaluator = Callable[[Rows], object]
+#: (customer ids, feature values by name) -> the RFM rank features by name
+RankFill = Callable[[np.ndarray, dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
 # -- NULL-aware element-wise helpers ---------------------------------------------------------
@@ -475,17 +477,22 @@ class VectorFeatures:
         self.monthly_columns = {name: compile_sql(sql) for name, sql in MONTHLY_COLUMNS.items()}
 
     def compute(self, customers: pd.DataFrame, events: pd.DataFrame,
-                campaign: pd.DataFrame | None, as_of: str) -> pd.DataFrame:
+                campaign: pd.DataFrame | None, as_of: str, *, ranks: RankFill | None = None
+                ) -> pd.DataFrame:
         """``customers``: customer_id, open_date, close_date, aum, products_held;
         ``events`` (a DataFrame or a mapping of column -> array): customer_id, ts,
         event_type, amount, channel, page, topic, every customer among ``customers``;
-        ``campaign`` (None: no campaign log): customer_id, arm, assigned_at, churned."""
+        ``campaign`` (None: no campaign log): customer_id, arm, assigned_at, churned;
+        ``ranks``: the RFM quintiles and segment from the customers' ids and feature values
+        (their rank inputs among them), e.g. against a population kept elsewhere; without it
+        they are NaN."""
         customers = customers.sort_values("customer_id", kind="stable")
         with np.errstate(divide="ignore", invalid="ignore"):
-            return self._compute(customers, np.datetime64(as_of, "D"), events, campaign)
+            return self._compute(customers, np.datetime64(as_of, "D"), events, campaign,
+                                 ranks)
 
     def _compute(self, customers: pd.DataFrame, day: np.datetime64, events: pd.DataFrame,
-                 campaign: pd.DataFrame | None) -> pd.DataFrame:
+                 campaign: pd.DataFrame | None, ranks: RankFill | None) -> pd.DataFrame:
         ids = customers["customer_id"].astype(str).to_numpy()
         index = {c: i for i, c in enumerate(ids)}
         values: dict[str, np.ndarray] = {}
@@ -509,6 +516,8 @@ class VectorFeatures:
         level = Rows({**values, **base}, groups=len(ids))
         for c in self.by_kind.get("derived", []):
             values[c.feature.name] = _full(_number(c.evaluate(level)), len(ids))
+        if ranks is not None:
+            values.update(ranks(ids, {**values, **helpers}))
         out = pd.DataFrame({"customer_id": customers["customer_id"].to_numpy(),
                             "as_of": pd.Timestamp(day),
                             "open_at_as_of": base["open_at_as_of"].astype(np.int32)})

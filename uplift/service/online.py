@@ -93,13 +93,15 @@ class FeatureEngine:
         return frames
 
     def compute(self, customers: pd.DataFrame, events: pd.DataFrame,
-                campaign: pd.DataFrame | None, as_of: str, *, con=None) -> pd.DataFrame:
+                campaign: pd.DataFrame | None, as_of: str, *, con=None,
+                ranks=None) -> pd.DataFrame:
         """The feature table (plus the RFM rank inputs) for ``customers`` as of ``as_of``:
         with the batch query on ``con`` over the frames as they are (the population), else
-        with NumPy (a few customers; RFM quintiles are left NaN for :meth:`many`)."""
+        with NumPy (a few customers; RFM quintiles NaN unless ``ranks`` fills them, see
+        :meth:`many`)."""
         campaign = campaign if self.with_campaign else None
         if con is None:
-            return self.vector.compute(customers, events, campaign, as_of)
+            return self.vector.compute(customers, events, campaign, as_of, ranks=ranks)
         for name, frame in self._frames(customers, events, campaign).items():
             con.register(name, frame)
         return con.execute(self.query(as_of)).df()
@@ -123,23 +125,29 @@ class FeatureEngine:
         """Features of ``customers`` (their own events and campaign rows) as of
         ``reference.as_of``, the RFM quintiles taken against the population; every customer
         must be in the reference."""
-        rows = self.compute(customers, events, campaign, reference.as_of)
-        missing = [c for c in rows["customer_id"].astype(str) if c not in reference.ids]
-        if missing:
-            raise InputError(f"customers {', '.join(missing[:5])} are not in the population "
-                             f"of {reference.as_of}")
-        index = np.array([reference.ids[c] for c in rows["customer_id"].astype(str)])
-        scores = {}
-        for feature, (col, descending) in RANK_INPUTS.items():
-            population = reference.values[col].copy()
-            own = rows[col].to_numpy(float)
-            population[index] = own          # everyone scored now, with their new values
-            scores[feature] = np.array([rank_score(population, v, descending=descending)
-                                        for v in own])
-            rows[feature] = scores[feature]
-        rows["rfm_segment"] = (100 * scores["rfm_recency_score"] + 10 *
-                               scores["rfm_frequency_score"] + scores["rfm_monetary_score"])
-        return rows
+        return self.compute(customers, events, campaign, reference.as_of,
+                            ranks=lambda ids, values: _rank_features(reference, ids, values))
+
+
+def _rank_features(reference: Reference, ids: np.ndarray, values: dict[str, np.ndarray]
+                   ) -> dict[str, np.ndarray]:
+    """The RFM quintiles and segment of customers ``ids`` (rank inputs in ``values``) among
+    the population of ``reference``, everyone scored now counted with their new values."""
+    missing = [c for c in ids if c not in reference.ids]
+    if missing:
+        raise InputError(f"customers {', '.join(missing[:5])} are not in the population "
+                         f"of {reference.as_of}")
+    index = np.array([reference.ids[c] for c in ids], dtype=np.int64)
+    scores = {}
+    for feature, (col, descending) in RANK_INPUTS.items():
+        population = reference.values[col].copy()
+        own = np.asarray(values[col], dtype=float)
+        population[index] = own          # everyone scored now, with their new values
+        scores[feature] = np.array([rank_score(population, v, descending=descending)
+                                    for v in own])
+    scores["rfm_segment"] = (100 * scores["rfm_recency_score"] + 10 *
+                             scores["rfm_frequency_score"] + scores["rfm_monetary_score"])
+    return scores
 
 
 def model_version(folder: Path) -> str:
