@@ -42,6 +42,8 @@ PAGES: tuple[str, ...] = (
 #: number) or ``address``.
 TOPICS: tuple[str, ...] = ("fees", "rates", "card", "service_quality", "closing", "general",
                            "phone", "address")
+#: Channels an event may come through.
+CHANNELS: tuple[str, ...] = ("app", "web", "branch", "phone", "atm", "pos", "email")
 SEGMENTS: tuple[str, ...] = ("private_banking", "mass_affluent", "young_retail", "silent")
 CONTROL_ARM = "control"
 MAX_SHOWN = 5
@@ -419,7 +421,7 @@ EVENTS = Contract(
                strict=False),
         Column("amount", "float", "money moved (currency, >= 0; 0 for non-monetary events)",
                min_value=0.0),
-        Column("channel", "category", "channel: app, web, branch, phone, atm, pos, email",
+        Column("channel", "category", f"channel: {', '.join(CHANNELS)}",
                nullable=True),
         Column("page", "category", "page of a page_view", required=False, nullable=True),
         Column("topic", "category", "topic of a service_contact or complaint; "

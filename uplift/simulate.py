@@ -50,14 +50,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from uplift.errors import InputError
-from uplift.schema import CONTROL_ARM, EVENT_TYPES, PAGES, SEGMENTS, TOPICS
+from uplift.schema import CHANNELS, CONTROL_ARM, EVENT_TYPES, PAGES, SEGMENTS, TOPICS
 
 OFFERS: tuple[str, ...] = ("rate_coupon", "fee_waiver", "advisor_visit", "health_report")
 ARMS: tuple[str, ...] = (CONTROL_ARM, *OFFERS)
 REASONS: tuple[str, ...] = (
     "none", "rate_seeking", "fee_sensitivity", "service_dissatisfaction", "drift_to_silence",
 )
-CHANNELS: tuple[str, ...] = ("app", "web", "branch", "phone", "atm", "pos", "email")
 HORIZON_DAYS = 30
 VALUE_DAYS = 90
 DEFAULT_START = "2025-01-01"

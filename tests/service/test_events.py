@@ -230,7 +230,8 @@ def test_ids_written_as_banks_write_them_reach_the_customer(served, written):
         "channel": "app", "event_id": f"ids-{written}"})
     assert response.status_code == 200, response.text
     assert response.json()["customers"][0]["customer_id"] == cid
-    assert client.get(f"/v1/customers/%20{cid}.0", headers=bearer(token)).status_code == 200
+    view = client.get(f"/v1/customers/%20{cid}.0", headers=bearer(token))
+    assert view.status_code == 200 and view.json()["customer_id"] == cid   # canonical
     refused = client.post("/v1/events", headers=bearer(token), json={
         "customer_id": float(cid) + 0.5, "ts": ts.isoformat(), "event_type": "login",
         "amount": 0})
@@ -324,3 +325,44 @@ def test_a_request_gone_before_its_turn_stores_nothing_and_the_worker_goes_on(se
     stored, _, scores = service.ingest(parse_batch(_event(app, 63, event_id="after-1"))[0]) \
         .result(timeout=60)
     assert stored == 1 and scores
+
+
+@pytest.mark.parametrize(("field", "written", "meant"), [
+    ("page", "Account_Closing", "account_closing"), ("page", " rate-comparison ",
+                                                     "rate_comparison"),
+    ("channel", "APP", "app"), ("topic", "FEES", "fees")])
+def test_a_vocabulary_value_spelled_otherwise_is_refused_naming_the_value_meant(
+        served, field, written, meant):
+    """As written it would be stored and match no feature (the event silently ignored)."""
+    app, client, headers = served
+    before = app.state.store.count("events")
+    event = {**_event(app, 71, event_type="page_view", page="home"), field: written}
+    response = client.post("/v1/events", json=event, headers=headers)
+    assert response.status_code == 422
+    detail = response.json()["detail"][0]
+    assert detail["loc"] == ["events", 0, field] and repr(meant) in detail["msg"]
+    assert app.state.store.count("events") == before
+
+
+def test_text_fields_are_bounded_and_other_values_kept(served):
+    app, client, headers = served
+    long = client.post("/v1/events", headers=headers,
+                       json=_event(app, 72, event_type="complaint", topic="x" * 65))
+    assert long.status_code == 422 and "at most 64" in long.json()["detail"][0]["msg"]
+    other = client.post("/v1/events", headers=headers,
+                        json=_event(app, 73, event_type="page_view", page="mortgage_offers"))
+    assert other.status_code == 200 and other.json()["stored"] == 1
+
+
+def test_a_closed_customer_is_shown_closed_without_an_offer(served):
+    app, client, headers = served
+    customers = app.state.service.customers()
+    closed = customers[customers["close_date"].notna()]
+    if closed.empty:
+        pytest.skip("no closed customer in the slice")
+    cid = str(closed["customer_id"].iloc[0])
+    view = client.get(f"/v1/customers/{cid}", headers=headers).json()
+    assert view["open"] is False
+    assert view["best_offer"]["offer"] is None and "closed on" in view["best_offer"]["why"]
+    some = client.get(f"/v1/customers/{some_customer(app)}", headers=headers).json()
+    assert some["open"] is (str(some_customer(app)) not in set(closed["customer_id"]))

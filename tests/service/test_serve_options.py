@@ -52,3 +52,44 @@ def test_serve_demo_replays_on_the_port_it_serves(tmp_path, recorded):
     assert recorded["demo"].state == tmp_path / "state" and recorded["demo"].db is None
     assert recorded["demo"].webhooks == ["http://127.0.0.1:9/x"]
     assert recorded["replay_port"] == recorded["port"] == 8124
+
+
+def test_a_demo_store_is_kept_across_starts(tmp_path, monkeypatch, served_bank, served_models):
+    """Nothing posted to the demo is lost when it starts again: the store is seeded once and
+    then used as it is (the replay's events are retries)."""
+    import types
+
+    import pandas as pd
+
+    import uplift.pipeline as pipeline
+    from uplift.service import schema as t
+    from uplift.service.demo import demo_settings
+    from uplift.service.events import parse_batch
+    from uplift.service.store import Store
+
+    fake = types.SimpleNamespace(data=served_bank,
+                                 models=types.SimpleNamespace(folder=served_models))
+    monkeypatch.setattr(pipeline, "demo_run", lambda cache, progress: fake)
+    said: list[str] = []
+    first = demo_settings(tmp_path / "state", None, said.append)
+    store = Store(first.db)
+    try:
+        seeded = store.count("events")
+        customer = str(store.customers_frame()["customer_id"].iloc[0])
+        records, errors = parse_batch({"event_id": "kept", "customer_id": customer,
+                                       "ts": "2020-01-01T10:00:00", "event_type": "login",
+                                       "amount": 0, "channel": "app"})
+        assert not errors
+        with store.begin() as connection:
+            connection.execute(t.events.insert(), [{**records[0],
+                                                    "received_at": pd.Timestamp.now()}])
+    finally:
+        store.close()
+    second = demo_settings(tmp_path / "state", None, said.append)
+    assert second.db == first.db
+    store = Store(second.db)
+    try:
+        assert store.count("events") == seeded + 1
+    finally:
+        store.close()
+    assert said[0].startswith("seeding the demo store") and "as it is" in said[-1]

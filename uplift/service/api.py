@@ -276,7 +276,7 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
         view = service.customer_view(ids.to_store([written])[0]) if written else None
         if view is None:
             raise HTTPException(404, f"customer {customer_id!r} is not known to the service")
-        return {**view, "customer_id": customer_id}
+        return {**view, "customer_id": written}          # as POST answers: canonical
 
     @app.get("/v1/alerts", tags=["alerts"])
     def get_alerts(request: Request, tier: str | None = None, since: datetime | None = None,

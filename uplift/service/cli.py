@@ -39,6 +39,26 @@ def _sqlite_folder(db: str) -> None:
                                                                       exist_ok=True)
 
 
+def _service_store(db: str):
+    """The store ``uplift serve`` runs on at ``db``, opened; refused (exit 2) when there is
+    none: a SQLite file that does not exist, or a store without customers (a token made there
+    would not be known to the running server)."""
+    from uplift.errors import InputError
+    from uplift.service.store import Store
+
+    hint = ("--db names the store `uplift serve` uses (it prints it when it starts; "
+            f"default {DEFAULT_DB}, with --demo STATE/demo.db)")
+    if "://" not in db or db.startswith("sqlite:///"):
+        if not Path(db.removeprefix("sqlite:///")).expanduser().exists():
+            raise InputError(f"{db}: no store here; {hint}")
+    store = Store(db)
+    if store.count("customers") == 0:
+        store.close()
+        raise InputError(f"{db}: the store holds no customers (`uplift serve` seeds it "
+                         f"with --data); {hint}")
+    return store
+
+
 def serve(
     model: Annotated[Path | None, typer.Option(help="Model folder from `uplift train` "
                                                "(default with --demo: the demo bank's).")] = None,
@@ -94,7 +114,8 @@ def serve(
     # long behind the scoring worker's NumPy work
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     typer.echo(f"serving the store {settings.db} on http://{host}:{port}/ : console at /, API "
-               "docs at /docs; make tokens with uplift tokens new", err=True)
+               f"docs at /docs; make tokens with uplift tokens new --db {settings.db} --role "
+               "ROLE --name NAME", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
@@ -108,10 +129,8 @@ def tokens_new(
     """Create an API token; the secret is printed once and only its hash is stored."""
     _need_extra()
     from uplift.service.auth import new_token
-    from uplift.service.store import Store
 
-    _sqlite_folder(db)
-    store = Store(db)
+    store = _service_store(db)
     try:
         typer.echo(new_token(store, name=name, role=role))
     finally:
@@ -126,9 +145,8 @@ def tokens_revoke(
     """Revoke a token: every later request with it is refused (401)."""
     _need_extra()
     from uplift.service.auth import revoke
-    from uplift.service.store import Store
 
-    store = Store(db)
+    store = _service_store(db)
     try:
         revoke(store, name)
     finally:
@@ -141,9 +159,8 @@ def tokens_list(db: DbOption = DEFAULT_DB) -> None:
     """The tokens: name, role, created, revoked (secrets are never stored)."""
     _need_extra()
     from uplift.service.auth import listing
-    from uplift.service.store import Store
 
-    store = Store(db)
+    store = _service_store(db)
     try:
         rows = listing(store)
     finally:

@@ -19,9 +19,12 @@ REPLAY_PAUSE = 1.0         # seconds between requests
 
 def demo_settings(state: Path, db: str | None, progress: Callable[[str], None]
                   ) -> ServiceSettings:
-    """Train (first use, cached like `uplift plan`) and seed a fresh demo store: the first
-    1,000 customers of the demo bank with their events before its last day; the last day's
-    events are written to ``state/demo-replay.parquet`` for the replay."""
+    """Train (first use, cached like `uplift plan`) and seed the demo store on first use:
+    the first 1,000 customers of the demo bank with their events before its last day; the
+    last day's events are written to ``state/demo-replay.parquet`` for the replay. A store
+    already there (``state/demo.db`` or ``db``) is kept as it is, with every event posted to
+    it: the replay's events are then retries (no new alerts); delete the file for a fresh
+    replay."""
     from uplift.pipeline import default_cache, demo_run
     from uplift.service.seeding import read_bank, seed
     from uplift.service.store import Store
@@ -29,19 +32,20 @@ def demo_settings(state: Path, db: str | None, progress: Callable[[str], None]
     run = demo_run(default_cache(), progress)
     state.mkdir(parents=True, exist_ok=True)
     if db is None:
-        path = state / "demo.db"
-        for suffix in ("", "-wal", "-shm"):                 # a fresh replay every time
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        db = str(path)
+        db = str(state / "demo.db")
     customers, events, _ = read_bank(run.data)
     chosen = set(customers["customer_id"].astype(str).sort_values().iloc[:DEMO_CUSTOMERS])
     cutoff = pd.Timestamp(events["ts"].max()).normalize()
-    progress(f"seeding the demo store {db} with {len(chosen):,} customers and their events "
-             f"before {cutoff.date()}")
     store = Store(db)
     try:
         if store.count("customers") == 0:
+            progress(f"seeding the demo store {db} with {len(chosen):,} customers and their "
+                     f"events before {cutoff.date()}")
             seed(store, run.data, customers=chosen, before=cutoff)
+        else:
+            progress(f"using the demo store {db} as it is ({store.count('events'):,} events; "
+                     "the replay's events are already there after a first run: delete the "
+                     "file for a fresh replay)")
     finally:
         store.close()
     replay = events[events["customer_id"].isin(chosen) & (events["ts"] >= cutoff)]

@@ -14,10 +14,24 @@ from typing import Any
 
 import pandas as pd
 
-from uplift.schema import EVENT_TYPES, MAX_ABS_VALUE, latest_plausible_date
+from uplift.schema import (
+    CHANNELS,
+    EVENT_TYPES,
+    MAX_ABS_VALUE,
+    PAGES,
+    TOPICS,
+    latest_plausible_date,
+)
 
 MAX_EVENTS_PER_REQUEST = 1000
 TEXT_FIELDS = ("channel", "page", "topic")
+#: what the features compare these fields with; other values are kept (as in the events
+#: files) and match no feature's condition, so a value that differs from a known one only by
+#: case or spaces (``Account_Closing``) is refused, naming the value meant, instead of being
+#: stored and silently ignored
+VOCABULARIES = {"channel": CHANNELS, "page": PAGES, "topic": TOPICS}
+#: characters a text field may hold (the store's column width)
+MAX_TEXT_LENGTH = 64
 
 
 def content_key(record: dict[str, Any]) -> str:
@@ -53,6 +67,20 @@ def canonical_id(value: Any) -> str | None:
 
 def _error(index: int, field: str, message: str) -> dict[str, Any]:
     return {"loc": ["events", index, field], "msg": message}
+
+
+def _text_problem(value: str, field: str) -> str | None:
+    """Why a channel, page or topic text is refused (None: accepted)."""
+    if len(value) > MAX_TEXT_LENGTH:
+        return f"{len(value):,} characters; at most {MAX_TEXT_LENGTH}"
+    known = VOCABULARIES[field]
+    if value in known or not value.strip():
+        return None
+    meant = value.strip().lower().replace(" ", "_").replace("-", "_")
+    if meant in known:
+        return (f"{value!r}: write {meant!r} (the {field} vocabulary, lower case: "
+                f"{', '.join(known)}); as written it would match no feature")
+    return None
 
 
 def _ts(value: Any) -> datetime:
@@ -122,6 +150,8 @@ def parse_batch(body: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             value = item.get(name)
             if value is not None and not isinstance(value, str):
                 errors.append(_error(i, name, "must be text or null"))
+            elif isinstance(value, str) and (problem := _text_problem(value, name)):
+                errors.append(_error(i, name, problem))
             rec[name] = value if isinstance(value, str) and value.strip() else None
         if rec.get("event_type") == "page_view" and rec.get("page") is None:
             errors.append(_error(i, "page", "a page_view names its page (as in the events "

@@ -509,8 +509,22 @@ class OnlineService:
             return None
         out = {k: v for k, v in row.items() if k not in ("features", "last_seq")}
         out["scored_at"] = row["scored_at"].isoformat() + "Z"
-        out["best_offer"] = self.best_offer(customer_id, row["features"])
+        closed = self._closed_before(customer_id, row["as_of"])
+        out["open"] = closed is None
+        out["best_offer"] = self.best_offer(customer_id, row["features"]) if closed is None \
+            else {"offer": None, "why": f"the customer's accounts were closed on {closed}"}
         return out
+
+    def _closed_before(self, customer_id: str, as_of: str) -> str | None:
+        """The close date (ISO) when the customer was no longer open at ``as_of`` (the
+        features' ``open_at_as_of`` rule), else None."""
+        info = self.customer_rows([customer_id])
+        if info.empty or "close_date" not in info.columns:
+            return None
+        closed = pd.Timestamp(info["close_date"].iloc[0])
+        if pd.isna(closed) or closed >= pd.Timestamp(as_of):
+            return None
+        return str(closed.date())
 
     def best_offer(self, customer_id: str, features: dict[str, float]) -> dict[str, Any]:
         """The eligible offer with the highest expected net gain (currency), its 95% interval;
