@@ -366,3 +366,16 @@ def test_a_closed_customer_is_shown_closed_without_an_offer(served):
     assert view["best_offer"]["offer"] is None and "closed on" in view["best_offer"]["why"]
     some = client.get(f"/v1/customers/{some_customer(app)}", headers=headers).json()
     assert some["open"] is (str(some_customer(app)) not in set(closed["customer_id"]))
+
+
+def test_openapi_documents_the_event_body_and_the_bearer_token(served):
+    _, client, _ = served
+    document = client.get("/openapi.json").json()
+    body = document["paths"]["/v1/events"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]
+    event = body["oneOf"][0]
+    assert set(event["required"]) == {"customer_id", "ts", "event_type", "amount"}
+    assert "account_closing" in event["properties"]["page"]["description"]
+    schemes = document["components"]["securitySchemes"]
+    assert any(s.get("scheme", "").lower() == "bearer" for s in schemes.values())
+    assert document["paths"]["/v1/events"]["post"].get("security")

@@ -10,8 +10,9 @@ import time
 from datetime import datetime
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from uplift.service import auth
 from uplift.service import schema as t
 from uplift.service.auditing import GroupAudit
+from uplift.service.events import request_schema
 from uplift.service.scoring import EventConflict
 from uplift.service.settings import ServiceSettings
 
@@ -53,7 +55,11 @@ SESSION_COOKIE = "uplift_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def caller(request: Request) -> auth.Caller:
+#: declares the bearer token in the OpenAPI document (the check itself is :func:`caller`'s)
+BEARER = HTTPBearer(auto_error=False, description="`uplift tokens new` prints a token")
+
+
+def caller(request: Request, _: Any = Security(BEARER)) -> auth.Caller:
     """The authenticated caller allowed on this route (401 / 403 otherwise). The token comes
     from ``Authorization: Bearer`` or from the console's session cookie; a cookie alone does
     not authorise a change without the console's ``X-Uplift-Console`` header (403)."""
@@ -192,7 +198,8 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
         return Response(metrics.text(), media_type="text/plain; version=0.0.4")
 
     # -- events ------------------------------------------------------------------------------
-    @app.post("/v1/events", tags=["events"])
+    @app.post("/v1/events", tags=["events"], openapi_extra={"requestBody": {
+        "required": True, "content": {"application/json": {"schema": request_schema()}}}})
     async def post_events(request: Request, _: auth.Caller = Depends(caller)) -> JSONResponse:
         """Store one or many events (all or nothing), re-score the customers they name and
         return their new scores. Retried events (same ``event_id``, or same content when no

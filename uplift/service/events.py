@@ -34,6 +34,38 @@ VOCABULARIES = {"channel": CHANNELS, "page": PAGES, "topic": TOPICS}
 MAX_TEXT_LENGTH = 64
 
 
+def request_schema() -> dict[str, Any]:
+    """The JSON schema of a ``POST /v1/events`` body, for the OpenAPI document (the checks
+    themselves are :func:`parse_batch`'s, which name every problem by field)."""
+    text = {"type": ["string", "null"], "maxLength": MAX_TEXT_LENGTH}
+    event = {
+        "type": "object", "title": "Event", "additionalProperties": False,
+        "required": ["customer_id", "ts", "event_type", "amount"],
+        "properties": {
+            "event_id": {"type": "string", "minLength": 1, "maxLength": 120,
+                         "description": "the sender's id of the event (exact text): a retry "
+                         "with the same id is a no-op; without it the SHA-256 of the fields "
+                         "is the key"},
+            "customer_id": {"type": ["string", "integer"], "description": "as the bank "
+                            "writes it: 10000004, 10000004.0 and ' 10000004 ' are one "
+                            "customer; zero-padded text keeps its zeros"},
+            "ts": {"type": "string", "format": "date-time", "description": "ISO 8601; an "
+                   "offset is converted to UTC, none means UTC"},
+            "event_type": {"type": "string", "enum": list(EVENT_TYPES)},
+            "amount": {"type": "number", "minimum": 0, "maximum": MAX_ABS_VALUE,
+                       "description": "money moved (currency); 0 for other events"},
+            **{name: {**text, "description": f"one of {', '.join(VOCABULARIES[name])}; "
+                      "other values are kept and count as other"
+                      + ("; a page_view names its page" if name == "page" else "")}
+               for name in TEXT_FIELDS},
+        },
+    }
+    batch = {"type": "array", "items": event, "minItems": 1,
+             "maxItems": MAX_EVENTS_PER_REQUEST}
+    return {"oneOf": [event, batch, {"type": "object", "required": ["events"],
+                                     "properties": {"events": batch}}]}
+
+
 def content_key(record: dict[str, Any]) -> str:
     """SHA-256 (hex, 64 chars) of the canonical JSON of an event's fields: the idempotency
     key of an event sent without ``event_id``."""
