@@ -379,3 +379,15 @@ def test_openapi_documents_the_event_body_and_the_bearer_token(served):
     schemes = document["components"]["securitySchemes"]
     assert any(s.get("scheme", "").lower() == "bearer" for s in schemes.values())
     assert document["paths"]["/v1/events"]["post"].get("security")
+
+
+def test_an_id_beyond_exact_json_numbers_is_asked_for_as_text():
+    from uplift.service.events import parse_batch
+
+    event = {"ts": "2025-01-01T10:00:00", "event_type": "login", "amount": 0}
+    _, errors = parse_batch({**event, "customer_id": 1e17})
+    assert "send the id as text" in errors[0]["msg"]
+    _, errors = parse_batch({**event, "customer_id": 12.5})
+    assert "whole number" in errors[0]["msg"]
+    records, errors = parse_batch({**event, "customer_id": "100000000000000000"})
+    assert not errors and records[0]["customer_id"] == "100000000000000000"

@@ -97,6 +97,16 @@ def canonical_id(value: Any) -> str | None:
     return None if pd.isna(text) else str(text)
 
 
+def _id_problem(value: Any) -> str:
+    """Why ``value`` is not a customer id."""
+    from uplift.ids import MAX_EXACT_FLOAT
+
+    if isinstance(value, float) and value.is_integer() and abs(value) >= MAX_EXACT_FLOAT:
+        return (f"{value!r}: a number this large is not exact in JSON (beyond 2^53); send "
+                "the id as text")
+    return f"{value!r}: an id is required: text, or a whole number"
+
+
 def _error(index: int, field: str, message: str) -> dict[str, Any]:
     return {"loc": ["events", index, field], "msg": message}
 
@@ -153,8 +163,7 @@ def parse_batch(body: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         rec: dict[str, Any] = {}
         cid = canonical_id(item.get("customer_id"))
         if cid is None:
-            errors.append(_error(i, "customer_id", f"{item.get('customer_id')!r}: an id is "
-                                 "required: text, or a whole number"))
+            errors.append(_error(i, "customer_id", _id_problem(item.get("customer_id"))))
         else:
             rec["customer_id"] = cid
         try:
