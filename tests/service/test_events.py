@@ -391,3 +391,21 @@ def test_an_id_beyond_exact_json_numbers_is_asked_for_as_text():
     assert "whole number" in errors[0]["msg"]
     records, errors = parse_batch({**event, "customer_id": "100000000000000000"})
     assert not errors and records[0]["customer_id"] == "100000000000000000"
+
+
+def test_an_event_far_after_the_data_is_refused_not_moving_every_score(served):
+    """A mistyped year would move the as-of date of every later score: refused by field;
+    a request whose events walk forward a day at a time is not."""
+    app, client, headers = served
+    before = app.state.store.count("events")
+    day_before = app.state.service.current_day()
+    jump = client.post("/v1/events", headers=headers, json=[
+        _event(app, 81), _event(app, 82 + 40 * 86400, event_type="complaint", topic="fees")])
+    assert jump.status_code == 422
+    detail = jump.json()["detail"]
+    assert [d["loc"] for d in detail] == [["events", 1, "ts"]]
+    assert "--max-days-ahead" in detail[0]["msg"]
+    assert app.state.store.count("events") == before
+    assert app.state.service.current_day() == day_before
+    walk = [_event(app, 90 + k * 2 * 86400, event_id=f"walk-{k}") for k in range(3)]
+    assert client.post("/v1/events", headers=headers, json=walk[::-1]).status_code == 200

@@ -77,6 +77,10 @@ def serve(
     demo: Annotated[bool, typer.Option("--demo", help="Serve the demo bank's models on a "
                                        "small slice of its customers and replay its last "
                                        "events so alerts arrive.")] = False,
+    max_days_ahead: Annotated[float, typer.Option(
+        min=0, help="Refuse an event more than this many days after the latest stored one "
+        "(it would move every score's as-of date: a mistyped year); raise it when a feed "
+        "resumes after a longer pause.")] = 3.0,
 ) -> None:
     """Run the HTTP API (OpenAPI docs at /docs)."""
     _need_extra()
@@ -104,6 +108,7 @@ def serve(
                                    config=config, webhooks=list(webhook or []),
                                    webhook_secret=secret.encode() if secret else None,
                                    state=state)
+    settings.max_days_ahead = max_days_ahead
     app = create_app(settings)
     if demo:
         from uplift.service.demo import start_replay

@@ -114,12 +114,16 @@ class OnlineService:
     # -- the clock ---------------------------------------------------------------------------
     def current_day(self) -> str:
         """The as-of date of online scores: the day after the latest stored event."""
-        if self._last_ts is None:
-            self._last_ts = self.store.last_event_ts()
-        last = self._last_ts
+        last = self.latest_event_ts()
         if last is None:
             raise InputError("the store holds no events; seed it with --data")
         return str((pd.Timestamp(last).normalize() + pd.Timedelta(days=1)).date())
+
+    def latest_event_ts(self):
+        """The latest event time in the store (None when it holds none)."""
+        if self._last_ts is None:
+            self._last_ts = self.store.last_event_ts()
+        return self._last_ts
 
     def customers(self) -> pd.DataFrame:
         """The customers table as stored (read once: customers are seeded, not posted)."""

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_BODY_BYTES = 1_000_000
+#: how far (days) an event may lie after the latest one stored (or the request's earlier ones)
+MAX_DAYS_AHEAD = 3.0
 
 
 @dataclass
@@ -14,7 +16,10 @@ class ServiceSettings:
     campaign log) that seeds an empty store and that plans are made from; ``model``: a model
     folder from `uplift train`; ``campaign``: the campaign spec (default: the packaged demo
     spec); ``webhooks``: URLs that receive escalations, signed with ``webhook_secret``;
-    ``state``: folder for plan files."""
+    ``state``: folder for plan files; ``max_days_ahead``: an event more than this many days
+    after the latest stored one (and the request's earlier ones) is refused, since the
+    data's "today", the as-of date of every score, would jump with it (a year mistyped in
+    one record)."""
 
     db: str
     model: Path
@@ -25,4 +30,5 @@ class ServiceSettings:
     webhook_secret: bytes | None = None
     state: Path = Path("uplift-serve")
     max_body_bytes: int = MAX_BODY_BYTES
+    max_days_ahead: float = MAX_DAYS_AHEAD
     replay: Path | None = None        # demo: events to replay after start
