@@ -270,7 +270,7 @@ def append_entries(entries: list[dict[str, Any]], path: Path | None = None
             handle.write("".join(lines).encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
-            _write_head(path, entries[-1])
+            _write_head(path, entries[-1], key)
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
     return entries
@@ -280,15 +280,17 @@ def head_path(path: Path) -> Path:
     return path.with_name(path.name + ".head")
 
 
-def _write_head(path: Path, entry: dict[str, Any]) -> None:
-    import json
-
-    from uplift.files import write_text_atomic
-
+def _write_head(path: Path, entry: dict[str, Any], key: bytes | None) -> None:
+    """Replace the head file (sequence and hash of the last entry, MAC'd with ``key``) by a
+    rename; called under the log's lock, so one fixed temporary name serves every writer."""
     head: dict[str, Any] = {"seq": entry["seq"], "hash": entry["hash"]}
-    if (key := audit_key()) is not None:
+    if key is not None:
         head["mac"] = _mac(key, "head", entry["seq"], entry["hash"])
-    write_text_atomic(json.dumps(head, indent=2) + "\n", head_path(path))
+    target = head_path(path)
+    partial = target.with_name(target.name + ".part")
+    with open(partial, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(head, indent=2) + "\n")
+    os.replace(partial, target)
 
 
 @dataclass
