@@ -35,9 +35,11 @@ def test_serve_passes_every_option_to_the_app(tmp_path, recorded, monkeypatch):
     args = ["serve", "--model", str(tmp_path / "models"), "--campaign", str(tmp_path / "c.yaml"),
             "--data", str(tmp_path / "bank"), "--db", db, "--host", "127.0.0.2", "--port", "8123",
             "--webhook", "http://127.0.0.1:9/a", "--webhook", "http://127.0.0.1:9/b",
-            "--config", str(tmp_path / "s.yaml"), "--state", str(tmp_path / "state")]
+            "--config", str(tmp_path / "s.yaml"), "--state", str(tmp_path / "state"),
+            "--max-days-ahead", "10"]
     assert run(args) == 0
     settings = recorded["app"]
+    assert settings.max_days_ahead == 10
     assert settings.model == tmp_path / "models" and settings.data == tmp_path / "bank"
     assert settings.campaign == tmp_path / "c.yaml" and settings.config == tmp_path / "s.yaml"
     assert settings.db == db and Path(db).parent.is_dir()       # the SQLite folder is made

@@ -352,15 +352,13 @@ class OnlineService:
             except Exception as exc:
                 for j in posting:
                     j.future.set_exception(exc)
-                outcomes = None
-            for k, j in enumerate(posting):
-                if outcomes is None:
-                    continue
-                if isinstance(outcomes[k], EventConflict):
-                    j.future.set_exception(outcomes[k])
+                outcomes = []
+            for j, outcome in zip(posting, outcomes, strict=False):
+                if isinstance(outcome, EventConflict):
+                    j.future.set_exception(outcome)
                 else:
-                    stored[id(j)] = outcomes[k]
-                    j.customers = outcomes[k][2]
+                    stored[id(j)] = outcome
+                    j.customers = outcome[2]
         live = [j for j in jobs if j.records is None or id(j) in stored]
         wanted = sorted({c for j in live for c in j.customers})
         try:
