@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from uplift.service import auth
 from uplift.service import schema as t
 from uplift.service.auditing import GroupAudit
-from uplift.service.events import request_schema
+from uplift.service.events import request_schema, too_far_ahead
 from uplift.service.scoring import EventConflict
 from uplift.service.settings import ServiceSettings
 
@@ -222,8 +222,8 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
                        "msg": f"unknown customer {raw_of[r['customer_id']]!r}; nothing was "
                               "stored"}
                       for i, r in enumerate(records) if r["customer_id"] not in known]
-            errors += _too_far_ahead(records, service.latest_event_ts(),
-                                     settings.max_days_ahead)
+            errors += too_far_ahead(records, service.latest_event_ts(),
+                                    settings.max_days_ahead)
         if errors:
             metrics.events.labels(outcome="rejected").inc(
                 len(payload) if isinstance(payload, list) else 1)
@@ -428,29 +428,6 @@ class RequestAccounting:
             if not answered:
                 await self.account(Request(scope), 500, time.perf_counter() - started)
             raise
-
-
-def _too_far_ahead(records: list[dict[str, Any]], latest, days: float
-                   ) -> list[dict[str, Any]]:
-    """Errors for events more than ``days`` after the latest stored event and the request's
-    earlier events (taken in time order): each would move every score's as-of date."""
-    if latest is None:
-        return []
-    import pandas as pd
-
-    reach, out = pd.Timestamp(latest), []
-    for i in sorted(range(len(records)), key=lambda k: records[k]["ts"]):
-        ts = pd.Timestamp(records[i]["ts"])
-        if ts > reach + pd.Timedelta(days=days):
-            out.append({"loc": ["events", i, "ts"], "msg": (
-                f"{ts.isoformat()} is {(ts - pd.Timestamp(latest)) / pd.Timedelta(days=1):.1f}"
-                f" days after the latest stored event ({pd.Timestamp(latest).isoformat()}): "
-                f"every score's as-of date would move with it; post events in time order, "
-                f"or start the service with a larger --max-days-ahead (now {days:g}) after "
-                "a longer pause of the feed; nothing was stored")})
-        else:
-            reach = max(reach, ts)
-    return sorted(out, key=lambda e: e["loc"][1])
 
 
 def _audit_entry(request: Request, path: str, status: int, seconds: float, who

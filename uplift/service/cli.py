@@ -33,10 +33,16 @@ def _need_extra() -> None:
                          f"'uplift[serve]' ({exc})") from exc
 
 
-def _sqlite_folder(db: str) -> None:
+def _sqlite_file(db: str) -> Path | None:
+    """The file of a SQLite ``--db`` (a path or sqlite:///FILE); None for a server URL."""
     if "://" not in db or db.startswith("sqlite:///"):
-        Path(db.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True,
-                                                                      exist_ok=True)
+        return Path(db.removeprefix("sqlite:///")).expanduser()
+    return None
+
+
+def _sqlite_folder(db: str) -> None:
+    if (file := _sqlite_file(db)) is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _service_store(db: str):
@@ -48,9 +54,8 @@ def _service_store(db: str):
 
     hint = ("--db names the store `uplift serve` uses (it prints it when it starts; "
             f"default {DEFAULT_DB}, with --demo STATE/demo.db)")
-    if "://" not in db or db.startswith("sqlite:///"):
-        if not Path(db.removeprefix("sqlite:///")).expanduser().exists():
-            raise InputError(f"{db}: no store here; {hint}")
+    if (file := _sqlite_file(db)) is not None and not file.exists():
+        raise InputError(f"{db}: no store here; {hint}")
     store = Store(db)
     if store.count("customers") == 0:
         store.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -205,6 +205,29 @@ def parse_batch(body: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         rec["event_key"] = f"id:{key}" if key is not None else "h" + content_key(rec)
         out.append(rec)
     return (out, errors) if not errors else ([], errors)
+
+
+def too_far_ahead(records: list[dict[str, Any]], latest: datetime | None, days: float
+                  ) -> list[dict[str, Any]]:
+    """Errors for events (from :func:`parse_batch`) more than ``days`` after ``latest``, the
+    latest stored event, and the request's earlier events (taken in time order): each would
+    move every score's as-of date."""
+    if latest is None:
+        return []
+    latest = pd.Timestamp(latest).to_pydatetime()          # the store's text or datetime
+    allowed, reach, out = timedelta(days=days), latest, []
+    for i in sorted(range(len(records)), key=lambda k: records[k]["ts"]):
+        ts = records[i]["ts"]
+        if ts > reach + allowed:
+            out.append(_error(i, "ts", (
+                f"{ts.isoformat()} is {(ts - latest) / timedelta(days=1):.1f} days after the "
+                f"latest stored event ({latest.isoformat()}): every score's as-of date would "
+                "move with it; post events in time order, or start the service with a larger "
+                f"--max-days-ahead (now {days:g}) after a longer pause of the feed; nothing "
+                "was stored")))
+        else:
+            reach = max(reach, ts)
+    return sorted(out, key=lambda e: e["loc"][1])
 
 
 def as_frame(records: list[dict[str, Any]]) -> pd.DataFrame:

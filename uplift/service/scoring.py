@@ -239,23 +239,14 @@ class OnlineService:
         return stale
 
     # -- ingestion ---------------------------------------------------------------------------
-    def store_events(self, records: list[dict[str, Any]]) -> tuple[int, int, list[str]]:
-        """Commit new events (retries of stored ones are skipped); returns (stored,
-        duplicates, customers with new events). An ``event_id`` already used for a different
-        event (in the store or earlier in the batch) raises :class:`EventConflict` and
-        nothing is stored: a retry must repeat its event exactly."""
-        outcome = self._store_batches([records])[0]
-        if isinstance(outcome, EventConflict):
-            raise outcome
-        return outcome
-
     def _store_batches(self, batches: list[list[dict[str, Any]]]
                        ) -> list[tuple[int, int, list[str]] | EventConflict]:
-        """:meth:`store_events` for several requests' batches in one transaction (one commit
-        for all: the scoring worker stores what concurrent requests posted together), each
-        batch all or nothing, in order: a batch whose ``event_id`` names a different event
+        """Commit several requests' batches of new events in one transaction (the scoring
+        worker stores what concurrent requests posted together); per batch, in order,
+        (stored, duplicates, customers with new events): retries of stored events are
+        skipped. Each batch is all or nothing: one whose ``event_id`` names a different event
         (stored, earlier in it, or in an earlier batch here) gets :class:`EventConflict` and
-        stores nothing; the others are stored."""
+        stores nothing (a retry must repeat its event exactly); the others are stored."""
         keys = [r["event_key"] for records in batches for r in records]
         now = utcnow()
         fields = [t.events.c[name] for name in EVENT_FIELDS]
