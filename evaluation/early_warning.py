@@ -17,6 +17,14 @@ open that day are computed (``uplift.features.build_features``) and scored
 Also the same figures at other red thresholds (the trade-off a bank chooses), and the same
 replay on the bank of the same seed without trigger events (``--no-triggers``) for old vs new.
 
+What the simulator allows: the same replay scored by the full-information oracle
+(``uplift.simulate.true_churn_probability``: every latent state known, 30- and 90-day windows),
+and for each scorer its *frontier*: the largest share of exits warned >= 30 days ahead at any
+threshold whose red alerts still exit within 30 days at >= 3x the base rate (thresholds at the
+70th..99th percentiles of the customer-day risks). Also how many watched exits had their
+disengagement onset, or a trigger event, >= 30 days before the exit: no scorer can warn the
+others that early except by chance.
+
 Usage: python evaluation/early_warning.py [--customers 20000] [--seed 0] [--step 1]
        [--no-triggers] [--threads 1]
 """
@@ -28,19 +36,22 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from uplift.churn import ChurnModel
 from uplift.cli import run
 from uplift.features import FeatureInputs, build_features
-from uplift.simulate import read_bank_table
+from uplift.simulate import read_bank_table, read_truth, true_churn_probability
 
 TRAIN_SNAPSHOTS = ["2025-03-01", "2025-04-01", "2025-05-01", "2025-06-01"]  # labels end 07-01
 REPLAY_START = "2025-08-01"
 REPLAY_DAYS = 90
 FOLLOW_UP = 60
 LEADS = (30, 14, 7)
-THRESHOLDS = (0.05, 0.10, 0.15, 0.20, 0.30)
+THRESHOLDS = (0.02, 0.03, 0.05, 0.10, 0.15, 0.20, 0.30)
+MIN_LIFT = 3.0
+ORACLE_HORIZONS = (30, 90)
 
 
 def replay_scores(data: Path, model: ChurnModel, days: list[pd.Timestamp], threads: int
@@ -92,6 +103,57 @@ def lead_figures(scores: pd.DataFrame, exits: pd.Series, threshold: float,
     return out
 
 
+def oracle_scores(data: Path, days: list[pd.Timestamp], horizon: int) -> pd.DataFrame:
+    """The full-information oracle's risk of every customer open on each replay day."""
+    customers = read_bank_table(data / "customers.parquet")
+    truth = read_truth(data / "truth.parquet").set_index("customer_id").loc[
+        customers["customer_id"]].reset_index()
+    parts = []
+    for day in days:
+        open_now = ((customers["open_date"] <= day) & (customers["close_date"].isna()
+                                                        | (customers["close_date"] > day)))
+        risk = true_churn_probability(truth, day, horizon_days=horizon)
+        parts.append(pd.DataFrame({"customer_id": customers["customer_id"][open_now].to_numpy(),
+                                   "day": day, "risk": risk[open_now.to_numpy()]}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def frontier(scores: pd.DataFrame, exits: pd.Series, days: list[pd.Timestamp]
+             ) -> dict[str, float]:
+    """Most exits warned >= 30 days at a threshold whose 30-day alert lift is >= MIN_LIFT."""
+    best = {"threshold": float("nan"), "warned >= 30 days": 0.0, "lift 30d": float("nan")}
+    for q in np.arange(0.70, 0.995, 0.01):
+        threshold = float(scores["risk"].quantile(q))
+        figures = lead_figures(scores, exits, threshold, days)
+        if (figures["lift 30d"] >= MIN_LIFT
+                and figures["warned >= 30 days"] > best["warned >= 30 days"]):
+            best = {"threshold": threshold, "warned >= 30 days": figures["warned >= 30 days"],
+                    "lift 30d": figures["lift 30d"],
+                    "alerts per 1,000 customers per day":
+                        figures["alerts per 1,000 customers per day"]}
+    return best
+
+
+def onset_lead(data: Path, exits: pd.Series, days: list[pd.Timestamp]) -> dict[str, float]:
+    """Of the watched exits: share with an onset / a trigger >= 30 days before the exit."""
+    truth = read_truth(data / "truth.parquet").set_index("customer_id")
+    watched = exits[(exits >= days[0] + pd.Timedelta(days=30))
+                    & (exits <= days[-1] + pd.Timedelta(days=1))]
+    start = pd.Timestamp(truth.attrs.get("start_date", "2025-01-01"))
+    rows = truth.loc[watched.index]
+
+    def before_exit(column: str) -> pd.Series:
+        when = start + pd.to_timedelta(rows[column].replace(np.inf, np.nan), unit="D")
+        return (watched - when).dt.days
+
+    onset, trigger = before_exit("onset_day"), before_exit("trigger_day")
+    return {"exits watched": float(len(watched)),
+            "no disengagement onset (base-rate exits)": float(onset.isna().mean()),
+            "onset >= 30 days before the exit": float((onset >= 30).mean()),
+            "trigger >= 30 days before the exit": float((trigger >= 30).mean()),
+            "median days from onset to exit": float(onset.median())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=20_000)
@@ -135,6 +197,15 @@ def main() -> None:
         with pd.option_context("display.float_format", "{:,.3f}".format,
                                "display.width", 200, "display.max_columns", 20):
             print(table)
+            print("\nwhat the simulator allows (watched exits):")
+            print(pd.Series(onset_lead(data, exits, days)).to_string())
+            fronts = {"churn model": frontier(scores, exits, days)}
+            for horizon in ORACLE_HORIZONS:
+                fronts[f"oracle, {horizon}-day risk"] = frontier(
+                    oracle_scores(data, days, horizon), exits, days)
+            print(f"\nfrontier: most exits warned >= 30 days at a 30-day alert lift >= "
+                  f"{MIN_LIFT:g}x")
+            print(pd.DataFrame(fronts))
     print(f"time {time.perf_counter() - started:.0f} s")
 
 
