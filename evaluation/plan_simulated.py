@@ -21,7 +21,7 @@ Over several simulated banks (``--seeds``; seed 0 is the demo bank, the others a
 and trained the same way under the cache folder) it prints per budget the mean and spread of
 plan / oracle and plan vs greedy-by-predicted-gain, and the same for the plan on raw
 per-customer effects (before the held-out calibration test replaced the offers without signal
-by segment averages, :mod:`uplift.effects.calibration`).
+by the averages of effect groups (churn tier and top reason), :mod:`uplift.effects.calibration`).
 
 Usage: python evaluation/plan_simulated.py [--budgets 10000,30000,100000,demo]
        [--seeds 0,1,2] [--variants]
@@ -172,7 +172,7 @@ def evaluate_bank(seed: int, budgets: list[float], spec, variants: bool) -> list
     for k, offer in enumerate(names):
         r_raw = np.corrcoef(g_raw[:, k], g_true[:, k])[0, 1]
         print(f"  {offer:<14} raw predicted vs true gain: correlation {r_raw:+.3f}; plan uses "
-              f"{'raw' if np.allclose(g_raw[:, k], g_pred[:, k]) else 'segment averages'}")
+              f"{'raw' if np.allclose(g_raw[:, k], g_pred[:, k]) else 'group averages'}")
     oracle_table = scores.copy()
     for o in names:
         oracle_table[f"gain_{o}"] = oracle_scores[f"gain_{o}"]

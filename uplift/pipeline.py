@@ -93,7 +93,8 @@ def fingerprint(inputs: FeatureInputs, as_of: str, settings: Settings, seed: int
                "as_of": as_of, "settings": settings.model_dump(), "seed": seed,
                "version": __version__, "features": [f.name for f in FEATURES],
                "parts": ["churn", "effects_churn", "effects_value", "backtest with baseline",
-                         "signed models v2", "text ids", "learner registry v3"],
+                         "signed models v2", "text ids", "learner registry v3",
+                         "effect groups"],
                "pseudonym_key": keys["pseudonym_key"],
                "encrypted": keys["master_key"] is not None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -196,9 +197,17 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
         progress(f"  effects on {outcome}: learner {model.estimator_.learner_}")
     customers = read_customers(inputs)
     logged = protect_ids(campaign, source=str(inputs.campaign_log))
-    risk = churn.predict_proba(logged[list(churn.spec_.features)], source="campaign log")
+    # the logged customers' churn risk, tier and top reason at assignment (reasons above
+    # green, as in a plan's scores): the risk is the backtest's baseline, tier and reason the
+    # effect groups of the offers without per-customer signal
+    logged_features = logged[list(churn.spec_.features)]
+    risk = churn.predict_proba(logged_features, source="campaign log")
+    churn.reasons_from = min(churn.tiers_.values(), default=0.0)
+    at_assignment = churn.score(logged[["customer_id", *churn.spec_.features]],
+                                source="campaign log", id_col="customer_id", top_k=1)
     backtest = backtest_table(logged, customers, effect_models["effects_churn"],
-                              effect_models["effects_value"], baseline_risk=risk)
+                              effect_models["effects_value"], baseline_risk=risk,
+                              effect_groups=effect_groups_of(at_assignment))
     from uplift.effects.calibration import EVIDENCE_FILE, all_evidence, describe, evidence_rows
 
     evidence = all_evidence(backtest, value=settings.customer_value)
@@ -295,7 +304,7 @@ def score_customers(inputs: FeatureInputs, as_of: str, models: Models, spec: Cam
 @dataclass
 class Scoring:
     """Scores with what it took to make them: the open customers' features and customers-table
-    rows (same order as ``table``), the segment means, the calibration evidence and the raw
+    rows (same order as ``table``), the effect groups' means, the calibration evidence and the raw
     predictions (:func:`predict_rows`)."""
 
     table: pd.DataFrame
@@ -326,7 +335,7 @@ def scoring(inputs: FeatureInputs, as_of: str, models: Models, spec: CampaignSpe
                                         reasons=with_se) for rows in chunks(len(current))],
                           ignore_index=True)
     evidence = offer_evidence(models, settings)
-    means = effect_means(evidence, predicted, info)
+    means = effect_means(evidence, predicted)
     table = finish_rows(predicted, info, models, spec, settings, means, evidence)
     return Scoring(table, current, info, means, evidence, predicted)
 
@@ -424,10 +433,13 @@ def predict_rows(current: pd.DataFrame, models: Models, spec: CampaignSpec, *,
     """Row by row (no statistic across customers, so any batch scores the same; the Spark
     engine runs it on partitions): customer_id, churn risk, tier, reasons, and every arm's
     predicted effects on churn (columns ``churn__effect_<arm>``, ``churn__se_<arm>``) and on
-    value (``value__...``). ``reasons=False`` leaves the reasons empty (they are TreeSHAP, the
-    costly part of a churn score); ``with_se=False`` the effects' standard errors out."""
-    # every planned customer gets reasons, even green
-    models.churn.reasons_from = 0.0 if reasons else float("inf")
+    value (``value__...``). ``reasons=False`` gives reasons to the customers above the green
+    tier only (they are TreeSHAP, the costly part of a churn score; those customers' top reason
+    forms their effect group, :func:`effect_groups_of`); ``with_se=False`` leaves the effects'
+    standard errors out."""
+    # every planned customer gets reasons, even green; the others' reasons are the same
+    models.churn.reasons_from = 0.0 if reasons else min(models.churn.tiers_.values(),
+                                                         default=0.0)
     churn = models.churn.score(current, source="features", id_col="customer_id")
     known = set(models.effects_churn.arms)
     unknown = [o for o in spec.offer_names if o not in known]
@@ -449,37 +461,44 @@ def _effects(predicted: pd.DataFrame, prefix: str) -> pd.DataFrame | None:
     return predicted[cols].rename(columns=lambda c: c.removeprefix(prefix)) if cols else None
 
 
-def effect_sums(evidence: dict | None, predicted: pd.DataFrame, info: pd.DataFrame
-                ) -> pd.DataFrame:
-    """Per outcome (``churn`` / ``value``), offer without per-customer signal (``evidence``,
-    :func:`offer_evidence`) and segment: the sum and count of predicted effects (rows of
-    batches add up; :func:`effect_means`)."""
-    from uplift.effects.calibration import segment_sums
+def effect_groups_of(predicted: pd.DataFrame) -> np.ndarray:
+    """The effect group of each row of :func:`predict_rows` (churn tier, and above green the
+    top reason; :func:`uplift.effects.calibration.effect_groups`)."""
+    from uplift.effects.calibration import effect_groups
 
-    columns = ["outcome", "offer", "segment", "total", "count"]
+    reasons = predicted["reason_1"] if "reason_1" in predicted.columns else pd.Series(
+        "", index=predicted.index)
+    return effect_groups(predicted["tier"].to_numpy(), reasons.to_numpy())
+
+
+def effect_sums(evidence: dict | None, predicted: pd.DataFrame) -> pd.DataFrame:
+    """Per outcome (``churn`` / ``value``), offer without per-customer signal (``evidence``,
+    :func:`offer_evidence`) and effect group: the sum and count of predicted effects (rows of
+    batches add up; :func:`effect_means`)."""
+    from uplift.effects.calibration import group_sums
+
+    columns = ["outcome", "offer", "group", "total", "count"]
     if not evidence:
         return pd.DataFrame({c: [] for c in columns})
-    segments = info["segment"].to_numpy() if "segment" in info.columns else None
+    groups = effect_groups_of(predicted)
     parts = []
     for outcome, prefix in (("churn", CHURN_EFFECT), ("value", VALUE_EFFECT)):
         effects = _effects(predicted, prefix)
         if effects is not None:
-            parts.append(segment_sums(evidence[outcome], effects, segments)
-                         .assign(outcome=outcome))
+            parts.append(group_sums(evidence[outcome], effects, groups).assign(outcome=outcome))
     return pd.concat(parts, ignore_index=True)[columns]
 
 
-def effect_means(evidence: dict | None, predicted: pd.DataFrame | None,
-                 info: pd.DataFrame | None, *, sums: pd.DataFrame | None = None
-                 ) -> dict[str, dict[str, dict[str, float]]]:
-    """outcome -> offer -> segment -> mean predicted effect over all scored customers, for the
-    offers whose predictions failed the held-out calibration test (from ``sums`` when the
-    customers were scored in batches)."""
-    from uplift.effects.calibration import segment_means
+def effect_means(evidence: dict | None, predicted: pd.DataFrame | None, *,
+                 sums: pd.DataFrame | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """outcome -> offer -> effect group -> mean predicted effect over all scored customers,
+    for the offers whose predictions failed the held-out calibration test (from ``sums`` when
+    the customers were scored in batches)."""
+    from uplift.effects.calibration import group_means
 
     if sums is None:
-        sums = effect_sums(evidence, predicted, info)
-    return {outcome: segment_means(sums[sums["outcome"] == outcome])
+        sums = effect_sums(evidence, predicted)
+    return {outcome: group_means(sums[sums["outcome"] == outcome])
             for outcome in ("churn", "value")}
 
 
@@ -488,7 +507,8 @@ def finish_rows(predicted: pd.DataFrame, info: pd.DataFrame, models: Models,
                 means: dict[str, dict[str, dict[str, float]]], evidence: dict | None
                 ) -> pd.DataFrame:
     """Scores from :func:`predict_rows` and the customers' rows: offers without per-customer
-    signal (``evidence``) take their segment's mean effect (``means``, :func:`effect_means`),
+    signal (``evidence``) take their effect group's mean effect (``means``,
+    :func:`effect_means`),
     then gains and costs per offer. Row by row."""
     from uplift.effects.calibration import coarse_effects
     from uplift.effects.gain import expected_gains
@@ -496,11 +516,11 @@ def finish_rows(predicted: pd.DataFrame, info: pd.DataFrame, models: Models,
     churn_effects = _effects(predicted, CHURN_EFFECT)
     value_effects = _effects(predicted, VALUE_EFFECT)
     if evidence:
-        segments = info["segment"].to_numpy() if "segment" in info.columns else None
-        churn_effects = coarse_effects(evidence["churn"], churn_effects, segments,
+        groups = effect_groups_of(predicted)
+        churn_effects = coarse_effects(evidence["churn"], churn_effects, groups,
                                        means=means["churn"])
         if value_effects is not None:
-            value_effects = coarse_effects(evidence["value"], value_effects, segments,
+            value_effects = coarse_effects(evidence["value"], value_effects, groups,
                                            means=means["value"])
     gains = expected_gains(info, churn_effects, spec, settings.customer_value,
                            value_effects=value_effects)

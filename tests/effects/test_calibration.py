@@ -1,4 +1,4 @@
-"""Held-out calibration (BLP) test per offer and the fallback to segment-average effects."""
+"""Held-out calibration (BLP) test per offer and the fallback to effect-group averages."""
 
 from __future__ import annotations
 
@@ -9,11 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from uplift.effects.calibration import (
+    ALL,
+    GROUP,
     PER_CUSTOMER,
-    SEGMENT,
     all_evidence,
     blp_test,
     coarse_effects,
+    effect_groups,
+    group_means,
+    group_sums,
     offer_evidence,
 )
 
@@ -45,14 +49,14 @@ def test_predictions_with_signal_keep_per_customer_effects():
         assert 0 < e.slope_se < 0.1
 
 
-def test_noise_predictions_fall_back_to_segment_averages():
+def test_noise_predictions_fall_back_to_group_averages():
     evidence = offer_evidence(planted_log(6000, 1, signal=False), outcome="value")
     assert evidence["a"].use == PER_CUSTOMER
     b = evidence["b"]
-    assert b.use == SEGMENT
+    assert b.use == GROUP
     assert abs(b.slope) < 3 * b.slope_se
     assert "noise" in b.why
-    assert b.to_dict()["use"] == SEGMENT and b.outcome == "value"
+    assert b.to_dict()["use"] == GROUP and b.outcome == "value"
 
 
 def test_churn_effects_are_tested_on_churn():
@@ -69,7 +73,7 @@ def test_churn_effects_are_tested_on_churn():
                         "oof_churn_a": tau + rng.normal(0, 0.02, n),
                         "oof_churn_b": rng.normal(-0.07, 0.05, n)})
     evidence = offer_evidence(log, outcome="churn")
-    assert evidence["a"].use == PER_CUSTOMER and evidence["b"].use == SEGMENT
+    assert evidence["a"].use == PER_CUSTOMER and evidence["b"].use == GROUP
     assert evidence["a"].average_effect == pytest.approx(-0.075, abs=0.03)
     assert evidence["a"].slope == pytest.approx(1.0, abs=0.35)
 
@@ -78,19 +82,68 @@ def test_too_few_rows_is_untested_and_coarse():
     log = planted_log(6000, 2, signal=True)
     log = log[(log["arm"] != "b") | (np.arange(len(log)) < 120)]
     e = offer_evidence(log, outcome="value")["b"]
-    assert e.treated_rows < 50 and e.use == SEGMENT
+    assert e.treated_rows < 50 and e.use == GROUP
     assert e.to_dict()["slope"] is None and "too few" in e.why
 
 
-def test_coarse_effects_replace_only_failing_offers_by_segment_means():
+def test_coarse_effects_replace_only_failing_offers_by_group_means():
     evidence = offer_evidence(planted_log(6000, 1, signal=False), outcome="value")
-    effects = pd.DataFrame({"effect_a": [1.0, 2.0, 3.0, 5.0], "effect_b": [1.0, 2.0, 3.0, 5.0],
-                            "se_b": [0.1, 0.2, 0.3, 0.4]})
-    out = coarse_effects(evidence, effects, np.array(["x", "x", "y", "y"]))
-    assert out["effect_a"].tolist() == [1.0, 2.0, 3.0, 5.0]
-    assert out["effect_b"].tolist() == [1.5, 1.5, 4.0, 4.0]
-    assert out["se_b"].tolist() == [0.1, 0.2, 0.3, 0.4]
-    assert coarse_effects(evidence, effects, None)["effect_b"].tolist() == [2.75] * 4
+    values = [1.0, 2.0] * 15 + [3.0, 5.0] * 15
+    effects = pd.DataFrame({"effect_a": values, "effect_b": values, "se_b": np.arange(60.0)})
+    groups = np.array(["red|fees"] * 30 + ["green"] * 30)
+    out = coarse_effects(evidence, effects, groups)
+    assert out["effect_a"].tolist() == values
+    assert out["effect_b"].tolist() == [1.5] * 30 + [4.0] * 30
+    assert out["se_b"].tolist() == list(np.arange(60.0))
+    assert coarse_effects(evidence, effects, None)["effect_b"].tolist() == [2.75] * 60
+
+
+def test_small_groups_take_their_tiers_mean_and_small_tiers_the_offers():
+    evidence = offer_evidence(planted_log(6000, 1, signal=False), outcome="value")
+    groups = np.array(["red|fees"] * 40 + ["red|rates"] * 5 + ["amber|fees"] * 3
+                      + ["green"] * 52)
+    b = np.concatenate([np.full(40, 1.0), np.full(5, 10.0), np.full(3, 7.0), np.full(52, 0.0)])
+    effects = pd.DataFrame({"effect_a": b, "effect_b": b})
+    out = coarse_effects(evidence, effects, groups)["effect_b"].to_numpy()
+    red = (40 * 1.0 + 5 * 10.0) / 45
+    overall = b.mean()
+    assert out[:40] == pytest.approx([1.0] * 40)             # its own mean (40 >= 30)
+    assert out[40:45] == pytest.approx([red] * 5)             # too small: the red tier's
+    assert out[45:48] == pytest.approx([overall] * 3)         # amber has 3: the offer's
+    assert out[48:] == pytest.approx([0.0] * 52)
+    means = group_means(group_sums(evidence, effects, groups))["b"]
+    assert means[ALL] == pytest.approx(overall) and means["red|*"] == pytest.approx(red)
+    # a group never seen (another batch of the same scoring) takes its tier's mean
+    unseen = coarse_effects(evidence, effects.iloc[:1], np.array(["red|balance"]),
+                            means={"b": means})
+    assert unseen["effect_b"].tolist() == pytest.approx([red])
+
+
+def test_effect_groups_pool_green_and_split_the_others_by_reason():
+    groups = effect_groups(np.array(["green", "green", "amber", "red", "red"], dtype=object),
+                           np.array(["fees", "", "rates", "fees", None], dtype=object))
+    assert groups.tolist() == ["green", "green", "amber|rates", "red|fees", "red"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 7))
+def test_group_means_of_batches_equal_the_whole(seed, batches):
+    """Sums of any split of the customers give the same means as the whole (the scores are
+    made in batches and, on Spark, in partitions)."""
+    rng = np.random.default_rng(seed)
+    n = 300
+    evidence = offer_evidence(planted_log(6000, 1, signal=False), outcome="value")
+    groups = rng.choice(["green", "amber|fees", "red|fees", "red|rates", "red"], size=n,
+                        p=[0.6, 0.1, 0.2, 0.07, 0.03])
+    effects = pd.DataFrame({"effect_b": rng.normal(0, 1, n)})
+    whole = group_means(group_sums(evidence, effects, groups))
+    cuts = np.sort(rng.choice(np.arange(1, n), size=batches - 1, replace=False))
+    parts = [group_sums(evidence, effects.iloc[lo:hi], groups[lo:hi])
+             for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, n], strict=True)]
+    split = group_means(pd.concat(parts, ignore_index=True))
+    assert split.keys() == whole.keys()
+    for key, value in whole["b"].items():
+        assert split["b"][key] == pytest.approx(value, rel=1e-12, abs=1e-12)
 
 
 @settings(max_examples=25, deadline=None)
@@ -125,7 +178,7 @@ def test_an_effect_with_signal_falls_back_when_the_gain_built_from_it_is_noise()
     assert alone.use == PER_CUSTOMER
     evidence = all_evidence(log)
     churn = evidence["churn"]["a"]
-    assert churn.slope == alone.slope and churn.use == SEGMENT
+    assert churn.slope == alone.slope and churn.use == GROUP
     assert abs(churn.gain_slope) < 3 * churn.gain_slope_se
     assert "gain slope" in churn.why
-    assert evidence["value"]["a"].use == SEGMENT
+    assert evidence["value"]["a"].use == GROUP

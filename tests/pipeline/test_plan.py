@@ -245,7 +245,7 @@ def test_plan_says_per_offer_which_effects_it_used_and_why(planned):
     assert {(e["offer"], e["outcome"]) for e in rows} == {
         (o, outcome) for o in offers for outcome in ("churn", "value")}
     for e in rows:
-        assert e["use"] in ("per-customer", "segment average")
+        assert e["use"] in ("per-customer", "group average")
         if e["use"] == "per-customer":       # kept only with slopes above 0 at 5%
             assert e["slope"] - 1.645 * e["slope_se"] > 0
             assert e["gain_slope"] - 1.645 * e["gain_slope_se"] > 0

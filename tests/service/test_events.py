@@ -10,6 +10,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -213,6 +214,44 @@ def test_customer_view_has_the_best_offer(served):
     else:
         assert offer["why"]
     assert client.get("/v1/customers/nobody", headers=headers).status_code == 404
+
+
+def test_best_offer_takes_group_averages_where_the_held_out_test_failed(served):
+    """An offer whose per-customer predictions failed the test gets the same effect for every
+    customer of an effect group, as in a plan: another customer's features (so other
+    per-customer predictions) change nothing for the same customer and group; without the
+    fallback they would."""
+    from dataclasses import replace
+
+    from uplift.effects.calibration import GROUP, campaign_group_means
+
+    app, client, headers = served
+    service = app.state.service
+    ids = service.customers()["customer_id"].astype(str).tolist()
+    with service.store.engine.connect() as connection:
+        rows = {r["customer_id"]: r["features"] for r in connection.execute(
+            select(t.scores.c.customer_id, t.scores.c.features)).mappings()}
+    saved = (service.evidence, service.effect_means, service.spec)
+    try:
+        service.evidence = {outcome: {o: replace(e, use=GROUP) for o, e in per.items()}
+                            for outcome, per in saved[0].items()}
+        log = pd.read_parquet(service.models.folder / "backtest.parquet")
+        service.effect_means = campaign_group_means(log, service.evidence)
+        offer = next(o for o in saved[2].offers if o.eligibility is None)
+        service.spec = saved[2].model_copy(update={"offers": [offer], "capacities": []})
+        group = np.array(["red|balance falling fast"], dtype=object)
+
+        def gain(features: dict) -> float:
+            out = service.best_offer(ids[0], features, group)
+            return out.get("expected_net_gain", out.get("best_candidate", {}).get(
+                "expected_net_gain"))
+
+        gains = {gain(rows[c]) for c in ids[:5]}
+        assert len(gains) == 1 and None not in gains
+        service.evidence, service.effect_means = None, {}
+        assert len({gain(rows[c]) for c in ids[:5]}) > 1      # per-customer: they differ
+    finally:
+        service.evidence, service.effect_means, service.spec = saved
 
 
 @pytest.mark.parametrize("written", ["as number", "as float", "padded by spaces", "as float text"])

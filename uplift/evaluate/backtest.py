@@ -10,7 +10,7 @@ The backtest replays the plan's rule on the randomised campaign the effects were
 1. each logged customer's effects are *out of fold* (from the cross-fitting models that never
    saw that customer), so a customer's own outcome does not inflate their estimate;
 2. offers whose out-of-fold predictions fail the held-out calibration test
-   (:mod:`uplift.effects.calibration`) use segment-average effects, as the plan does;
+   (:mod:`uplift.effects.calibration`) use effect-group averages, as the plan does;
    gains and costs come from the same campaign spec; the same allocator chooses offers under
    the same rules, with the budget and the customer counts of capacities and segment quotas
    scaled by (logged customers / planned customers); do-not-contact lists and contact
@@ -46,6 +46,7 @@ from uplift.valuation import Z_TWO_SIDED_95, realised_value
 
 OOF_CHURN, OOF_VALUE = "oof_churn_", "oof_value_"
 BASELINE = "baseline_churn_risk"
+EFFECT_GROUP = "effect_group"
 
 
 @dataclass
@@ -80,11 +81,13 @@ class Backtest:
 
 def backtest_table(campaign: pd.DataFrame, customers: pd.DataFrame, effects_churn,
                    effects_value=None, *, baseline_risk: np.ndarray | None = None,
+                   effect_groups: np.ndarray | None = None,
                    treatment: str = "arm", propensity: str = "propensity") -> pd.DataFrame:
     """The logged rows the backtest needs: arm, propensity, outcomes, customer columns (no
     ids, no dates), the out-of-fold effects of each offer and, when given, the churn risk at
-    assignment (probability). ``campaign`` must be the table the effects models were fitted
-    on, in the same row order."""
+    assignment (probability) and the rows' effect groups (churn tier and top reason,
+    :func:`uplift.effects.calibration.effect_groups`). ``campaign`` must be the table the
+    effects models were fitted on, in the same row order."""
     oof = effects_churn.estimator_.oof_
     if len(oof) != len(campaign):
         raise ValueError("the campaign table is not the one the effects were fitted on")
@@ -98,6 +101,8 @@ def backtest_table(campaign: pd.DataFrame, customers: pd.DataFrame, effects_chur
     out = pd.concat([out, info], axis=1)
     if baseline_risk is not None:
         out[BASELINE] = np.asarray(baseline_risk, dtype=float)
+    if effect_groups is not None:
+        out[EFFECT_GROUP] = np.asarray(effect_groups, dtype=object)
     for arm in effects_churn.arms:
         out[OOF_CHURN + arm] = oof[arm].to_numpy(float)
         if effects_value is not None:
@@ -124,17 +129,19 @@ def replayed_plan(table: pd.DataFrame, spec: CampaignSpec, budget: float,
     churn = pd.DataFrame({f"effect_{o}": table[OOF_CHURN + o] for o in offers})
     value_effects = (pd.DataFrame({f"effect_{o}": table[OOF_VALUE + o] for o in offers})
                      if all(OOF_VALUE + o in table.columns for o in offers) else None)
-    # the plan's rule: offers whose predictions fail the held-out test use segment averages
-    # (offers with too few logged rows to test are replayed as predicted)
+    # the plan's rule: offers whose predictions fail the held-out test use effect-group
+    # averages (offers with too few logged rows to test are replayed as predicted); a table
+    # written before the groups existed falls back to the segments
     from uplift.effects.calibration import MIN_ROWS, all_evidence, coarse_effects
 
     evidence = {outcome: {k: e for k, e in per_offer.items()
                           if min(e.treated_rows, e.control_rows) >= MIN_ROWS}
                 for outcome, per_offer in all_evidence(table, offers, value).items()}
-    segments = table["segment"].to_numpy() if "segment" in table.columns else None
-    churn = coarse_effects(evidence["churn"], churn, segments)
+    group_column = next((c for c in (EFFECT_GROUP, "segment") if c in table.columns), None)
+    groups = table[group_column].to_numpy() if group_column else None
+    churn = coarse_effects(evidence["churn"], churn, groups)
     if value_effects is not None:
-        value_effects = coarse_effects(evidence["value"], value_effects, segments)
+        value_effects = coarse_effects(evidence["value"], value_effects, groups)
     customers = table.assign(customer_id=np.arange(len(table)))
     if "marketing_consent" not in customers.columns:
         customers["marketing_consent"] = True

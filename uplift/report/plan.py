@@ -283,7 +283,7 @@ def plan_html(plan: pd.DataFrame, summary: dict, excluded: dict[str, int],
 
 
 def _evidence_section(evidence: list[dict], cur: str) -> str:
-    """Per offer: per-customer or segment-average effects, and the held-out test behind it."""
+    """Per offer: per-customer or effect-group-average effects, and the held-out test behind it."""
     def pm(value: float | None, se: float | None, fmt: str) -> str:
         return "untested" if value is None else f"{value:{fmt}} +- {se:{fmt}}"
 
@@ -298,4 +298,6 @@ def _evidence_section(evidence: list[dict], cur: str) -> str:
             "rows of the past campaign (best linear predictor: the outcome regressed on the "
             "prediction; slope 1 = calibrated, 0 = no signal, +- one standard error). Where "
             "the slope is not above 0 at 5%, the plan uses the average effect of the "
-            "customer's segment instead of per-customer predictions.</p>") + table(rows)
+            "customer's effect group instead of per-customer predictions: the churn tier "
+            "and, above green, the top churn reason (a group of fewer than 30 scored "
+            "customers takes its tier's average).</p>") + table(rows)

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import and_, func, select
 
+from uplift.effects.calibration import coarse_effects, effect_groups
 from uplift.errors import InputError, UpliftError
 from uplift.service import schema as t
 from uplift.service.history import EventHistory
@@ -87,6 +88,7 @@ class OnlineService:
         self.webhooks = list(webhooks)
         self.on_alert = on_alert or (lambda alerts: None)
         self.version = model_version(Path(models.folder))
+        self.evidence, self.effect_means = _offer_evidence(models, settings)
         self.tier_rank: dict[str, int] = {}
         self.set_tiers(models.churn.tiers_)
         self.engine = FeatureEngine(with_campaign=store.count("campaign_log") > 0)
@@ -504,8 +506,11 @@ class OnlineService:
         out["scored_at"] = row["scored_at"].isoformat() + "Z"
         closed = self._closed_before(customer_id, row["as_of"])
         out["open"] = closed is None
-        out["best_offer"] = self.best_offer(customer_id, row["features"]) if closed is None \
-            else {"offer": None, "why": f"the customer's accounts were closed on {closed}"}
+        group = effect_groups(np.array([row["tier"]], dtype=object),
+                              np.array([(row["reasons"] or [""])[0]], dtype=object))
+        out["best_offer"] = self.best_offer(customer_id, row["features"], group) \
+            if closed is None else {"offer": None,
+                                    "why": f"the customer's accounts were closed on {closed}"}
         return out
 
     def _closed_before(self, customer_id: str, as_of: str) -> str | None:
@@ -519,9 +524,13 @@ class OnlineService:
             return None
         return str(closed.date())
 
-    def best_offer(self, customer_id: str, features: dict[str, float]) -> dict[str, Any]:
+    def best_offer(self, customer_id: str, features: dict[str, float],
+                   group: np.ndarray | None = None) -> dict[str, Any]:
         """The eligible offer with the highest expected net gain (currency), its 95% interval;
-        ``offer`` is None when no offer is expected to gain or none is allowed."""
+        ``offer`` is None when no offer is expected to gain or none is allowed. As in a plan,
+        offers whose per-customer predictions failed the held-out test take the average of
+        the customer's effect group (``group``: one label, from the stored tier and top
+        reason), here over the past campaign's customers."""
         from uplift.campaign import eligible
         from uplift.effects.gain import expected_gains
         from uplift.schema import parse_flags
@@ -532,6 +541,12 @@ class OnlineService:
         churn_effects = self.models.effects_churn.predict(frame, source="features")
         value_effects = (self.models.effects_value.predict(frame, source="features")
                          if self.models.effects_value is not None else None)
+        if self.evidence:
+            churn_effects = coarse_effects(self.evidence["churn"], churn_effects, group,
+                                           means=self.effect_means["churn"])
+            if value_effects is not None:
+                value_effects = coarse_effects(self.evidence["value"], value_effects, group,
+                                               means=self.effect_means["value"])
         gains = expected_gains(info, churn_effects, self.spec, self.settings.customer_value,
                                value_effects=value_effects)
         if self.spec.require_consent:
@@ -558,6 +573,19 @@ class OnlineService:
             return {"offer": None, "why": "no offer is expected to gain more than it costs",
                     "best_candidate": best}
         return {**best, "currency": self.spec.currency, "campaign": self.spec.name}
+
+
+def _offer_evidence(models, settings) -> tuple[dict | None, dict]:
+    """The held-out test of each offer's predictions (as trained) and, for the offers that
+    failed it, their effect-group means over the past campaign's customers."""
+    from uplift.effects.calibration import campaign_group_means
+    from uplift.pipeline import offer_evidence
+
+    evidence = offer_evidence(models, settings)
+    log = Path(models.folder) / "backtest.parquet"
+    if not evidence or not log.exists():
+        return None, {}
+    return evidence, campaign_group_means(pd.read_parquet(log), evidence)
 
 
 def wait_for(predicate, timeout: float = 10.0, step: float = 0.05) -> bool:

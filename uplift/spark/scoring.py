@@ -90,12 +90,11 @@ def score_frame(session, features, customers: pd.DataFrame, models: Models,
     def sums(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         evidence_ = shared.value[3]
         for batch in batches:
-            _, info = _split(batch)
-            yield plain(effect_sums(evidence_, batch.reset_index(drop=True), info))
+            yield plain(effect_sums(evidence_, batch.reset_index(drop=True)))
 
-    sum_schema = "outcome string, offer string, segment string, total double, count long"
+    sum_schema = "outcome string, offer string, group string, total double, count long"
     totals = predicted.mapInPandas(sums, sum_schema).toPandas()
-    means = effect_means(evidence, None, None, sums=totals)
+    means = effect_means(evidence, None, sums=totals)
 
     def finish(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         models_, spec_, settings_, evidence_ = shared.value
