@@ -101,11 +101,11 @@ def main() -> None:
                            ""), axis=1)
         print(f"test snapshot {TEST_SNAPSHOT}: {len(scores):,} customers, churn rate "
               f"{y.mean():.3f}")
-        low, high = gap_interval(y, scores["churn_risk"].to_numpy(),
+        gap_low, gap_high = gap_interval(y, scores["churn_risk"].to_numpy(),
                                  scores["oracle"].to_numpy())
         print(f"ROC-AUC model {auc_model:.4f}  oracle {auc_oracle:.4f}  gap "
-              f"{auc_oracle - auc_model:.4f} (95% paired bootstrap interval {low:.4f} .. "
-              f"{high:.4f})")
+              f"{auc_oracle - auc_model:.4f} (95% paired bootstrap interval {gap_low:.4f} .. "
+              f"{gap_high:.4f})")
         print(f"ECE model {ece:.4f}  (validation inside fit: AUC "
               f"{validation['evaluation']['roc_auc']:.4f}, ECE "
               f"{validation['evaluation']['ece']:.4f}, {validation['calibration_method']})")

@@ -34,6 +34,31 @@ def test_validate_accepts_the_simulated_bank(small_bank_dir, capsys):
     assert "all inputs meet their contracts" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("offers", [["fee_waiver"], ["fee_waiver", "health_report"],
+                                    ["fee_waiver", "gift_card"]])
+def test_validate_takes_a_campaign_with_fewer_offers_than_the_past_arms(
+        small_bank_dir, tmp_path, capsys, offers):
+    """A new campaign may offer fewer things than the past one tried (the other arms still
+    inform the models); an offer the past campaign never tried is refused (its effect cannot
+    be learned), as `plan` refuses it."""
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "campaigns" / "retention_demo.yaml").read_text())
+    known = {o["name"]: o for o in spec["offers"]}
+    spec["offers"] = [known.get(name, {"name": name, "channel": "email",
+                                       "cost": {"fixed": 1.0}}) for name in offers]
+    spec["capacities"] = []
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    code = run(["validate", "--data", str(small_bank_dir), "--campaign", str(path)])
+    out, err = capsys.readouterr()
+    if "gift_card" in offers:
+        assert code == 2 and "gift_card never appear" in err and "column 'arm'" in err
+    else:
+        assert code == 0, err
+        assert "are not offered by this campaign" in out and "advisor_visit" in out
+
+
 @pytest.fixture()
 def bad_inputs(tmp_path, small_bank_dir):
     customers = pd.read_parquet(small_bank_dir / "customers.parquet").head(50)

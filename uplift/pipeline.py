@@ -94,7 +94,7 @@ def fingerprint(inputs: FeatureInputs, as_of: str, settings: Settings, seed: int
                "version": __version__, "features": [f.name for f in FEATURES],
                "parts": ["churn", "effects_churn", "effects_value", "backtest with baseline",
                          "signed models v2", "text ids", "learner registry v3",
-                         "effect groups"],
+                         "effect groups v2"],
                "pseudonym_key": keys["pseudonym_key"],
                "encrypted": keys["master_key"] is not None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -202,9 +202,11 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
     # effect groups of the offers without per-customer signal
     logged_features = logged[list(churn.spec_.features)]
     risk = churn.predict_proba(logged_features, source="campaign log")
-    churn.reasons_from = min(churn.tiers_.values(), default=0.0)
+    reasons_from, churn.reasons_from = churn.reasons_from, min(churn.tiers_.values(),
+                                                               default=0.0)
     at_assignment = churn.score(logged[["customer_id", *churn.spec_.features]],
                                 source="campaign log", id_col="customer_id", top_k=1)
+    churn.reasons_from = reasons_from
     backtest = backtest_table(logged, customers, effect_models["effects_churn"],
                               effect_models["effects_value"], baseline_risk=risk,
                               effect_groups=effect_groups_of(at_assignment))
@@ -335,7 +337,7 @@ def scoring(inputs: FeatureInputs, as_of: str, models: Models, spec: CampaignSpe
                                         reasons=with_se) for rows in chunks(len(current))],
                           ignore_index=True)
     evidence = offer_evidence(models, settings)
-    means = effect_means(evidence, predicted)
+    means = effect_means(evidence, predicted, info, spec)
     table = finish_rows(predicted, info, models, spec, settings, means, evidence)
     return Scoring(table, current, info, means, evidence, predicted)
 
@@ -471,33 +473,45 @@ def effect_groups_of(predicted: pd.DataFrame) -> np.ndarray:
     return effect_groups(predicted["tier"].to_numpy(), reasons.to_numpy())
 
 
-def effect_sums(evidence: dict | None, predicted: pd.DataFrame) -> pd.DataFrame:
+def offer_eligibility(info: pd.DataFrame, spec: CampaignSpec, *, source: str = "customers"
+                      ) -> dict[str, np.ndarray]:
+    """offer -> which rows of ``info`` (customers-table columns) may receive it."""
+    from uplift.campaign import eligible
+
+    return {offer.name: eligible(info, offer, source=source) for offer in spec.offers}
+
+
+def effect_sums(evidence: dict | None, predicted: pd.DataFrame, info: pd.DataFrame,
+                spec: CampaignSpec) -> pd.DataFrame:
     """Per outcome (``churn`` / ``value``), offer without per-customer signal (``evidence``,
-    :func:`offer_evidence`) and effect group: the sum and count of predicted effects (rows of
-    batches add up; :func:`effect_means`)."""
+    :func:`offer_evidence`) and effect group: the sum and count of predicted effects over the
+    customers eligible for the offer (rows of batches add up; :func:`effect_means`)."""
     from uplift.effects.calibration import group_sums
 
     columns = ["outcome", "offer", "group", "total", "count"]
     if not evidence:
         return pd.DataFrame({c: [] for c in columns})
     groups = effect_groups_of(predicted)
+    allowed = offer_eligibility(info, spec)
     parts = []
     for outcome, prefix in (("churn", CHURN_EFFECT), ("value", VALUE_EFFECT)):
         effects = _effects(predicted, prefix)
         if effects is not None:
-            parts.append(group_sums(evidence[outcome], effects, groups).assign(outcome=outcome))
+            parts.append(group_sums(evidence[outcome], effects, groups, allowed)
+                         .assign(outcome=outcome))
     return pd.concat(parts, ignore_index=True)[columns]
 
 
-def effect_means(evidence: dict | None, predicted: pd.DataFrame | None, *,
+def effect_means(evidence: dict | None, predicted: pd.DataFrame | None,
+                 info: pd.DataFrame | None, spec: CampaignSpec | None, *,
                  sums: pd.DataFrame | None = None) -> dict[str, dict[str, dict[str, float]]]:
-    """outcome -> offer -> effect group -> mean predicted effect over all scored customers,
-    for the offers whose predictions failed the held-out calibration test (from ``sums`` when
-    the customers were scored in batches)."""
+    """outcome -> offer -> effect group -> mean predicted effect over the scored customers
+    eligible for the offer, for the offers whose predictions failed the held-out calibration
+    test (from ``sums`` when the customers were scored in batches)."""
     from uplift.effects.calibration import group_means
 
     if sums is None:
-        sums = effect_sums(evidence, predicted)
+        sums = effect_sums(evidence, predicted, info, spec)
     return {outcome: group_means(sums[sums["outcome"] == outcome])
             for outcome in ("churn", "value")}
 
@@ -508,8 +522,7 @@ def finish_rows(predicted: pd.DataFrame, info: pd.DataFrame, models: Models,
                 ) -> pd.DataFrame:
     """Scores from :func:`predict_rows` and the customers' rows: offers without per-customer
     signal (``evidence``) take their effect group's mean effect (``means``,
-    :func:`effect_means`),
-    then gains and costs per offer. Row by row."""
+    :func:`effect_means`), then gains and costs per offer. Row by row."""
     from uplift.effects.calibration import coarse_effects
     from uplift.effects.gain import expected_gains
 
@@ -599,6 +612,7 @@ def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: st
             spec, budget, inputs, as_of, settings, models, cache=cache, key=key, seed=seed,
             confident=confident, contacts=contacts, do_not_contact=do_not_contact,
             master=spark_master, progress=progress)
+        result.summary.setdefault("notes", []).extend(tier_notes(models, settings))
         return result, scores, models, _backtest(model_dir, spec, budget, customers, settings,
                                                  seed, progress)
     if engine != "duckdb":
@@ -634,8 +648,24 @@ def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: st
         progress(f"reasons and standard errors of the effects for the {len(result.plan):,} "
                  "selected customers")
         result, scores = with_uncertainty(result, scored, models, spec, settings)
+    result.summary.setdefault("notes", []).extend(tier_notes(models, settings))
     return result, scores, models, _backtest(model_dir, spec, budget, len(scores), settings,
                                              seed, progress)
+
+
+def tier_notes(models: Models, settings: Settings) -> list[str]:
+    """A note when the configuration's churn tiers differ from the trained model's, which the
+    scores use (tiers are set when the model is trained)."""
+    trained, configured = dict(models.churn.tiers_), dict(settings.churn.tiers)
+    if trained == configured:
+        return []
+
+    def text(tiers: dict[str, float]) -> str:
+        return ", ".join(f"{k} {v:.2f}" for k, v in sorted(tiers.items(), key=lambda kv: -kv[1]))
+
+    return [f"the churn tiers are the trained model's ({text(trained)}), not the "
+            f"configuration's ({text(configured)}): tiers are set when the model is trained "
+            "(train again with this configuration to use them)"]
 
 
 def _backtest(model_dir: Path, spec: CampaignSpec, budget: float, customers: int,

@@ -244,8 +244,10 @@ def compute(job: PlanJob, progress: Progress = _quiet) -> PlanResult:
         spark_master=request.spark_master, progress=progress)
     from uplift.effects.calibration import evidence_for_models, evidence_rows
 
-    offer_effects = evidence_rows(evidence_for_models(models.folder,
-                                                      run.settings.customer_value) or {})
+    # the campaign's offers only (the past campaign may have tried others)
+    offered = set(job.spec.offer_names)
+    offer_effects = [e for e in evidence_rows(evidence_for_models(
+        models.folder, run.settings.customer_value) or {}) if e["offer"] in offered]
     realisation = None
     if backtest is not None and backtest.realisation is not None:
         realisation = (backtest.realisation, *backtest.realisation_interval)

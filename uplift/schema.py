@@ -472,13 +472,21 @@ CONTRACTS: dict[str, Contract] = {
 }
 
 
-def check_arms(arms: pd.Series, offers: Sequence[str], *, source: str) -> None:
-    """Raise if a campaign log names an arm that is neither control nor a known offer."""
-    allowed = set(offers) | {CONTROL_ARM}
-    unknown = ~arms.isin(allowed)
-    if unknown.any():
-        raise SchemaError(
-            source,
-            [f"column 'arm': unknown arm(s) {_examples(arms[unknown])} in {rows_text(unknown)}; "
-             f"known: {', '.join(sorted(allowed))}"],
-        )
+def check_arms(arms: pd.Series, offers: Sequence[str], *, source: str) -> list[str]:
+    """Raise if a campaign's offer never appears in the past campaign log's arms (its effect
+    cannot be learned) or the log has no control rows; the log's other arms are fine (learned
+    from, not planned): returns a note naming them."""
+    present = set(arms.dropna().astype(str))
+    missing = [o for o in offers if o not in present]
+    problems = []
+    if missing:
+        problems.append(f"column 'arm': the campaign's offer(s) {', '.join(missing)} never "
+                        f"appear, so their effect cannot be learned; the arms are "
+                        f"{', '.join(sorted(present))}")
+    if CONTROL_ARM not in present:
+        problems.append(f"column 'arm': no '{CONTROL_ARM}' rows, so no effect can be measured")
+    if problems:
+        raise SchemaError(source, problems)
+    extra = sorted(present - set(offers) - {CONTROL_ARM})
+    return ([f"{source}: arm(s) {', '.join(extra)} of the past campaign are not offered by "
+             "this campaign (their rows still inform the models)"] if extra else [])

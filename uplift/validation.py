@@ -183,7 +183,7 @@ def validate_inputs(
         table = load_table(campaign_log, CAMPAIGN_LOG, rename=mapping.get("campaign_log"),
                            encoding=encoding)
         if spec is not None:
-            check_arms(table["arm"], spec.offer_names, source=str(campaign_log))
+            lines += check_arms(table["arm"], spec.offer_names, source=str(campaign_log))
         if known_ids is not None:
             check_join(table["customer_id"], known_ids, what="campaign rows",
                        source=str(campaign_log), reference=str(customers), min_share=1.0)

@@ -182,3 +182,55 @@ def test_an_effect_with_signal_falls_back_when_the_gain_built_from_it_is_noise()
     assert abs(churn.gain_slope) < 3 * churn.gain_slope_se
     assert "gain slope" in churn.why
     assert evidence["value"]["a"].use == GROUP
+
+
+def grouped_log(n: int, seed: int) -> pd.DataFrame:
+    """A randomised campaign (control 50%, offers 'b' and 'c' 25% each) whose true value
+    effect is 40 in group 'red|rates', 0 in 'green', plus 30 x a customer trait. Offer 'b''s
+    predictions get the groups right and the trait backwards (per customer: no signal;
+    averaged per group: the truth); offer 'c''s are noise around group averages that have the
+    groups backwards."""
+    rng = np.random.default_rng(seed)
+    group = rng.choice(["red|rates", "green"], size=n)
+    arm = rng.choice(["control", "b", "c"], size=n, p=[0.5, 0.25, 0.25])
+    trait = rng.normal(0, 1, n)
+    by_group = np.where(group == "red|rates", 40.0, 0.0)
+    tau = by_group + 30.0 * trait
+    value_after = 100 + np.where(arm != "control", tau, 0.0) + rng.normal(0, 20, n)
+    return pd.DataFrame({
+        "arm": arm, "propensity": np.where(arm == "control", 0.5, 0.25), "churned": 0.0,
+        "value_after": value_after, "aum": 0.0, "products_held": 0.0, "effect_group": group,
+        "oof_churn_b": 0.0, "oof_churn_c": 0.0,
+        "oof_value_b": by_group - 30.0 * trait + rng.normal(0, 20, n),
+        "oof_value_c": 5.0 - by_group / 2 + rng.normal(0, 200, n)})
+
+
+def test_group_averages_keep_the_spread_their_held_out_slope_supports():
+    """Per-customer predictions of both offers carry no signal and fall back to groups; the
+    groups' averages of 'b' carry the effect (slope near 1: their spread is kept), those of
+    'c' have it backwards (slope below 0: every group gets the offer's measured average
+    effect)."""
+    log = grouped_log(20_000, 3)
+    evidence = all_evidence(log)["value"]
+    b, c = evidence["b"], evidence["c"]
+    assert b.use == GROUP and c.use == GROUP
+    assert b.group_slope == pytest.approx(1.0, abs=0.35) and b.group_scale > 0.6
+    assert c.group_scale < 0.5
+    assert "groups' averages have slope" in b.why
+    effects = pd.DataFrame({"effect_b": log["oof_value_b"], "effect_c": log["oof_value_c"]})
+    out = coarse_effects(evidence, effects, log["effect_group"].to_numpy())
+    red = log["effect_group"].to_numpy() == "red|rates"
+    assert out["effect_b"][red].iloc[0] - out["effect_b"][~red].iloc[0] == pytest.approx(
+        40.0, abs=15.0)
+    spread_c = out["effect_c"][red].iloc[0] - out["effect_c"][~red].iloc[0]
+    assert abs(spread_c) < 10.0
+    assert float(out["effect_c"].mean()) == pytest.approx(c.average_effect, abs=10.0)
+    # a model folder trained before the groups were tested (no group slope): the plain
+    # group means, as before
+    from dataclasses import replace
+
+    plain = {o: replace(e, group_slope=float("nan")) for o, e in evidence.items()}
+    assert plain["b"].group_scale == 1.0
+    means = group_means(group_sums(plain, effects, log["effect_group"].to_numpy()))
+    assert coarse_effects(plain, effects, log["effect_group"].to_numpy())[
+        "effect_b"][red].iloc[0] == pytest.approx(means["b"]["red|rates"])

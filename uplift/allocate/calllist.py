@@ -109,7 +109,9 @@ def outlook(plan: pd.DataFrame, realisation: tuple[float, float, float] | None =
     ``new_business_margin`` and ``cost``. ``customers_kept`` = the sum of the predicted
     reductions in churn probability, with a 95% interval from the per-customer standard
     errors (independent errors assumed). ``realisation`` = (share, low, high) from the
-    backtest scales the forecast, its interval and the customers kept."""
+    backtest scales the forecast, its interval and the customers kept; when that share is not
+    above 0 (replayed on the past campaign, a plan made this way gained nothing or lost),
+    ``warning`` says so."""
     contacted = plan[plan["holdout"].astype(int) == 0]
     gain = float(contacted["expected_gain"].sum())
     out: dict = {"contacted": int(len(contacted)), "expected_gain": gain,
@@ -132,8 +134,15 @@ def outlook(plan: pd.DataFrame, realisation: tuple[float, float, float] | None =
                    forecast_high=high * gain)
         if "customers_kept" in out:
             kept = out["customers_kept"]
-            out.update(forecast_kept=share * kept, forecast_kept_low=max(low * kept, 0.0),
-                       forecast_kept_high=high * kept)
+            ends = sorted((low * kept, high * kept))
+            out.update(forecast_kept=share * kept, forecast_kept_low=ends[0],
+                       forecast_kept_high=ends[1])
+        if share <= 0:
+            out["warning"] = (
+                f"replayed on the past campaign, a plan made this way realised {share:.2f} "
+                "times its predicted gain (nothing, or a loss): the offers' predicted effects "
+                "are not borne out by the campaign's outcomes; review them (the effects per "
+                "offer below) before acting on this plan")
     return out
 
 

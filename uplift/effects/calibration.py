@@ -53,6 +53,7 @@ from uplift.config import CustomerValue
 Z_ONE_SIDED_95 = 1.645
 MIN_ROWS = 50
 OOF_CHURN, OOF_VALUE, BASELINE = "oof_churn_", "oof_value_", "baseline_churn_risk"
+EFFECT_GROUP = "effect_group"     # the backtest table's column of each row's effect group
 PER_CUSTOMER, GROUP = "per-customer", "group average"
 #: fewest customers whose average effect stands for their group (else the tier's, then the
 #: offer's)
@@ -78,6 +79,15 @@ class OfferEvidence:
     use: str                     # PER_CUSTOMER or GROUP
     gain_slope: float = float("nan")       # slope of the offer's money gain (when tested)
     gain_slope_se: float = float("nan")
+    group_slope: float = float("nan")      # slope on the effect groups' average predictions
+    group_slope_se: float = float("nan")
+
+    @property
+    def group_scale(self) -> float:
+        """How much of the groups' spread around the offer's average a plan keeps: the
+        group-level slope clipped to [0, 1] (1 when it was not measured)."""
+        return (float(np.clip(self.group_slope, 0.0, 1.0)) if np.isfinite(self.group_slope)
+                else 1.0)
 
     @property
     def why(self) -> str:
@@ -85,6 +95,16 @@ class OfferEvidence:
         test = f"{self.outcome} slope {self.slope:.2f} +- {self.slope_se:.2f}"
         if self.use == PER_CUSTOMER:
             return f"{test}: held-out rows confirm the per-customer differences"
+        return self._why_not(test) + self._groups_used()
+
+    def _groups_used(self) -> str:
+        if not np.isfinite(self.group_slope):
+            return ""
+        return (f"; the groups' averages have slope {self.group_slope:.2f} +- "
+                f"{self.group_slope_se:.2f} on the same rows: {self.group_scale:.0%} of their "
+                "spread is kept around the offer's measured average effect")
+
+    def _why_not(self, test: str) -> str:
         if self.slope - Z_ONE_SIDED_95 * self.slope_se > 0:
             return (f"{test} passes, but the gain slope {self.gain_slope:.2f} +- "
                     f"{self.gain_slope_se:.2f} is not above 0 at 5%: the predicted gains "
@@ -170,10 +190,21 @@ def offer_evidence(table: pd.DataFrame, offers: list[str] | None = None, *,
 def all_evidence(table: pd.DataFrame, offers: list[str] | None = None,
                  value: CustomerValue | None = None) -> dict[str, dict[str, OfferEvidence]]:
     """{"churn": {offer: evidence}, "value": {offer: evidence}}: each effect's own test, its
-    ``use`` downgraded to GROUP when the offer's money-gain test fails."""
+    ``use`` downgraded to GROUP when the offer's money-gain test fails, and, when ``table``
+    has the rows' effect groups, the same test of the groups' average predictions (each row's
+    prediction replaced by its group's mean over the table): the slope a plan scales the
+    groups' spread by (:attr:`OfferEvidence.group_scale`)."""
     from dataclasses import replace
 
     gain = offer_evidence(table, offers, outcome="gain", value=value)
+    grouped = {}
+    if EFFECT_GROUP in table.columns:
+        averaged = table.copy()
+        labels = table[EFFECT_GROUP].astype(str).to_numpy()
+        for column in [c for c in table.columns if c.startswith((OOF_CHURN, OOF_VALUE))]:
+            averaged[column] = table[column].groupby(labels).transform("mean").to_numpy()
+        grouped = {outcome: offer_evidence(averaged, offers, outcome=outcome)
+                   for outcome in ("churn", "value")}
     out = {}
     for outcome in ("churn", "value"):
         out[outcome] = {}
@@ -182,6 +213,9 @@ def all_evidence(table: pd.DataFrame, offers: list[str] | None = None,
             if g is not None:
                 e = replace(e, gain_slope=g.slope, gain_slope_se=g.slope_se,
                             use=e.use if g.use == PER_CUSTOMER else GROUP)
+            a = grouped.get(outcome, {}).get(offer)
+            if a is not None and e.use != PER_CUSTOMER:
+                e = replace(e, group_slope=a.slope, group_slope_se=a.slope_se)
             out[outcome][offer] = e
     return out
 
@@ -217,16 +251,18 @@ def _whole_tier(group: str) -> str:
 
 def coarse_effects(evidence: dict[str, OfferEvidence], effects: pd.DataFrame,
                    groups: np.ndarray | None,
-                   means: dict[str, dict[str, float]] | None = None) -> pd.DataFrame:
+                   means: dict[str, dict[str, float]] | None = None, *,
+                   eligible: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """``effects`` (columns ``effect_<offer>``, rows = customers) with the offers that failed
     the test replaced by the mean prediction of each customer's group (``groups``, from
-    :func:`effect_groups`; the offer mean without groups). Other columns are kept. ``means``
+    :func:`effect_groups`; the offer mean without groups) over the customers ``eligible`` for
+    the offer (offer -> boolean per row; everyone without). Other columns are kept. ``means``
     (offer -> group -> mean, from :func:`group_means`) gives the means when ``effects`` is
     one batch of the customers."""
     out = effects.copy()
     labels = _group_labels(groups, len(out))
     if means is None:
-        means = group_means(group_sums(evidence, effects, groups))
+        means = group_means(group_sums(evidence, effects, groups, eligible))
     codes, uniques = pd.factorize(labels)
     for offer, e in evidence.items():
         col = f"effect_{offer}"
@@ -235,7 +271,11 @@ def coarse_effects(evidence: dict[str, OfferEvidence], effects: pd.DataFrame,
         known = means[offer]
         mean_of = np.array([known.get(g, known.get(_whole_tier(g), known[ALL]))
                             for g in uniques], dtype=float)
-        out[col] = mean_of[codes]
+        # the groups' spread around the offer's mean, scaled by their held-out slope, around
+        # the measured average effect (when measured; else the mean prediction)
+        level = (e.average_effect if np.isfinite(e.group_slope) and np.isfinite(
+            e.average_effect) else known[ALL])
+        out[col] = level + e.group_scale * (mean_of[codes] - known[ALL])
     return out
 
 
@@ -245,8 +285,11 @@ def _group_labels(groups: np.ndarray | None, n: int) -> np.ndarray:
 
 
 def group_sums(evidence: dict[str, OfferEvidence], effects: pd.DataFrame,
-               groups: np.ndarray | None) -> pd.DataFrame:
-    """Per offer that failed the test and group: the sum and count of predicted effects
+               groups: np.ndarray | None, eligible: dict[str, np.ndarray] | None = None
+               ) -> pd.DataFrame:
+    """Per offer that failed the test and group: the sum and count of predicted effects over
+    the customers ``eligible`` for the offer (offer -> boolean per row; everyone without: an
+    advisor visit's average should not mix in the small accounts that cannot get one)
     (columns offer, group, total, count); sums of batches add up to the whole's."""
     labels = _group_labels(groups, len(effects))
     parts = []
@@ -254,7 +297,10 @@ def group_sums(evidence: dict[str, OfferEvidence], effects: pd.DataFrame,
         col = f"effect_{offer}"
         if e.use == PER_CUSTOMER or col not in effects.columns:
             continue
-        grouped = pd.DataFrame({"group": labels, "total": effects[col].to_numpy(float)}
+        rows = (np.ones(len(effects), dtype=bool) if eligible is None or offer not in eligible
+                else np.asarray(eligible[offer], dtype=bool))
+        grouped = pd.DataFrame({"group": labels[rows],
+                                "total": effects[col].to_numpy(float)[rows]}
                                ).groupby("group", sort=True)["total"].agg(["sum", "count"])
         parts.append(pd.DataFrame({"offer": offer, "group": grouped.index.astype(str),
                                    "total": grouped["sum"].to_numpy(float),
@@ -287,19 +333,21 @@ def group_means(sums: pd.DataFrame, min_group: int = MIN_GROUP
     return means
 
 
-def campaign_group_means(table: pd.DataFrame, evidence: dict[str, dict[str, OfferEvidence]]
+def campaign_group_means(table: pd.DataFrame, evidence: dict[str, dict[str, OfferEvidence]],
+                         eligible: dict[str, np.ndarray] | None = None
                          ) -> dict[str, dict[str, dict[str, float]]]:
     """outcome -> offer -> effect group -> mean out-of-fold predicted effect over the past
     campaign's customers (``table``: the backtest table, with ``effect_group`` when training
-    wrote it, else one group), for the offers without per-customer signal. What a single
-    customer's score uses when there is no scored population to average over (the online
-    service)."""
-    groups = table["effect_group"].to_numpy() if "effect_group" in table.columns else None
+    wrote it, else one group; ``eligible`` as in :func:`group_sums`), for the offers without
+    per-customer signal. What a single customer's score uses when there is no scored
+    population to average over (the online service)."""
+    groups = table[EFFECT_GROUP].to_numpy() if EFFECT_GROUP in table.columns else None
     out = {}
     for outcome, prefix in (("churn", OOF_CHURN), ("value", OOF_VALUE)):
         effects = pd.DataFrame({f"effect_{c.removeprefix(prefix)}": table[c].to_numpy(float)
                                 for c in table.columns if c.startswith(prefix)})
-        out[outcome] = group_means(group_sums(evidence.get(outcome, {}), effects, groups))
+        out[outcome] = group_means(group_sums(evidence.get(outcome, {}), effects, groups,
+                                              eligible))
     return out
 
 

@@ -42,11 +42,11 @@ import pandas as pd
 
 from uplift.campaign import CampaignSpec
 from uplift.config import CustomerValue
+from uplift.effects.calibration import EFFECT_GROUP
 from uplift.valuation import Z_TWO_SIDED_95, realised_value
 
 OOF_CHURN, OOF_VALUE = "oof_churn_", "oof_value_"
 BASELINE = "baseline_churn_risk"
-EFFECT_GROUP = "effect_group"
 
 
 @dataclass
@@ -139,9 +139,14 @@ def replayed_plan(table: pd.DataFrame, spec: CampaignSpec, budget: float,
                 for outcome, per_offer in all_evidence(table, offers, value).items()}
     group_column = next((c for c in (EFFECT_GROUP, "segment") if c in table.columns), None)
     groups = table[group_column].to_numpy() if group_column else None
-    churn = coarse_effects(evidence["churn"], churn, groups)
+    from uplift.campaign import eligible
+
+    allowed = {o: eligible(table, spec.offer(o), source="campaign log (backtest)")
+               for o in offers}
+    churn = coarse_effects(evidence["churn"], churn, groups, eligible=allowed)
     if value_effects is not None:
-        value_effects = coarse_effects(evidence["value"], value_effects, groups)
+        value_effects = coarse_effects(evidence["value"], value_effects, groups,
+                                       eligible=allowed)
     customers = table.assign(customer_id=np.arange(len(table)))
     if "marketing_consent" not in customers.columns:
         customers["marketing_consent"] = True

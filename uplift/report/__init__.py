@@ -16,6 +16,7 @@ th,td{border:1px solid #d5dbe3;padding:.25rem .6rem;text-align:right}
 th{background:#f1f4f8}td:first-child,th:first-child{text-align:left}
 .kpi{display:inline-block;margin:0 1.5rem 1rem 0}.kpi b{display:block;font-size:1.4rem}
 .note{color:#5b6675;font-size:.85rem}
+.warn{color:#8a1c1c;border-left:4px solid #c0392b;padding:.3rem .6rem;background:#fdf0ef}
 """
 
 

@@ -22,6 +22,8 @@ def expectation_lines(summary: dict, outlook: dict) -> list[str]:
             f"(95% interval {_n(outlook['forecast_low'])} .. {_n(outlook['forecast_high'])}; "
             f"the model's {_n(outlook['expected_gain'])} x {outlook['realisation']:.2f}, the "
             "share a plan made this way realised on the past campaign)")
+        if outlook.get("warning"):
+            lines.append(f"warning: {outlook['warning']}")
     else:
         lines.append(f"what to expect: net gain {_n(outlook['expected_gain'])} {cur} (model "
                      "estimate; no backtest available, and such estimates tend to run high)")

@@ -77,6 +77,8 @@ def _expectation(outlook: dict, summary: dict, cur: str) -> str:
     items["customers contacted"] = f"{summary['treated']:,}"
     items["spend (contacted only)"] = _money(summary["spend"], cur)
     text += kpis(items)
+    if outlook.get("warning"):
+        text += f"<p class=\"warn\"><b>Warning:</b> {html.escape(outlook['warning'])}</p>"
     if "forecast" in outlook:
         text += (f"<p>The forecast is the model's expected net gain "
                  f"({_money(outlook['expected_gain'], cur)}) times "
@@ -292,12 +294,18 @@ def _evidence_section(evidence: list[dict], cur: str) -> str:
         "average effect": pm(e["average_effect"], e["average_effect_se"],
                              ".4f" if e["outcome"] == "churn" else ",.2f"),
         "slope on the prediction": pm(e["slope"], e["slope_se"], ".2f"),
+        "slope on the group averages": pm(e.get("group_slope"), e.get("group_slope_se"),
+                                          ".2f") if e["use"] != "per-customer" else "",
         "why": e["why"]} for e in evidence])
     return ("<h3>Which offers use per-customer effects</h3><p>Per offer, the predicted "
             "effects on churn (probability) and on value (" + cur + ") were tested on held-out "
             "rows of the past campaign (best linear predictor: the outcome regressed on the "
             "prediction; slope 1 = calibrated, 0 = no signal, +- one standard error). Where "
-            "the slope is not above 0 at 5%, the plan uses the average effect of the "
-            "customer's effect group instead of per-customer predictions: the churn tier "
-            "and, above green, the top churn reason (a group of fewer than 30 scored "
-            "customers takes its tier's average).</p>") + table(rows)
+            "that slope, or the slope of the money gain built from the offer's effects, is "
+            "not above 0 at 5%, the plan uses the average effect of the customer's effect "
+            "group instead of per-customer predictions: the churn tier and, above green, the "
+            "top churn reason (a group of fewer than 30 scored customers eligible for the "
+            "offer takes its tier's average). The same test on the groups' average "
+            "predictions scales their spread: each group gets the offer's measured average "
+            "effect (the column above) plus its average's distance from the offer's mean "
+            "times that slope, clipped to 0..1.</p>") + table(rows)

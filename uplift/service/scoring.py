@@ -88,7 +88,7 @@ class OnlineService:
         self.webhooks = list(webhooks)
         self.on_alert = on_alert or (lambda alerts: None)
         self.version = model_version(Path(models.folder))
-        self.evidence, self.effect_means = _offer_evidence(models, settings)
+        self.evidence, self.effect_means = _offer_evidence(models, settings, spec)
         self.tier_rank: dict[str, int] = {}
         self.set_tiers(models.churn.tiers_)
         self.engine = FeatureEngine(with_campaign=store.count("campaign_log") > 0)
@@ -575,17 +575,20 @@ class OnlineService:
         return {**best, "currency": self.spec.currency, "campaign": self.spec.name}
 
 
-def _offer_evidence(models, settings) -> tuple[dict | None, dict]:
+def _offer_evidence(models, settings, spec) -> tuple[dict | None, dict]:
     """The held-out test of each offer's predictions (as trained) and, for the offers that
-    failed it, their effect-group means over the past campaign's customers."""
+    failed it, their effect-group means over the past campaign's customers eligible for the
+    offer."""
     from uplift.effects.calibration import campaign_group_means
-    from uplift.pipeline import offer_evidence
+    from uplift.pipeline import offer_eligibility, offer_evidence
 
     evidence = offer_evidence(models, settings)
     log = Path(models.folder) / "backtest.parquet"
     if not evidence or not log.exists():
         return None, {}
-    return evidence, campaign_group_means(pd.read_parquet(log), evidence)
+    table = pd.read_parquet(log)
+    return evidence, campaign_group_means(table, evidence, offer_eligibility(
+        table, spec, source=f"{log} (the past campaign's customers)"))
 
 
 def wait_for(predicate, timeout: float = 10.0, step: float = 0.05) -> bool:

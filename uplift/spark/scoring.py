@@ -88,13 +88,14 @@ def score_frame(session, features, customers: pd.DataFrame, models: Models,
     predicted = joined.mapInPandas(predict, _schema_of(session, predicted_sample)).persist()
 
     def sums(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        evidence_ = shared.value[3]
+        _, spec_, _, evidence_ = shared.value
         for batch in batches:
-            yield plain(effect_sums(evidence_, batch.reset_index(drop=True)))
+            _, info = _split(batch)
+            yield plain(effect_sums(evidence_, batch.reset_index(drop=True), info, spec_))
 
     sum_schema = "outcome string, offer string, group string, total double, count long"
     totals = predicted.mapInPandas(sums, sum_schema).toPandas()
-    means = effect_means(evidence, None, sums=totals)
+    means = effect_means(evidence, None, None, None, sums=totals)
 
     def finish(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         models_, spec_, settings_, evidence_ = shared.value
