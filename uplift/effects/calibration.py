@@ -37,8 +37,13 @@ coarse, well-estimated part of the differences and drops the per-customer noise.
 simulated bank the bank's own ``segment`` column, used before, carried almost none of it: the
 averaged gains correlated 0.13 / 0.19 / -0.04 with the true ones for the coupon, the fee
 waiver and the health report, against 0.71 / 0.74 / 0.29 by tier and reason.) A group with
-fewer than :data:`MIN_GROUP` scored customers takes its tier's average; a tier below that, the
-offer's. Gains still vary with each customer's value and cost.
+fewer than :data:`MIN_GROUP` scored customers eligible for the offer takes its tier's average;
+a tier below that, the offer's. The groups' averages are tested the same way (each logged
+row's prediction replaced by its group's mean): a group gets the offer's measured average
+effect (``b1``) plus its average's distance from the offer's mean prediction times that
+group-level slope clipped to [0, 1] (:attr:`OfferEvidence.group_scale`), so groups whose
+differences the held-out rows do not bear out collapse to the measured average, and
+over-dispersed ones shrink. Gains still vary with each customer's value and cost.
 """
 
 from __future__ import annotations
