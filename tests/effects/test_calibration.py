@@ -234,3 +234,18 @@ def test_group_averages_keep_the_spread_their_held_out_slope_supports():
     means = group_means(group_sums(plain, effects, log["effect_group"].to_numpy()))
     assert coarse_effects(plain, effects, log["effect_group"].to_numpy())[
         "effect_b"][red].iloc[0] == pytest.approx(means["b"]["red|rates"])
+
+
+GROUPED_EVIDENCE = all_evidence(grouped_log(2_000, 0))["value"]["c"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.floats(-5, 5), st.floats(0.001, 5))
+def test_the_groups_scale_is_a_shrunk_slope_within_0_and_1(slope, se):
+    from dataclasses import replace
+
+    e = replace(GROUPED_EVIDENCE, group_slope=slope, group_slope_se=se)
+    assert 0.0 <= e.group_scale <= 1.0
+    assert e.group_scale <= max(slope, 0.0) + 1e-12     # never more than the slope itself
+    if slope <= se:
+        assert e.group_scale == 0.0                      # within one SE of 0: no spread

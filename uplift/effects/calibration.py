@@ -41,9 +41,10 @@ fewer than :data:`MIN_GROUP` scored customers eligible for the offer takes its t
 a tier below that, the offer's. The groups' averages are tested the same way (each logged
 row's prediction replaced by its group's mean): a group gets the offer's measured average
 effect (``b1``) plus its average's distance from the offer's mean prediction times that
-group-level slope clipped to [0, 1] (:attr:`OfferEvidence.group_scale`), so groups whose
-differences the held-out rows do not bear out collapse to the measured average, and
-over-dispersed ones shrink. Gains still vary with each customer's value and cost.
+group-level slope, shrunk by its standard error and clipped to [0, 1]
+(:attr:`OfferEvidence.group_scale`), so groups whose differences the held-out rows do not bear
+out collapse to the measured average, and over-dispersed ones shrink. Gains still vary with
+each customer's value and cost.
 """
 
 from __future__ import annotations
@@ -90,9 +91,15 @@ class OfferEvidence:
     @property
     def group_scale(self) -> float:
         """How much of the groups' spread around the offer's average a plan keeps: the
-        group-level slope clipped to [0, 1] (1 when it was not measured)."""
-        return (float(np.clip(self.group_slope, 0.0, 1.0)) if np.isfinite(self.group_slope)
-                else 1.0)
+        group-level slope ``b`` shrunk by its noise, ``b * (1 - (se / b)**2)`` (0 when ``b``
+        is within one standard error of 0 or below), clipped to [0, 1]; 1 when it was not
+        measured."""
+        b, se = self.group_slope, self.group_slope_se
+        if not np.isfinite(b):
+            return 1.0
+        if b <= 0 or not np.isfinite(se) or se >= b:
+            return 0.0
+        return float(np.clip(b * (1.0 - (se / b) ** 2), 0.0, 1.0))
 
     @property
     def why(self) -> str:
