@@ -94,7 +94,7 @@ def fingerprint(inputs: FeatureInputs, as_of: str, settings: Settings, seed: int
                "version": __version__, "features": [f.name for f in FEATURES],
                "parts": ["churn", "effects_churn", "effects_value", "backtest with baseline",
                          "signed models v2", "text ids", "learner registry v3",
-                         "effect groups v2"],
+                         "effect groups v3"],
                "pseudonym_key": keys["pseudonym_key"],
                "encrypted": keys["master_key"] is not None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

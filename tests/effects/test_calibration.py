@@ -249,3 +249,22 @@ def test_the_groups_scale_is_a_shrunk_slope_within_0_and_1(slope, se):
     assert e.group_scale <= max(slope, 0.0) + 1e-12     # never more than the slope itself
     if slope <= se:
         assert e.group_scale == 0.0                      # within one SE of 0: no spread
+
+
+def test_an_offer_for_some_customers_keeps_their_level_corrected_by_the_measured_bias():
+    """An advisor visit only large accounts may get: its average over the whole past campaign
+    (mostly small accounts) must not become the large accounts' effect. Groups without
+    held-out support (scale 0) get the eligible customers' mean prediction moved by the bias
+    the held-out rows measured (here the predictions ran 50 high)."""
+    from dataclasses import replace
+
+    e = replace(GROUPED_EVIDENCE, offer="advisor", outcome="value", use=GROUP,
+                group_slope=-0.7, group_slope_se=1.3, average_effect=150.0,
+                mean_prediction=200.0)
+    assert e.group_scale == 0.0 and e.bias == -50.0
+    effects = pd.DataFrame({"effect_advisor": [1000.0, 1200.0, 40.0, 60.0] * 10})
+    large = np.array([True, True, False, False] * 10)
+    groups = np.array(["red|rates", "green", "red|rates", "green"] * 10)
+    out = coarse_effects({"advisor": e}, effects, groups, eligible={"advisor": large})
+    assert out["effect_advisor"][large].tolist() == pytest.approx([1100.0 - 50.0] * 20)
+    assert "corrected by the predictions' measured bias (-50)" in e.why

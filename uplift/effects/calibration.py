@@ -39,12 +39,15 @@ averaged gains correlated 0.13 / 0.19 / -0.04 with the true ones for the coupon,
 waiver and the health report, against 0.71 / 0.74 / 0.29 by tier and reason.) A group with
 fewer than :data:`MIN_GROUP` scored customers eligible for the offer takes its tier's average;
 a tier below that, the offer's. The groups' averages are tested the same way (each logged
-row's prediction replaced by its group's mean): a group gets the offer's measured average
-effect (``b1``) plus its average's distance from the offer's mean prediction times that
-group-level slope, shrunk by its standard error and clipped to [0, 1]
-(:attr:`OfferEvidence.group_scale`), so groups whose differences the held-out rows do not bear
-out collapse to the measured average, and over-dispersed ones shrink. Gains still vary with
-each customer's value and cost.
+row's prediction replaced by its group's mean): a group gets the mean prediction of the
+customers eligible for the offer, corrected by the predictions' bias measured on the held-out
+rows (``b1`` minus their mean prediction, :attr:`OfferEvidence.bias`), plus its average's
+distance from that mean times the group-level slope, shrunk by its standard error and clipped
+to [0, 1] (:attr:`OfferEvidence.group_scale`). So groups whose differences the held-out rows
+do not bear out collapse to one corrected average, over-dispersed ones shrink, and an offer
+only some customers may get (an advisor visit for large accounts) keeps the level of those
+customers rather than the whole campaign's. Gains still vary with each customer's value and
+cost.
 """
 
 from __future__ import annotations
@@ -87,6 +90,14 @@ class OfferEvidence:
     gain_slope_se: float = float("nan")
     group_slope: float = float("nan")      # slope on the effect groups' average predictions
     group_slope_se: float = float("nan")
+    mean_prediction: float = float("nan")  # the predictions' (weighted) mean on the same rows
+
+    @property
+    def bias(self) -> float:
+        """How far the predictions' mean ran from the measured average effect on the held-out
+        rows (``b1 - mean prediction``); 0 when either was not measured."""
+        gap = self.average_effect - self.mean_prediction
+        return float(gap) if np.isfinite(gap) else 0.0
 
     @property
     def group_scale(self) -> float:
@@ -114,7 +125,8 @@ class OfferEvidence:
             return ""
         return (f"; the groups' averages have slope {self.group_slope:.2f} +- "
                 f"{self.group_slope_se:.2f} on the same rows: {self.group_scale:.0%} of their "
-                "spread is kept around the offer's measured average effect")
+                "spread is kept around the eligible customers' average, corrected by the "
+                f"predictions' measured bias ({self.bias:+.4g})")
 
     def _why_not(self, test: str) -> str:
         if self.slope - Z_ONE_SIDED_95 * self.slope_se > 0:
@@ -195,7 +207,9 @@ def offer_evidence(table: pd.DataFrame, offers: list[str] | None = None, *,
             continue
         b1, se1, b2, se2 = blp_test(y[rows], arm[rows] == offer, score[rows], weight[rows])
         use = PER_CUSTOMER if b2 - z * se2 > 0 else GROUP
-        out[offer] = OfferEvidence(offer, outcome, n_t, n_c, sign * b1, se1, b2, se2, use)
+        mean = sign * float(np.average(score[rows], weights=weight[rows]))
+        out[offer] = OfferEvidence(offer, outcome, n_t, n_c, sign * b1, se1, b2, se2, use,
+                                   mean_prediction=mean)
     return out
 
 
@@ -283,10 +297,9 @@ def coarse_effects(evidence: dict[str, OfferEvidence], effects: pd.DataFrame,
         known = means[offer]
         mean_of = np.array([known.get(g, known.get(_whole_tier(g), known[ALL]))
                             for g in uniques], dtype=float)
-        # the groups' spread around the offer's mean, scaled by their held-out slope, around
-        # the measured average effect (when measured; else the mean prediction)
-        level = (e.average_effect if np.isfinite(e.group_slope) and np.isfinite(
-            e.average_effect) else known[ALL])
+        # the groups' spread around the eligible customers' mean prediction, scaled by their
+        # held-out slope; the mean moved by the predictions' bias measured on held-out rows
+        level = known[ALL] + (e.bias if np.isfinite(e.group_slope) else 0.0)
         out[col] = level + e.group_scale * (mean_of[codes] - known[ALL])
     return out
 
