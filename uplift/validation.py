@@ -160,7 +160,8 @@ def validate_inputs(
     spec: CampaignSpec | None = None
     if campaign is not None:
         spec = load_campaign_spec(campaign)
-        lines.append(f"{campaign}: campaign {spec.name!r}, {len(spec.offers)} offers "
+        lines.append(f"{campaign}: campaign {spec.name!r}, {len(spec.offers)} "
+                     f"offer{'s' if len(spec.offers) != 1 else ''} "
                      f"({', '.join(spec.offer_names)}), budget {spec.budget}, holdout "
                      f"{spec.holdout_fraction:.0%}")
     known_ids: pd.Series | None = None
