@@ -306,6 +306,7 @@ def _evidence_section(evidence: list[dict], cur: str) -> str:
             "group instead of per-customer predictions: the churn tier and, above green, the "
             "top churn reason (a group of fewer than 30 scored customers eligible for the "
             "offer takes its tier's average). The same test on the groups' average "
-            "predictions scales their spread: each group gets the offer's measured average "
-            "effect (the column above) plus its average's distance from the offer's mean "
-            "times that slope, clipped to 0..1.</p>") + table(rows)
+            "predictions scales their spread: each group gets the eligible customers' mean "
+            "prediction, corrected by the bias the held-out rows measured (the average effect "
+            "above minus the mean prediction), plus its average's distance from that mean "
+            "times that slope, shrunk by its standard error and clipped to 0..1.</p>") + table(rows)
