@@ -356,6 +356,12 @@ SPEC_SECTIONS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("contact_limit", ContactLimit))
 
 
+
+def offer_eligibility(customers: pd.DataFrame, spec: CampaignSpec, *,
+                      source: str = "customers") -> dict[str, np.ndarray]:
+    """offer name -> which rows of ``customers`` may receive it (:func:`eligible`)."""
+    return {offer.name: eligible(customers, offer, source=source) for offer in spec.offers}
+
 def _example(value: object) -> str:
     text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1000).strip()
     return text.removesuffix("...").strip().replace("|", "\\|")

@@ -468,17 +468,7 @@ def effect_groups_of(predicted: pd.DataFrame) -> np.ndarray:
     top reason; :func:`uplift.effects.calibration.effect_groups`)."""
     from uplift.effects.calibration import effect_groups
 
-    reasons = predicted["reason_1"] if "reason_1" in predicted.columns else pd.Series(
-        "", index=predicted.index)
-    return effect_groups(predicted["tier"].to_numpy(), reasons.to_numpy())
-
-
-def offer_eligibility(info: pd.DataFrame, spec: CampaignSpec, *, source: str = "customers"
-                      ) -> dict[str, np.ndarray]:
-    """offer -> which rows of ``info`` (customers-table columns) may receive it."""
-    from uplift.campaign import eligible
-
-    return {offer.name: eligible(info, offer, source=source) for offer in spec.offers}
+    return effect_groups(predicted["tier"].to_numpy(), predicted["reason_1"].to_numpy())
 
 
 def effect_sums(evidence: dict | None, predicted: pd.DataFrame, info: pd.DataFrame,
@@ -492,6 +482,8 @@ def effect_sums(evidence: dict | None, predicted: pd.DataFrame, info: pd.DataFra
     if not evidence:
         return pd.DataFrame({c: [] for c in columns})
     groups = effect_groups_of(predicted)
+    from uplift.campaign import offer_eligibility
+
     allowed = offer_eligibility(info, spec)
     parts = []
     for outcome, prefix in (("churn", CHURN_EFFECT), ("value", VALUE_EFFECT)):

@@ -139,10 +139,9 @@ def replayed_plan(table: pd.DataFrame, spec: CampaignSpec, budget: float,
                 for outcome, per_offer in all_evidence(table, offers, value).items()}
     group_column = next((c for c in (EFFECT_GROUP, "segment") if c in table.columns), None)
     groups = table[group_column].to_numpy() if group_column else None
-    from uplift.campaign import eligible
+    from uplift.campaign import offer_eligibility
 
-    allowed = {o: eligible(table, spec.offer(o), source="campaign log (backtest)")
-               for o in offers}
+    allowed = offer_eligibility(table, spec, source="campaign log (backtest)")
     churn = coarse_effects(evidence["churn"], churn, groups, eligible=allowed)
     if value_effects is not None:
         value_effects = coarse_effects(evidence["value"], value_effects, groups,

@@ -579,8 +579,9 @@ def _offer_evidence(models, settings, spec) -> tuple[dict | None, dict]:
     """The held-out test of each offer's predictions (as trained) and, for the offers that
     failed it, their effect-group means over the past campaign's customers eligible for the
     offer."""
+    from uplift.campaign import offer_eligibility
     from uplift.effects.calibration import campaign_group_means
-    from uplift.pipeline import offer_eligibility, offer_evidence
+    from uplift.pipeline import offer_evidence
 
     evidence = offer_evidence(models, settings)
     log = Path(models.folder) / "backtest.parquet"
