@@ -127,6 +127,23 @@ def test_binding_flags_agree_with_shadow_prices():
     assert budget_row["binding"] and budget_row["used"] <= 1_000 + 1e-6
 
 
+def test_a_used_up_rule_with_price_0_reads_at_its_limit():
+    """The Lagrangian can settle a used-up budget's price at 0 within its tolerance; the
+    console and the report then say 'at its limit', never 'not binding'."""
+    from uplift.report.console import plan_lines
+    from uplift.report.plan import rules_table
+
+    result = allocate(bank(), spec(), budget=1_000, seed=0, solver="lagrangian")
+    summary = dict(result.summary)
+    summary["constraints"] = [dict(c) for c in summary["constraints"]]
+    budget_row = summary["constraints"][0]
+    assert budget_row["at_limit"]
+    budget_row.update(binding=False, shadow_price=0.0)
+    line = next(x for x in plan_lines(summary, {}) if "rule budget" in x)
+    assert "(at its limit;" in line and "not binding" not in line
+    assert ">at its limit<" in rules_table(summary["constraints"], "EUR")
+
+
 def test_exact_solver_takes_over_when_the_lagrangian_repair_fails(monkeypatch):
     def failing(*_, **__):
         raise InfeasibleError("the constraints cannot all be met together: test")

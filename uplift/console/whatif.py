@@ -63,7 +63,7 @@ def curve(points: list[dict[str, Any]], spec: CampaignSpec) -> dict[str, Any]:
                  "mix": {o: int((p.get("mix") or {}).get(o, 0)) for o in spec.offer_names},
                  "binding": binding, "rules": p.get("rules") or "",
                  "binding_note": "" if binding else (
-                     "none: every candidate fits" if priced else
+                     "none priced: loosening a rule by one unit adds nothing" if priced else
                      f"solved exactly ({p.get('solver')}): no shadow prices at this budget")}
         out.append(point)
         previous = point

@@ -77,7 +77,8 @@ def plan_lines(summary: dict, excluded: dict[str, int], outlook: dict | None = N
     for c in summary["constraints"]:
         price = ("" if c["shadow_price"] is None
                  else f"; loosening it by one unit is worth {c['shadow_price']:,.4g} {cur}")
-        state = "binding" if c["binding"] else "not binding"
+        state = ("binding" if c["binding"] else
+                 "at its limit" if c.get("at_limit") else "not binding")
         lines.append(f"  rule {c['constraint']}: used {_n(c['used'])} ({state}{price})")
     for rule in summary.get("curve_rules", []):
         lines.append(f"  budget curve: {rule} at smaller budgets")

@@ -238,17 +238,7 @@ def plan_html(plan: pd.DataFrame, summary: dict, excluded: dict[str, int],
              f"{summary['solver_seconds']:.2f} s.</p>")
     if summary.get("solver_note"):
         body += f"<p class=\"note\">{html.escape(summary['solver_note'])}.</p>"
-    cons = pd.DataFrame(summary["constraints"])
-    cons["binding"] = np.where(cons["binding"], "yes", "no")
-    cons["shadow_price"] = [("-" if v is None or pd.isna(v) else f"{v:,.2f}")
-                            for v in cons["shadow_price"]]
-    body += table(_human(cons.drop(columns=["at_limit"], errors="ignore"), {
-        "constraint": "rule", "used": "used by the selection", "limit": "limit",
-        "binding": "limits the plan",
-        "shadow_price": f"value of loosening it by one unit ({cur})"},
-        money=("used", "limit")))
-    body += ("<p class=\"note\">A rule limits the plan when loosening it by one unit would "
-             "raise the expected net gain (its value is then above 0).</p>")
+    body += rules_table(summary["constraints"], cur)
     body += "<h2>Who was left out, and why</h2>"
     for note in summary.get("notes", []):
         body += f"<p><b>Note:</b> {html.escape(note)}.</p>"
@@ -283,6 +273,27 @@ def plan_html(plan: pd.DataFrame, summary: dict, excluded: dict[str, int],
         body += _evidence_section(evidence, cur)
     return page("Retention campaign plan", body)
 
+
+
+def rules_table(constraints: list[dict], cur: str) -> str:
+    """The plan's rules as HTML: use, limit, whether each limits the plan (or is used up at a
+    price of 0: 'at its limit') and its shadow price (currency per unit)."""
+    cons = pd.DataFrame(constraints)
+    cons["binding"] = np.where(cons["binding"], "yes", np.where(
+        cons.get("at_limit", False), "at its limit", "no"))
+    cons["shadow_price"] = [("-" if v is None or pd.isna(v) else f"{v:,.2f}")
+                            for v in cons["shadow_price"]]
+    body = table(_human(cons.drop(columns=["at_limit"], errors="ignore"), {
+        "constraint": "rule", "used": "used by the selection", "limit": "limit",
+        "binding": "limits the plan",
+        "shadow_price": f"value of loosening it by one unit ({cur})"},
+        money=("used", "limit")))
+    return body + (
+        "<p class=\"note\">A rule limits the plan when loosening it by one unit would "
+        "raise the expected net gain (its value is then above 0). A rule <i>at its "
+        "limit</i> is used up, but one more unit alone buys nothing: no left-out "
+        "candidate fits in it, or the solver's price settled at 0 within its "
+        "tolerance.</p>")
 
 def _evidence_section(evidence: list[dict], cur: str) -> str:
     """Per offer: per-customer or effect-group-average effects, and the held-out test behind it."""
