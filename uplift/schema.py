@@ -45,6 +45,9 @@ TOPICS: tuple[str, ...] = ("fees", "rates", "card", "service_quality", "closing"
 #: Channels an event may come through.
 CHANNELS: tuple[str, ...] = ("app", "web", "branch", "phone", "atm", "pos", "email")
 SEGMENTS: tuple[str, ...] = ("private_banking", "mass_affluent", "young_retail", "silent")
+#: the events' text fields the features compare with these words (exact text)
+EVENT_VOCABULARIES: dict[str, tuple[str, ...]] = {
+    "event_type": EVENT_TYPES, "channel": CHANNELS, "page": PAGES, "topic": TOPICS}
 CONTROL_ARM = "control"
 MAX_SHOWN = 5
 #: Share of events that must name a customer of the customers table (0..1).
@@ -108,6 +111,17 @@ class Contract:
     @property
     def required(self) -> list[str]:
         return [c.name for c in self.columns if c.required]
+
+
+def spelling_meant(value: str, known: Sequence[str]) -> str | None:
+    """The vocabulary word ``value`` differs from only by case, outer spaces, inner spaces or
+    hyphens (``'Account Closing'`` -> ``'account_closing'``); None when ``value`` is itself a
+    word of ``known`` or is no such variant. The features compare exact text, so such a
+    variant would match no feature."""
+    if value in known:
+        return None
+    meant = value.strip().lower().replace(" ", "_").replace("-", "_")
+    return meant if meant in known else None
 
 
 def parse_flags(values: pd.Series, column: str, source: str, *,
@@ -381,6 +395,24 @@ def _event_types_known(frame: pd.DataFrame) -> list[str]:
             f"to the vocabulary ({', '.join(EVENT_TYPES)})"]
 
 
+def _words_as_the_vocabulary(frame: pd.DataFrame) -> list[str]:
+    """Text values that differ from a vocabulary word only by case, spaces or hyphens."""
+    problems = []
+    for column, known in EVENT_VOCABULARIES.items():
+        if column not in frame.columns:
+            continue
+        text = frame[column].astype("string")
+        meant = {v: spelling_meant(v, known) for v in text.dropna().unique()}
+        meant = {v: m for v, m in meant.items() if m is not None}
+        if meant:
+            bad = text.isin(list(meant)).to_numpy(dtype=bool, na_value=False)
+            listed = ", ".join(f"{v!r} (write {m!r})" for v, m in list(meant.items())[:MAX_SHOWN])
+            problems.append(f"column '{column}': {listed} in {rows_text(bad)}; the vocabulary "
+                            f"is lower case ({', '.join(known)}) and as written these match "
+                            "no feature")
+    return problems
+
+
 def _page_only_on_page_views(frame: pd.DataFrame) -> list[str]:
     if "page" not in frame.columns:
         return []
@@ -428,7 +460,7 @@ EVENTS = Contract(
                "detail changed by a profile_change (phone, address)", required=False,
                nullable=True),
     ),
-    checks=(_page_only_on_page_views, _event_types_known),
+    checks=(_words_as_the_vocabulary, _page_only_on_page_views, _event_types_known),
 )
 
 CAMPAIGN_LOG = Contract(

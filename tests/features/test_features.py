@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -193,6 +194,36 @@ def test_events_mostly_of_unknown_customers_are_refused(tmp_path):
         (99, "2025-05-02", "login", 0.0, "app", None, None)])
     with pytest.raises(SchemaError, match=r"1 of 11 events .* name customers not in"):
         build_features(FeatureInputs.from_folder(data), AS_OF)
+
+
+@pytest.mark.parametrize(("column", "written", "meant"), [
+    ("page", "Account_Closing", "account_closing"),
+    ("page", "account closing", "account_closing"),
+    ("topic", " Fees", "fees"),
+    ("channel", "APP", "app"),
+    ("event_type", "Page-View", "page_view"),
+])
+def test_a_vocabulary_word_in_other_case_is_refused_naming_rows(tmp_path, column, written,
+                                                                 meant):
+    """'Account_Closing' would match no feature (they compare exact text): refused, naming
+    the column, the value, the word meant and the rows, by the features and by validate."""
+    from uplift.validation import validate_inputs
+
+    data = write_bank(tmp_path / "bank", HAND_LOG)
+    events = pd.read_parquet(data / "events.parquet").astype({"ts": str})
+    original = events[column].copy()
+    events.loc[[3, 6], column] = written
+    events.to_csv(data / "events.csv", index=False)
+    (data / "events.parquet").unlink()
+    # (validate's reader trims outer spaces before the check)
+    pattern = rf"column '{column}': ' ?{re.escape(written.strip())}'.*write '{meant}'.*rows 4, 7"
+    with pytest.raises(SchemaError, match=pattern):
+        build_features(FeatureInputs.from_folder(data), AS_OF)
+    with pytest.raises(SchemaError, match=pattern):
+        validate_inputs(events=data / "events.csv")
+    events[column] = original                        # the exact words pass
+    events.to_csv(data / "events.csv", index=False)
+    build_features(FeatureInputs.from_folder(data), AS_OF)
 
 
 def test_unparseable_timestamps_name_the_rows(tmp_path):

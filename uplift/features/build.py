@@ -28,12 +28,14 @@ from uplift.features.registry import (
 from uplift.ids import CANONICAL_SQL, MAX_EXACT_FLOAT, JoinMatch, check_join, judge, likely_cause
 from uplift.schema import (
     EVENT_TYPES,
+    EVENT_VOCABULARIES,
     MAX_ABS_VALUE,
     MAX_SHOWN,
     MAX_UNKNOWN_EVENT_TYPES,
     MIN_EVENT_MATCH,
     DataWarning,
     latest_plausible_date,
+    spelling_meant,
     validate,
 )
 
@@ -338,12 +340,15 @@ def check_events(con, path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
     if count:
         problems.append(f"column 'ts': {count:,} dates in the future (after "
                         f"{(limit - pd.Timedelta(days=1)).date()}) in {rows}")
+    # one scan: the (few) distinct text combinations and their counts
+    combos = con.execute(f"SELECT {', '.join(EVENT_VOCABULARIES)}, count(*) AS n "
+                         "FROM events_src GROUP BY ALL").df()
+    problems += _misspelt_words(con, combos)
     if problems:
         raise SchemaError(str(path), problems)
-    vocabulary = ", ".join(f"'{t}'" for t in EVENT_TYPES)
-    unknown = con.execute(
-        f"SELECT event_type, count(*) AS n FROM events_src WHERE event_type IS NULL OR "
-        f"event_type NOT IN ({vocabulary}) GROUP BY ALL ORDER BY n DESC").fetchall()
+    outside = combos[~combos["event_type"].isin(EVENT_TYPES)]
+    unknown = sorted(outside.groupby("event_type", dropna=False)["n"].sum().items(),
+                     key=lambda tn: -tn[1])
     if unknown:
         listing = ", ".join(f"{t!r} x{n:,}" for t, n in unknown[:MAX_SHOWN])
         share = sum(n for _, n in unknown) / total
@@ -357,6 +362,26 @@ def check_events(con, path: Path) -> tuple[pd.Timestamp, pd.Timestamp]:
                       stacklevel=3)
     lo, hi = con.execute("SELECT min(ts), max(ts) FROM events_src").fetchall()[0]
     return pd.Timestamp(lo), pd.Timestamp(hi)
+
+
+def _misspelt_words(con, combos: pd.DataFrame) -> list[str]:
+    """Problems for text values that differ from a vocabulary word only by case, spaces or
+    hyphens (``Account_Closing``): as written they would match no feature. ``combos`` holds
+    the distinct (event_type, channel, page, topic) values with their counts ``n``."""
+    problems = []
+    for column, known in EVENT_VOCABULARIES.items():
+        counts = combos.groupby(column)["n"].sum()
+        wrong = {v: spelling_meant(v, known) for v in counts.index if isinstance(v, str)}
+        wrong = {v: m for v, m in wrong.items() if m is not None}
+        if not wrong:
+            continue
+        listed = ", ".join(f"{v!r} x{counts[v]:,} (write {m!r})"
+                           for v, m in list(wrong.items())[:MAX_SHOWN])
+        values = ", ".join("'" + v.replace("'", "''") + "'" for v in wrong)
+        _, rows = _rows_where(con, f"{column} IN ({values})")
+        problems.append(f"column '{column}': {listed} in {rows}; the vocabulary is lower case "
+                        f"({', '.join(known)}) and as written these match no feature")
+    return problems
 
 
 #: inputs already checked in this process (file identity -> the events' time range), so the

@@ -15,12 +15,11 @@ from typing import Any
 import pandas as pd
 
 from uplift.schema import (
-    CHANNELS,
     EVENT_TYPES,
+    EVENT_VOCABULARIES,
     MAX_ABS_VALUE,
-    PAGES,
-    TOPICS,
     latest_plausible_date,
+    spelling_meant,
 )
 
 MAX_EVENTS_PER_REQUEST = 1000
@@ -29,7 +28,7 @@ TEXT_FIELDS = ("channel", "page", "topic")
 #: files) and match no feature's condition, so a value that differs from a known one only by
 #: case or spaces (``Account_Closing``) is refused, naming the value meant, instead of being
 #: stored and silently ignored
-VOCABULARIES = {"channel": CHANNELS, "page": PAGES, "topic": TOPICS}
+VOCABULARIES = {name: EVENT_VOCABULARIES[name] for name in TEXT_FIELDS}
 #: characters a text field may hold (the store's column width)
 MAX_TEXT_LENGTH = 64
 
@@ -116,10 +115,8 @@ def _text_problem(value: str, field: str) -> str | None:
     if len(value) > MAX_TEXT_LENGTH:
         return f"{len(value):,} characters; at most {MAX_TEXT_LENGTH}"
     known = VOCABULARIES[field]
-    if value in known or not value.strip():
-        return None
-    meant = value.strip().lower().replace(" ", "_").replace("-", "_")
-    if meant in known:
+    meant = spelling_meant(value, known) if value.strip() else None
+    if meant is not None:
         return (f"{value!r}: write {meant!r} (the {field} vocabulary, lower case: "
                 f"{', '.join(known)}); as written it would match no feature")
     return None
