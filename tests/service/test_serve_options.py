@@ -95,3 +95,23 @@ def test_a_demo_store_is_kept_across_starts(tmp_path, monkeypatch, served_bank, 
     finally:
         store.close()
     assert said[0].startswith("seeding the demo store") and "as it is" in said[-1]
+
+
+def test_a_demo_start_revokes_the_tokens_of_earlier_starts(tmp_path):
+    """Each demo start prints new tokens; the earlier starts' ones are revoked, other
+    tokens are kept."""
+    from uplift.service.auth import identify, new_token
+    from uplift.service.demo import revoke_demo_tokens
+    from uplift.service.store import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'demo.db'}")
+    try:
+        old = [new_token(store, name=f"demo-{kind}-1", role="analyst")
+               for kind in ("analyst", "replay")]
+        kept = new_token(store, name="ops", role="viewer")
+        assert revoke_demo_tokens(store) == 2
+        assert all(identify(store, secret) is None for secret in old)
+        assert identify(store, kept).role == "viewer"
+        assert revoke_demo_tokens(store) == 0
+    finally:
+        store.close()

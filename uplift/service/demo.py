@@ -56,11 +56,30 @@ def demo_settings(state: Path, db: str | None, progress: Callable[[str], None]
                            replay=replay_path)
 
 
+DEMO_TOKEN_PREFIXES = ("demo-analyst-", "demo-replay-")
+
+
+def revoke_demo_tokens(store) -> int:
+    """Revoke the active tokens an earlier demo start made (their secrets were printed to
+    that start's terminal; each start prints new ones); returns how many."""
+    from uplift.service.auth import listing, revoke
+
+    active = [row["name"] for row in listing(store) if not row["revoked"]
+              and row["name"].startswith(DEMO_TOKEN_PREFIXES)]
+    for name in active:
+        revoke(store, name)
+    return len(active)
+
+
 def start_replay(app, *, port: int, progress: Callable[[str], None]) -> threading.Thread:
     """Print a token and a curl example, then POST the replay events in the background."""
-    from uplift.service.auth import new_token
+    from uplift.service.auth import new_token, revoke
 
     store = app.state.store
+    earlier = revoke_demo_tokens(store)
+    if earlier:
+        progress(f"demo: revoked {earlier} token{'s' if earlier != 1 else ''} of earlier "
+                 "demo starts")
     stamp = int(time.time())
     viewer = new_token(store, name=f"demo-analyst-{stamp}", role="analyst")
     feeder = new_token(store, name=f"demo-replay-{stamp}", role="analyst")
@@ -90,6 +109,7 @@ def start_replay(app, *, port: int, progress: Callable[[str], None]) -> threadin
                 except httpx.HTTPError:
                     return
                 time.sleep(REPLAY_PAUSE)
+        revoke(store, f"demo-replay-{stamp}")
         progress("demo: replay finished")
 
     thread = threading.Thread(target=run, name="demo-replay", daemon=True)
