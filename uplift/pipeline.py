@@ -211,11 +211,13 @@ def train(inputs: FeatureInputs, as_of: str, folder: Path, settings: Settings, *
                               effect_models["effects_value"], baseline_risk=risk,
                               effect_groups=effect_groups_of(at_assignment))
     from uplift.effects.calibration import EVIDENCE_FILE, all_evidence, describe, evidence_rows
+    from uplift.report.console import wrapped
 
     evidence = all_evidence(backtest, value=settings.customer_value)
     progress("held-out calibration test of each offer's predicted effects (BLP slope):")
     for line in describe(evidence):
-        progress(line)
+        for part in wrapped(line.strip()):
+            progress(part)
     with io.replaced_directory(folder, marker=MODEL_MARKER) as stage:
         io.write_json(evidence_rows(evidence), stage / EVIDENCE_FILE)
         churn.save(stage / "churn")

@@ -6,6 +6,20 @@ contacted only; the budget applies to the selection.
 
 from __future__ import annotations
 
+import textwrap
+
+#: characters per line of the long explanations (the effects per offer)
+LINE_WIDTH = 100
+
+
+def wrapped(text: str, indent: str = "  ") -> list[str]:
+    """``text`` as lines of at most LINE_WIDTH characters, continued 4 spaces deeper; an
+    estimate and its standard error (``0.37 +- 0.07``) stay on one line."""
+    glued = text.replace(" +- ", "\0+-\0")                  # same length, no space
+    return [line.replace("\0", " ") for line in textwrap.wrap(
+        glued, width=LINE_WIDTH, initial_indent=indent, subsequent_indent=indent + "    ",
+        break_on_hyphens=False)]
+
 
 def _n(value: float) -> str:
     return f"{value:,.0f}"
@@ -65,7 +79,7 @@ def plan_lines(summary: dict, excluded: dict[str, int], outlook: dict | None = N
     if summary.get("offer_effects"):
         lines.append("effects per offer (held-out calibration test, slope +- SE):")
         for e in summary["offer_effects"]:
-            lines.append(f"  {e['offer']}, {e['outcome']} effect: {e['use']} ({e['why']})")
+            lines += wrapped(f"{e['offer']}, {e['outcome']} effect: {e['use']} ({e['why']})")
     roi = f"{summary['roi']:.2f}" if summary["roi"] is not None else "n/a"
     lines.append(f"ROI (net gain / spend) {roi}; the selection (contacted + held out) uses "
                  f"{_n(summary['budget_used'])} {cur} of the budget")
