@@ -61,6 +61,29 @@ def canonical_ids(values: pd.Series) -> pd.Series:
     return text.rename(values.name)
 
 
+def parse_ids(values: pd.Series, *, source: str, column: str = "customer_id",
+              allow_missing: bool = False) -> pd.Series:
+    """``values`` as canonical id text (:func:`canonical_ids`), or :class:`SchemaError` naming
+    ``source``, ``column`` and the rows of ids that cannot be exact (fractional or huge floats,
+    true/false) or are missing (unless ``allow_missing``)."""
+    from uplift.schema import rows_text
+
+    if pd.api.types.is_bool_dtype(values):
+        raise SchemaError(source, [f"column '{column}': ids must be whole numbers or text, "
+                                   "found true/false values"])
+    inexact = fractional_ids(values)
+    if inexact.any():
+        raise SchemaError(source, [f"column '{column}': ids stored as floats that are not "
+                                   "exact whole numbers (fractional, or beyond 2^53 where "
+                                   f"digits are lost) in {rows_text(inexact)}; store ids as "
+                                   "text or integers"])
+    ids = canonical_ids(values)
+    missing = ids.isna().to_numpy()
+    if missing.any() and not allow_missing:
+        raise SchemaError(source, [f"column '{column}': missing ids in {rows_text(missing)}"])
+    return ids
+
+
 #: Beyond 2^53 a float cannot hold every whole number: such ids have lost digits.
 MAX_EXACT_FLOAT = 2**53
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from uplift.cli import run
+from uplift.errors import SchemaError
 from uplift.evaluate.outcomes import build_outcomes
 from uplift.simulate import read_bank_table, read_truth, simulate_plan_response
 
@@ -102,11 +103,81 @@ def test_outcomes_refuse_planned_customers_missing_from_the_customers_table():
     plan = pd.DataFrame({"customer_id": [1, 2, 3], "holdout": [0, 0, 1],
                          "planned_offer": ["a", "a", "a"],
                          "assignment_probability": [0.6, 0.6, 0.4], "cost": [1.0, 1.0, 0.0]})
-    events = pd.DataFrame({"customer_id": [1], "ts": ["2026-02-01"],
-                           "event_type": ["login"], "amount": [0.0]})
-    with pytest.raises(Exception, match="1 of 3 planned customers are not in the customers"):
+    events = pd.DataFrame({"customer_id": [1, 2, 3], "ts": ["2026-02-01"] * 3,
+                           "event_type": ["login"] * 3, "amount": [0.0] * 3})
+    with pytest.raises(SchemaError, match=r"1 of 3 planned customers \(33.3%\) name customers "
+                       r"not in customers"):
         build_outcomes(plan, events, start="2026-01-01", end="2026-02-01",
                        customers=pd.DataFrame({"customer_id": [1, 2]}))
+
+
+def small_plan() -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": ["0001", "0002", "0003", "0004"],
+                         "holdout": [0, 0, 1, 0], "planned_offer": ["a"] * 4,
+                         "assignment_probability": [0.75] * 4, "cost": [1.0, 1.0, 0.0, 1.0]})
+
+
+def small_events(ids: list) -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": ids, "ts": ["2026-01-05", "2026-01-09", "2026-01-20",
+                                                    "2026-02-02"],
+                         "event_type": ["account_close", "product_buy", "login", "login"],
+                         "amount": [0.0, 500.0, 0.0, 0.0]})
+
+
+@pytest.mark.parametrize("written", ["text", "float", "int"])
+def test_outcomes_read_ids_of_any_storage_alike(written):
+    """Ids stored as floats or integers are the customers of the plan's text ids (before,
+    a float id matched no one: churned 0%, exit 0)."""
+    plan = small_plan().assign(customer_id=["1", "2", "3", "4"])
+    ids = {"text": ["1", "2", "3", "4"], "float": [1.0, 2.0, 3.0, 4.0],
+           "int": [1, 2, 3, 4]}[written]
+    out = build_outcomes(plan, small_events(ids), start="2026-01-01", end="2026-02-01",
+                         customers=pd.DataFrame({"customer_id": ids}))
+    assert out["customer_id"].tolist() == ["1", "2", "3", "4"]
+    assert out["churned"].tolist() == [1, 0, 0, 0]
+    assert out["new_business"].tolist() == [0.0, 500.0, 0.0, 0.0]
+
+
+def test_outcomes_refuse_events_whose_ids_lost_their_zero_padding():
+    with pytest.raises(SchemaError, match=r"planned customers .* not in events.*leading zeros"):
+        build_outcomes(small_plan(), small_events([1, 2, 3, 4]), start="2026-01-01",
+                       end="2026-02-01")
+
+
+def test_outcomes_refuse_customers_whose_ids_lost_their_zero_padding():
+    with pytest.raises(SchemaError, match=r"not in customers.*leading zeros"):
+        build_outcomes(small_plan(), small_events(["0001", "0002", "0003", "0004"]),
+                       start="2026-01-01", end="2026-02-01",
+                       customers=pd.DataFrame({"customer_id": [1, 2, 3, 4]}))
+
+
+def test_outcomes_refuse_a_plan_naming_a_customer_twice():
+    plan = small_plan().assign(customer_id=["0001", "0002", "0002", "0004"])
+    with pytest.raises(SchemaError, match=r"the same customer in rows 2, 3"):
+        build_outcomes(plan, small_events(["0001", "0002", "0003", "0004"]),
+                       start="2026-01-01", end="2026-02-01")
+
+
+def test_outcomes_with_start_need_no_manifest_and_refuse_another_plans_one(tmp_path, capsys):
+    """--start measures a plan without its manifest; a manifest recording another number of
+    rows (another plan's, or the plan edited) is refused unless --start is given."""
+    plan = small_plan()
+    plan.to_csv(tmp_path / "plan.csv", index=False)
+    small_events(["0001", "0002", "0003", "0004"]).to_csv(tmp_path / "events.csv", index=False)
+    base = ["outcomes", "--plan", str(tmp_path / "plan.csv"), "--events",
+            str(tmp_path / "events.csv"), "--as-of", "2026-02-01"]
+    assert run([*base, "--out", str(tmp_path / "o1.csv")]) == 2
+    assert "--start" in capsys.readouterr().err and not (tmp_path / "o1.csv").exists()
+    assert run([*base, "--start", "2026-01-01", "--out", str(tmp_path / "o1.csv")]) == 0
+    first = pd.read_csv(tmp_path / "o1.csv", dtype={"customer_id": str})
+    assert first["customer_id"].tolist() == ["0001", "0002", "0003", "0004"]
+    assert first["churned"].tolist() == [1, 0, 0, 0]
+    (tmp_path / "plan.csv.manifest.json").write_text(json.dumps({
+        "outputs": {"plan.csv": 9}, "summary": {"as_of": "2026-01-01"}}))
+    assert run([*base, "--out", str(tmp_path / "o2.csv")]) == 2
+    assert "records 9 plan rows, the plan has 4" in capsys.readouterr().err
+    assert not (tmp_path / "o2.csv").exists()
+    assert run([*base, "--start", "2026-01-01", "--out", str(tmp_path / "o2.csv")]) == 0
 
 
 def test_evaluate_the_past_campaign_log_with_segment_strata_without_a_hand_join(

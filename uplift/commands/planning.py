@@ -177,8 +177,10 @@ def outcomes(
     data: Annotated[Path | None, typer.Option(help="Data folder with the customers table "
                                               "(checks every planned customer is known).")
                     ] = None,
-    start: Annotated[str | None, typer.Option(help="Campaign start (default: the plan's "
-                                              "date from its manifest).")] = None,
+    start: Annotated[str | None, typer.Option(help="Campaign start YYYY-MM-DD (default: the "
+                                              "plan's date from its manifest); with it, a plan "
+                                              "without a manifest is measured within segment "
+                                              "and planned offer.")] = None,
 ) -> None:
     """Build the outcomes table after the campaign window, ready for `uplift evaluate`.
 

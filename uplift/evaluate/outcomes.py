@@ -27,13 +27,16 @@ import numpy as np
 import pandas as pd
 
 from uplift.errors import InputError, SchemaError
-from uplift.schema import CONTROL_ARM
+from uplift.ids import check_join, parse_ids
+from uplift.schema import CONTROL_ARM, rows_text
 
 CLOSE_EVENT = "account_close"
 NEW_BUSINESS_EVENT = "product_buy"
 EVALUATE_SETTINGS = {"arm": "arm", "control": CONTROL_ARM, "metric": "retained",
                      "retention": True, "strata": "stratum", "propensity": "propensity",
                      "cost": "cost", "value": "retained_value"}
+#: share of the planned customers that must have at least one event in the events file
+MIN_WITH_EVENTS = 0.5
 
 
 def _plan_columns(plan: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -49,10 +52,13 @@ def _plan_columns(plan: pd.DataFrame, source: str) -> pd.DataFrame:
 def build_outcomes(plan: pd.DataFrame, events: pd.DataFrame, *, start: str | pd.Timestamp,
                    end: str | pd.Timestamp, customers: pd.DataFrame | None = None,
                    strata: list[str] | None = None, plan_source: str = "plan",
-                   events_source: str = "events") -> pd.DataFrame:
+                   events_source: str = "events", customers_source: str = "customers"
+                   ) -> pd.DataFrame:
     """The outcomes table (see the module docstring). ``events``: customer_id, ts, event_type,
     amount; ``customers`` (optional): customer_id and close_date, and every planned customer
-    must be in it (a join that loses customers is refused)."""
+    must be in it (a join that loses customers is refused). Ids are compared in canonical
+    form (``10000004.0`` is ``10000004``); fewer than half of the planned customers with any
+    event, or ids that differ by zero padding, are refused."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     if not end > start:
         raise InputError(f"the measurement date {end.date()} must be after the plan's date "
@@ -68,25 +74,34 @@ def build_outcomes(plan: pd.DataFrame, events: pd.DataFrame, *, start: str | pd.
     if len(ts) and ts.max() < end - pd.Timedelta(days=1):
         raise InputError(f"{events_source}: events end on {ts.max().date()}, before the "
                          f"measurement date {end.date()}: export the events up to that date")
-    ids = plan["customer_id"].astype(str)
+    ids = parse_ids(plan["customer_id"], source=plan_source)
+    repeated = ids.duplicated(keep=False).to_numpy()
+    if repeated.any():
+        raise SchemaError(plan_source, [f"column 'customer_id': the same customer in "
+                                        f"{rows_text(repeated)}; a plan has one row per "
+                                        "customer"])
+    event_ids = parse_ids(events["customer_id"], source=events_source)
+    # a planned customer without a single event is possible (a silent customer), most of
+    # them is a file of another bank or ids written another way (zero padding, pseudonyms)
+    check_join(ids, pd.Series(event_ids.unique()), what="planned customers",
+               source=plan_source, reference=events_source, min_share=MIN_WITH_EVENTS,
+               refuse_diagnosed=True)
     if customers is not None:
-        known = set(customers["customer_id"].astype(str))
-        lost = ~ids.isin(known)
-        if lost.any():
-            row = int(lost.to_numpy().argmax()) + 1
-            raise InputError(f"{plan_source}: {int(lost.sum()):,} of {len(ids):,} planned "
-                             f"customers are not in the customers table (first: data row "
-                             f"{row}); same bank, same pseudonym key?")
-    window = events[(ts >= start) & (ts < end)]
-    window_ids = window["customer_id"].astype(str)
-    closed = set(window_ids[window["event_type"].astype(str) == CLOSE_EVENT])
+        customer_ids = parse_ids(customers["customer_id"], source=customers_source)
+        check_join(ids, customer_ids, what="planned customers", source=plan_source,
+                   reference=customers_source, min_share=1.0)
+    inside_window = ((ts >= start) & (ts < end)).to_numpy()
+    window = events[inside_window]
+    window_ids = event_ids[inside_window]
+    closed = set(window_ids[(window["event_type"].astype(str) == CLOSE_EVENT).to_numpy()])
     if customers is not None and "close_date" in customers.columns:
         close = pd.to_datetime(customers["close_date"], errors="coerce")
-        inside = (close >= start) & (close < end)
-        closed |= set(customers.loc[inside.to_numpy(), "customer_id"].astype(str))
-    buys = window[window["event_type"].astype(str) == NEW_BUSINESS_EVENT]
+        inside = ((close >= start) & (close < end)).to_numpy()
+        closed |= set(customer_ids[inside])
+    buying = (window["event_type"].astype(str) == NEW_BUSINESS_EVENT).to_numpy()
+    buys = window[buying]
     new_business = (pd.to_numeric(buys["amount"], errors="coerce").fillna(0.0)
-                    .groupby(buys["customer_id"].astype(str)).sum()
+                    .groupby(window_ids[buying].to_numpy()).sum()
                     if "amount" in buys.columns else pd.Series(dtype=float))
     held = plan["holdout"].astype(int).to_numpy() == 1
     planned = plan["_planned"].astype(str).to_numpy()
@@ -99,7 +114,7 @@ def build_outcomes(plan: pd.DataFrame, events: pd.DataFrame, *, start: str | pd.
              else np.zeros(len(plan)))
     cost = plan["offer_cost"] if "offer_cost" in plan.columns else plan["cost"]
     out = pd.DataFrame({
-        "customer_id": plan["customer_id"].to_numpy(),
+        "customer_id": ids.to_numpy(dtype=object),
         "arm": np.where(held, CONTROL_ARM, planned),
         "planned_offer": planned,
         "stratum": stratum.to_numpy(),
@@ -116,20 +131,36 @@ def build_outcomes(plan: pd.DataFrame, events: pd.DataFrame, *, start: str | pd.
     return out
 
 
-def plan_context(plan_path: Path) -> dict:
-    """The plan's date and holdout columns from its manifest (``<plan>.manifest.json``)."""
+def plan_context(plan_path: Path, rows: int, start: str | None = None) -> dict:
+    """The plan's date and holdout columns from its manifest (``<plan>.manifest.json``).
+    ``start`` (the campaign's start date), when given, is used instead of the manifest's
+    date and makes the manifest optional (the holdout columns are then the default,
+    segment). A manifest that records another number of plan rows than ``rows`` belongs to
+    another plan (or the plan was edited) and is refused unless ``start`` is given."""
     import json
 
     from uplift.io import manifest_path_for
 
     manifest = manifest_path_for(plan_path)
+    default = {"start": start, "strata": ["segment"]}
     if not manifest.exists():
-        raise InputError(f"{plan_path}: no manifest beside it ({manifest.name}); give the "
-                         "campaign's start date")
+        if start is None:
+            raise InputError(f"{plan_path}: no manifest beside it ({manifest.name}); give the "
+                             "campaign's start date (--start)")
+        return default
     data = json.loads(manifest.read_text(encoding="utf-8"))
+    recorded = (data.get("outputs") or {}).get(plan_path.name)
+    if recorded is not None and int(recorded) != rows:
+        if start is None:
+            raise InputError(f"{plan_path}: its manifest ({manifest.name}) records "
+                             f"{int(recorded):,} plan rows, the plan has {rows:,}: the manifest "
+                             "belongs to another plan, or the plan was edited; give the "
+                             "campaign's start date (--start) to measure it without the "
+                             "manifest")
+        return default
     summary = data.get("summary", {})
     measurement = data.get("measurement", {})
-    return {"start": summary.get("as_of") or data.get("arguments", {}).get("as_of"),
+    return {"start": start or summary.get("as_of") or data.get("arguments", {}).get("as_of"),
             "strata": measurement.get("holdout_stratify", ["segment"])}
 
 

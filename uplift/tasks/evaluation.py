@@ -91,21 +91,21 @@ def outcomes_to_file(plan: Path, events: Path, as_of: str, out: Path, *,
     from uplift.security import protect_ids
     from uplift.validation import find_table
 
-    context = plan_context(plan)
-    start = start or context["start"]
-    if start is None:
-        raise InputError(f"{plan}: its manifest has no date; give the campaign start")
     customers_path = find_table(data, "customers") if data is not None else None
     if data is not None and customers_path is None:
         raise InputError(f"{data}: no customers table")
     io.ensure_not_input([out], [plan, events, customers_path])
     table = io.read_table(plan)
+    context = plan_context(plan, len(table), start)
+    start = context["start"]
+    if start is None:
+        raise InputError(f"{plan}: its manifest has no date; give the campaign start")
     logged = protect_ids(io.read_table(events), source=str(events))
     customers = (protect_ids(io.read_table(customers_path), source=str(customers_path))
                  if customers_path is not None else None)
     result = build_outcomes(table, logged, start=start, end=as_of, customers=customers,
                             strata=context["strata"], plan_source=str(plan),
-                            events_source=str(events))
+                            events_source=str(events), customers_source=str(customers_path))
     io.write_table(result, out)
     io.record_run(out, "outcomes", {"plan": plan, "events": events, "as_of": as_of,
                                     "start": start, "data": data},
