@@ -230,3 +230,81 @@ def test_arms_are_compared_with_the_controls_of_their_own_strata():
         assert r["stratified"] and r["lift_low"] <= truth <= r["lift_high"], (name, r)
     plain = evaluate_ab(frame, arm="arm", control="control", metric="retained")
     assert plain["arms"]["visit"]["lift"] > 0.1          # against the pooled control: biased
+
+
+def stratified_outcomes() -> pd.DataFrame:
+    """Two strata of one offer; stratum 'thin' has a single control, so it cannot be
+    compared. Costs 10 per treated customer."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for stratum, treated, controls in (("wide", 60, 20), ("thin", 14, 1)):
+        for i in range(treated + controls):
+            held = i >= treated
+            rows.append({"customer_id": f"{stratum}{i:03d}", "stratum": stratum,
+                         "arm": "control" if held else "waiver", "planned_offer": "waiver",
+                         "retained": int(rng.random() < (0.7 if held else 0.8)),
+                         "cost": 0.0 if held else 10.0,
+                         "propensity": 0.25 if held else 0.75})
+    frame = pd.DataFrame(rows)
+    frame["value"] = frame["retained"] * 100.0
+    return frame
+
+
+def test_strata_left_out_are_named_and_not_charged():
+    """A stratum without 2 controls is left out of the lift and of the money alike: its
+    customers' cost is not set against the others' incremental value."""
+    from uplift.report.console import ab_lines
+
+    frame = stratified_outcomes()
+    r = evaluate_ab(frame, arm="arm", control="control", metric="retained", cost="cost",
+                    value="value", strata="stratum", propensity="propensity",
+                    retention_metric=True, n_boot=50)
+    money = r["money"]["waiver"]
+    assert money["treated"] == 60 and money["cost"] == pytest.approx(600.0)
+    assert money["left_out"] == {"thin": {"treated": 14, "control": 1}}
+    wide = frame[frame["stratum"] == "wide"]
+    by_hand = 60 * (wide.loc[wide["arm"] == "waiver", "value"].mean()
+                    - wide.loc[wide["arm"] == "control", "value"].mean())
+    assert money["incremental_value"] == pytest.approx(by_hand)
+    assert r["arms"]["waiver"]["n_compared"] == 60
+    assert r["control_mean"] == pytest.approx(frame.loc[frame["arm"] == "control",
+                                                        "retained"].mean())
+    text = "\n".join(ab_lines(r, "retained", "control", "holm"))
+    assert f"mean {r['control_mean']:.4f} over 21 customers" in text
+    assert "14 of 74 left out" in text and "thin (14 treated, 1 control)" in text
+    from uplift.evaluate.report import ab_html
+
+    page = ab_html(r, "t")
+    assert "14 of 74 left out" in page and "over 21 customers" in page
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda f: pd.concat([f, f.iloc[:2]]), r"the same customer in rows 1, 2, 96, 97"),
+    (lambda f: f.assign(cost=np.where(f.index == 3, -5.0, f["cost"])),
+     r"column 'cost': negative costs in row 4"),
+    (lambda f: f.assign(arm=np.where(f.index == 5, "coupon", f["arm"])),
+     r"an offer other than the customer's planned_offer in row 6 \(e.g. 'coupon' for 'waiver'"),
+    (lambda f: f.assign(propensity=np.where(f.index == 0, 0.6, f["propensity"])),
+     r"vary within arm and stratum \('stratum'\), e.g. wide / waiver: 0.6 .. 0.75"),
+])
+def test_outcomes_that_would_make_the_evaluation_wrong_are_refused(mutate, message):
+    from uplift.errors import InputError
+
+    frame = mutate(stratified_outcomes()).reset_index(drop=True)
+    with pytest.raises((SchemaError, InputError), match=message):
+        evaluate_ab(frame, arm="arm", control="control", metric="retained", cost="cost",
+                    value="value", strata="stratum", propensity="propensity", n_boot=20)
+
+
+def test_an_interval_without_width_is_said_to_say_nothing(recwarn):
+    frame = pd.DataFrame({"arm": ["t"] * 5 + ["c"] * 4, "y": [1] * 9})
+    r = evaluate_ab(frame, arm="arm", control="c", metric="y")["arms"]["t"]
+    assert r["lift_low"] == r["lift_high"] == 0 and "says nothing" in r["note"]
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_a_missing_column_is_refused_before_anything_is_computed(recwarn):
+    frame = pd.DataFrame({"arm": ["t"] * 5 + ["c"] * 4, "y": [1] * 9})
+    with pytest.raises(SchemaError, match=r"(?s)cost column 'spend' not found.*value column 'v'"):
+        evaluate_ab(frame, arm="arm", control="c", metric="y", cost="spend", value="v")
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

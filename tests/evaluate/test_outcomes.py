@@ -71,7 +71,9 @@ def test_outcomes_evaluate_recovers_the_true_effect_within_its_interval(measured
     _, plan, result, true_kept = measured
     total = result["campaign"]
     assert result["strata"] == "stratum"                 # taken from the outcomes' manifest
-    assert total["treated"] == int((plan["holdout"] == 0).sum())
+    assert total["treated_total"] == int((plan["holdout"] == 0).sum())
+    left_out = sum(c["treated"] for c in total["left_out"].values())
+    assert total["treated"] == total["treated_total"] - left_out
     assert total["incremental_low"] <= true_kept <= total["incremental_high"]
     assert true_kept > 5                                 # the plan keeps customers, truly
     assert total["incremental_high"] - total["incremental_low"] < 6 * true_kept

@@ -58,6 +58,11 @@ def metric_values(frame: pd.DataFrame, column: str, source: str) -> tuple[np.nda
 
 
 def _compare(y1: np.ndarray, y0: np.ndarray, binary: bool, alpha: float) -> dict:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _compare_arms(y1, y0, binary, alpha)
+
+
+def _compare_arms(y1: np.ndarray, y0: np.ndarray, binary: bool, alpha: float) -> dict:
     from statsmodels.stats.proportion import (
         confint_proportions_2indep,
         test_proportions_2indep,
@@ -129,6 +134,36 @@ def sample_ratio(counts: dict[str, int], planned: dict[str, float]) -> dict:
             "mismatch": bool(p_value < SRM_ALPHA), "threshold": SRM_ALPHA}
 
 
+MIN_PER_CELL = 2     # treated and control rows a stratum needs to be compared
+
+
+def compared_treated(treated: np.ndarray, control: np.ndarray,
+                     strata: np.ndarray | None) -> np.ndarray:
+    """The treated rows inside strata that have at least MIN_PER_CELL treated and control
+    rows (all treated rows when there are enough controls without strata)."""
+    if strata is None:
+        enough = treated.sum() >= MIN_PER_CELL and control.sum() >= MIN_PER_CELL
+        return treated & enough
+    cells = pd.DataFrame({"s": strata, "t": treated, "c": control}).groupby("s")[["t", "c"]]
+    counts = cells.sum()
+    kept = counts.index[(counts["t"] >= MIN_PER_CELL) & (counts["c"] >= MIN_PER_CELL)]
+    return treated & np.isin(strata, kept.to_numpy())
+
+
+def left_out_strata(treated: np.ndarray, control: np.ndarray, strata: np.ndarray | None
+                    ) -> dict[str, dict[str, int]]:
+    """Strata with treated rows that cannot be compared (fewer than MIN_PER_CELL treated or
+    control rows): stratum -> treated and control counts."""
+    if strata is None:
+        return {}
+    out = {}
+    for s in np.unique(strata[treated]):
+        n_t, n_c = int((treated & (strata == s)).sum()), int((control & (strata == s)).sum())
+        if n_t < MIN_PER_CELL or n_c < MIN_PER_CELL:
+            out[str(s)] = {"treated": n_t, "control": n_c}
+    return out
+
+
 def _increment(value: np.ndarray, treated: np.ndarray, control: np.ndarray,
                strata: np.ndarray | None) -> tuple[float, float]:
     """Incremental total over the treated rows and its standard error.
@@ -156,10 +191,12 @@ def _money(value: np.ndarray, cost: np.ndarray | None, treated: np.ndarray, cont
            strata: np.ndarray | None = None) -> dict:
     """Incremental value, cost, net profit and ROI for the treated group, with intervals."""
     z = stats.norm.ppf(1 - alpha / 2)
+    left_out = left_out_strata(treated, control, strata)
+    treated = compared_treated(treated, control, strata)    # cost and value of the same rows
     n1 = int(treated.sum())
     total_cost = float(cost[treated].sum()) if cost is not None else 0.0
     increment, se = _increment(value, treated, control, strata)
-    out = {"treated": n1, "incremental_value": increment,
+    out = {"treated": n1, "left_out": left_out, "incremental_value": increment,
            "incremental_value_low": increment - z * se,
            "incremental_value_high": increment + z * se, "cost": total_cost,
            "net_profit": increment - total_cost,
@@ -194,6 +231,46 @@ def _money(value: np.ndarray, cost: np.ndarray | None, treated: np.ndarray, cont
     return out
 
 
+def check_table(frame: pd.DataFrame, *, source: str, arm: str, control: str,
+                cost: str | None, strata: str | None, propensity: str | None,
+                segment: str | None, named: dict[str, str | None]) -> None:
+    """Refuse, before anything is computed, what would make the evaluation wrong: a named
+    column that is missing, a customer in two rows, a negative cost, or an arm other than the
+    customer's planned offer (a table from `uplift outcomes` has ``planned_offer``)."""
+    columns = {"arm": arm, "cost": cost, "strata": strata, "propensity": propensity,
+               "segment": segment, **named}
+    missing = [f"{what} column '{name}' not found" for what, name in columns.items()
+               if name is not None and name not in frame.columns]
+    if missing:
+        raise SchemaError(source, [*missing, "columns: " + ", ".join(
+            map(str, frame.columns[:20]))])
+    problems = []
+    if "customer_id" in frame.columns:
+        from uplift.ids import canonical_ids
+
+        repeated = canonical_ids(frame["customer_id"]).duplicated(keep=False).to_numpy(
+            dtype=bool, na_value=False)
+        if repeated.any():
+            problems.append(f"column 'customer_id': the same customer in {rows_text(repeated)}; "
+                            "each customer is counted once")
+    if cost is not None:
+        values = pd.to_numeric(frame[cost], errors="coerce")
+        negative = (values < 0).to_numpy(dtype=bool, na_value=False)
+        if negative.any():
+            problems.append(f"column '{cost}': negative costs in {rows_text(negative)}")
+    if "planned_offer" in frame.columns:
+        given = frame[arm].astype(str).to_numpy()
+        planned = frame["planned_offer"].astype(str).to_numpy()
+        other = (given != str(control)) & (given != planned)
+        if other.any():
+            problems.append(f"column '{arm}': an offer other than the customer's planned_offer "
+                            f"in {rows_text(other)} (e.g. {given[other][0]!r} for "
+                            f"{planned[other][0]!r}); a contacted customer's arm is the offer "
+                            "the plan gave them")
+    if problems:
+        raise SchemaError(source, problems)
+
+
 def evaluate_ab(
     frame: pd.DataFrame, *, arm: str, control: str, metric: str,
     pre_metric: str | None = None, cost: str | None = None, value: str | None = None,
@@ -205,8 +282,9 @@ def evaluate_ab(
     """The whole A/B evaluation as a JSON-ready dict (see the module docstring)."""
     from statsmodels.stats.multitest import multipletests
 
-    if arm not in frame.columns:
-        raise SchemaError(source, [f"arm column '{arm}' not found"])
+    check_table(frame, source=source, arm=arm, control=control, cost=cost, strata=strata,
+                propensity=propensity, segment=segment,
+                named={"metric": metric, "pre-metric": pre_metric, "value": value})
     arms = frame[arm].astype(str).to_numpy()
     counts = pd.Series(arms).value_counts()
     if str(control) not in counts.index:
@@ -220,11 +298,12 @@ def evaluate_ab(
             raise SchemaError(source, [f"arm {a!r} has {counts.get(a, 0)} row(s); at least 2 "
                                        "are needed"])
     y, binary = metric_values(frame, metric, source)
+    cmask = arms == str(control)
     result: dict = {"metric": metric, "binary": binary, "control": str(control),
+                    "control_n": int(cmask.sum()), "control_mean": float(y[cmask].mean()),
                     "alpha": alpha, "correction": correction, "arms": {}}
     if planned_split is not None:
         result["sample_ratio"] = sample_ratio(counts.to_dict(), planned_split)
-    cmask = arms == str(control)
     pre = metric_values(frame, pre_metric, source)[0] if pre_metric is not None else None
     rows = []
     for a in others:
@@ -245,11 +324,14 @@ def evaluate_ab(
         result["arms"][a] = comparison
         rows.append(a)
     if strata is not None:
-        if strata not in frame.columns:
-            raise SchemaError(source, [f"strata column '{strata}' not found"])
         cells = frame[strata].astype(str).to_numpy()
         for a in rows:          # each arm against the controls of its own strata
             result["arms"][a].update(stratified_lift(y, arms == a, cmask, cells, alpha))
+    for a in rows:
+        r = result["arms"][a]
+        if not r["lift_high"] - r["lift_low"] > 0:
+            r["note"] = (f"every {metric} value is the same in the compared rows: the interval "
+                         "has no width and says nothing (too few customers)")
     pvals = [result["arms"][a]["p_value"] for a in rows]
     reject, adjusted, _, _ = multipletests(pvals, alpha=alpha, method=correction)
     for a, p_adj, rej in zip(rows, adjusted, reject, strict=True):
@@ -257,23 +339,24 @@ def evaluate_ab(
         result["arms"][a]["significant"] = bool(rej)
     strata_values = None
     if strata is not None:
-        if strata not in frame.columns:
-            raise SchemaError(source, [f"strata column '{strata}' not found"])
         strata_values = frame[strata].astype(str).to_numpy()
-    if propensity is not None and strata is None:
-        if propensity not in frame.columns:
-            raise SchemaError(source, [f"propensity column '{propensity}' not found"])
+    if propensity is not None:
         p = pd.to_numeric(frame[propensity], errors="coerce")
         if p.isna().any():
             raise SchemaError(source, [f"column '{propensity}': missing propensities in "
                                        f"{rows_text(p.isna())}"])
-        varying = frame.assign(_p=p).groupby(arm)["_p"].nunique().max() > 1
-        if varying:
-            raise InputError(f"{source}: assignment probabilities vary within an arm "
-                             "(non-uniform design): give the strata column the "
-                             "randomisation was stratified by, so arms are compared within "
-                             "strata (a customer column such as segment can be joined with "
-                             "--customers)")
+        by = [arm] if strata is None else [strata, arm]
+        spread = frame.assign(_p=p).groupby(by)["_p"].agg(["min", "max"])
+        varying = spread[spread["max"] - spread["min"] > 1e-9]
+        if len(varying):
+            where = ("within an arm" if strata is None else
+                     f"within arm and stratum ('{strata}'), e.g. "
+                     + ", ".join(f"{k[0]} / {k[1]}: {r['min']:.3g} .. {r['max']:.3g}"
+                                 for k, r in varying.head(3).iterrows()))
+            raise InputError(f"{source}: assignment probabilities vary {where} (non-uniform "
+                             "design): give the strata column the randomisation was "
+                             "stratified by, so arms are compared within strata (a customer "
+                             "column such as segment can be joined with --customers)")
     result["strata"] = strata
     if strata_values is not None:
         result["campaign"] = campaign_total(y, ~cmask, cmask, strata_values, metric, alpha)
@@ -288,8 +371,6 @@ def evaluate_ab(
             result["money"][a] = _money(values, costs, tmask, cmask, retained, alpha, n_boot,
                                         rng, strata_values)
             if segment is not None:
-                if segment not in frame.columns:
-                    raise SchemaError(source, [f"segment column '{segment}' not found"])
                 seg = frame[segment].astype(str).to_numpy()
                 result["money"][a]["by_segment"] = {
                     s: _money(values, costs, tmask & (seg == s), cmask & (seg == s), retained,
@@ -324,6 +405,7 @@ def stratified_lift(y: np.ndarray, treated: np.ndarray, control: np.ndarray,
     p_value = float(2 * stats.norm.sf(abs(lift) / (se / n))) if se > 0 else 1.0
     return {"lift": lift, "lift_low": lift - half, "lift_high": lift + half,
             "p_value": p_value, "mean_control": base, "stratified": True, "n_compared": n,
+            "left_out": left_out_strata(treated, control, strata),
             "relative_lift": lift / base if base else float("nan"),
             "relative_low": (lift - half) / base if base else float("nan"),
             "relative_high": (lift + half) / base if base else float("nan")}
@@ -336,6 +418,9 @@ def campaign_total(y: np.ndarray, treated: np.ndarray, control: np.ndarray,
     with a normal interval."""
     increment, se = _increment(y, treated, control, strata)
     z = stats.norm.ppf(1 - alpha / 2)
-    return {"metric": metric, "treated": int(treated.sum()), "control": int(control.sum()),
+    left_out = left_out_strata(treated, control, strata)
+    return {"metric": metric, "treated": int(compared_treated(treated, control, strata).sum()),
+            "treated_total": int(treated.sum()), "left_out": left_out,
+            "control": int(control.sum()),
             "incremental": increment, "incremental_low": increment - z * se,
             "incremental_high": increment + z * se}

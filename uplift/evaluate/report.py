@@ -22,13 +22,26 @@ def _lift_chart(rows: pd.DataFrame, label: str) -> str:
 
 
 def ab_html(result: dict, title: str) -> str:
-    arms = pd.DataFrame([{"arm": a, **{k: v for k, v in r.items() if not isinstance(v, dict)}}
+    arms = pd.DataFrame([{"arm": a, **{k: v for k, v in r.items()
+                                       if not isinstance(v, dict) and k != "note"}}
                          for a, r in result["arms"].items()])
     body = (f"<p>Metric <b>{html.escape(result['metric'])}</b> "
             f"({'rate' if result['binary'] else 'mean'}), each arm against "
             f"<b>{html.escape(result['control'])}</b>; {int((1 - result['alpha']) * 100)}% "
-            f"intervals; p-values corrected across arms with <b>{result['correction']}</b>."
-            "</p>")
+            f"intervals; p-values corrected across arms with <b>{result['correction']}</b>. "
+            + (f"Control mean {result['control_mean']:.4f} over {result['control_n']:,} "
+               "customers" if "control_mean" in result else "")
+            + ("; lifts within strata, against each arm's own strata's controls"
+               if result.get("strata") else "") + ".</p>")
+    for a, r in result["arms"].items():
+        if r.get("left_out"):
+            cells = ", ".join(f"{html.escape(k)} ({v['treated']:,} treated, {v['control']:,} "
+                              "control)" for k, v in r["left_out"].items())
+            body += (f"<p class=\"note\">{html.escape(a)}: {r['n'] - r['n_compared']:,} of "
+                     f"{r['n']:,} left out of the comparison and of its money, in strata with "
+                     f"fewer than 2 treated or control customers: {cells}.</p>")
+        if r.get("note"):
+            body += f"<p class=\"note\">{html.escape(a)}: {html.escape(r['note'])}.</p>"
     chart = pd.DataFrame({"name": arms["arm"], "value": arms["lift"], "low": arms["lift_low"],
                           "high": arms["lift_high"]})
     body += "<h2>Lift against control</h2>" + _lift_chart(chart, "absolute lift") + table(arms)
@@ -44,9 +57,11 @@ def ab_html(result: dict, title: str) -> str:
     if "money" in result:
         rows = []
         for a, m in result["money"].items():
-            rows.append({"arm": a, **{k: v for k, v in m.items() if k != "by_segment"}})
+            rows.append({"arm": a, **{k: v for k, v in m.items()
+                                      if k not in ("by_segment", "left_out")}})
             for seg, sm in m.get("by_segment", {}).items():
-                rows.append({"arm": f"{a} / {seg}", **sm})
+                rows.append({"arm": f"{a} / {seg}",
+                             **{k: v for k, v in sm.items() if k != "left_out"}})
         body += "<h2>Money</h2>" + table(pd.DataFrame(rows))
     return page(title, body)
 

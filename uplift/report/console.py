@@ -114,14 +114,25 @@ def ab_lines(result: dict, metric: str, control: str, correction: str,
              alpha: float = 0.05) -> list[str]:
     """The A/B evaluation as terminal lines: lifts per arm (intervals at ``1 - alpha``),
     sample ratio, whole campaign and money per arm."""
-    base = next(iter(result["arms"].values()))["mean_control"]
+    base = result.get("control_mean", next(iter(result["arms"].values()))["mean_control"])
     level = f"{1 - alpha:.0%} CI"
-    lines = [f"{metric}: control {control} mean {base:.4f}; correction {correction}",
+    within = " (lifts within strata, against each arm's own strata's controls)" \
+        if result.get("strata") else ""
+    lines = [f"{metric}: control {control} mean {base:.4f} over "
+             f"{result.get('control_n', 0):,} customers; correction {correction}{within}",
              f"{'arm':<18}{'n':>9}{'mean':>9}{'lift':>9}{level:>22}{'p':>10}{'p adj':>10}"]
+    notes = []
     for a, r in result["arms"].items():
         ci = f"[{r['lift_low']:+.4f}, {r['lift_high']:+.4f}]"
         lines.append(f"{a:<18}{r['n']:>9,}{r['mean']:>9.4f}{r['lift']:>+9.4f}{ci:>22}"
                      f"{r['p_value']:>10.2g}{r['p_adjusted']:>10.2g}")
+        if r.get("left_out"):
+            notes.append(f"{a}: {r['n'] - r['n_compared']:,} of {r['n']:,} left out of the "
+                         f"comparison, in strata with fewer than 2 treated or control "
+                         f"customers: {_cells(r['left_out'])}")
+        if r.get("note"):
+            notes.append(f"{a}: {r['note']}")
+    lines += [part for note in notes for part in wrapped("note: " + note, indent="")]
     if "sample_ratio" in result:
         s = result["sample_ratio"]
         lines.append(f"sample ratio: chi-square p = {s['p_value']:.4g} "
@@ -135,13 +146,26 @@ def ab_lines(result: dict, metric: str, control: str, correction: str,
                      f"held out, within strata): change in {total['metric']} summed over the "
                      f"contacted {total['incremental']:+,.1f} [{total['incremental_low']:+,.1f}"
                      f", {total['incremental_high']:+,.1f}]{net}")
+        if total.get("left_out"):
+            lines += wrapped(f"note: {total['treated_total'] - total['treated']:,} contacted "
+                             "customers are left out of the whole campaign's sum, in strata "
+                             f"with fewer than 2 treated or control customers: "
+                             f"{_cells(total['left_out'])}", indent="")
     for a, m in result.get("money", {}).items():
         roi = (f"ROI {m['roi']:.2f} [{m['roi_low']:.2f}, {m['roi_high']:.2f}] (bootstrap "
                f"[{m['roi_boot_low']:.2f}, {m['roi_boot_high']:.2f}])" if "roi" in m else "")
         lines.append(f"{a}: incremental value {m['incremental_value']:,.0f} "
                      f"[{m['incremental_value_low']:,.0f}, {m['incremental_value_high']:,.0f}]"
-                     f", cost {m['cost']:,.0f}, net {m['net_profit']:,.0f} {roi}")
+                     f", cost {m['cost']:,.0f}, net {m['net_profit']:,.0f} {roi}"
+                     + (f" (the {m['treated']:,} compared customers)" if m.get("left_out")
+                        else ""))
     return lines
+
+
+def _cells(cells: dict[str, dict[str, int]], limit: int = 5) -> str:
+    shown = ", ".join(f"{name} ({c['treated']:,} treated, {c['control']:,} control)"
+                      for name, c in list(cells.items())[:limit])
+    return shown + (f" and {len(cells) - limit} more" if len(cells) > limit else "")
 
 
 def policy_lines(result: dict) -> list[str]:
