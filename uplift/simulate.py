@@ -288,7 +288,16 @@ def true_policy_churn(truth: pd.DataFrame, customer_ids: pd.Series, arms: np.nda
     customers average to those. The "knowable at assignment" columns average the onset risk
     over a segment; a policy whose choice correlates with a customer's own offer response would
     be scored against the segment's response instead (a bias of about 2% of the value)."""
-    rows = truth.set_index("customer_id").loc[customer_ids]
+    from uplift.ids import canonical_ids
+
+    known = truth.set_index(canonical_ids(truth["customer_id"]).to_numpy())
+    wanted = canonical_ids(customer_ids).to_numpy()
+    absent = ~pd.Index(wanted).isin(known.index)
+    if absent.any():
+        raise InputError(f"{int(absent.sum()):,} of {len(wanted):,} logged customers are not "
+                         f"in the truth file (first: data row {int(absent.argmax()) + 1}); "
+                         "pass the truth of the simulated bank the log comes from")
+    rows = known.loc[wanted]
     latent = "p_churn_30d_latent" in rows.columns
     prefix = "delta_churn_latent_" if latent else "delta_churn_"
     p = rows["p_churn_30d_latent" if latent else "p_churn_30d"].to_numpy().copy()

@@ -95,3 +95,55 @@ def test_doubly_robust_estimate_is_near_the_truth(simulated, index):
     # within two interval half-widths: a DR estimate that ignored the propensities, or
     # scored the wrong arm, lands far outside on this log (arm shares 5% .. 25%)
     assert abs(dr["value"] - r["true_value"]) <= 2 * half
+
+
+def _policy_run(log_path, plan_path, out, extra=()) -> int:
+    return run(["--quiet", "simulate-policy", "--log", str(log_path), "--arm", "arm",
+                "--control", "control", "--outcome", "churned", "--propensity", "propensity",
+                "--goal", "decrease", "--policy", "none", "--policy", f"plan:{plan_path}",
+                "--json", str(out), *extra])
+
+
+@pytest.mark.parametrize("written", ["float", "padded", "holdout J/N"])
+def test_a_plan_policy_finds_its_customers_however_the_ids_are_written(simulated, tmp_path,
+                                                                       capsys, written):
+    """Float ids are the plan's customers (before: 0% treated, exit 0); zero-padded ids are
+    refused naming the cause; a holdout written J/N is read as a flag."""
+    log, plan = simulated["log"].copy(), simulated["plan"].copy()
+    share = simulated["result"][f"plan:{simulated['policies'][4].split(':', 1)[1]}"][
+        "treated_share"]
+    if written == "float":
+        log["customer_id"] = log["customer_id"].astype(float)
+    elif written == "padded":
+        log["customer_id"] = log["customer_id"].astype(str).str.zfill(12)
+    else:
+        plan["holdout"] = np.where(plan["holdout"] == 1, "J", "N")
+    log.to_parquet(tmp_path / "log.parquet")
+    plan.to_csv(tmp_path / "plan.csv", index=False)
+    code = _policy_run(tmp_path / "log.parquet", tmp_path / "plan.csv", tmp_path / "r.json")
+    if written == "padded":
+        assert code == 2 and "leading zeros" in capsys.readouterr().err
+        assert not (tmp_path / "r.json").exists()
+        return
+    assert code == 0
+    result = json.loads((tmp_path / "r.json").read_text())["policies"]
+    assert result[f"plan:{tmp_path / 'plan.csv'}"]["treated_share"] == pytest.approx(share)
+    assert share == pytest.approx(180 / len(log))
+
+
+def test_a_log_naming_a_customer_twice_is_refused(simulated, tmp_path, capsys):
+    log = simulated["log"]
+    pd.concat([log, log.iloc[:3]]).to_parquet(tmp_path / "log.parquet")
+    code = _policy_run(tmp_path / "log.parquet", simulated["policies"][4].split(":", 1)[1],
+                       tmp_path / "r.json")
+    assert code == 2 and "the same customer in rows 1, 2, 3" in capsys.readouterr().err
+
+
+def test_truth_reads_the_banks_own_campaign_log(small_bank_dir, tmp_path):
+    """The bank's campaign_log.parquet (integer ids) against its truth (before: KeyError)."""
+    assert run(["--quiet", "simulate-policy", "--log", str(small_bank_dir / "campaign_log.parquet"),
+                "--arm", "arm", "--control", "control", "--outcome", "churned", "--propensity",
+                "propensity", "--goal", "decrease", "--policy", "none", "--truth",
+                str(small_bank_dir / "truth.parquet"), "--json", str(tmp_path / "r.json")]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())["policies"]["none"]
+    assert 0 < result["true_value"] < 1

@@ -75,15 +75,27 @@ def policy_arms(spec: str, log: pd.DataFrame, *, control: str, arms: list[str],
         return out
     if kind == "plan":
         from uplift import io
+        from uplift.ids import judge, match, parse_ids
+        from uplift.schema import parse_flags
 
         plan = io.read_table(Path(rest), derived=True)
         missing = [c for c in ("customer_id", "offer") if c not in plan.columns]
         if missing:
             raise InputError(f"{rest}: plan lacks column(s) {', '.join(missing)}")
+        if id_col not in log.columns:
+            raise InputError(f"policy {spec!r}: the log has no {id_col!r} column to find the "
+                             "plan's customers")
+        planned = parse_ids(plan["customer_id"], source=rest)
+        logged = parse_ids(log[id_col], source="log", column=id_col)
+        # customers of the plan absent from the log are fine (e.g. new since); none found, or
+        # ids written another way (zero padding, pseudonyms), is a plan of other customers
+        judge(match(planned, logged), what="planned customers", source=rest,
+              reference="the log", min_share=0.0, refuse_diagnosed=True)
         if "holdout" in plan.columns:
-            plan = plan[plan["holdout"].astype(int) == 0]
-        chosen = plan.set_index(plan["customer_id"].astype(str))["offer"]
-        mapped = log[id_col].astype(str).map(chosen)
+            held = parse_flags(plan["holdout"], "holdout", rest)
+            plan, planned = plan[~held], planned[~held]
+        chosen = pd.Series(plan["offer"].to_numpy(), index=planned.to_numpy())
+        mapped = pd.Series(logged.to_numpy()).map(chosen)
         for arm in mapped.dropna().unique():
             check_arm(str(arm))
         return np.where(mapped.notna(), mapped.astype(object), control)

@@ -38,6 +38,14 @@ def simulate_policies(
     for col in (arm, outcome, propensity):
         if col not in frame.columns:
             raise SchemaError(source, [f"column {col!r} not found"])
+    if "customer_id" in frame.columns:
+        from uplift.ids import parse_ids
+
+        repeated = parse_ids(frame["customer_id"], source=source).duplicated(keep=False)
+        if repeated.any():
+            raise SchemaError(source, [f"column 'customer_id': the same customer in "
+                                       f"{rows_text(repeated.to_numpy())}; each logged "
+                                       "customer is one row"])
     logged = frame[arm].astype(str).to_numpy()
     if control not in set(logged):
         raise InputError(f"{source}: control value {control!r} not in column {arm!r}")
