@@ -141,8 +141,11 @@ def plan(
 def export(
     plan: Annotated[Path, typer.Option(help="Plan written by `uplift plan` or `allocate`.")],
     out: Annotated[Path, typer.Option(help="Campaign list to write (.csv or .parquet).")],
-    data: Annotated[Path | None, typer.Option(help="Data folder with the customers table "
-                                              "(default: the demo bank).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Data folder with the customers table: "
+                                              "turns a pseudonymised plan back into ids, and "
+                                              "every planned customer must be in it (default: "
+                                              "the demo bank, for a pseudonymised plan).")
+                    ] = None,
     customers: Annotated[Path | None, typer.Option(help="Customers table (instead of "
                                                    "--data).")] = None,
     holdout: Annotated[bool, typer.Option("--include-holdout", help="Also list held-out "
@@ -155,12 +158,17 @@ def export(
     A pseudonymised plan is turned back into raw ids (needs the pseudonym key and the customers
     table; the export is recorded in the audit log); a plan with raw ids is listed as it is.
     Held-out customers are left out unless --include-holdout (then the plan's rows, flagged)."""
+    from uplift import io
     from uplift.security.export import export_call_list
     from uplift.tasks.data import customers_table
+    from uplift.validation import find_table
 
+    if data is not None and data.is_dir():       # never write over one of the bank's tables
+        io.ensure_not_input([out], [find_table(data, name) for name in
+                                    ("customers", "events", "campaign_log")])
     rows, reidentified = export_call_list(
         plan, out, customers=lambda: customers_table(data, customers, progress=say),
-        include_holdout=holdout)
+        include_holdout=holdout, customers_named=data is not None or customers is not None)
     say(f"wrote {out}: {rows:,} customers "
         + ("with raw ids (export recorded in the audit log)" if reidentified
            else "(the plan holds raw ids)"))

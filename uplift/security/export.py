@@ -19,14 +19,17 @@ PLAN_COLUMNS = ("customer_id", "holdout", "offer", "expected_gain")
 
 
 def export_call_list(plan: Path, out: Path, *, customers: Callable[[], Path],
-                     include_holdout: bool = False) -> tuple[int, bool]:
+                     include_holdout: bool = False,
+                     customers_named: bool = False) -> tuple[int, bool]:
     """Write the call list of ``plan`` to ``out`` (contacted customers ranked by expected net
-    gain; with ``include_holdout`` every plan row). ``customers`` gives the customers table
-    when it is needed (only for a pseudonymised plan). Returns (rows written, whether ids were
-    re-identified)."""
+    gain; with ``include_holdout`` every plan row). ``customers`` gives the customers table,
+    needed for a pseudonymised plan; a plan with raw ids is checked against it when the user
+    named it (``customers_named``: every planned customer must be there). Ids are written in
+    canonical form; the holdout column is read as a yes/no flag. Returns (rows written,
+    whether ids were re-identified)."""
     from uplift.allocate.calllist import call_list
-    from uplift.ids import canonical_ids
-    from uplift.schema import CUSTOMERS, validate
+    from uplift.ids import canonical_ids, check_join, parse_ids
+    from uplift.schema import CUSTOMERS, parse_flags, validate
     from uplift.security import audit
     from uplift.security.keys import pseudonym_key
     from uplift.security.pseudonym import is_pseudonym, pseudonymise
@@ -35,11 +38,20 @@ def export_call_list(plan: Path, out: Path, *, customers: Callable[[], Path],
     if missing := [c for c in PLAN_COLUMNS if c not in table.columns]:
         raise InputError(f"{plan}: not a plan written by `uplift plan` or `allocate` (missing "
                          f"column(s) {', '.join(missing)})")
+    table = table.assign(holdout=parse_flags(table["holdout"], "holdout", str(plan)).astype(int))
     pseudo = is_pseudonym(table["customer_id"])
     if not pseudo.any():
+        table = table.assign(customer_id=parse_ids(table["customer_id"], source=str(plan))
+                             .to_numpy(dtype=object))
+        source = customers() if customers_named else None
+        io.ensure_not_input([out], [plan, source])
+        if source is not None:
+            known = validate(io.read_table(source), CUSTOMERS, source=str(source))
+            check_join(table["customer_id"], known["customer_id"], what="planned customers",
+                       source=str(plan), reference=str(source), min_share=1.0)
         chosen = table if include_holdout else call_list(table)
-        io.ensure_not_input([out], [plan])
         io.write_table(chosen.reset_index(drop=True), out, protect=False, mode=0o600)
+        _record(plan, out, source, len(chosen), include_holdout)
         return len(chosen), False
     if not pseudo.all():
         row = int((~pseudo).to_numpy().argmax()) + 1
@@ -70,4 +82,13 @@ def export_call_list(plan: Path, out: Path, *, customers: Callable[[], Path],
         raise InputError(f"cannot record the export in the audit log ({exc}); nothing was "
                          "released") from exc
     io.write_table(listed, out, protect=False, mode=0o600)
+    _record(plan, out, source, len(listed), include_holdout)
     return len(listed), True
+
+
+def _record(plan: Path, out: Path, customers: Path | None, rows: int,
+            include_holdout: bool) -> None:
+    """The list's manifest (counts and input fingerprints; no id)."""
+    io.record_run(out, "export", {"plan": plan, "out": out, "customers": customers,
+                                  "include_holdout": include_holdout},
+                  seed=None, inputs=[plan, customers], outputs={out.name: rows})
