@@ -95,6 +95,21 @@ def test_bad_input_exits_2_with_a_named_problem(bad_inputs, capsys, args, expect
     assert files_in(bad_inputs) == before
 
 
+def test_validate_reports_every_bad_input_not_only_the_first(bad_inputs, small_bank_dir,
+                                                             capsys):
+    """Two bad tables and a good one: both problems in one run (before: the first only)."""
+    log = pd.read_parquet(small_bank_dir / "campaign_log.parquet").head(40)
+    log.loc[log.index[6], "propensity"] = 0.0
+    log.to_csv(bad_inputs / "log.csv", index=False)
+    code = run(["validate", "--customers", f"{bad_inputs}/dupes.csv", "--events",
+                f"{bad_inputs}/events.csv", "--campaign-log", f"{bad_inputs}/log.csv"])
+    err = capsys.readouterr().err
+    assert code == 2 and "3 inputs with problems (every input was checked)" in err
+    for fragment in ("duplicate customer_id", "column 'ts'", "rows 4, 8", "log.csv",
+                     "column 'propensity'", "row 7"):
+        assert fragment in err
+
+
 def test_debug_flag_shows_the_traceback(bad_inputs, capsys):
     assert run(["--debug", "validate", "--customers", f"{bad_inputs}/no_id.csv"]) == 2
     assert "Traceback" in capsys.readouterr().err

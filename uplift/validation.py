@@ -7,6 +7,7 @@ rejected the same way everywhere.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -157,53 +158,77 @@ def validate_inputs(
                          "campaign spec")
     mapping = load_column_map(column_map)
     lines: list[str] = []
+    failures: list[str] = []
+
+    @contextmanager
+    def checking():
+        """Run one input's checks; a problem is kept and the other inputs are still checked."""
+        try:
+            yield
+        except InputError as exc:
+            failures.append(str(exc))
+
     spec: CampaignSpec | None = None
     if campaign is not None:
-        spec = load_campaign_spec(campaign)
-        lines.append(f"{campaign}: campaign {spec.name!r}, {len(spec.offers)} "
-                     f"offer{'s' if len(spec.offers) != 1 else ''} "
-                     f"({', '.join(spec.offer_names)}), budget {spec.budget}, holdout "
-                     f"{spec.holdout_fraction:.0%}")
+        with checking():
+            spec = load_campaign_spec(campaign)
+            lines.append(f"{campaign}: campaign {spec.name!r}, {len(spec.offers)} "
+                         f"offer{'s' if len(spec.offers) != 1 else ''} "
+                         f"({', '.join(spec.offer_names)}), budget {spec.budget}, holdout "
+                         f"{spec.holdout_fraction:.0%}")
     known_ids: pd.Series | None = None
     if customers is not None:
-        table = load_table(customers, CUSTOMERS, rename=mapping.get("customers"),
-                           encoding=encoding)
-        known_ids = table["customer_id"]
-        if spec is not None:
-            lines += check_spec_columns(spec, table, source=str(customers))
-        lines.append(f"{customers}: {len(table):,} customers, segments "
-                     f"{', '.join(map(str, sorted(table['segment'].dropna().unique())))}")
+        with checking():
+            table = load_table(customers, CUSTOMERS, rename=mapping.get("customers"),
+                               encoding=encoding)
+            known_ids = table["customer_id"]
+            if spec is not None:
+                lines += check_spec_columns(spec, table, source=str(customers))
+            lines.append(f"{customers}: {len(table):,} customers, segments "
+                         f"{', '.join(map(str, sorted(table['segment'].dropna().unique())))}")
     if events is not None:
-        table = load_table(events, EVENTS, rename=mapping.get("events"), encoding=encoding)
-        if known_ids is not None:
-            check_join(table["customer_id"], known_ids, what="events", source=str(events),
-                       reference=str(customers), min_share=MIN_EVENT_MATCH)
-        lines.append(f"{events}: {len(table):,} events from {table['ts'].min()} to "
-                     f"{table['ts'].max()}")
+        with checking():
+            table = load_table(events, EVENTS, rename=mapping.get("events"), encoding=encoding)
+            if known_ids is not None:
+                check_join(table["customer_id"], known_ids, what="events", source=str(events),
+                           reference=str(customers), min_share=MIN_EVENT_MATCH)
+            lines.append(f"{events}: {len(table):,} events from {table['ts'].min()} to "
+                         f"{table['ts'].max()}")
     if campaign_log is not None:
-        table = load_table(campaign_log, CAMPAIGN_LOG, rename=mapping.get("campaign_log"),
-                           encoding=encoding)
-        if spec is not None:
-            lines += check_arms(table["arm"], spec.offer_names, source=str(campaign_log))
-        if known_ids is not None:
-            check_join(table["customer_id"], known_ids, what="campaign rows",
-                       source=str(campaign_log), reference=str(customers), min_share=1.0)
-        arms = table["arm"].value_counts().sort_index()
-        lines.append(f"{campaign_log}: {len(table):,} rows, arms "
-                     + ", ".join(f"{a} {n:,}" for a, n in arms.items()))
+        with checking():
+            table = load_table(campaign_log, CAMPAIGN_LOG, rename=mapping.get("campaign_log"),
+                               encoding=encoding)
+            notes = check_arms(table["arm"], spec.offer_names, source=str(campaign_log)) \
+                if spec is not None else []
+            lines += notes
+            if known_ids is not None:
+                check_join(table["customer_id"], known_ids, what="campaign rows",
+                           source=str(campaign_log), reference=str(customers), min_share=1.0)
+            arms = table["arm"].value_counts().sort_index()
+            lines.append(f"{campaign_log}: {len(table):,} rows, arms "
+                         + ", ".join(f"{a} {n:,}" for a, n in arms.items()))
     if spec is not None and spec.do_not_contact is not None and known_ids is not None:
-        listed = io.read_table(spec.do_not_contact, allow_empty=True)
-        matched = 0
-        if len(listed):
-            entries = validate(listed, DO_NOT_CONTACT, source=str(spec.do_not_contact))
-            matched = check_join(entries["customer_id"], known_ids,
-                                 what="do-not-contact entries", source=str(spec.do_not_contact),
-                                 reference=str(customers), min_share=0.0).matched
-        lines.append(f"{spec.do_not_contact}: {len(listed):,} do-not-contact entries, "
-                     f"{matched:,} matching a customer")
+        with checking():
+            listed = io.read_table(spec.do_not_contact, allow_empty=True)
+            matched = 0
+            if len(listed):
+                entries = validate(listed, DO_NOT_CONTACT, source=str(spec.do_not_contact))
+                matched = check_join(entries["customer_id"], known_ids,
+                                     what="do-not-contact entries",
+                                     source=str(spec.do_not_contact),
+                                     reference=str(customers), min_share=0.0).matched
+            lines.append(f"{spec.do_not_contact}: {len(listed):,} do-not-contact entries, "
+                         f"{matched:,} matching a customer")
     if outcomes is not None:
-        table = load_table(outcomes, OUTCOMES, rename=mapping.get("outcomes"),
-                           encoding=encoding)
-        lines.append(f"{outcomes}: {len(table):,} rows")
+        with checking():
+            table = load_table(outcomes, OUTCOMES, rename=mapping.get("outcomes"),
+                               encoding=encoding)
+            if known_ids is not None:
+                check_join(table["customer_id"], known_ids, what="outcome rows",
+                           source=str(outcomes), reference=str(customers), min_share=1.0)
+            lines.append(f"{outcomes}: {len(table):,} rows")
+    if failures:
+        raise InputError(f"{len(failures)} input{'s' if len(failures) > 1 else ''} with "
+                         "problems (every input was checked):\n" + "\n".join(failures))
     lines.append("all inputs meet their contracts")
     return lines
