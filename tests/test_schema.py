@@ -101,6 +101,23 @@ def test_campaign_log_needs_control_and_valid_propensity():
     assert "expected 0 or 1" in text
 
 
+@pytest.mark.parametrize(("written", "read"), [
+    (["J", "n", "N"], [1, 0, 0]), (["yes", "no", "No"], [1, 0, 0]),
+    (["true", "FALSE", "0"], [1, 0, 0]), ([1, 0, 0], [1, 0, 0])])
+def test_a_0_1_column_reads_the_flag_spellings_of_the_customers_table(written, read):
+    """churned written J/N or yes/no is read like 0/1 (the flags' vocabulary), by validate
+    and by training alike; a blank or another word is refused with its rows."""
+    frame = pd.DataFrame({
+        "customer_id": [1, 2, 3], "campaign_id": "c1", "arm": ["coupon", "control", "control"],
+        "assigned_at": "2025-01-01", "propensity": 0.5, "churned": written,
+        "value_after": 1.0})
+    assert validate(frame, CAMPAIGN_LOG, source="log.csv")["churned"].tolist() == read
+    for bad, where in (("", "missing values in row 2"), ("maybe", "'maybe'")):
+        broken = frame.assign(churned=[written[0], bad, written[2]])
+        with pytest.raises(SchemaError, match=rf"column 'churned': .*{where}"):
+            validate(broken, CAMPAIGN_LOG, source="log.csv")
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=30), min_size=1, max_size=60))
 def test_duplicates_reported_exactly_when_present(ids):

@@ -124,6 +124,20 @@ def spelling_meant(value: str, known: Sequence[str]) -> str | None:
     return meant if meant in known else None
 
 
+def flag_numbers(values: pd.Series) -> pd.Series:
+    """A 0/1 column written as yes/no flags (TRUE_TEXT / FALSE_TEXT, any case: ``J``/``N``,
+    ``yes``/``no``) as 1.0/0.0; returned unchanged when any value is neither (then the
+    caller's number check names it)."""
+    text = values.astype("string").str.strip().str.lower()
+    present = text.notna() & (text != "")
+    known = text.isin(TRUE_TEXT) | text.isin(FALSE_TEXT)
+    if not bool((known | ~present).all()):
+        return values
+    return pd.Series(np.where(text.isin(TRUE_TEXT).to_numpy(dtype=bool, na_value=False), 1.0,
+                              np.where(present.to_numpy(dtype=bool, na_value=False), 0.0,
+                                       np.nan)), index=values.index)
+
+
 def parse_flags(values: pd.Series, column: str, source: str, *,
                 blank: bool | None = None) -> np.ndarray:
     """Boolean array of a yes/no column read against TRUE_TEXT / FALSE_TEXT.
@@ -232,6 +246,8 @@ def _coerce(raw: pd.Series, col: Column, problems: list[str]) -> pd.Series:
     if kind in ("float", "int", "binary"):
         if pd.api.types.is_bool_dtype(raw):
             raw = raw.astype("int64")
+        if kind == "binary" and not pd.api.types.is_numeric_dtype(raw):
+            raw = flag_numbers(raw)
         values = pd.to_numeric(raw, errors="coerce")
         bad = present & values.isna()
         if bad.any():

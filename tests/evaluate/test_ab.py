@@ -308,3 +308,12 @@ def test_a_missing_column_is_refused_before_anything_is_computed(recwarn):
     with pytest.raises(SchemaError, match=r"(?s)cost column 'spend' not found.*value column 'v'"):
         evaluate_ab(frame, arm="arm", control="c", metric="y", cost="spend", value="v")
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+@pytest.mark.parametrize(("yes", "no"), [("J", "N"), ("yes", "no"), ("X", "0"), (1, 0)])
+def test_a_0_1_metric_reads_the_flag_spellings(yes, no):
+    frame = synthetic(400)
+    spelled = frame.assign(retained=np.where(frame["retained"] == 1, yes, no))
+    plain = evaluate_ab(frame, arm="arm", control="control", metric="retained")
+    other = evaluate_ab(spelled, arm="arm", control="control", metric="retained")
+    assert other["binary"] and other["arms"] == plain["arms"]

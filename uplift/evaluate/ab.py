@@ -25,16 +25,17 @@ import pandas as pd
 from scipy import stats
 
 from uplift.errors import InputError, SchemaError
-from uplift.schema import number_problems, rows_text
+from uplift.schema import FALSE_TEXT, TRUE_TEXT, number_problems, rows_text
 
 SRM_ALPHA = 0.001
 
 
 def _binary(values: pd.Series) -> np.ndarray | None:
+    """A 0/1 metric, also written as yes/no flags (the customers table's spellings: J/N,
+    yes/no, true/false, X for yes); None when any value is neither (blanks included)."""
     text = values.astype(str).str.strip().str.lower()
-    mapping = {"1": 1, "0": 0, "true": 1, "false": 0, "1.0": 1, "0.0": 0, "yes": 1, "no": 0}
-    if text.isin(list(mapping)).all():
-        return text.map(mapping).to_numpy(dtype=float)
+    if text.isin(TRUE_TEXT + FALSE_TEXT).all():
+        return text.isin(TRUE_TEXT).to_numpy(dtype=float)
     return None
 
 
