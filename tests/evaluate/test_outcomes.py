@@ -140,6 +140,13 @@ def test_outcomes_read_ids_of_any_storage_alike(written):
     assert out["new_business"].tolist() == [0.0, 500.0, 0.0, 0.0]
 
 
+def test_outcomes_read_a_holdout_written_as_flags():
+    plan = small_plan().assign(holdout=["N", "n", "J", "no"])
+    out = build_outcomes(plan, small_events(["0001", "0002", "0003", "0004"]),
+                         start="2026-01-01", end="2026-02-01")
+    assert out["arm"].tolist() == ["a", "a", "control", "a"]
+
+
 def test_outcomes_refuse_events_whose_ids_lost_their_zero_padding():
     with pytest.raises(SchemaError, match=r"planned customers .* not in events.*leading zeros"):
         build_outcomes(small_plan(), small_events([1, 2, 3, 4]), start="2026-01-01",

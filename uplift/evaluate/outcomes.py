@@ -28,7 +28,7 @@ import pandas as pd
 
 from uplift.errors import InputError, SchemaError
 from uplift.ids import check_join, parse_ids
-from uplift.schema import CONTROL_ARM, rows_text
+from uplift.schema import CONTROL_ARM, parse_flags, rows_text
 
 CLOSE_EVENT = "account_close"
 NEW_BUSINESS_EVENT = "product_buy"
@@ -103,7 +103,7 @@ def build_outcomes(plan: pd.DataFrame, events: pd.DataFrame, *, start: str | pd.
     new_business = (pd.to_numeric(buys["amount"], errors="coerce").fillna(0.0)
                     .groupby(window_ids[buying].to_numpy()).sum()
                     if "amount" in buys.columns else pd.Series(dtype=float))
-    held = plan["holdout"].astype(int).to_numpy() == 1
+    held = parse_flags(plan["holdout"], "holdout", plan_source)
     planned = plan["_planned"].astype(str).to_numpy()
     cells = [c for c in (strata or []) if c in plan.columns]
     stratum = pd.Series(planned)
