@@ -317,3 +317,13 @@ def test_a_0_1_metric_reads_the_flag_spellings(yes, no):
     plain = evaluate_ab(frame, arm="arm", control="control", metric="retained")
     other = evaluate_ab(spelled, arm="arm", control="control", metric="retained")
     assert other["binary"] and other["arms"] == plain["arms"]
+
+
+def test_evaluate_outputs_carry_a_manifest(tmp_path):
+    synthetic(400).to_csv(tmp_path / "o.csv", index=False)
+    assert run(["--quiet", "evaluate", "--outcomes", str(tmp_path / "o.csv"), "--arm", "arm",
+                "--control", "control", "--metric", "retained", "--json",
+                str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html")]) == 0
+    for name in ("r.json", "r.html"):
+        manifest = json.loads((tmp_path / f"{name}.manifest.json").read_text())
+        assert manifest["command"] == "evaluate" and manifest["arguments"]["metric"] == "retained"

@@ -79,6 +79,13 @@ def evaluate_outcomes(outcomes: Path, settings: ABSettings, *, pre_metric: str |
         io.write_json(result, json_out)
     if report:
         io.write_text(ab_html(result, f"Campaign evaluation: {settings.metric}"), report)
+    for out in (json_out, report):
+        if out:
+            io.record_run(out, "evaluate", {"outcomes": outcomes, **vars(settings),
+                                            "pre_metric": pre_metric, "split": split,
+                                            "segment": segment, "correction": correction,
+                                            "alpha": alpha, "customers": customers},
+                          seed=seed, inputs=[outcomes, customers], outputs={out.name: 1})
     return result
 
 
@@ -139,4 +146,11 @@ def simulate_policy_file(log: Path, *, arm: str, control: str, outcome: str, pro
         io.write_json(result, json_out)
     if report:
         io.write_text(policy_html(result, f"Policy simulation: {outcome}"), report)
+    for out in (json_out, report):
+        if out:
+            io.record_run(out, "simulate-policy", {
+                "log": log, "arm": arm, "control": control, "outcome": outcome,
+                "propensity": propensity, "policies": policies, "goal": goal,
+                "features": features, "truth": truth, "value": value, "cost": cost},
+                seed=seed, inputs=[log, truth], outputs={out.name: 1})
     return result, money
