@@ -254,6 +254,33 @@ def test_best_offer_takes_group_averages_where_the_held_out_test_failed(served):
         service.evidence, service.effect_means, service.spec = saved
 
 
+@pytest.mark.parametrize("rule", ["list", "flag"])
+def test_best_offer_never_goes_to_a_customer_not_to_be_contacted(served, tmp_path, rule):
+    """The spec's do-not-contact list and the customers table's flag hold online as in a
+    plan (before, the best offer ignored both)."""
+    app, client, headers = served
+    service = app.state.service
+    customers = service.customers()
+    consenting = customers["marketing_consent"].astype(str).str.lower().isin(["true", "1"])
+    cid = str(customers.loc[consenting.to_numpy(), "customer_id"].iloc[0])
+    saved = (service.spec, service._customers, service._do_not_contact)
+    try:
+        service.spec = saved[0].model_copy(update={"require_consent": True})
+        offered = client.get(f"/v1/customers/{cid}", headers=headers).json()["best_offer"]
+        assert "contacted" not in offered.get("why", "")
+        if rule == "list":
+            pd.DataFrame({"customer_id": [cid]}).to_csv(tmp_path / "dnc.csv", index=False)
+            service.spec = service.spec.model_copy(update={"do_not_contact": tmp_path / "dnc.csv"})
+        else:
+            service._customers = customers.assign(
+                do_not_contact=np.where(customers["customer_id"].astype(str) == cid, "X", ""))
+        view = client.get(f"/v1/customers/{cid}", headers=headers).json()["best_offer"]
+        assert view["offer"] is None
+        assert view["why"] == f"not to be contacted (do-not-contact {rule})"
+    finally:
+        service.spec, service._customers, service._do_not_contact = saved
+
+
 @pytest.mark.parametrize("written", ["as number", "as float", "padded by spaces", "as float text"])
 def test_ids_written_as_banks_write_them_reach_the_customer(served, written):
     """Ids are read as the files' ids are (:mod:`uplift.ids`): a JSON number, a whole float,

@@ -105,6 +105,7 @@ class OnlineService:
         self.scored = 0
         self.unscorable = 0                 # scorings refused by the data (see _score_isolated)
         self._last_ts = None               # latest event time in the store (cached)
+        self._do_not_contact: pd.DataFrame | None = None
 
     def set_tiers(self, thresholds: dict[str, float]) -> None:
         """Score with these tier thresholds (churn risk at or above each) from the next score
@@ -513,6 +514,16 @@ class OnlineService:
                                     "why": f"the customer's accounts were closed on {closed}"}
         return out
 
+    def do_not_contact_list(self) -> pd.DataFrame | None:
+        """The campaign spec's do-not-contact list, read once (None when it names none)."""
+        if self.spec.do_not_contact is None:
+            return None
+        if self._do_not_contact is None:
+            from uplift.tasks.allocation import read_do_not_contact
+
+            self._do_not_contact = read_do_not_contact(self.spec)
+        return self._do_not_contact
+
     def _closed_before(self, customer_id: str, as_of: str) -> str | None:
         """The close date (ISO) when the customer was no longer open at ``as_of`` (the
         features' ``open_at_as_of`` rule), else None."""
@@ -531,9 +542,9 @@ class OnlineService:
         offers whose per-customer predictions failed the held-out test take the average of
         the customer's effect group (``group``: one label, from the stored tier and top
         reason), here over the past campaign's customers."""
+        from uplift.allocate.rules import excluded_customers
         from uplift.campaign import eligible
         from uplift.effects.gain import expected_gains
-        from uplift.schema import parse_flags
         from uplift.valuation import Z_ONE_SIDED_95
 
         info = self.customer_rows([customer_id]).reset_index(drop=True)
@@ -549,13 +560,15 @@ class OnlineService:
                                                means=self.effect_means["value"])
         gains = expected_gains(info, churn_effects, self.spec, self.settings.customer_value,
                                value_effects=value_effects)
-        if self.spec.require_consent:
-            if "marketing_consent" not in info.columns:
-                return {"offer": None, "why": "the campaign requires consent and the customers "
-                        "table has no marketing_consent column"}
-            if not bool(parse_flags(info["marketing_consent"], "marketing_consent",
-                                    "customers")[0]):
-                return {"offer": None, "why": "no marketing consent"}
+        if self.spec.require_consent and "marketing_consent" not in info.columns:
+            return {"offer": None, "why": "the campaign requires consent and the customers "
+                    "table has no marketing_consent column"}
+        blocked, reasons = excluded_customers(info, self.spec, source="customers",
+                                              do_not_contact=self.do_not_contact_list())
+        if blocked[0]:
+            why = next(reason for reason, count in reasons.items() if count)
+            return {"offer": None, "why": {"no marketing consent": "no marketing consent"}.get(
+                why, f"not to be contacted ({why})")}
         options = []
         for offer in self.spec.offers:
             if not bool(eligible(info, offer, source="customers")[0]):
