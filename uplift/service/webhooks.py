@@ -81,20 +81,21 @@ class Deliverer:
         d, a = t.deliveries, t.alerts
         with self.store.engine.connect() as connection:
             due = connection.execute(
-                select(d.c.id, d.c.url, d.c.attempts, a).join(a, a.c.id == d.c.alert_id)
+                select(d.c.id.label("delivery_id"), d.c.url, d.c.attempts, a)
+                .join(a, a.c.id == d.c.alert_id)
                 .where(d.c.status == "pending", d.c.next_attempt_at <= now)
                 .order_by(d.c.id).limit(50)).mappings().all()
         for row in due:
             if self._stop.is_set():
                 break
-            body = json.dumps({"delivery_id": row["id"], "alert": alert_json(row)},
+            body = json.dumps({"delivery_id": row["delivery_id"], "alert": alert_json(row)},
                               sort_keys=True).encode("utf-8")
             error = None
             try:
                 response = client.post(row["url"], content=body, headers={
                     "Content-Type": "application/json",
                     "X-Uplift-Signature": signature(self.secret, body),
-                    "X-Uplift-Delivery": str(row["id"])})
+                    "X-Uplift-Delivery": str(row["delivery_id"])})
                 if not 200 <= response.status_code < 300:
                     error = f"HTTP {response.status_code}"
             except Exception as exc:
@@ -106,7 +107,8 @@ class Deliverer:
             else:
                 values["next_attempt_at"] = utcnow() + timedelta(seconds=backoff(attempts))
             with self.store.begin() as connection:
-                connection.execute(d.update().where(d.c.id == row["id"]).values(**values))
+                connection.execute(d.update().where(d.c.id == row["delivery_id"])
+                                   .values(**values))
             self.on_result(error is None)
         return len(due)
 
