@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 
 from uplift.campaign import CampaignSpec
@@ -40,16 +40,24 @@ class ScenarioBody(BaseModel):
 
 
 class ResultsBody(BaseModel):
-    """An outcomes table (CSV text) and the columns the A/B evaluation reads."""
+    """An outcomes table (CSV text) and the columns the A/B evaluation reads. ``retention``:
+    the metric is 1 for a customer who stayed (then customers kept are counted); a metric
+    named ``churned`` counts leavers and is refused with it. ``propensity`` (default: the
+    table's ``propensity`` column when it has one) is checked to be uniform within each arm
+    (and stratum): a design that varies needs ``strata``."""
+
+    model_config = ConfigDict(extra="forbid")
 
     csv: str = Field(min_length=1, max_length=50_000_000)
     arm: str = "arm"
     control: str = "control"
     metric: str = "churned"
-    retention: bool = True
+    retention: bool = False
     cost: str | None = None
     value: str | None = None
     segment: str | None = None
+    strata: str | None = None
+    propensity: str | None = None
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -445,11 +453,18 @@ def post_results(body: ResultsBody, _: auth.Caller = Depends(caller)) -> Respons
         table = Path(folder) / "outcomes.csv"
         table.write_text(body.csv, encoding="utf-8")
         report = Path(folder) / "report.html"
+        if body.retention and body.metric.strip().lower() == "churned":
+            return JSONResponse({"detail": [{"loc": "retention", "msg": (
+                "the outcome 'churned' is 1 for a customer who left: untick retention, or "
+                "name a column that is 1 for a customer who stayed")}]}, status_code=422)
+        header = body.csv.lstrip("\ufeff").split("\n", 1)[0]
+        propensity = body.propensity or ("propensity" if "propensity" in [
+            c.strip().strip('"') for c in header.replace(";", ",").split(",")] else None)
         try:
             result = evaluate_outcomes(table, ABSettings(
                 arm=body.arm, control=body.control, metric=body.metric, cost=body.cost,
-                value=body.value, retention=body.retention), segment=body.segment,
-                report=report)
+                value=body.value, retention=body.retention, strata=body.strata,
+                propensity=propensity), segment=body.segment, report=report)
         except UpliftError as exc:
             text = str(exc).replace(str(table), "outcomes")
             return JSONResponse({"detail": [{"loc": "csv", "msg": text}]}, status_code=422)

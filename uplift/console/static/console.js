@@ -240,7 +240,8 @@
       const file = form.file.files[0];
       if (!file) { showErrors(form, [{loc: "csv", msg: "choose an outcomes file"}]); return; }
       const body = {csv: await file.text()};
-      for (const k of ["arm", "control", "metric", "cost", "value", "segment"]) if (form[k].value.trim()) body[k] = form[k].value.trim();
+      for (const k of ["arm", "control", "metric", "cost", "value", "segment", "strata", "propensity"]) if (form[k].value.trim()) body[k] = form[k].value.trim();
+      body.retention = form.retention.checked;
       const r = await call("POST", "/v1/results", body);
       if (!r.ok) { showErrors(form, r.data.detail); return; }
       document.getElementById("results-out").hidden = false;

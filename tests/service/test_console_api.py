@@ -1,0 +1,70 @@
+"""The console's JSON API on a served bank: results from an uploaded outcomes table (sign of
+customers kept, the design's propensities), strict request bodies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.service.conftest import bearer
+from uplift.service.auth import new_token
+
+
+@pytest.fixture(scope="module")
+def api(make_app):
+    app = make_app()
+    client = TestClient(app)
+    return app, client, bearer(new_token(app.state.store, name="analyst", role="analyst"))
+
+
+def outcomes(varying: bool = False) -> pd.DataFrame:
+    """A campaign where the offer keeps customers: churn 30% in control, 20% treated; with
+    ``varying`` the offer went to 80% of 'rich' and 20% of 'young' customers."""
+    rng = np.random.default_rng(3)
+    n = 4000
+    segment = rng.choice(["rich", "young"], n)
+    share = np.where(segment == "rich", 0.8, 0.2) if varying else np.full(n, 0.5)
+    treated = rng.random(n) < share
+    base = np.where(segment == "rich", 0.1, 0.4) if varying else np.full(n, 0.3)
+    churned = (rng.random(n) < base - 0.1 * treated).astype(int)
+    return pd.DataFrame({"customer_id": np.arange(n), "segment": segment,
+                         "arm": np.where(treated, "fee_waiver", "control"),
+                         "propensity": np.where(treated, share, 1 - share),
+                         "churned": churned, "retained": 1 - churned})
+
+
+def test_customers_kept_are_counted_with_the_right_sign(api):
+    _, client, headers = api
+    csv = outcomes().to_csv(index=False)
+    kept = client.post("/v1/results", headers=headers, json={
+        "csv": csv, "metric": "retained", "retention": True, "cost": None})
+    assert kept.status_code == 200
+    lift = kept.json()["result"]["arms"]["fee_waiver"]["lift"]
+    assert lift == pytest.approx(0.1, abs=0.04)
+    wrong = client.post("/v1/results", headers=headers, json={
+        "csv": csv, "metric": "churned", "retention": True})
+    assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"] == "retention"
+    plain = client.post("/v1/results", headers=headers, json={"csv": csv})
+    assert plain.status_code == 200                       # churned, not read as retention
+    assert plain.json()["result"]["arms"]["fee_waiver"]["lift"] == pytest.approx(-lift)
+
+
+def test_a_design_whose_propensities_vary_needs_its_strata(api):
+    _, client, headers = api
+    csv = outcomes(varying=True).to_csv(index=False)
+    refused = client.post("/v1/results", headers=headers, json={"csv": csv})
+    assert refused.status_code == 422
+    assert "vary within an arm" in refused.json()["detail"][0]["msg"]
+    strata = client.post("/v1/results", headers=headers, json={"csv": csv, "strata": "segment"})
+    assert strata.status_code == 200
+    lift = strata.json()["result"]["arms"]["fee_waiver"]["lift"]
+    assert lift == pytest.approx(-0.1, abs=0.04)
+
+
+def test_an_unknown_field_is_refused_not_ignored(api):
+    _, client, headers = api
+    response = client.post("/v1/results", headers=headers, json={
+        "csv": outcomes().to_csv(index=False), "metirc": "retained"})
+    assert response.status_code == 422 and "metirc" in response.text
