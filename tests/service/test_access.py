@@ -182,3 +182,37 @@ def test_requests_are_audited(setup):
     from uplift.security import audit
 
     assert audit.verify().ok
+
+
+def test_request_bodies_refuse_unknown_fields_and_absurd_budgets(setup):
+    app, client, tokens = setup
+    planner = bearer(tokens["planner"])
+    typo = client.post("/v1/plans", json={"budget": 5000, "campaign_verison": 7},
+                       headers=planner)
+    assert typo.status_code == 422 and "campaign_verison" in typo.text
+    huge = client.post("/v1/plans", json={"budget": 1e308}, headers=planner)
+    assert huge.status_code == 422 and "budget" in huge.text
+    cid = some_customer(app)
+    ts = (last_day(app) + pd.Timedelta(seconds=1)).isoformat()
+    event = {"customer_id": cid, "ts": ts, "event_type": "login", "amount": 0}
+    extra = client.post("/v1/events", json={"events": [event], "extra": 1},
+                        headers=bearer(tokens["analyst"]))
+    assert extra.status_code == 422 and "extra" in extra.text
+
+
+def test_a_scenario_says_when_its_budget_was_moved_and_refuses_one_off_the_curve(setup):
+    app, client, tokens = setup
+    plan_id = _done_plan(app, client, tokens, approved=False)      # curve points 0 and 1000
+    planner = bearer(tokens["planner"])
+    moved = client.post("/v1/scenarios", headers=planner, json={
+        "name": "moved", "plan_id": plan_id, "budget": 700.0})
+    assert moved.status_code == 201
+    body = moved.json()
+    assert body["budget"] == 1000 and body["requested_budget"] == 700
+    assert "nearest budget" in body["note"]
+    exact = client.post("/v1/scenarios", headers=planner, json={
+        "name": "exact", "plan_id": plan_id, "budget": 1000.0}).json()
+    assert "note" not in exact
+    off = client.post("/v1/scenarios", headers=planner, json={
+        "name": "off", "plan_id": plan_id, "budget": 1e9})
+    assert off.status_code == 422 and "outside this plan's what-if curve" in off.text

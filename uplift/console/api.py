@@ -18,6 +18,7 @@ from sqlalchemy import select
 from uplift.campaign import CampaignSpec
 from uplift.console import store as cs
 from uplift.errors import UpliftError
+from uplift.schema import MAX_ABS_VALUE
 from uplift.service import auth
 from uplift.service import schema as t
 from uplift.service.api import SESSION_COOKIE, ReviewBody, caller
@@ -26,17 +27,23 @@ router = APIRouter()
 
 
 class SessionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     token: str = Field(min_length=1, max_length=200)
 
 
 class TiersBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     thresholds: dict[str, float]
 
 
 class ScenarioBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=128)
     plan_id: int
-    budget: float = Field(gt=0)
+    budget: float = Field(gt=0, le=MAX_ABS_VALUE)
 
 
 class ResultsBody(BaseModel):
@@ -434,7 +441,16 @@ def save_scenario(body: ScenarioBody, request: Request, who: auth.Caller = Depen
     if not points:
         raise HTTPException(409, f"plan {body.plan_id}: no budget of its what-if curve could "
                             "be solved")
+    budgets = [p["budget"] for p in points]
+    if not min(budgets) <= body.budget <= max(budgets):
+        return _invalid([{"loc": "budget", "msg": (
+            f"{body.budget:,.0f} is outside this plan's what-if curve ({min(budgets):,.0f} .. "
+            f"{max(budgets):,.0f}); propose a plan at that budget instead")}])
     point = dict(nearest(points, body.budget))
+    if point["budget"] != body.budget:
+        point["requested_budget"] = body.budget
+        point["note"] = (f"saved at the nearest budget the curve was solved at, "
+                         f"{point['budget']:,.0f} (asked {body.budget:,.0f})")
     plan = request.app.state.jobs.get(body.plan_id)
     point["campaign"] = Path(plan["campaign"]).stem if plan["campaign"] else "served spec"
     scenario_id = cs.save_scenario(request.app.state.store, body.name, body.plan_id,

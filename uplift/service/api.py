@@ -13,10 +13,11 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
+from uplift.schema import MAX_ABS_VALUE
 from uplift.service import auth
 from uplift.service import schema as t
 from uplift.service.auditing import GroupAudit
@@ -40,13 +41,17 @@ class PlanBody(BaseModel):
     """A plan request: budget (currency of the campaign), optionally the campaign's name and
     a campaign version saved in the console (default: the served spec)."""
 
-    budget: float = Field(gt=0)
+    model_config = ConfigDict(extra="forbid")
+
+    budget: float = Field(gt=0, le=MAX_ABS_VALUE)
     campaign: str | None = None
     campaign_version: int | None = Field(None, ge=1)
 
 
 class ReviewBody(BaseModel):
     """An approval or rejection: the reviewer's comment."""
+
+    model_config = ConfigDict(extra="forbid")
 
     comment: str = Field("", max_length=2000)
 

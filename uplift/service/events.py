@@ -136,6 +136,10 @@ def parse_batch(body: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     ``{"events": [...]}``. Events are normalised (UTC naive ``ts``, float ``amount``, a
     ``event_key``); errors are field-level and cover the whole batch."""
     if isinstance(body, dict) and "events" in body:
+        extra = sorted(set(body) - {"events"})
+        if extra:
+            return [], [{"loc": [extra[0]], "msg": "unknown field beside 'events' (check the "
+                         "spelling)"}]
         items = body["events"]
     elif isinstance(body, dict):
         items = [body]
