@@ -68,3 +68,34 @@ def test_an_unknown_field_is_refused_not_ignored(api):
     response = client.post("/v1/results", headers=headers, json={
         "csv": outcomes().to_csv(index=False), "metirc": "retained"})
     assert response.status_code == 422 and "metirc" in response.text
+
+
+def test_a_campaign_no_plan_could_use_is_refused_at_validation(api, tmp_path):
+    """An offer the models never saw, or a do-not-contact list outside the bank's data and
+    the service's state folders (or unreadable), is refused on its field; a list in the
+    state folder passes."""
+    app, client, _ = api
+    planner = bearer(new_token(app.state.store, name="planner-v", role="planner"))
+    spec = app.state.service.spec.model_dump(mode="json", exclude_none=True)
+
+    def check(**changes):
+        return client.post("/v1/campaigns/validate", headers=planner, json={**spec, **changes})
+
+    capped = {c["offer"] for c in spec.get("capacities", [])}
+    k = next(i for i, o in enumerate(spec["offers"]) if o["name"] not in capped)
+    renamed = [dict(o, name="sms_gift") if i == k else o for i, o in enumerate(spec["offers"])]
+    response = check(offers=renamed)
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["detail"]] == [f"offers.{k}.name"]
+    assert "not in the past campaign" in response.text
+    outside = tmp_path / "other_bank.csv"
+    outside.write_text("customer_id\nDE89370400440532013000\n")
+    response = check(do_not_contact=str(outside))
+    assert response.status_code == 422 and "DE89" not in response.text
+    assert response.json()["detail"][0]["loc"] == "do_not_contact"
+    state = app.state.settings.state
+    (state / "dnc.csv").write_text("customer_id\n10000001\n")
+    assert check(do_not_contact=str(state / "dnc.csv")).status_code == 200
+    (state / "bad.csv").write_text("id\n10000001\n")
+    assert "no customer_id column" in check(do_not_contact=str(state / "bad.csv")).text
+    assert "no such file" in check(do_not_contact=str(state / "none.csv")).text

@@ -237,7 +237,49 @@ def bank_errors(request: Request, spec: CampaignSpec) -> tuple[list[dict[str, st
                 loc = "require_consent"
             errors.append({"loc": loc, "msg": line})
         return errors, []
-    return [], [n.strip() for n in notes]
+    errors = offer_errors(request, spec) + do_not_contact_errors(request, spec)
+    return errors, ([] if errors else [n.strip() for n in notes])
+
+
+def offer_errors(request: Request, spec: CampaignSpec) -> list[dict[str, str]]:
+    """Offers the served models never saw in the past campaign: every plan would refuse
+    them (their effect cannot be estimated)."""
+    models = request.app.state.service.models
+    known = list(models.effects_churn.arms)
+    return [{"loc": f"offers.{i}.name", "msg": (
+        f"offer {offer.name!r} was not in the past campaign the models learned from (arms: "
+        f"{', '.join(known)}): its effect cannot be estimated, so no plan can use it")}
+        for i, offer in enumerate(spec.offers) if offer.name not in known]
+
+
+def do_not_contact_errors(request: Request, spec: CampaignSpec) -> list[dict[str, str]]:
+    """The do-not-contact list must be a readable table with customer_id inside the bank's
+    data folder or the service's state folder (a path is resolved as a plan resolves it,
+    beside the saved campaign); other files of the server are never read."""
+    if spec.do_not_contact is None:
+        return []
+    settings = request.app.state.settings
+    path = Path(spec.do_not_contact)
+    if not path.is_absolute():
+        path = Path(settings.state) / "campaigns" / path
+    path = path.resolve()
+    folders = [Path(f).resolve() for f in (settings.data, settings.state) if f is not None]
+    where = " or ".join(str(f) for f in folders)
+    if not any(path.is_relative_to(f) for f in folders):
+        return [{"loc": "do_not_contact", "msg": f"the list must be inside {where} (the bank's "
+                 "data or the service's state folder); give its full path there"}]
+    if not path.is_file():
+        return [{"loc": "do_not_contact", "msg": f"no such file {path}"}]
+    try:
+        from uplift import io
+
+        columns = io.read_table(path, allow_empty=True).columns
+    except UpliftError:
+        return [{"loc": "do_not_contact", "msg": f"{path} cannot be read as a table (CSV or "
+                 "Parquet)"}]
+    if "customer_id" not in columns:
+        return [{"loc": "do_not_contact", "msg": f"{path} has no customer_id column"}]
+    return []
 
 
 @router.get("/v1/campaigns", tags=["campaigns"])
