@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.service.conftest import bearer, last_day, some_customer
+from uplift.errors import InputError
 from uplift.service import auth
 from uplift.service.jobs import WHATIF_FILE
 
@@ -150,6 +151,9 @@ def test_four_eyes(setup):
     plan_id = _done_plan(app, client, tokens, approved=False)
     # the proposer (planner-1) holds no approver role; an approver who proposed is refused
     assert app.state.jobs.approve(plan_id, "planner-1")[0] == 409
+    assert app.state.jobs.approve(plan_id, " Planner-1")[0] == 409      # the same person
+    with pytest.raises(InputError, match="differ only in case"):
+        auth.new_token(app.state.store, name="PLANNER-1", role="approver")
     ok = client.post(f"/v1/plans/{plan_id}/approve", headers=bearer(tokens["approver"]))
     assert ok.status_code == 200 and ok.json()["approved_by"] == "approver-1"
     again = client.post(f"/v1/plans/{plan_id}/approve", headers=bearer(tokens["approver"]))

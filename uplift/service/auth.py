@@ -123,6 +123,13 @@ def new_token(store: Store, *, name: str, role: str) -> str:
         raise InputError(f"--role {role!r}: roles are {', '.join(ROLES)}")
     if not name.strip():
         raise InputError("--name: a token needs a name (the person or system using it)")
+    with store.engine.connect() as connection:
+        taken = [n for (n,) in connection.execute(select(t.tokens.c.name))
+                 if n.strip().casefold() == name.strip().casefold()]
+    if taken:
+        raise InputError(f"--name {name!r}: the token {taken[0]!r} exists, and names that "
+                         "differ only in case name one person (four eyes); choose another "
+                         "name")
     secret = PREFIX + secrets.token_urlsafe(32)
     try:
         with store.begin() as connection:

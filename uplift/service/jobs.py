@@ -153,7 +153,7 @@ class PlanJobs:
             if row["status"] != "done":
                 return 409, f"plan {plan_id} is {row['status']}; only a finished plan can be " \
                     "approved"
-            if row["proposer"] == approver:
+            if same_person(row["proposer"], approver):
                 return 409, (f"plan {plan_id} was proposed by {approver}; a different person "
                              "must approve it (four eyes)")
             if connection.execute(select(t.approvals.c.id).where(
@@ -178,3 +178,9 @@ class PlanJobs:
 
     def stop(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def same_person(one: str, other: str) -> bool:
+    """Whether two token names name one person: compared without case and outer spaces
+    (``t-planner`` and ``T-Planner`` are one person for the four-eyes rule)."""
+    return one.strip().casefold() == other.strip().casefold()
