@@ -399,11 +399,17 @@ def test_alerts_filter_by_tier_segment_and_reason(contexts, server, plan_id):
     assert rows[1]["customer_id"] in table and rows[0]["customer_id"] not in table
     page.goto(f"/alerts?tier=red&segment={rows[0]['segment']}")
     assert rows[0]["customer_id"] in page.inner_text("#alerts tbody")
+    page.goto("/alerts?tier=purple&segment=XX")             # a typo is said, not "0 shown"
+    error = page.inner_text("p.error[role=alert]")
+    assert "tier 'purple' is not one of" in error and "segment 'XX'" in error
     _shot(page, "alerts")
     page.close()
 
 
 def test_campaign_offer_added_then_removed(contexts, server):
+    """A new offer needs its channel and cost, and one the models never saw in the past
+    campaign is refused (no plan could use it); an offer dropped and added back saves two
+    versions and ends where it began."""
     from uplift.console import store as cs
 
     store = server["app"].state.store
@@ -415,19 +421,26 @@ def test_campaign_offer_added_then_removed(contexts, server):
     page.fill(f"#o{n}-name", "sms_nudge")                    # the blank row adds an offer
     page.click("#save-campaign")                             # ... that has no channel or cost
     page.wait_for_selector(f'[data-error-for="offers.{n}.channel"]:not(:empty)')
-    assert _versions(server) == before
     page.select_option(f"#o{n}-channel", "sms")
     page.fill(f"#o{n}-fixed", "0.8")
-    page.fill(f"#o{n}-max", "50")
+    page.click("#save-campaign")
+    page.wait_for_selector(f'[data-error-for="offers.{n}.name"]:not(:empty)')
+    assert "not in the past campaign" in page.inner_text(f'[data-error-for="offers.{n}.name"]')
+    assert _versions(server) == before
+    capped = {c["offer"] for c in spec.get("capacities", [])}
+    k, offer = next((i, o) for i, o in enumerate(spec["offers"]) if o["name"] not in capped)
+    page.goto("/campaign")
+    page.check(f"#o{k}-drop")                                # remove one
     page.click("#save-campaign")
     page.wait_for_url(f"**/campaign?version={before + 1}")
-    added = cs.campaign(store, before + 1)["spec"]
-    assert [o["name"] for o in added["offers"]][-1] == "sms_nudge"
-    assert {"offer": "sms_nudge", "max_count": 50, "min_count": 0} in added["capacities"]
-    page.check(f"#o{n}-drop")                                # remove it again
+    dropped = cs.campaign(store, before + 1)["spec"]
+    assert offer["name"] not in [o["name"] for o in dropped["offers"]]
+    page.fill(f"#o{n - 1}-name", offer["name"])              # and add it back
+    page.select_option(f"#o{n - 1}-channel", offer["channel"])
+    page.fill(f"#o{n - 1}-fixed", str(offer["cost"]["fixed"]))
     page.click("#save-campaign")
     page.wait_for_url(f"**/campaign?version={before + 2}")
-    removed = cs.campaign(store, before + 2)["spec"]
-    assert removed["offers"] == spec["offers"]
-    assert removed.get("capacities") == spec.get("capacities")
+    back = cs.campaign(store, before + 2)["spec"]
+    assert sorted(o["name"] for o in back["offers"]) == sorted(o["name"] for o in spec["offers"])
+    assert back.get("capacities") == spec.get("capacities")
     page.close()

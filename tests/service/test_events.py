@@ -434,6 +434,38 @@ def test_a_closed_customer_is_shown_closed_without_an_offer(served):
     assert some["open"] is (str(some_customer(app)) not in set(closed["customer_id"]))
 
 
+def test_an_account_close_event_closes_the_customer_and_ends_their_alerts(served):
+    """The bank's account_close event: the customer is shown closed, gets no offer, raises
+    no retention alert after it, and leaves the tier counts (before, nothing changed)."""
+    app, client, headers = served
+    service = app.state.service
+    closed_dates = service.customers()["close_date"]
+    still_open = set(service.customers().loc[closed_dates.isna().to_numpy(), "customer_id"]
+                     .astype(str))
+    with app.state.store.engine.connect() as connection:
+        at_risk = [c for (c,) in connection.execute(select(t.scores.c.customer_id).where(
+            t.scores.c.tier != "green")) if c in still_open]
+    cid = at_risk[-1]                      # scored above green: re-scored from green it escalates
+    planner = bearer(new_token(app.state.store, name="tiers-reader", role="planner"))
+    before = client.get("/v1/tiers", headers=planner).json()
+    closing = client.post("/v1/events", headers=headers, json=_event(
+        app, 80, customer_id=cid, event_type="account_close", channel="branch"))
+    assert closing.status_code == 200 and closing.json()["customers"][0]["open"] is False
+    view = client.get(f"/v1/customers/{cid}", headers=headers).json()
+    assert view["open"] is False and "closed on" in view["best_offer"]["why"]
+    with app.state.store.begin() as connection:        # would escalate if still a customer
+        connection.execute(update(t.scores).where(t.scores.c.customer_id == cid)
+                           .values(tier="green"))
+    later = client.post("/v1/events", headers=headers, json=_event(app, 81, customer_id=cid))
+    assert "escalated_from" not in later.json()["customers"][0]
+    after = client.get("/v1/tiers", headers=planner).json()
+    assert after["scored"] == before["scored"] - 1
+    assert after["closed_not_counted"] == before["closed_not_counted"] + 1
+    assert sum(r["customers"] for r in after["tiers"]) == after["scored"]
+    assert before["closed_not_counted"] == int(
+        (pd.to_datetime(closed_dates) < pd.Timestamp(service.current_day())).sum())
+
+
 def test_openapi_documents_the_event_body_and_the_bearer_token(served):
     _, client, _ = served
     document = client.get("/openapi.json").json()

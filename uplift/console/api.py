@@ -358,13 +358,16 @@ def diff_campaigns(version: int, other: int, request: Request,
 
 # -- alert tiers ----------------------------------------------------------------------------
 def tier_evidence(request: Request, thresholds: dict[str, float]) -> dict[str, Any]:
-    """Customers per tier now (the store's latest scores) and, per tier, the churn observed
-    among the past campaign's control group (risk predicted at assignment)."""
+    """Customers per tier now (the store's latest scores of the customers still open; those
+    who have left are counted apart) and, per tier, the churn observed among the past
+    campaign's control group (risk predicted at assignment)."""
     from uplift.config import assign_tiers
 
+    open_now = request.app.state.service.open_customers()
     with request.app.state.store.engine.connect() as connection:
-        risk = np.array([r[0] for r in connection.execute(select(t.scores.c.churn_risk))],
-                        dtype=float)
+        stored = connection.execute(select(t.scores.c.customer_id, t.scores.c.churn_risk)).all()
+    risk = np.array([r[1] for r in stored if r[0] in open_now], dtype=float)
+    left = len(stored) - len(risk)
     names = [n for n, _ in sorted(thresholds.items(), key=lambda kv: -kv[1])] + ["green"]
     now = pd.Series(assign_tiers(risk, thresholds)).value_counts()
     held = held_out(request)
@@ -378,7 +381,8 @@ def tier_evidence(request: Request, thresholds: dict[str, float]) -> dict[str, A
             row["held_out_customers"] = int(mask.sum())
             row["held_out_churn"] = float(held[1][mask].mean()) if mask.any() else None
         rows.append(row)
-    return {"thresholds": thresholds, "scored": int(len(risk)), "tiers": rows,
+    return {"thresholds": thresholds, "scored": int(len(risk)), "closed_not_counted": left,
+            "tiers": rows,
             "held_out": "the past campaign's control group: churn risk predicted at "
             "assignment, churn observed within the horizon (outcomes the churn model is not "
             "fitted on; the same customers are in its training snapshots)" if held is not None

@@ -99,11 +99,16 @@ def overview(request: Request) -> HTMLResponse:
     if (refused := gate(request)) is not None:
         return refused
     state = request.app.state
+    open_now = state.service.open_customers()
     with state.store.engine.connect() as connection:
-        tiers = dict(connection.execute(select(t.scores.c.tier, _count()).group_by(
-            t.scores.c.tier)).all())
+        stored = connection.execute(select(t.scores.c.customer_id, t.scores.c.tier)).all()
         alerts = connection.execute(select(_count()).select_from(t.alerts)).scalar()
+    tiers: dict[str, int] = {}
+    for customer, tier in stored:
+        if customer in open_now:
+            tiers[tier] = tiers.get(tier, 0) + 1
     return page(request, "overview.html", "Overview", tiers=tiers, alerts=alerts,
+                closed=len(stored) - sum(tiers.values()),
                 plans=cs.plans(state.store, 5), campaign=cs.campaigns(state.store)[0])
 
 
@@ -195,8 +200,14 @@ def alerts_page(request: Request, tier: str | None = None, segment: str | None =
         segments = sorted(r[0] for r in connection.execute(
             select(t.customers.c.segment).distinct()))
     reasons = sorted({_reason(x) for r in rows for x in r["reasons"] or []})
+    tiers = list(request.app.state.service.tier_rank)
+    unknown = [f"{name} {value!r} is not one of {', '.join(known) or 'none'}"
+               for name, value, known in (("tier", tier, tiers), ("segment", segment, segments))
+               if value and value not in known]
     if reason:
         rows = [r for r in rows if reason in {_reason(x) for x in r["reasons"] or []}]
+    if unknown:
+        rows = []
     if rows:
         # pseudonyms when a pseudonym key is set (as the plans carry them), raw ids otherwise
         import pandas as pd
@@ -209,7 +220,7 @@ def alerts_page(request: Request, tier: str | None = None, segment: str | None =
             row["shown_id"] = str(name)
     plan_id, offers = latest_offers(request)
     return page(request, "alerts.html", "Alerts", alerts=rows[:200], segments=segments,
-                reasons=reasons, tiers=list(request.app.state.service.tier_rank),
+                reasons=reasons, tiers=tiers, unknown=unknown,
                 chosen={"tier": tier, "segment": segment, "reason": reason},
                 plan_id=plan_id, offers=offers)
 

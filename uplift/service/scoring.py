@@ -29,6 +29,7 @@ from sqlalchemy import and_, func, select
 
 from uplift.effects.calibration import coarse_effects, effect_groups
 from uplift.errors import InputError, UpliftError
+from uplift.evaluate.outcomes import CLOSE_EVENT
 from uplift.service import schema as t
 from uplift.service.history import EventHistory
 from uplift.service.online import FeatureEngine, Reference, feature_columns, model_version
@@ -437,7 +438,9 @@ class OnlineService:
         self.customers()
         segments = self._segments
         ids = features["customer_id"].astype(str).tolist()
-        opened = features["open_at_as_of"].astype(bool).tolist()
+        gone = self.closed_by_event(ids) if not initial else {}
+        opened = [bool(o) and c not in gone
+                  for o, c in zip(features["open_at_as_of"].tolist(), ids, strict=True)]
         out: dict[str, dict] = {}
         escalations: list[Escalation] = []
         with self.store.write_lock, self.store.begin() as connection:
@@ -463,7 +466,8 @@ class OnlineService:
                 out[cid] = {k: v for k, v in row.items() if k not in ("features", "last_seq")}
                 out[cid]["open"] = opened[i]
                 before = previous.get(cid)
-                if before is not None and self.tier_rank.get(row["tier"], 0) > \
+                # a customer who has left is scored, but raises no retention alert
+                if before is not None and opened[i] and self.tier_rank.get(row["tier"], 0) > \
                         self.tier_rank.get(before, 0):
                     escalations.append(self._alert(connection, row, before,
                                                    segments.get(cid, ""), now))
@@ -525,15 +529,40 @@ class OnlineService:
         return self._do_not_contact
 
     def _closed_before(self, customer_id: str, as_of: str) -> str | None:
-        """The close date (ISO) when the customer was no longer open at ``as_of`` (the
-        features' ``open_at_as_of`` rule), else None."""
+        """The close date (ISO) when the customer was no longer open at ``as_of``: the
+        customers table's close date before it (the features' ``open_at_as_of`` rule), or an
+        ``account_close`` event posted before it; else None."""
         info = self.customer_rows([customer_id])
-        if info.empty or "close_date" not in info.columns:
-            return None
-        closed = pd.Timestamp(info["close_date"].iloc[0])
-        if pd.isna(closed) or closed >= pd.Timestamp(as_of):
-            return None
-        return str(closed.date())
+        dates = []
+        if not info.empty and "close_date" in info.columns:
+            closed = pd.Timestamp(info["close_date"].iloc[0])
+            if not pd.isna(closed) and closed < pd.Timestamp(as_of):
+                dates.append(closed)
+        event = self.closed_by_event([customer_id]).get(customer_id)
+        if event is not None and event < pd.Timestamp(as_of):
+            dates.append(event)
+        return str(min(dates).date()) if dates else None
+
+    def closed_by_event(self, ids: list[str] | None = None) -> dict[str, pd.Timestamp]:
+        """The first ``account_close`` event time of each customer of ``ids`` (every
+        customer when None) that has one: the bank's word that the customer has left."""
+        query = (select(t.events.c.customer_id, func.min(t.events.c.ts))
+                 .where(t.events.c.event_type == CLOSE_EVENT)
+                 .group_by(t.events.c.customer_id))
+        if ids is not None:
+            query = query.where(t.events.c.customer_id.in_(ids))
+        with self.store.engine.connect() as connection:
+            return {str(c): pd.Timestamp(ts) for c, ts in connection.execute(query).all()}
+
+    def open_customers(self) -> set[str]:
+        """Customers open on the current day: no close date before it in the customers table
+        and no ``account_close`` event."""
+        frame = self.customers()
+        ids = frame["customer_id"].astype(str)
+        if "close_date" in frame.columns:
+            close = pd.to_datetime(frame["close_date"], errors="coerce")
+            ids = ids[~(close < pd.Timestamp(self.current_day())).to_numpy()]
+        return set(ids) - set(self.closed_by_event())
 
     def best_offer(self, customer_id: str, features: dict[str, float],
                    group: np.ndarray | None = None) -> dict[str, Any]:
