@@ -146,6 +146,15 @@ def test_propose_approve_export(contexts, server, plan_id, tmp_path):
     assert forged.status == 403
     approver.goto(f"/plans/{plan_id}")
     assert "Expected net gain" in approver.inner_text(".money")
+    summary = server["app"].state.jobs.get(plan_id)["summary"]
+    shown = approver.inner_text(".money")          # what the approver must see to decide
+    assert summary.get("notes")                    # the served spec's contact limit, at least
+    for note in summary["notes"]:
+        assert f"Note: {note}" in shown
+    if (summary.get("outlook") or {}).get("warning"):
+        assert summary["outlook"]["warning"] in approver.inner_text("#plan-warning")
+    if (summary.get("outlook") or {}).get("forecast_low") is not None:
+        assert "95% interval" in approver.inner_text("#forecast")
     _shot(approver, "plan-review")
     approver.fill("#comment", "within budget, mix looks right")
     approver.click("#approve")
