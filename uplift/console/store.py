@@ -30,13 +30,21 @@ def _version_json(row) -> dict[str, Any]:
             "created_at": _when(row["created_at"]), "spec": row["spec"]}
 
 
+SERVED = "uplift serve (started with this spec)"
+
+
 def seed_campaign(store: Store, spec: CampaignSpec) -> None:
-    """Version 1 is the spec the service was started with (when no version exists)."""
+    """The spec the service was started with is saved as a version: version 1 of a new
+    store, and a new version when a restart serves another spec than the one the service
+    last started with (versions saved in the console since are kept, older)."""
+    served = spec.model_dump(mode="json", exclude_none=True)
     with store.begin() as connection:
-        if connection.execute(select(t.campaign_versions.c.id).limit(1)).first() is None:
+        last = connection.execute(select(t.campaign_versions.c.spec).where(
+            t.campaign_versions.c.author == SERVED).order_by(
+            t.campaign_versions.c.id.desc()).limit(1)).first()
+        if last is None or last[0] != served:
             connection.execute(t.campaign_versions.insert().values(
-                name=spec.name, spec=spec.model_dump(mode="json", exclude_none=True),
-                yaml=spec_yaml(spec), author="uplift serve (started with this spec)",
+                name=spec.name, spec=served, yaml=spec_yaml(spec), author=SERVED,
                 created_at=utcnow()))
 
 

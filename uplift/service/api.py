@@ -99,7 +99,7 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
     from uplift.service.jobs import PlanJobs, PlanSources
     from uplift.service.metrics import Metrics
     from uplift.service.scoring import OnlineService
-    from uplift.service.seeding import seed
+    from uplift.service.seeding import check_same_bank, seed
     from uplift.service.store import Store
     from uplift.service.webhooks import Deliverer
 
@@ -112,6 +112,8 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
             raise InputError(f"{settings.db}: the store is empty; pass --data with the bank's "
                              "customers and events to seed it")
         seed(store, settings.data, ids=ids)
+    elif settings.data is not None:
+        check_same_bank(store, settings.data, ids=ids)
     ids.check(store)
     models = load_models(settings.model)
     spec_path = settings.campaign or default_campaign()

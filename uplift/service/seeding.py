@@ -60,3 +60,39 @@ def seed(store: Store, data: Path, *, customers: set[str] | None = None,
     if campaign is not None:
         rows["campaign_log"] = store.load_campaign_log(campaign)
     return rows
+
+
+#: customers of the data folder looked up in a store started again with it
+SAME_BANK_SAMPLE = 1000
+
+
+def check_same_bank(store: Store, data: Path, *, ids=None) -> None:
+    """Refuse to serve a store seeded from another bank than ``data`` (or from ids written
+    another way, e.g. zero-padded): plans are made from ``data`` while scores, alerts and
+    offers come from the store, so their ids would not meet. Every one of a sample of the
+    folder's customers must be in the store."""
+    from sqlalchemy import select
+
+    from uplift.errors import InputError
+    from uplift.ids import likely_cause
+    from uplift.service import schema as t
+    from uplift.service.identity import StoreIds
+
+    ids = ids or StoreIds.configured()
+    customers = ids.protect(FeatureInputs.from_folder(data).read("customers"),
+                            source=f"{data}: customers")
+    wanted = customers["customer_id"].astype(str).iloc[:SAME_BANK_SAMPLE].tolist()
+    with store.engine.connect() as connection:
+        found = set(connection.execute(select(t.customers.c.customer_id).where(
+            t.customers.c.customer_id.in_(wanted))).scalars())
+        stored = pd.Series(list(connection.execute(select(t.customers.c.customer_id)
+                                                   .limit(SAME_BANK_SAMPLE)).scalars()))
+    missing = [c for c in wanted if c not in found]
+    if missing:
+        cause = likely_cause(pd.Series(missing, dtype="string"), stored.astype("string"))
+        where = store.engine.url.render_as_string(hide_password=True)
+        raise InputError(
+            f"{where}: this store was seeded from another bank than {data}: "
+            f"{len(missing):,} of the first {len(wanted):,} customers of the folder are not "
+            "in it" + (f" ({cause})" if cause else "") + "; serve the store with the folder "
+            "it was seeded from, or start a new store (--db)")
