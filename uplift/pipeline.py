@@ -606,7 +606,8 @@ def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: st
             spec, budget, inputs, as_of, settings, models, cache=cache, key=key, seed=seed,
             confident=confident, contacts=contacts, do_not_contact=do_not_contact,
             master=spark_master, progress=progress)
-        result.summary.setdefault("notes", []).extend(tier_notes(models, settings))
+        result.summary.setdefault("notes", []).extend(
+            tier_notes(models, settings) + campaign_date_notes(inputs, as_of, settings))
         return result, scores, models, _backtest(model_dir, spec, budget, customers, settings,
                                                  seed, progress)
     if engine != "duckdb":
@@ -642,9 +643,27 @@ def run_plan(spec: CampaignSpec, budget: float, inputs: FeatureInputs, as_of: st
         progress(f"reasons and standard errors of the effects for the {len(result.plan):,} "
                  "selected customers")
         result, scores = with_uncertainty(result, scored, models, spec, settings)
-    result.summary.setdefault("notes", []).extend(tier_notes(models, settings))
+    result.summary.setdefault("notes", []).extend(
+        tier_notes(models, settings) + campaign_date_notes(inputs, as_of, settings))
     return result, scores, models, _backtest(model_dir, spec, budget, len(scores), settings,
                                              seed, progress)
+
+
+def campaign_date_notes(inputs: FeatureInputs, as_of: str, settings: Settings) -> list[str]:
+    """A note when past-campaign rows the effects are learned from were assigned after the
+    planning date: that campaign had not happened on that date, so a plan made 'as of' an
+    earlier date (a backtest) would rest on the future. (A campaign assigned on the planning
+    date itself, as in the simulated banks, is not noted.)"""
+    if inputs.campaign_log is None:
+        return []
+    assigned = pd.to_datetime(inputs.read("campaign_log")["assigned_at"])
+    late = assigned.dt.normalize() > pd.Timestamp(as_of)
+    if not late.any():
+        return []
+    return [f"{int(late.sum()):,} of {len(assigned):,} past-campaign rows were assigned after "
+            f"the planning date {as_of} (from {assigned[late].min().date()}): the offer "
+            "effects rest on a campaign that had not happened on that date; for a backtest, "
+            "plan without it"]
 
 
 def tier_notes(models: Models, settings: Settings) -> list[str]:

@@ -312,3 +312,25 @@ def test_the_default_planning_date_is_the_day_after_the_last_event_in_utc(tmp_pa
         f"7;{written};deposit;50\n")
     inputs = FeatureInputs.from_folder(folder)
     assert planning_date(folder, inputs, None) == "2026-01-01"
+
+
+def test_a_campaign_assigned_after_the_planning_date_is_noted(tmp_path):
+    """Effects learned from a campaign that had not happened on the planning date (a
+    backtest at an earlier date) are said in the plan's notes; one on that date is not."""
+    from uplift.config import Settings
+    from uplift.features import FeatureInputs
+    from uplift.pipeline import campaign_date_notes
+
+    folder = tmp_path / "bank"
+    folder.mkdir()
+    (folder / "customers.csv").write_text(
+        "customer_id,segment,open_date\n1,mass,2024-01-01\n2,mass,2024-01-01\n")
+    (folder / "events.csv").write_text("customer_id,ts,event_type,amount\n1,2025-12-01,login,0\n")
+    (folder / "campaign_log.csv").write_text(
+        "customer_id,campaign_id,arm,assigned_at,propensity,churned,value_after\n"
+        "1,c,control,2026-02-01,0.5,0,0\n2,c,coupon,2026-02-01,0.5,1,0\n")
+    inputs = FeatureInputs.from_folder(folder)
+    notes = campaign_date_notes(inputs, "2026-01-02", Settings())
+    assert len(notes) == 1 and "2 of 2 past-campaign rows were assigned after the planning " \
+        "date 2026-01-02 (from 2026-02-01)" in notes[0]
+    assert campaign_date_notes(inputs, "2026-02-01", Settings()) == []
