@@ -36,10 +36,10 @@ def test_serve_passes_every_option_to_the_app(tmp_path, recorded, monkeypatch):
             "--data", str(tmp_path / "bank"), "--db", db, "--host", "127.0.0.2", "--port", "8123",
             "--webhook", "http://127.0.0.1:9/a", "--webhook", "http://127.0.0.1:9/b",
             "--config", str(tmp_path / "s.yaml"), "--state", str(tmp_path / "state"),
-            "--max-days-ahead", "10"]
+            "--max-days-ahead", "10", "--docs"]
     assert run(args) == 0
     settings = recorded["app"]
-    assert settings.max_days_ahead == 10
+    assert settings.max_days_ahead == 10 and settings.docs
     assert settings.model == tmp_path / "models" and settings.data == tmp_path / "bank"
     assert settings.campaign == tmp_path / "c.yaml" and settings.config == tmp_path / "s.yaml"
     assert settings.db == db and Path(db).parent.is_dir()       # the SQLite folder is made
@@ -115,3 +115,13 @@ def test_a_demo_start_revokes_the_tokens_of_earlier_starts(tmp_path):
         assert revoke_demo_tokens(store) == 0
     finally:
         store.close()
+
+
+def test_the_swagger_page_is_served_only_with_docs(make_app):
+    """Swagger UI loads its scripts from a CDN: off by default, the schema always there."""
+    from fastapi.testclient import TestClient
+
+    plain = TestClient(make_app())
+    assert plain.get("/docs").status_code == 404
+    assert plain.get("/openapi.json").status_code == 200
+    assert TestClient(make_app(docs=True)).get("/docs").status_code == 200

@@ -151,7 +151,10 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
             deliverer.stop()
         jobs.stop()
 
-    app = FastAPI(title="uplift", version="1", description=DESCRIPTION, lifespan=lifespan)
+    # Swagger UI loads its scripts from a CDN, which would run on the console's origin:
+    # only with --docs (the schema itself is always at /openapi.json)
+    app = FastAPI(title="uplift", version="1", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url="/docs" if settings.docs else None, redoc_url=None)
     app.state.store, app.state.service, app.state.jobs = store, service, jobs
     app.state.metrics, app.state.settings, app.state.deliverer = metrics, settings, deliverer
     app.state.ids = ids

@@ -86,8 +86,11 @@ def serve(
         min=0, help="Refuse an event more than this many days after the latest stored one "
         "(it would move every score's as-of date: a mistyped year); raise it when a feed "
         "resumes after a longer pause.")] = 3.0,
+    docs: Annotated[bool, typer.Option("--docs", help="Serve the Swagger UI page at /docs "
+                                       "(it loads its scripts from cdn.jsdelivr.net; the "
+                                       "OpenAPI schema is always at /openapi.json).")] = False,
 ) -> None:
-    """Run the HTTP API (OpenAPI docs at /docs)."""
+    """Run the HTTP API (OpenAPI schema at /openapi.json; the Swagger UI page with --docs)."""
     _need_extra()
     import uvicorn
 
@@ -114,6 +117,7 @@ def serve(
                                    webhook_secret=secret.encode() if secret else None,
                                    state=state)
     settings.max_days_ahead = max_days_ahead
+    settings.docs = docs
     app = create_app(settings)
     if demo:
         from uplift.service.demo import start_replay
@@ -123,8 +127,9 @@ def serve(
     # audit writer); with the default 5 ms GIL switch interval each crossing can wait that
     # long behind the scoring worker's NumPy work
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    where = "/docs" if docs else "/openapi.json"
     typer.echo(f"serving the store {settings.db} on http://{host}:{port}/ : console at /, API "
-               f"docs at /docs; make tokens with uplift tokens new --db {settings.db} --role "
+               f"docs at {where}; make tokens with uplift tokens new --db {settings.db} --role "
                "ROLE --name NAME", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 

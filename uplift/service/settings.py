@@ -32,3 +32,4 @@ class ServiceSettings:
     max_body_bytes: int = MAX_BODY_BYTES
     max_days_ahead: float = MAX_DAYS_AHEAD
     replay: Path | None = None        # demo: events to replay after start
+    docs: bool = False                # the Swagger UI page at /docs (its scripts from a CDN)
