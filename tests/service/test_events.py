@@ -466,6 +466,15 @@ def test_an_account_close_event_closes_the_customer_and_ends_their_alerts(served
         (pd.to_datetime(closed_dates) < pd.Timestamp(service.current_day())).sum())
 
 
+def test_an_unknown_id_that_is_a_known_one_padded_otherwise_says_so(served):
+    app, client, headers = served
+    cid = str(some_customer(app))
+    padded = client.get(f"/v1/customers/{cid.zfill(len(cid) + 2)}", headers=headers)
+    assert padded.status_code == 404 and f"{cid!r} is known" in padded.json()["detail"]
+    nobody = client.get("/v1/customers/99999999999", headers=headers)
+    assert nobody.status_code == 404 and "is known" not in nobody.json()["detail"]
+
+
 def test_openapi_documents_the_event_body_and_the_bearer_token(served):
     _, client, _ = served
     document = client.get("/openapi.json").json()

@@ -285,7 +285,18 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
         written = canonical_id(customer_id)
         view = service.customer_view(ids.to_store([written])[0]) if written else None
         if view is None:
-            raise HTTPException(404, f"customer {customer_id!r} is not known to the service")
+            hint = ""
+            if written and written.isdigit():        # ids differing in zero padding only
+                variants = [v for v in [written.lstrip("0"), *(written.zfill(n) for n in
+                            range(len(written) + 1, 21))] if v and v != written]
+                stored = ids.to_store(variants)
+                known = service.known(set(stored))
+                found = [v for v, k in zip(variants, stored, strict=True) if k in known]
+                if found:
+                    hint = (f"; {found[0]!r} is known: ids are compared as text with their "
+                            "leading zeros")
+            raise HTTPException(404, f"customer {customer_id!r} is not known to the service"
+                                + hint)
         return {**view, "customer_id": written}          # as POST answers: canonical
 
     @app.get("/v1/alerts", tags=["alerts"])
