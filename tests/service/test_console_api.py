@@ -88,6 +88,11 @@ def test_a_campaign_no_plan_could_use_is_refused_at_validation(api, tmp_path):
     assert response.status_code == 422
     assert [e["loc"] for e in response.json()["detail"]] == [f"offers.{k}.name"]
     assert "not in the past campaign" in response.text
+    typo = [dict(o, eligibility="segment == 'privat_banking'") if i == k else o
+            for i, o in enumerate(spec["offers"])]
+    response = check(offers=typo)
+    assert response.status_code == 422 and "matches none of the bank's" in response.text
+    assert [e["loc"] for e in response.json()["detail"]] == [f"offers.{k}.eligibility"]
     outside = tmp_path / "other_bank.csv"
     outside.write_text("customer_id\nDE89370400440532013000\n")
     response = check(do_not_contact=str(outside))

@@ -237,8 +237,23 @@ def bank_errors(request: Request, spec: CampaignSpec) -> tuple[list[dict[str, st
                 loc = "require_consent"
             errors.append({"loc": loc, "msg": line})
         return errors, []
-    errors = offer_errors(request, spec) + do_not_contact_errors(request, spec)
+    errors = (offer_errors(request, spec) + eligibility_errors(request, spec)
+              + do_not_contact_errors(request, spec))
     return errors, ([] if errors else [n.strip() for n in notes])
+
+
+def eligibility_errors(request: Request, spec: CampaignSpec) -> list[dict[str, str]]:
+    """An eligibility rule that matches no customer of the bank (a typo in a value, e.g.
+    ``segment == 'privat_banking'``): the offer could never be given."""
+    from uplift.campaign import eligible
+
+    customers = request.app.state.service.customers()
+    return [{"loc": f"offers.{i}.eligibility", "msg": (
+        f"{offer.eligibility!r} matches none of the bank's {len(customers):,} customers (a "
+        "typo in a value?); the offer could never be given")}
+        for i, offer in enumerate(spec.offers)
+        if offer.eligibility is not None and len(customers)
+        and not eligible(customers, offer, source="the bank's customers").any()]
 
 
 def offer_errors(request: Request, spec: CampaignSpec) -> list[dict[str, str]]:
