@@ -116,6 +116,7 @@ def test_retries_are_no_ops(served):
     assert (first["stored"], first["duplicates"]) == (1, 0)
     assert (second["stored"], second["duplicates"]) == (0, 1)
     assert second["customers"][0]["churn_risk"] == first["customers"][0]["churn_risk"]
+    assert second["customers"][0].keys() == first["customers"][0].keys()   # "open" too
     no_id = _event(app, 9, event_type="complaint", topic="fees")
     assert client.post("/v1/events", json=no_id, headers=headers).json()["stored"] == 1
     assert client.post("/v1/events", json=no_id, headers=headers).json()["duplicates"] == 1

@@ -269,11 +269,14 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
         return JSONResponse(out)
 
     def _stored_scores(ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The stored scores of ``ids`` as a fresh score is answered (``open`` included)."""
         with store.engine.connect() as connection:
-            return {row["customer_id"]: {k: v for k, v in row.items()
-                                         if k not in ("features", "last_seq")}
-                    for row in connection.execute(select(t.scores).where(
-                        t.scores.c.customer_id.in_(ids))).mappings()}
+            rows = connection.execute(select(t.scores).where(
+                t.scores.c.customer_id.in_(ids))).mappings().all()
+        return {row["customer_id"]: {
+            **{k: v for k, v in row.items() if k not in ("features", "last_seq")},
+            "open": service.closed_before(row["customer_id"], row["as_of"]) is None}
+            for row in rows}
 
     # -- customers and alerts ----------------------------------------------------------------
     @app.get("/v1/customers/{customer_id}", tags=["customers"])

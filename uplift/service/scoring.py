@@ -509,7 +509,7 @@ class OnlineService:
             return None
         out = {k: v for k, v in row.items() if k not in ("features", "last_seq")}
         out["scored_at"] = row["scored_at"].isoformat() + "Z"
-        closed = self._closed_before(customer_id, row["as_of"])
+        closed = self.closed_before(customer_id, row["as_of"])
         out["open"] = closed is None
         group = effect_groups(np.array([row["tier"]], dtype=object),
                               np.array([(row["reasons"] or [""])[0]], dtype=object))
@@ -528,7 +528,7 @@ class OnlineService:
             self._do_not_contact = read_do_not_contact(self.spec)
         return self._do_not_contact
 
-    def _closed_before(self, customer_id: str, as_of: str) -> str | None:
+    def closed_before(self, customer_id: str, as_of: str) -> str | None:
         """The close date (ISO) when the customer was no longer open at ``as_of``: the
         customers table's close date before it (the features' ``open_at_as_of`` rule), or an
         ``account_close`` event posted before it; else None."""
