@@ -158,7 +158,7 @@ def validate_inputs(
                          "campaign spec")
     mapping = load_column_map(column_map)
     lines: list[str] = []
-    failures: list[str] = []
+    failures: list[InputError] = []
 
     @contextmanager
     def checking():
@@ -166,7 +166,7 @@ def validate_inputs(
         try:
             yield
         except InputError as exc:
-            failures.append(str(exc))
+            failures.append(exc)
 
     spec: CampaignSpec | None = None
     if campaign is not None:
@@ -227,8 +227,10 @@ def validate_inputs(
                 check_join(table["customer_id"], known_ids, what="outcome rows",
                            source=str(outcomes), reference=str(customers), min_share=1.0)
             lines.append(f"{outcomes}: {len(table):,} rows")
+    if len(failures) == 1:
+        raise failures[0]
     if failures:
-        raise InputError(f"{len(failures)} input{'s' if len(failures) > 1 else ''} with "
-                         "problems (every input was checked):\n" + "\n".join(failures))
+        raise InputError(f"{len(failures)} inputs with problems (every input was checked):\n"
+                         + "\n".join(map(str, failures)))
     lines.append("all inputs meet their contracts")
     return lines
