@@ -105,16 +105,17 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
 
     store = Store(settings.db)
     ids = StoreIds.configured()
-    if store.count("customers") == 0:
+    fresh = store.count("customers") == 0
+    if fresh:
         if settings.data is None:
             from uplift.errors import InputError
 
             raise InputError(f"{settings.db}: the store is empty; pass --data with the bank's "
                              "customers and events to seed it")
         seed(store, settings.data, ids=ids)
-    elif settings.data is not None:
+    ids.check(store)                      # pseudonyms against raw ids: its own message
+    if settings.data is not None and not fresh:
         check_same_bank(store, settings.data, ids=ids)
-    ids.check(store)
     models = load_models(settings.model)
     spec_path = settings.campaign or default_campaign()
     spec = load_campaign_spec(spec_path)
