@@ -147,3 +147,17 @@ def test_truth_reads_the_banks_own_campaign_log(small_bank_dir, tmp_path):
                 str(small_bank_dir / "truth.parquet"), "--json", str(tmp_path / "r.json")]) == 0
     result = json.loads((tmp_path / "r.json").read_text())["policies"]["none"]
     assert 0 < result["true_value"] < 1
+
+
+def test_the_plan_a_policy_reads_is_never_written_over(simulated, tmp_path, capsys):
+    plan = tmp_path / "plan.csv"
+    simulated["plan"].to_csv(plan, index=False)
+    simulated["log"].to_parquet(tmp_path / "log.parquet")
+    before = plan.read_bytes()
+    for flag in ("--json", "--report"):
+        code = run(["simulate-policy", "--log", str(tmp_path / "log.parquet"), "--arm", "arm",
+                    "--control", "control", "--outcome", "churned", "--propensity",
+                    "propensity", "--goal", "decrease", "--policy", f"plan:{plan}", flag,
+                    str(plan)])
+        assert code == 2 and "would overwrite the input" in capsys.readouterr().err
+    assert plan.read_bytes() == before and not (tmp_path / "plan.csv.manifest.json").exists()

@@ -133,7 +133,9 @@ def simulate_policy_file(log: Path, *, arm: str, control: str, outcome: str, pro
     from uplift.evaluate.report import policy_html
     from uplift.evaluate.simulation import simulate_policies
 
-    io.ensure_not_input([report, json_out], [log, truth])
+    policy_files = [Path(spec.partition(":")[2].split(":")[0]) for spec in policies
+                    if spec.partition(":")[0] in ("plan", "model", "tree")]
+    io.ensure_not_input([report, json_out], [log, truth, *policy_files])
     frame = io.read_table(log)
     arms = (sorted(set(frame[arm].astype(str)) - {str(control)})
             if arm in frame.columns else [])
