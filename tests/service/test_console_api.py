@@ -101,6 +101,10 @@ def test_a_campaign_no_plan_could_use_is_refused_at_validation(api, tmp_path):
     state = app.state.settings.state
     (state / "dnc.csv").write_text("customer_id\n10000001\n")
     assert check(do_not_contact=str(state / "dnc.csv")).status_code == 200
+    customer = str(app.state.service.customers()["customer_id"].iloc[0])
+    (state / "padded.csv").write_text(f"customer_id\n{customer.zfill(12)}\n")
+    padded = check(do_not_contact=str(state / "padded.csv"))
+    assert padded.status_code == 422 and "leading zeros" in padded.text
     (state / "bad.csv").write_text("id\n10000001\n")
     assert "no customer_id column" in check(do_not_contact=str(state / "bad.csv")).text
     assert "no such file" in check(do_not_contact=str(state / "none.csv")).text

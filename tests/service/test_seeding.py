@@ -61,3 +61,22 @@ def test_a_restart_with_another_spec_makes_it_the_newest_campaign_version(
         assert len(versions) == 2
     finally:
         store.close()
+
+
+def test_a_campaign_whose_do_not_contact_ids_are_padded_otherwise_is_refused_at_start(
+        served_models, served_bank, tmp_path):
+    """Before, the service started and answered every customer lookup with a 500."""
+    from uplift.campaign import load_campaign_spec
+    from uplift.console import store as cs
+
+    customer = str(pd.read_parquet(served_bank / "customers.parquet")["customer_id"].iloc[0])
+    (tmp_path / "dnc.csv").write_text(f"customer_id\n{customer.zfill(12)}\n")
+    demo = load_campaign_spec(ROOT / "campaigns" / "retention_demo.yaml")
+    spec = demo.model_copy(update={"do_not_contact": Path("dnc.csv")})
+    (tmp_path / "spec.yaml").write_text(cs.spec_yaml(spec))
+    base = {"db": str(tmp_path / "store.db"), "model": served_models, "state": tmp_path,
+            "data": served_bank}
+    with pytest.raises(InputError, match=r"do-not-contact entries.*leading zeros"):
+        start({**base, "campaign": tmp_path / "spec.yaml"})
+    (tmp_path / "dnc.csv").write_text(f"customer_id\n{customer}\n")
+    start({**base, "campaign": tmp_path / "spec.yaml"})

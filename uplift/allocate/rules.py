@@ -57,13 +57,8 @@ def excluded_customers(
         dnc_source = do_not_contact.attrs.get("source", str(spec.do_not_contact))
         if "customer_id" not in do_not_contact.columns:
             raise SchemaError(dnc_source, ["missing required column 'customer_id'"])
-        listed = same_ids(do_not_contact, scores, dnc_source, source)
-        if len(listed):
-            # every entry must name a customer: unmatched entries are counted in a warning,
-            # a list of which none match (padding, type, pseudonyms) is refused
-            check_join(listed, customer_ids, what="do-not-contact entries",
-                       source=dnc_source, reference=source, min_share=0.0,
-                       refuse_diagnosed=True)
+        listed = checked_do_not_contact(do_not_contact, scores, dnc_source, source,
+                                        customer_ids)
         hit = customer_ids.isin(listed).to_numpy(dtype=bool, na_value=False)
         reasons["do-not-contact list"] = int(hit.sum())
         blocked |= hit
@@ -100,6 +95,22 @@ def excluded_customers(
         reasons["contact limit reached"] = int((hit & ~blocked).sum())
         blocked |= hit
     return blocked, reasons
+
+
+def checked_do_not_contact(listed: pd.DataFrame, customers: pd.DataFrame, list_source: str,
+                           customers_source: str,
+                           customer_ids: pd.Series | None = None) -> pd.Series:
+    """The do-not-contact list's ids in the customers' id space (:func:`same_ids`), checked:
+    unmatched entries are counted in a warning; a list of which none match, or whose ids
+    differ from the customers' by zero padding or pseudonyms, is refused (a contact rule is
+    never applied to ids written another way)."""
+    ids = same_ids(listed, customers, list_source, customers_source)
+    if len(ids):
+        known = customer_ids if customer_ids is not None else canonical_ids(
+            customers["customer_id"])
+        check_join(ids, known, what="do-not-contact entries", source=list_source,
+                   reference=customers_source, min_share=0.0, refuse_diagnosed=True)
+    return ids
 
 
 def allowed_matrix(

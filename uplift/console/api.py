@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -288,12 +289,21 @@ def do_not_contact_errors(request: Request, spec: CampaignSpec) -> list[dict[str
     try:
         from uplift import io
 
-        columns = io.read_table(path, allow_empty=True).columns
+        listed = io.read_table(path, allow_empty=True)
     except UpliftError:
         return [{"loc": "do_not_contact", "msg": f"{path} cannot be read as a table (CSV or "
                  "Parquet)"}]
-    if "customer_id" not in columns:
+    if "customer_id" not in listed.columns:
         return [{"loc": "do_not_contact", "msg": f"{path} has no customer_id column"}]
+    from uplift.allocate.rules import checked_do_not_contact
+
+    try:
+        with warnings.catch_warnings():            # unmatched entries: fine, as in a plan
+            warnings.simplefilter("ignore")
+            checked_do_not_contact(listed, request.app.state.service.customers(), str(path),
+                                   "the bank's customers")
+    except UpliftError as exc:
+        return [{"loc": "do_not_contact", "msg": str(exc).split("\n  - ")[-1]}]
     return []
 
 

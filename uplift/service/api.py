@@ -121,6 +121,7 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
     spec = load_campaign_spec(spec_path)
     config = load_settings(settings.config)
     service = OnlineService(store, models, spec, config, webhooks=settings.webhooks)
+    service.check_do_not_contact()
     metrics = Metrics.create(service.version)
     deliverer = None
     if settings.webhooks:

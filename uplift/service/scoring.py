@@ -518,6 +518,16 @@ class OnlineService:
                                     "why": f"the customer's accounts were closed on {closed}"}
         return out
 
+    def check_do_not_contact(self) -> None:
+        """Refuse (at start) a campaign whose do-not-contact list cannot be applied to the
+        store's customers (ids written another way, e.g. zero-padded)."""
+        listed = self.do_not_contact_list()
+        if listed is not None and len(listed):
+            from uplift.allocate.rules import checked_do_not_contact
+
+            checked_do_not_contact(listed, self.customers(), listed.attrs.get(
+                "source", str(self.spec.do_not_contact)), "the store's customers")
+
     def do_not_contact_list(self) -> pd.DataFrame | None:
         """The campaign spec's do-not-contact list, read once (None when it names none)."""
         if self.spec.do_not_contact is None:
