@@ -147,6 +147,13 @@ def test_outcomes_read_a_holdout_written_as_flags():
     assert out["arm"].tolist() == ["a", "a", "control", "a"]
 
 
+def test_outcomes_refuse_a_held_out_row_edited_to_contacted():
+    plan = small_plan().assign(offer=["a", "a", "", "a"], holdout=[0, 0, 0, 0])
+    with pytest.raises(SchemaError, match=r"0 \(contacted\) but no offer in row 3"):
+        build_outcomes(plan, small_events(["0001", "0002", "0003", "0004"]),
+                       start="2026-01-01", end="2026-02-01")
+
+
 def test_outcomes_refuse_events_whose_ids_lost_their_zero_padding():
     with pytest.raises(SchemaError, match=r"planned customers .* not in events.*leading zeros"):
         build_outcomes(small_plan(), small_events([1, 2, 3, 4]), start="2026-01-01",

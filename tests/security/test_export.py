@@ -78,3 +78,22 @@ def test_a_blank_holdout_is_refused_not_contacted(tmp_path, capsys):
     assert code == 2 and "column 'holdout': empty values in rows 1, 3, 4" in (
         capsys.readouterr().err)
     assert not (tmp_path / "list.csv").exists()
+
+
+@pytest.mark.parametrize("edit", ["holdout 0 without an offer", "action says held out"])
+def test_a_plan_whose_rows_contradict_their_holdout_is_refused(tmp_path, capsys, edit):
+    rows = plan(["1", "2", "3", "4"], [0, 1, 0, 0]).assign(
+        action=["contact", "hold out: do not contact", "contact", "contact"],
+        offer=["fee_waiver", "", "fee_waiver", "fee_waiver"])
+    if edit == "holdout 0 without an offer":
+        rows.loc[1, "holdout"] = 0
+        rows.loc[1, "action"] = "contact"
+        expected = "0 (contacted) but no offer in row 2"
+    else:
+        rows.loc[2, "action"] = "hold out: do not contact"
+        expected = "'holdout' and 'action' disagree in row 3"
+    rows.to_csv(tmp_path / "plan.csv", index=False)
+    code = run(["export", "--plan", str(tmp_path / "plan.csv"), "--out",
+                str(tmp_path / "list.csv")])
+    assert code == 2 and expected in capsys.readouterr().err
+    assert not (tmp_path / "list.csv").exists()

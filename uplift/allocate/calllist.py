@@ -28,6 +28,31 @@ NOT_WORTH = "not worth contacting (no offer has a positive expected net gain)"
 LEFT_BY_RULES = "worth contacting, but left out by the budget, capacities or quotas"
 
 
+def check_holdout(plan: pd.DataFrame, held: np.ndarray, source: str) -> None:
+    """Refuse a plan whose rows contradict their holdout flag (an edited plan): a contacted
+    row (holdout 0) without an offer, or a row whose ``action`` says the other thing. Such
+    a row would put a held-out customer on the call list, or charge an offer never made."""
+    from uplift.errors import SchemaError
+    from uplift.schema import rows_text
+
+    problems = []
+    if "offer" in plan.columns:
+        offer = plan["offer"].astype("string").str.strip()
+        blank = (~held & (offer.isna() | (offer == "")).to_numpy(dtype=bool, na_value=True))
+        if blank.any():
+            problems.append(f"column 'holdout': 0 (contacted) but no offer in "
+                            f"{rows_text(blank)}; a held-out row edited to 0?")
+    if "action" in plan.columns:
+        action = plan["action"].astype("string").str.strip().str.lower()
+        says_held = action.str.startswith("hold out").to_numpy(dtype=bool, na_value=False)
+        known = action.isin([CONTACT, HOLD_OUT]).to_numpy(dtype=bool, na_value=False)
+        clash = known & (says_held != held)
+        if clash.any():
+            problems.append(f"columns 'holdout' and 'action' disagree in {rows_text(clash)}")
+    if problems:
+        raise SchemaError(source, problems)
+
+
 def add_details(plan: pd.DataFrame, scores: pd.DataFrame, spec: CampaignSpec,
                 selected: np.ndarray, picked: np.ndarray, costs: np.ndarray) -> pd.DataFrame:
     """Add what a planner needs per plan row: the action, channel, offer description, the

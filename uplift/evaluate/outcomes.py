@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from uplift.allocate.calllist import check_holdout
 from uplift.errors import InputError, SchemaError
 from uplift.ids import check_join, parse_ids
 from uplift.schema import CONTROL_ARM, parse_flags, rows_text
@@ -104,6 +105,7 @@ def build_outcomes(plan: pd.DataFrame, events: pd.DataFrame, *, start: str | pd.
                     .groupby(window_ids[buying].to_numpy()).sum()
                     if "amount" in buys.columns else pd.Series(dtype=float))
     held = parse_flags(plan["holdout"], "holdout", plan_source)
+    check_holdout(plan.rename(columns={"_planned": "planned_offer"}), held, plan_source)
     planned = plan["_planned"].astype(str).to_numpy()
     cells = [c for c in (strata or []) if c in plan.columns]
     stratum = pd.Series(planned)

@@ -27,7 +27,7 @@ def export_call_list(plan: Path, out: Path, *, customers: Callable[[], Path],
     named it (``customers_named``: every planned customer must be there). Ids are written in
     canonical form; the holdout column is read as a yes/no flag. Returns (rows written,
     whether ids were re-identified)."""
-    from uplift.allocate.calllist import call_list
+    from uplift.allocate.calllist import call_list, check_holdout
     from uplift.ids import canonical_ids, check_join, parse_ids
     from uplift.schema import CUSTOMERS, parse_flags, validate
     from uplift.security import audit
@@ -38,7 +38,9 @@ def export_call_list(plan: Path, out: Path, *, customers: Callable[[], Path],
     if missing := [c for c in PLAN_COLUMNS if c not in table.columns]:
         raise InputError(f"{plan}: not a plan written by `uplift plan` or `allocate` (missing "
                          f"column(s) {', '.join(missing)})")
-    table = table.assign(holdout=parse_flags(table["holdout"], "holdout", str(plan)).astype(int))
+    held = parse_flags(table["holdout"], "holdout", str(plan))
+    check_holdout(table, held, str(plan))
+    table = table.assign(holdout=held.astype(int))
     pseudo = is_pseudonym(table["customer_id"])
     if not pseudo.any():
         table = table.assign(customer_id=parse_ids(table["customer_id"], source=str(plan))
