@@ -327,3 +327,11 @@ def test_evaluate_outputs_carry_a_manifest(tmp_path):
     for name in ("r.json", "r.html"):
         manifest = json.loads((tmp_path / f"{name}.manifest.json").read_text())
         assert manifest["command"] == "evaluate" and manifest["arguments"]["metric"] == "retained"
+
+
+def test_a_flag_metric_with_blanks_names_the_blank_rows():
+    frame = synthetic(40)
+    frame["retained"] = np.where(frame["retained"] == 1, "X", "N")
+    frame.loc[[1, 6], "retained"] = ""
+    with pytest.raises(SchemaError, match=r"column 'retained': empty values in rows 2, 7;"):
+        evaluate_ab(frame, arm="arm", control="control", metric="retained")

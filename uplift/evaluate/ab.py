@@ -47,6 +47,12 @@ def metric_values(frame: pd.DataFrame, column: str, source: str) -> tuple[np.nda
     binary = _binary(frame[column])
     if binary is not None:
         return binary, True
+    text = frame[column].astype("string").str.strip().str.lower()
+    blank = (text.isna() | (text == "")).to_numpy(dtype=bool, na_value=True)
+    flags = text.isin(TRUE_TEXT + FALSE_TEXT).to_numpy(dtype=bool, na_value=False)
+    if (flags | blank).all() and flags.any():          # yes/no flags with some left empty
+        raise SchemaError(source, [f"column '{column}': empty values in {rows_text(blank)}; "
+                                   "a 0/1 outcome needs a value in every row"])
     values = pd.to_numeric(frame[column], errors="coerce")
     bad = values.isna()
     if bad.any():
