@@ -439,6 +439,19 @@ def _page_only_on_page_views(frame: pd.DataFrame) -> list[str]:
     return [f"column 'page': page_view events without a page in {rows_text(bad)}"]
 
 
+def _arm_is_the_planned_offer(frame: pd.DataFrame) -> list[str]:
+    """In a table from `uplift outcomes`, a contacted customer's arm is the planned offer."""
+    if "planned_offer" not in frame.columns:
+        return []
+    arm = frame["arm"].astype(str).to_numpy()
+    planned = frame["planned_offer"].astype(str).to_numpy()
+    other = (arm != CONTROL_ARM) & (arm != planned)
+    if not other.any():
+        return []
+    return [f"column 'arm': an offer other than the customer's planned_offer in "
+            f"{rows_text(other)} (e.g. {arm[other][0]!r} for {planned[other][0]!r})"]
+
+
 CUSTOMERS = Contract(
     name="customers",
     key=("customer_id",),
@@ -508,6 +521,7 @@ OUTCOMES = Contract(
         Column("propensity", "float", "assignment probability of the received arm",
                required=False, min_value=0.0, min_exclusive=True, max_value=1.0),
     ),
+    checks=(_arm_is_the_planned_offer,),
 )
 
 DO_NOT_CONTACT = Contract(

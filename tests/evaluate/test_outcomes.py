@@ -147,6 +147,15 @@ def test_outcomes_read_a_holdout_written_as_flags():
     assert out["arm"].tolist() == ["a", "a", "control", "a"]
 
 
+def test_validate_refuses_outcomes_whose_arm_is_not_the_planned_offer(tmp_path, capsys):
+    table = pd.DataFrame({"customer_id": ["1", "2", "3"], "arm": ["a", "control", "b"],
+                          "planned_offer": ["a", "a", "a"], "churned": [0, 1, 0]})
+    table.to_csv(tmp_path / "o.csv", index=False)
+    assert run(["validate", "--outcomes", str(tmp_path / "o.csv")]) == 2
+    assert "an offer other than the customer's planned_offer in row 3" in (
+        capsys.readouterr().err)
+
+
 def test_outcomes_refuse_a_held_out_row_edited_to_contacted():
     plan = small_plan().assign(offer=["a", "a", "", "a"], holdout=[0, 0, 0, 0])
     with pytest.raises(SchemaError, match=r"0 \(contacted\) but no offer in row 3"):
@@ -192,6 +201,12 @@ def test_outcomes_with_start_need_no_manifest_and_refuse_another_plans_one(tmp_p
         "outputs": {"plan.csv": 9}, "summary": {"as_of": "2026-01-01"}}))
     assert run([*base, "--out", str(tmp_path / "o2.csv")]) == 2
     assert "records 9 plan rows, the plan has 4" in capsys.readouterr().err
+    # the same when the plan was renamed since (its manifest names the file it wrote)
+    (tmp_path / "plan.csv.manifest.json").write_text(json.dumps({
+        "outputs": {"first.csv": 9}, "arguments": {"out": "runs/first.csv"},
+        "summary": {"as_of": "2026-01-01"}}))
+    assert run([*base, "--out", str(tmp_path / "o2.csv")]) == 2
+    assert "records 9 plan rows, the plan has 4" in capsys.readouterr().err
     assert not (tmp_path / "o2.csv").exists()
     assert run([*base, "--start", "2026-01-01", "--out", str(tmp_path / "o2.csv")]) == 0
 
@@ -214,7 +229,14 @@ def test_evaluate_the_past_campaign_log_with_segment_strata_without_a_hand_join(
     assert run(["evaluate", "--outcomes", str(tmp_path / "stray.csv"), "--arm", "arm",
                 "--control", "control", "--metric", "churned", "--customers",
                 str(small_bank_dir / "customers.parquet")]) == 2
-    assert "5 of 5 rows have no customer" in capsys.readouterr().err
+    assert "5 of 5 rows (100.0%) name customers not in" in capsys.readouterr().err
+    padded = pd.read_parquet(log).head(5)
+    padded["customer_id"] = padded["customer_id"].astype(str).str.zfill(12)
+    padded.to_csv(tmp_path / "padded.csv", index=False)
+    assert run(["evaluate", "--outcomes", str(tmp_path / "padded.csv"), "--arm", "arm",
+                "--control", "control", "--metric", "churned", "--customers",
+                str(small_bank_dir / "customers.parquet")]) == 2
+    assert "leading zeros" in capsys.readouterr().err
 
 
 def test_outcomes_start_validate_outcomes_and_evaluate_seed(measured, small_bank_dir,

@@ -151,7 +151,10 @@ def plan_context(plan_path: Path, rows: int, start: str | None = None) -> dict:
                              "campaign's start date (--start)")
         return default
     data = json.loads(manifest.read_text(encoding="utf-8"))
-    recorded = (data.get("outputs") or {}).get(plan_path.name)
+    outputs = data.get("outputs") or {}
+    written = Path(str((data.get("arguments") or {}).get("out") or "")).name
+    # the plan's own row count, also when the plan file was renamed since
+    recorded = outputs.get(plan_path.name, outputs.get(written))
     if recorded is not None and int(recorded) != rows:
         if start is None:
             raise InputError(f"{plan_path}: its manifest ({manifest.name}) records "
@@ -186,20 +189,16 @@ def recorded_settings(outcomes_path: Path) -> dict:
 def join_customers(frame: pd.DataFrame, customers: pd.DataFrame, *, source: str,
                    customers_source: str) -> pd.DataFrame:
     """``frame`` with the customers table's columns it lacks (e.g. ``segment`` for --strata),
-    joined on customer_id; every row must find its customer (refused otherwise, naming rows)."""
-    from uplift.schema import rows_text
-
+    joined on canonical customer ids; every row must find its customer (refused otherwise,
+    naming rows and the likely cause, e.g. zero padding)."""
     if "customer_id" not in frame.columns:
         raise SchemaError(source, ["missing column 'customer_id' to join the customers table"])
-    key = frame["customer_id"].astype(str).str.strip().str.removesuffix(".0")
-    table = customers.assign(_key=customers["customer_id"].astype(str).str.strip()
-                             .str.removesuffix(".0")).drop_duplicates("_key")
+    key = parse_ids(frame["customer_id"], source=source)
+    known = parse_ids(customers["customer_id"], source=customers_source)
+    check_join(key, known, what="rows", source=source, reference=customers_source,
+               min_share=1.0)
+    table = customers.assign(_key=known.to_numpy()).drop_duplicates("_key")
     extra = [c for c in table.columns if c not in frame.columns and c != "_key"]
     lookup = table.set_index("_key")[extra]
-    found = key.isin(lookup.index)
-    if not found.all():
-        raise InputError(f"{source}: {int((~found).sum()):,} of {len(frame):,} rows have no "
-                         f"customer in {customers_source} ({rows_text(~found.to_numpy())}); "
-                         "same bank, same ids?")
     joined = lookup.reindex(key.to_numpy()).reset_index(drop=True)
     return pd.concat([frame.reset_index(drop=True), joined], axis=1)
