@@ -411,6 +411,8 @@ def test_alerts_filter_by_tier_segment_and_reason(contexts, server, plan_id):
     page.goto("/alerts?tier=purple&segment=XX")             # a typo is said, not "0 shown"
     error = page.inner_text("p.error[role=alert]")
     assert "tier 'purple' is not one of" in error and "segment 'XX'" in error
+    page.goto("/alerts?reason=nothing")
+    assert "reason 'nothing' is not a reason" in page.inner_text("p.error[role=alert]")
     _shot(page, "alerts")
     page.close()
 

@@ -57,6 +57,7 @@ def test_a_design_whose_propensities_vary_needs_its_strata(api):
     refused = client.post("/v1/results", headers=headers, json={"csv": csv})
     assert refused.status_code == 422
     assert "vary within an arm" in refused.json()["detail"][0]["msg"]
+    assert "--customers" not in refused.text            # an option of the command line
     strata = client.post("/v1/results", headers=headers, json={"csv": csv, "strata": "segment"})
     assert strata.status_code == 200
     lift = strata.json()["result"]["arms"]["fee_waiver"]["lift"]

@@ -553,7 +553,8 @@ def post_results(body: ResultsBody, _: auth.Caller = Depends(caller)) -> Respons
                 value=body.value, retention=body.retention, strata=body.strata,
                 propensity=propensity), segment=body.segment, report=report)
         except UpliftError as exc:
-            text = str(exc).replace(str(table), "outcomes")
+            text = str(exc).replace(str(table), "outcomes").replace(
+                "can be joined with --customers", "must be in the uploaded table")
             return JSONResponse({"detail": [{"loc": "csv", "msg": text}]}, status_code=422)
         html = report.read_text(encoding="utf-8")
     from uplift.service.jobs import jsonable

@@ -204,6 +204,8 @@ def alerts_page(request: Request, tier: str | None = None, segment: str | None =
     unknown = [f"{name} {value!r} is not one of {', '.join(known) or 'none'}"
                for name, value, known in (("tier", tier, tiers), ("segment", segment, segments))
                if value and value not in known]
+    if reason and reason not in reasons:
+        unknown.append(f"reason {reason!r} is not a reason of the latest 500 alerts")
     if reason:
         rows = [r for r in rows if reason in {_reason(x) for x in r["reasons"] or []}]
     if unknown:
