@@ -474,6 +474,9 @@ def test_an_unknown_id_that_is_a_known_one_padded_otherwise_says_so(served):
     assert padded.status_code == 404 and f"{cid!r} is known" in padded.json()["detail"]
     nobody = client.get("/v1/customers/99999999999", headers=headers)
     assert nobody.status_code == 404 and "is known" not in nobody.json()["detail"]
+    posted = client.post("/v1/events", headers=headers,
+                         json=_event(app, 90, customer_id=cid.zfill(len(cid) + 2)))
+    assert posted.status_code == 422 and f"{cid!r} is known" in posted.text
 
 
 def test_openapi_documents_the_event_body_and_the_bearer_token(served):

@@ -231,8 +231,8 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
                 record["customer_id"] = stored_as
             known = service.known({r["customer_id"] for r in records})
             errors = [{"loc": ["events", i, "customer_id"],
-                       "msg": f"unknown customer {raw_of[r['customer_id']]!r}; nothing was "
-                              "stored"}
+                       "msg": f"unknown customer {raw_of[r['customer_id']]!r}"
+                              f"{padding_hint(raw_of[r['customer_id']])}; nothing was stored"}
                       for i, r in enumerate(records) if r["customer_id"] not in known]
             errors += too_far_ahead(records, service.latest_event_ts(),
                                     settings.max_days_ahead)
@@ -270,6 +270,19 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
             out["unscored"] = unscored
         return JSONResponse(out)
 
+    def padding_hint(written: str) -> str:
+        """'; '0010000004' is known: ...' when ``written`` is an unknown id whose zero
+        padding differs from a known customer's (else "")."""
+        if not written.isdigit():
+            return ""
+        variants = [v for v in [written.lstrip("0"), *(written.zfill(n) for n in
+                    range(len(written) + 1, 21))] if v and v != written]
+        stored = ids.to_store(variants)
+        known = service.known(set(stored))
+        found = [v for v, k in zip(variants, stored, strict=True) if k in known]
+        return (f"; {found[0]!r} is known: ids are compared as text with their leading zeros"
+                if found else "")
+
     def _stored_scores(ids: list[str]) -> dict[str, dict[str, Any]]:
         """The stored scores of ``ids`` as a fresh score is answered (``open`` included)."""
         with store.engine.connect() as connection:
@@ -290,18 +303,8 @@ def create_app(settings: ServiceSettings, *, start: bool = True) -> FastAPI:
         written = canonical_id(customer_id)
         view = service.customer_view(ids.to_store([written])[0]) if written else None
         if view is None:
-            hint = ""
-            if written and written.isdigit():        # ids differing in zero padding only
-                variants = [v for v in [written.lstrip("0"), *(written.zfill(n) for n in
-                            range(len(written) + 1, 21))] if v and v != written]
-                stored = ids.to_store(variants)
-                known = service.known(set(stored))
-                found = [v for v, k in zip(variants, stored, strict=True) if k in known]
-                if found:
-                    hint = (f"; {found[0]!r} is known: ids are compared as text with their "
-                            "leading zeros")
             raise HTTPException(404, f"customer {customer_id!r} is not known to the service"
-                                + hint)
+                                + padding_hint(written or ""))
         return {**view, "customer_id": written}          # as POST answers: canonical
 
     @app.get("/v1/alerts", tags=["alerts"])
