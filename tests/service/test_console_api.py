@@ -109,3 +109,16 @@ def test_a_campaign_no_plan_could_use_is_refused_at_validation(api, tmp_path):
     (state / "bad.csv").write_text("id\n10000001\n")
     assert "no customer_id column" in check(do_not_contact=str(state / "bad.csv")).text
     assert "no such file" in check(do_not_contact=str(state / "none.csv")).text
+
+
+def test_a_rule_naming_an_unknown_offer_is_placed_on_its_field(api):
+    app, client, _ = api
+    planner = bearer(new_token(app.state.store, name="planner-loc", role="planner"))
+    spec = app.state.service.spec.model_dump(mode="json", exclude_none=True)
+    cases = {"capacities": ([{"offer": "nope", "max_count": 3}], "capacities.0.offer"),
+             "min_roi": ({"nope": 1.0}, "min_roi.nope")}
+    for field, (value, loc) in cases.items():
+        response = client.post("/v1/campaigns/validate", headers=planner,
+                               json={**spec, field: value})
+        assert response.status_code == 422
+        assert [e["loc"] for e in response.json()["detail"]] == [loc]

@@ -4,6 +4,7 @@ route of :mod:`uplift.service.api`), so it can be scripted with a token as well.
 from __future__ import annotations
 
 import math
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -77,6 +78,13 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling)"
+        if not loc:                    # the spec's cross-field rules name their field
+            if m := re.match(r"capacities\[(\d+)\]", msg):
+                loc = f"capacities.{m[1]}.offer"
+            elif m := re.match(r"min_roi: unknown offer '([^']+)'", msg):
+                loc = f"min_roi.{m[1]}"
+            elif msg.startswith("offer name(s) listed twice"):
+                loc = "offers"
         out.append({"loc": loc, "msg": msg})
     return out
 
