@@ -319,11 +319,12 @@ def test_a_0_1_metric_reads_the_flag_spellings(yes, no):
     assert other["binary"] and other["arms"] == plain["arms"]
 
 
-def test_evaluate_outputs_carry_a_manifest(tmp_path):
+def test_evaluate_outputs_carry_a_manifest(tmp_path, capsys):
     synthetic(400).to_csv(tmp_path / "o.csv", index=False)
     assert run(["--quiet", "evaluate", "--outcomes", str(tmp_path / "o.csv"), "--arm", "arm",
                 "--control", "control", "--metric", "retained", "--json",
                 str(tmp_path / "r.json"), "--report", str(tmp_path / "r.html")]) == 0
+    assert capsys.readouterr().out == ""                # --quiet: the files only
     for name in ("r.json", "r.html"):
         manifest = json.loads((tmp_path / f"{name}.manifest.json").read_text())
         assert manifest["command"] == "evaluate" and manifest["arguments"]["metric"] == "retained"

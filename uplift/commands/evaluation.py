@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from uplift.commands.shell import CostOption, ValueOption, say
+from uplift.commands.shell import CostOption, ValueOption, echo, say
 
 
 def evaluate(
@@ -70,7 +70,7 @@ def evaluate(
                                report=report, json_out=json_out, seed=seed, encoding=encoding,
                                customers=customers)
     for line in ab_lines(result, settings.metric, settings.control, correction, alpha):
-        typer.echo(line)
+        echo(line)
 
 
 def simulate_policy(
@@ -121,4 +121,4 @@ def simulate_policy(
     for message in result["warnings"]:
         typer.echo(f"WARNING: {message}", err=True)        # shown even with --quiet
     for line in policy_lines(result):
-        typer.echo(line)
+        echo(line)

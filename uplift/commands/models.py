@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from uplift.commands.shell import CostOption, EncodingOption, ValueOption, money_note, say
+from uplift.commands.shell import (
+    CostOption,
+    EncodingOption,
+    ValueOption,
+    echo,
+    money_note,
+    say,
+)
 
 
 def churn_dataset(
@@ -185,10 +192,10 @@ def effects_evaluate(
                                       value=value, cost=cost, json_out=json_out,
                                       encoding=encoding)
     for line in effects_metric_lines(results["metrics"]):
-        typer.echo(line)
+        echo(line)
     if money is None:
-        typer.echo(money_note(None) + "; pass --value/--cost for the net value of the "
-                   "recommended policy")
+        echo(money_note(None) + "; pass --value/--cost for the net value of the recommended "
+             "policy")
     else:
         for line in net_value_lines(results["net_value"], money.describe()):
-            typer.echo(line)
+            echo(line)
