@@ -439,17 +439,20 @@ def _page_only_on_page_views(frame: pd.DataFrame) -> list[str]:
     return [f"column 'page': page_view events without a page in {rows_text(bad)}"]
 
 
-def _arm_is_the_planned_offer(frame: pd.DataFrame) -> list[str]:
-    """In a table from `uplift outcomes`, a contacted customer's arm is the planned offer."""
+def arm_not_planned(frame: pd.DataFrame, arm: str = "arm",
+                    control: str = CONTROL_ARM) -> list[str]:
+    """In a table from `uplift outcomes` (it has ``planned_offer``), a contacted customer's
+    arm is the offer the plan gave them: a problem naming the rows where it is not."""
     if "planned_offer" not in frame.columns:
         return []
-    arm = frame["arm"].astype(str).to_numpy()
+    given = frame[arm].astype(str).to_numpy()
     planned = frame["planned_offer"].astype(str).to_numpy()
-    other = (arm != CONTROL_ARM) & (arm != planned)
+    other = (given != str(control)) & (given != planned)
     if not other.any():
         return []
-    return [f"column 'arm': an offer other than the customer's planned_offer in "
-            f"{rows_text(other)} (e.g. {arm[other][0]!r} for {planned[other][0]!r})"]
+    return [f"column '{arm}': an offer other than the customer's planned_offer in "
+            f"{rows_text(other)} (e.g. {given[other][0]!r} for {planned[other][0]!r}); a "
+            "contacted customer's arm is the offer the plan gave them"]
 
 
 CUSTOMERS = Contract(
@@ -521,7 +524,7 @@ OUTCOMES = Contract(
         Column("propensity", "float", "assignment probability of the received arm",
                required=False, min_value=0.0, min_exclusive=True, max_value=1.0),
     ),
-    checks=(_arm_is_the_planned_offer,),
+    checks=(arm_not_planned,),
 )
 
 DO_NOT_CONTACT = Contract(

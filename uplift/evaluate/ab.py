@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from uplift.errors import InputError, SchemaError
-from uplift.schema import FALSE_TEXT, TRUE_TEXT, number_problems, rows_text
+from uplift.schema import FALSE_TEXT, TRUE_TEXT, arm_not_planned, number_problems, rows_text
 
 SRM_ALPHA = 0.001
 
@@ -253,10 +253,10 @@ def check_table(frame: pd.DataFrame, *, source: str, arm: str, control: str,
             map(str, frame.columns[:20]))])
     problems = []
     if "customer_id" in frame.columns:
-        from uplift.ids import canonical_ids
+        from uplift.ids import parse_ids
 
-        repeated = canonical_ids(frame["customer_id"]).duplicated(keep=False).to_numpy(
-            dtype=bool, na_value=False)
+        repeated = parse_ids(frame["customer_id"], source=source, allow_missing=True
+                             ).duplicated(keep=False).to_numpy(dtype=bool, na_value=False)
         if repeated.any():
             problems.append(f"column 'customer_id': the same customer in {rows_text(repeated)}; "
                             "each customer is counted once")
@@ -265,15 +265,7 @@ def check_table(frame: pd.DataFrame, *, source: str, arm: str, control: str,
         negative = (values < 0).to_numpy(dtype=bool, na_value=False)
         if negative.any():
             problems.append(f"column '{cost}': negative costs in {rows_text(negative)}")
-    if "planned_offer" in frame.columns:
-        given = frame[arm].astype(str).to_numpy()
-        planned = frame["planned_offer"].astype(str).to_numpy()
-        other = (given != str(control)) & (given != planned)
-        if other.any():
-            problems.append(f"column '{arm}': an offer other than the customer's planned_offer "
-                            f"in {rows_text(other)} (e.g. {given[other][0]!r} for "
-                            f"{planned[other][0]!r}); a contacted customer's arm is the offer "
-                            "the plan gave them")
+    problems += arm_not_planned(frame, arm, control)
     if problems:
         raise SchemaError(source, problems)
 
