@@ -438,7 +438,8 @@ class OnlineService:
         self.customers()
         segments = self._segments
         ids = features["customer_id"].astype(str).tolist()
-        gone = self.closed_by_event(ids) if not initial else {}
+        # the history was just brought up to date for these customers: no store read
+        gone = self.history.with_event(ids, CLOSE_EVENT) if not initial else set()
         opened = [bool(o) and c not in gone
                   for o, c in zip(features["open_at_as_of"].tolist(), ids, strict=True)]
         out: dict[str, dict] = {}
