@@ -84,6 +84,19 @@ def parse_ids(values: pd.Series, *, source: str, column: str = "customer_id",
     return ids
 
 
+def repeated_ids(ids: pd.Series, *, each: str) -> list[str]:
+    """A problem naming the rows of canonical ``ids`` that name a customer already named
+    (none when every customer is named once; missing ids are not compared); ``each`` says
+    why once is the rule."""
+    from uplift.schema import rows_text
+
+    repeated = (ids.duplicated(keep=False) & ids.notna()).to_numpy(dtype=bool,
+                                                                   na_value=False)
+    if not repeated.any():
+        return []
+    return [f"column 'customer_id': the same customer in {rows_text(repeated)}; {each}"]
+
+
 #: Beyond 2^53 a float cannot hold every whole number: such ids have lost digits.
 MAX_EXACT_FLOAT = 2**53
 

@@ -124,15 +124,15 @@ def spelling_meant(value: str, known: Sequence[str]) -> str | None:
     return meant if meant in known else None
 
 
-def flag_numbers(values: pd.Series) -> pd.Series:
+def flag_numbers(values: pd.Series) -> pd.Series | None:
     """A 0/1 column written as yes/no flags (TRUE_TEXT / FALSE_TEXT, any case: ``J``/``N``,
-    ``yes``/``no``) as 1.0/0.0; returned unchanged when any value is neither (then the
-    caller's number check names it)."""
+    ``yes``/``no``, ``0``/``1``) as 1.0/0.0, blanks as NaN; None when any value is neither
+    (then the caller's number check names it)."""
     text = values.astype("string").str.strip().str.lower()
     present = text.notna() & (text != "")
     known = text.isin(TRUE_TEXT) | text.isin(FALSE_TEXT)
     if not bool((known | ~present).all()):
-        return values
+        return None
     return pd.Series(np.where(text.isin(TRUE_TEXT).to_numpy(dtype=bool, na_value=False), 1.0,
                               np.where(present.to_numpy(dtype=bool, na_value=False), 0.0,
                                        np.nan)), index=values.index)
@@ -247,7 +247,8 @@ def _coerce(raw: pd.Series, col: Column, problems: list[str]) -> pd.Series:
         if pd.api.types.is_bool_dtype(raw):
             raw = raw.astype("int64")
         if kind == "binary" and not pd.api.types.is_numeric_dtype(raw):
-            raw = flag_numbers(raw)
+            flags = flag_numbers(raw)
+            raw = raw if flags is None else flags
         values = pd.to_numeric(raw, errors="coerce")
         bad = present & values.isna()
         if bad.any():

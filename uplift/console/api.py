@@ -552,14 +552,12 @@ def post_results(body: ResultsBody, _: auth.Caller = Depends(caller)) -> Respons
             return JSONResponse({"detail": [{"loc": "retention", "msg": (
                 "the outcome 'churned' is 1 for a customer who left: untick retention, or "
                 "name a column that is 1 for a customer who stayed")}]}, status_code=422)
-        header = body.csv.lstrip("\ufeff").split("\n", 1)[0]
-        propensity = body.propensity or ("propensity" if "propensity" in [
-            c.strip().strip('"') for c in header.replace(";", ",").split(",")] else None)
         try:
             result = evaluate_outcomes(table, ABSettings(
                 arm=body.arm, control=body.control, metric=body.metric, cost=body.cost,
                 value=body.value, retention=body.retention, strata=body.strata,
-                propensity=propensity), segment=body.segment, report=report)
+                propensity=body.propensity), segment=body.segment, report=report,
+                propensity_if_present="propensity")
         except UpliftError as exc:
             text = str(exc).replace(str(table), "outcomes").replace(
                 "can be joined with --customers", "must be in the uploaded table")

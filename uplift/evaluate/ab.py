@@ -25,34 +25,25 @@ import pandas as pd
 from scipy import stats
 
 from uplift.errors import InputError, SchemaError
-from uplift.schema import FALSE_TEXT, TRUE_TEXT, arm_not_planned, number_problems, rows_text
+from uplift.schema import arm_not_planned, flag_numbers, number_problems, rows_text
 
 SRM_ALPHA = 0.001
 
 
-def _binary(values: pd.Series) -> np.ndarray | None:
-    """A 0/1 metric, also written as yes/no flags (the customers table's spellings: J/N,
-    yes/no, true/false, X for yes); None when any value is neither (blanks included)."""
-    text = values.astype(str).str.strip().str.lower()
-    if text.isin(TRUE_TEXT + FALSE_TEXT).all():
-        return text.isin(TRUE_TEXT).to_numpy(dtype=float)
-    return None
-
-
 def metric_values(frame: pd.DataFrame, column: str, source: str) -> tuple[np.ndarray, bool]:
-    """The metric as floats and whether it is binary; clear errors for text or missing."""
+    """The metric as floats and whether it is binary (0/1, also written as the customers
+    table's yes/no flags: J/N, yes/no, X for yes); clear errors for text or missing."""
     if column not in frame.columns:
         raise SchemaError(source, [f"metric column '{column}' not found; columns: "
                                    f"{', '.join(map(str, frame.columns[:15]))}"])
-    binary = _binary(frame[column])
-    if binary is not None:
-        return binary, True
-    text = frame[column].astype("string").str.strip().str.lower()
-    blank = (text.isna() | (text == "")).to_numpy(dtype=bool, na_value=True)
-    flags = text.isin(TRUE_TEXT + FALSE_TEXT).to_numpy(dtype=bool, na_value=False)
-    if (flags | blank).all() and flags.any():          # yes/no flags with some left empty
-        raise SchemaError(source, [f"column '{column}': empty values in {rows_text(blank)}; "
-                                   "a 0/1 outcome needs a value in every row"])
+    flags = flag_numbers(frame[column])
+    if flags is not None:                              # every value a flag or blank
+        blank = flags.isna().to_numpy()
+        if blank.any():
+            raise SchemaError(source, [f"column '{column}': empty values in "
+                                       f"{rows_text(blank)}; a 0/1 outcome needs a value in "
+                                       "every row"])
+        return flags.to_numpy(dtype=float), True
     values = pd.to_numeric(frame[column], errors="coerce")
     bad = values.isna()
     if bad.any():
@@ -253,13 +244,10 @@ def check_table(frame: pd.DataFrame, *, source: str, arm: str, control: str,
             map(str, frame.columns[:20]))])
     problems = []
     if "customer_id" in frame.columns:
-        from uplift.ids import parse_ids
+        from uplift.ids import parse_ids, repeated_ids
 
-        repeated = parse_ids(frame["customer_id"], source=source, allow_missing=True
-                             ).duplicated(keep=False).to_numpy(dtype=bool, na_value=False)
-        if repeated.any():
-            problems.append(f"column 'customer_id': the same customer in {rows_text(repeated)}; "
-                            "each customer is counted once")
+        ids = parse_ids(frame["customer_id"], source=source, allow_missing=True)
+        problems += repeated_ids(ids, each="each customer is counted once")
     if cost is not None:
         values = pd.to_numeric(frame[cost], errors="coerce")
         negative = (values < 0).to_numpy(dtype=bool, na_value=False)

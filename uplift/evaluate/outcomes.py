@@ -28,8 +28,8 @@ import pandas as pd
 
 from uplift.allocate.calllist import check_holdout
 from uplift.errors import InputError, SchemaError
-from uplift.ids import check_join, parse_ids
-from uplift.schema import CONTROL_ARM, parse_flags, rows_text
+from uplift.ids import check_join, parse_ids, repeated_ids
+from uplift.schema import CONTROL_ARM, parse_flags
 
 CLOSE_EVENT = "account_close"
 NEW_BUSINESS_EVENT = "product_buy"
@@ -76,11 +76,8 @@ def build_outcomes(plan: pd.DataFrame, events: pd.DataFrame, *, start: str | pd.
         raise InputError(f"{events_source}: events end on {ts.max().date()}, before the "
                          f"measurement date {end.date()}: export the events up to that date")
     ids = parse_ids(plan["customer_id"], source=plan_source)
-    repeated = ids.duplicated(keep=False).to_numpy()
-    if repeated.any():
-        raise SchemaError(plan_source, [f"column 'customer_id': the same customer in "
-                                        f"{rows_text(repeated)}; a plan has one row per "
-                                        "customer"])
+    if problems := repeated_ids(ids, each="a plan has one row per customer"):
+        raise SchemaError(plan_source, problems)
     event_ids = parse_ids(events["customer_id"], source=events_source)
     # a planned customer without a single event is possible (a silent customer), most of
     # them is a file of another bank or ids written another way (zero padding, pseudonyms)

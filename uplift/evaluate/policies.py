@@ -30,6 +30,15 @@ import pandas as pd
 from uplift.errors import InputError
 
 
+def policy_file(spec: str) -> Path | None:
+    """The file or folder a policy spec reads (``plan:FILE``, ``model:DIR``,
+    ``tree:DIR[:Z]``); None for the other kinds."""
+    kind, _, rest = spec.partition(":")
+    if kind == "tree":
+        return Path(rest.split(":")[0])
+    return Path(rest) if kind in ("plan", "model") else None
+
+
 def policy_arms(spec: str, log: pd.DataFrame, *, control: str, arms: list[str],
                 id_col: str = "customer_id", seed: int = 0, money=None) -> np.ndarray:
     """Arm chosen by the policy ``spec`` for each row of ``log``; with ``money``

@@ -11,7 +11,7 @@ from uplift.effects.money import Money, cost_matrix, logged_cost
 from uplift.errors import InputError, SchemaError, UpliftError
 from uplift.evaluate.ab import metric_values
 from uplift.evaluate.ope import evaluate_policy, outcome_model, paired_difference
-from uplift.evaluate.policies import policy_arms
+from uplift.evaluate.policies import policy_arms, policy_file
 from uplift.schema import rows_text
 
 # columns measured after the assignment (the campaign log's and outcomes tables' results):
@@ -39,13 +39,11 @@ def simulate_policies(
         if col not in frame.columns:
             raise SchemaError(source, [f"column {col!r} not found"])
     if "customer_id" in frame.columns:
-        from uplift.ids import parse_ids
+        from uplift.ids import parse_ids, repeated_ids
 
-        repeated = parse_ids(frame["customer_id"], source=source).duplicated(keep=False)
-        if repeated.any():
-            raise SchemaError(source, [f"column 'customer_id': the same customer in "
-                                       f"{rows_text(repeated.to_numpy())}; each logged "
-                                       "customer is one row"])
+        if problems := repeated_ids(parse_ids(frame["customer_id"], source=source),
+                                    each="each logged customer is one row"):
+            raise SchemaError(source, problems)
     logged = frame[arm].astype(str).to_numpy()
     if control not in set(logged):
         raise InputError(f"{source}: control value {control!r} not in column {arm!r}")
@@ -114,13 +112,13 @@ def _policy_models(spec: str) -> list[Path]:
     """Model folders behind a policy spec (model:, tree:, or a plan's manifest)."""
     import json
 
-    kind, _, rest = spec.partition(":")
+    kind = spec.partition(":")[0]
     if kind in ("model", "tree"):
-        return [Path(rest.split(":")[0] if kind == "tree" else rest)]
+        return [policy_file(spec)]
     if kind == "plan":
         from uplift.io import manifest_path_for
 
-        manifest = manifest_path_for(Path(rest))
+        manifest = manifest_path_for(policy_file(spec))
         if manifest.exists():
             models = json.loads(manifest.read_text(encoding="utf-8")).get(
                 "summary", {}).get("models")

@@ -3,7 +3,7 @@ policy simulation on a logged randomised campaign."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -55,9 +55,11 @@ def evaluate_outcomes(outcomes: Path, settings: ABSettings, *, pre_metric: str |
                       split: str | None = None, segment: str | None = None,
                       correction: str = "holm", alpha: float = 0.05,
                       report: Path | None = None, json_out: Path | None = None, seed: int = 0,
-                      encoding: str | None = None, customers: Path | None = None) -> dict:
+                      encoding: str | None = None, customers: Path | None = None,
+                      propensity_if_present: str | None = None) -> dict:
     """A/B evaluation of an outcomes table (lifts, intervals, SRM, CUPED, ROI); writes the
-    HTML report and JSON when asked and returns the results."""
+    HTML report and JSON when asked and returns the results. ``propensity_if_present``: the
+    propensity column to check when the settings name none and the table has it."""
     from uplift.evaluate import evaluate_ab
     from uplift.evaluate.report import ab_html
 
@@ -69,6 +71,8 @@ def evaluate_outcomes(outcomes: Path, settings: ABSettings, *, pre_metric: str |
 
         frame = join_customers(frame, io.read_table(customers), source=str(outcomes),
                                customers_source=str(customers))
+    if settings.propensity is None and propensity_if_present in frame.columns:
+        settings = replace(settings, propensity=propensity_if_present)
     result = evaluate_ab(frame, arm=settings.arm, control=settings.control,
                          metric=settings.metric, pre_metric=pre_metric, cost=settings.cost,
                          value=settings.value, planned_split=planned, segment=segment,
@@ -130,12 +134,11 @@ def simulate_policy_file(log: Path, *, arm: str, control: str, outcome: str, pro
     """Compare candidate policies on a logged randomised campaign (DM, IPW, SNIPW, DR);
     returns (results, money settings or None)."""
     from uplift.effects.money import build_money
+    from uplift.evaluate.policies import policy_file
     from uplift.evaluate.report import policy_html
     from uplift.evaluate.simulation import simulate_policies
 
-    policy_files = [Path(spec.partition(":")[2].split(":")[0]) for spec in policies
-                    if spec.partition(":")[0] in ("plan", "model", "tree")]
-    io.ensure_not_input([report, json_out], [log, truth, *policy_files])
+    io.ensure_not_input([report, json_out], [log, truth, *map(policy_file, policies)])
     frame = io.read_table(log)
     arms = (sorted(set(frame[arm].astype(str)) - {str(control)})
             if arm in frame.columns else [])
