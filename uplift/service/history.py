@@ -88,15 +88,6 @@ class EventHistory:
             out[name] = Text(out[name], self.vocabulary[name])
         return out
 
-    def with_event(self, ids: Iterable[str], event_type: str) -> set[str]:
-        """Those of ``ids`` whose held events (as of their last refresh) include one of
-        ``event_type``; no store read."""
-        code = self.vocabulary["event_type"].get(event_type)
-        if code is None:
-            return set()
-        return {c for c in ids if c in self._held
-                and bool(np.any(self._held[c]["event_type"] == code))}
-
     def frame(self, ids: Iterable[str]) -> pd.DataFrame:
         """:meth:`events` as a DataFrame."""
         columns = self.events(ids)

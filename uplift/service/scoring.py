@@ -107,6 +107,8 @@ class OnlineService:
         self.unscorable = 0                 # scorings refused by the data (see _score_isolated)
         self._last_ts = None               # latest event time in the store (cached)
         self._do_not_contact: pd.DataFrame | None = None
+        self._closed: dict[str, pd.Timestamp] | None = None   # account_close events, cached
+        self.closed_by_event()           # read before any event is stored, then kept current
 
     def set_tiers(self, thresholds: dict[str, float]) -> None:
         """Score with these tier thresholds (churn risk at or above each) from the next score
@@ -284,6 +286,12 @@ class OnlineService:
             latest = max(r["ts"] for r in fresh_all)
             if self._last_ts is not None and latest > self._last_ts:
                 self._last_ts = latest
+            if self._closed is not None:
+                for r in fresh_all:
+                    if r["event_type"] == CLOSE_EVENT:
+                        at = pd.Timestamp(r["ts"])
+                        self._closed[r["customer_id"]] = min(
+                            at, self._closed.get(r["customer_id"], at))
         return outcomes
 
     def score(self, customers: list[str], timeout: float = 60.0) -> dict[str, dict]:
@@ -438,8 +446,7 @@ class OnlineService:
         self.customers()
         segments = self._segments
         ids = features["customer_id"].astype(str).tolist()
-        # the history was just brought up to date for these customers: no store read
-        gone = self.history.with_event(ids, CLOSE_EVENT) if not initial else set()
+        gone = self.closed_by_event() if not initial else {}
         opened = [bool(o) and c not in gone
                   for o, c in zip(features["open_at_as_of"].tolist(), ids, strict=True)]
         out: dict[str, dict] = {}
@@ -549,21 +556,23 @@ class OnlineService:
             closed = pd.Timestamp(info["close_date"].iloc[0])
             if not pd.isna(closed) and closed < pd.Timestamp(as_of):
                 dates.append(closed)
-        event = self.closed_by_event([customer_id]).get(customer_id)
+        event = self.closed_by_event().get(customer_id)
         if event is not None and event < pd.Timestamp(as_of):
             dates.append(event)
         return str(min(dates).date()) if dates else None
 
-    def closed_by_event(self, ids: list[str] | None = None) -> dict[str, pd.Timestamp]:
-        """The first ``account_close`` event time of each customer of ``ids`` (every
-        customer when None) that has one: the bank's word that the customer has left."""
-        query = (select(t.events.c.customer_id, func.min(t.events.c.ts))
-                 .where(t.events.c.event_type == CLOSE_EVENT)
-                 .group_by(t.events.c.customer_id))
-        if ids is not None:
-            query = query.where(t.events.c.customer_id.in_(ids))
-        with self.store.engine.connect() as connection:
-            return {str(c): pd.Timestamp(ts) for c, ts in connection.execute(query).all()}
+    def closed_by_event(self) -> dict[str, pd.Timestamp]:
+        """The first ``account_close`` event time of each customer that has one (the bank's
+        word that the customer has left): read from the store when the service starts, then
+        kept up to date as events are stored (this service is the store's only writer)."""
+        if self._closed is None:
+            query = (select(t.events.c.customer_id, func.min(t.events.c.ts))
+                     .where(t.events.c.event_type == CLOSE_EVENT)
+                     .group_by(t.events.c.customer_id))
+            with self.store.engine.connect() as connection:
+                self._closed = {str(c): pd.Timestamp(ts)
+                                for c, ts in connection.execute(query).all()}
+        return self._closed
 
     def open_customers(self) -> set[str]:
         """Customers open on the current day: no close date before it in the customers table
