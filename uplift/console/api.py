@@ -396,11 +396,8 @@ def tier_evidence(request: Request, thresholds: dict[str, float]) -> dict[str, A
     campaign's control group (risk predicted at assignment)."""
     from uplift.config import assign_tiers
 
-    open_now = request.app.state.service.open_customers()
-    with request.app.state.store.engine.connect() as connection:
-        stored = connection.execute(select(t.scores.c.customer_id, t.scores.c.churn_risk)).all()
-    risk = np.array([r[1] for r in stored if r[0] in open_now], dtype=float)
-    left = len(stored) - len(risk)
+    scores, left = request.app.state.service.open_scores("churn_risk")
+    risk = np.array([r for _, r in scores], dtype=float)
     names = [n for n, _ in sorted(thresholds.items(), key=lambda kv: -kv[1])] + ["green"]
     now = pd.Series(assign_tiers(risk, thresholds)).value_counts()
     held = held_out(request)

@@ -99,16 +99,14 @@ def overview(request: Request) -> HTMLResponse:
     if (refused := gate(request)) is not None:
         return refused
     state = request.app.state
-    open_now = state.service.open_customers()
+    scores, closed = state.service.open_scores("tier")
     with state.store.engine.connect() as connection:
-        stored = connection.execute(select(t.scores.c.customer_id, t.scores.c.tier)).all()
         alerts = connection.execute(select(_count()).select_from(t.alerts)).scalar()
     tiers: dict[str, int] = {}
-    for customer, tier in stored:
-        if customer in open_now:
-            tiers[tier] = tiers.get(tier, 0) + 1
+    for _, tier in scores:
+        tiers[tier] = tiers.get(tier, 0) + 1
     return page(request, "overview.html", "Overview", tiers=tiers, alerts=alerts,
-                closed=len(stored) - sum(tiers.values()),
+                closed=closed,
                 plans=cs.plans(state.store, 5), campaign=cs.campaigns(state.store)[0])
 
 

@@ -574,6 +574,16 @@ class OnlineService:
                                 for c, ts in connection.execute(query).all()}
         return self._closed
 
+    def open_scores(self, column: str) -> tuple[list[tuple[str, Any]], int]:
+        """(customer id, ``column``) of the stored scores of customers still open, and how
+        many stored scores belong to customers who have left."""
+        open_now = self.open_customers()
+        with self.store.engine.connect() as connection:
+            stored = connection.execute(select(t.scores.c.customer_id,
+                                               t.scores.c[column])).all()
+        kept = [(c, v) for c, v in stored if c in open_now]
+        return kept, len(stored) - len(kept)
+
     def open_customers(self) -> set[str]:
         """Customers open on the current day: no close date before it in the customers table
         and no ``account_close`` event."""
